@@ -1,0 +1,86 @@
+"""Domain exceptions. They carry their meaning; api/errors.py maps them to HTTP."""
+
+from collections.abc import Iterable, Sequence
+
+
+class DomainError(Exception):
+    """Base of every error the domain and services raise on purpose."""
+
+
+class NotFoundError(DomainError):
+    def __init__(self, what: str) -> None:
+        super().__init__(f"{what} not found")
+        self.what = what
+
+
+class ConflictError(DomainError):
+    """The request contradicts the current state (duplicate, last owner, ...)."""
+
+
+class ForbiddenError(DomainError):
+    """The actor lacks scopes the action needs."""
+
+    def __init__(self, missing_scopes: Iterable[str]) -> None:
+        self.missing_scopes = sorted(set(missing_scopes))
+        super().__init__("missing scopes: " + " ".join(self.missing_scopes))
+
+
+class UnknownScopeError(DomainError):
+    def __init__(self, names: Sequence[str]) -> None:
+        self.names = list(names)
+        super().__init__("unknown scope(s): " + " ".join(self.names))
+
+
+class RoleCycleError(ConflictError):
+    """Role inclusion would form a cycle; `cycle` lists the roles around it."""
+
+    def __init__(self, cycle: Sequence[str]) -> None:
+        self.cycle = list(cycle)
+        super().__init__("role inclusion cycle: " + " -> ".join(self.cycle))
+
+
+class InvalidSlugError(DomainError):
+    def __init__(self, slug: str) -> None:
+        super().__init__(f"invalid tenant slug {slug!r}: use 2-63 characters of a-z, 0-9 and '-'")
+
+
+class AuthenticationError(DomainError):
+    """Base of the OAuth 2.0 token endpoint errors (RFC 6749 §5.2)."""
+
+    code = "invalid_request"
+
+    def __init__(self, description: str) -> None:
+        super().__init__(description)
+        self.description = description
+
+
+class InvalidRequestError(AuthenticationError):
+    code = "invalid_request"
+
+
+class InvalidGrantError(AuthenticationError):
+    code = "invalid_grant"
+
+
+class InvalidScopeError(AuthenticationError):
+    code = "invalid_scope"
+
+
+class UnsupportedGrantTypeError(AuthenticationError):
+    code = "unsupported_grant_type"
+
+
+class InvalidTokenError(DomainError):
+    """A bearer token that is missing, malformed, expired, tampered with or revoked."""
+
+    def __init__(self, description: str) -> None:
+        super().__init__(description)
+        self.description = description
+
+
+class InsufficientScopeError(DomainError):
+    """A valid token that lacks scopes the route needs (RFC 6750 §3.1)."""
+
+    def __init__(self, required: Iterable[str]) -> None:
+        self.required = sorted(set(required))
+        super().__init__("token lacks scope(s): " + " ".join(self.required))

@@ -1,0 +1,70 @@
+"""The scope catalogue: every permission Tessera knows, as `resource:action` strings.
+
+This enum is the single source for the OpenAPI OAuth2 scheme, the route guards and
+role validation. Tenant scopes can be granted in any tenant; platform scopes only in
+the platform tenant.
+"""
+
+from enum import StrEnum
+
+from backend.domain.errors import UnknownScopeError
+
+
+class Scope(StrEnum):
+    ME = "me"
+    USERS_READ = "users:read"
+    USERS_WRITE = "users:write"
+    USERS_DISABLE = "users:disable"
+    ROLES_READ = "roles:read"
+    ROLES_WRITE = "roles:write"
+    ROLES_ASSIGN = "roles:assign"
+    API_KEYS_MANAGE = "api_keys:manage"
+    AUDIT_READ = "audit:read"
+    JOBS_READ = "jobs:read"
+    TENANT_READ = "tenant:read"
+    TENANT_MANAGE = "tenant:manage"
+    TENANTS_READ = "tenants:read"
+    TENANTS_WRITE = "tenants:write"
+
+
+SCOPE_DESCRIPTIONS: dict[Scope, str] = {
+    Scope.ME: "Read your own profile and manage your own sessions",
+    Scope.USERS_READ: "List and read users of your tenant",
+    Scope.USERS_WRITE: "Create and edit users of your tenant",
+    Scope.USERS_DISABLE: "Disable, enable and offboard users of your tenant",
+    Scope.ROLES_READ: "List and read roles",
+    Scope.ROLES_WRITE: "Create, edit and delete roles",
+    Scope.ROLES_ASSIGN: "Grant and revoke roles to users",
+    Scope.API_KEYS_MANAGE: "Manage service accounts and API keys",
+    Scope.AUDIT_READ: "Read the audit log",
+    Scope.JOBS_READ: "Read lifecycle jobs and their progress",
+    Scope.TENANT_READ: "Read your tenant's settings",
+    Scope.TENANT_MANAGE: "Change your tenant's settings and policy",
+    Scope.TENANTS_READ: "Platform: list and read tenants",
+    Scope.TENANTS_WRITE: "Platform: create and suspend tenants",
+}
+
+PLATFORM_SCOPES: frozenset[Scope] = frozenset({Scope.TENANTS_READ, Scope.TENANTS_WRITE})
+TENANT_SCOPES: frozenset[Scope] = frozenset(Scope) - PLATFORM_SCOPES
+READ_SCOPES: frozenset[Scope] = frozenset(
+    s for s in TENANT_SCOPES if s.value.endswith(":read") or s is Scope.ME
+)
+
+
+def parse_scopes(raw: str | None) -> frozenset[Scope]:
+    """Parse a space-separated scope string (RFC 6749 §3.3).
+
+    Raises UnknownScopeError naming every scope that is not in the catalogue.
+    """
+    if not raw:
+        return frozenset()
+    names = raw.split()
+    unknown = sorted({name for name in names if name not in Scope.__members__.values()})
+    if unknown:
+        raise UnknownScopeError(unknown)
+    return frozenset(Scope(name) for name in names)
+
+
+def format_scopes(scopes: frozenset[Scope] | set[Scope]) -> str:
+    """The canonical space-separated form: sorted, so equal sets give equal strings."""
+    return " ".join(sorted(scopes))

@@ -1,0 +1,96 @@
+"""Tessera's configuration: one pydantic-settings class, environment prefix TESSERA_."""
+
+import os
+import secrets
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class Settings(BaseSettings):
+    """Every knob Tessera reads. Values come from TESSERA_* environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="TESSERA_", extra="ignore")
+
+    env: Environment = Environment.DEVELOPMENT
+    var_dir: Path = PROJECT_ROOT / "var"
+
+    # The application's role: neither superuser nor owner of the tables, so that
+    # row-level security applies to it.
+    database_url: str = "postgresql+psycopg://tessera_app:tessera_app@127.0.0.1:5432/tessera"
+    # The owner role that runs migrations. Defaults to the application URL, which only
+    # works when that role may create tables (never in production).
+    migration_database_url: str | None = None
+    database_pool_size: int = Field(default=10, ge=1)
+    redis_url: str = "redis://127.0.0.1:6379/0"
+
+    # The one tenant whose roles may carry platform scopes (tenants:read, tenants:write).
+    platform_tenant_slug: str = "platform"
+
+    # None means "not configured": development generates one under var_dir,
+    # production refuses to start.
+    secret_key: SecretStr | None = None
+    jwt_issuer: str = "tessera"
+    jwt_audience: str = "tessera-api"
+    jwt_algorithm: Literal["HS256"] = "HS256"
+    access_token_ttl_seconds: int = Field(default=900, ge=30, le=86_400)
+
+    # pwdlib's recommended argon2id parameters; tests may lower them.
+    argon2_memory_cost_kib: int = Field(default=65_536, ge=8)
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_parallelism: int = Field(default=4, ge=1)
+    # How many password hashes may run at once; None sizes it to the CPU count.
+    password_hash_concurrency: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _require_secret_in_production(self) -> "Settings":
+        if self.env is Environment.PRODUCTION and self.secret_key is None:
+            raise ValueError("TESSERA_SECRET_KEY must be set in production")
+        if self.secret_key is not None and len(self.secret_key.get_secret_value()) < 32:
+            raise ValueError("TESSERA_SECRET_KEY must be at least 32 characters")
+        return self
+
+    @property
+    def owner_database_url(self) -> str:
+        return self.migration_database_url or self.database_url
+
+    def signing_secret(self) -> bytes:
+        """The HS256 key: the configured one, else a development key kept under var_dir."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value().encode()
+        return _development_secret(self.var_dir).encode()
+
+
+def _development_secret(var_dir: Path) -> str:
+    path = var_dir / "secret_key"
+    if not path.exists():
+        var_dir.mkdir(parents=True, exist_ok=True)
+        # Written aside then hard-linked into place: the API, worker and beat may start
+        # together, and link() lets exactly one of them win without a half-written file.
+        draft = var_dir / f".secret_key.{secrets.token_hex(8)}"
+        draft.write_text(secrets.token_urlsafe(48), encoding="ascii")
+        draft.chmod(0o600)
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    return path.read_text(encoding="ascii").strip()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,129 @@
+import itertools
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from backend.domain.errors import RoleCycleError
+from backend.domain.roles import ADMIN, AUDITOR, MEMBER, OWNER, RoleGraph, RoleNode, find_cycle
+from backend.domain.scopes import PLATFORM_SCOPES, TENANT_SCOPES, Scope
+
+
+def node(key: str, scopes: set[Scope], includes: set[str] | None = None) -> RoleNode[str]:
+    return RoleNode(key=key, name=key, scopes=frozenset(scopes), includes=frozenset(includes or ()))
+
+
+def test_expansion_follows_inclusion_transitively() -> None:
+    graph = RoleGraph(
+        [
+            node("viewer", {Scope.USERS_READ}),
+            node("editor", {Scope.USERS_WRITE}, {"viewer"}),
+            node("manager", {Scope.ROLES_ASSIGN}, {"editor"}),
+            node("unrelated", {Scope.AUDIT_READ}),
+        ]
+    )
+    assert graph.expand(["manager"]) == {Scope.ROLES_ASSIGN, Scope.USERS_WRITE, Scope.USERS_READ}
+    assert graph.expand(["viewer"]) == {Scope.USERS_READ}
+    assert graph.expand([]) == frozenset()
+
+
+def test_diamond_is_expanded_once_and_fully() -> None:
+    graph = RoleGraph(
+        [
+            node("base", {Scope.ME}),
+            node("left", {Scope.USERS_READ}, {"base"}),
+            node("right", {Scope.ROLES_READ}, {"base"}),
+            node("top", set(), {"left", "right"}),
+        ]
+    )
+    assert graph.closure(["top"]) == {"top", "left", "right", "base"}
+    assert graph.expand(["top"]) == {Scope.ME, Scope.USERS_READ, Scope.ROLES_READ}
+
+
+def test_unknown_keys_grant_nothing() -> None:
+    graph = RoleGraph([node("a", {Scope.ME})])
+    assert graph.expand(["gone", "a"]) == {Scope.ME}
+
+
+def test_provenance_names_the_roles_that_carry_each_scope() -> None:
+    graph = RoleGraph([node("a", {Scope.ME, Scope.USERS_READ}), node("b", {Scope.ME}, {"a"})])
+    assert graph.provenance(["b"]) == {Scope.ME: {"a", "b"}, Scope.USERS_READ: {"a"}}
+
+
+@pytest.mark.parametrize(
+    ("edges", "members"),
+    [
+        ({"a": ["a"]}, {"a"}),
+        ({"a": ["b"], "b": ["a"]}, {"a", "b"}),
+        ({"a": ["b"], "b": ["c"], "c": ["a"], "d": ["a"]}, {"a", "b", "c"}),
+    ],
+)
+def test_find_cycle_returns_a_closed_path(edges: dict[str, list[str]], members: set[str]) -> None:
+    cycle = find_cycle(edges)
+    assert cycle is not None
+    assert cycle[0] == cycle[-1]
+    assert set(cycle) == members
+    for here, there in itertools.pairwise(cycle):
+        assert there in edges[here]
+
+
+def test_acyclic_graph_has_no_cycle() -> None:
+    assert find_cycle({"a": ["b", "c"], "b": ["c"], "c": []}) is None
+
+
+def test_graph_refuses_a_cycle_and_names_it() -> None:
+    with pytest.raises(RoleCycleError) as caught:
+        RoleGraph([node("x", set(), {"y"}), node("y", set(), {"z"}), node("z", set(), {"x"})])
+    assert caught.value.cycle[0] == caught.value.cycle[-1]
+    assert set(caught.value.cycle) == {"x", "y", "z"}
+    assert "->" in str(caught.value)
+
+
+def test_deep_chain_does_not_overflow_the_stack() -> None:
+    depth = 5_000
+    nodes = [
+        node(f"r{i}", {Scope.ME} if i == depth - 1 else set(), {f"r{i + 1}"})
+        for i in range(depth - 1)
+    ]
+    nodes.append(node(f"r{depth - 1}", {Scope.ME}))
+    assert RoleGraph(nodes).expand(["r0"]) == {Scope.ME}
+
+
+@st.composite
+def dags(draw: st.DrawFn) -> dict[int, tuple[frozenset[Scope], frozenset[int]]]:
+    """Random DAGs: a role may only include roles with a higher number."""
+    size = draw(st.integers(1, 12))
+    return {
+        i: (
+            frozenset(draw(st.sets(st.sampled_from(list(Scope)), max_size=4))),
+            frozenset(draw(st.sets(st.integers(i + 1, size), max_size=3)) - {size}),
+        )
+        for i in range(size)
+    }
+
+
+@given(dags(), st.data())
+def test_expansion_equals_union_over_reachable_roles(
+    graph_spec: dict[int, tuple[frozenset[Scope], frozenset[int]]], data: st.DataObject
+) -> None:
+    graph = RoleGraph(RoleNode(k, str(k), s, inc) for k, (s, inc) in graph_spec.items())
+    granted = data.draw(st.sets(st.sampled_from(sorted(graph_spec))))
+    reachable: set[int] = set()
+    frontier = list(granted)
+    while frontier:
+        key = frontier.pop()
+        if key not in reachable:
+            reachable.add(key)
+            frontier.extend(graph_spec[key][1])
+    expected = frozenset().union(*(graph_spec[k][0] for k in reachable))
+    assert graph.expand(granted) == expected
+
+
+def test_builtin_roles() -> None:
+    assert OWNER.scopes == TENANT_SCOPES
+    assert Scope.TENANT_MANAGE not in ADMIN.scopes
+    assert ADMIN.scopes < OWNER.scopes
+    assert MEMBER.scopes == {Scope.ME}
+    assert all(s.value.endswith(":read") or s is Scope.ME for s in AUDITOR.scopes)
+    for role in (OWNER, ADMIN, MEMBER, AUDITOR):
+        assert not role.scopes & PLATFORM_SCOPES
