@@ -1,0 +1,59 @@
+"""Request dependencies: the runtime, the unit of work, and the scope guards."""
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request, Security
+from fastapi.security import OAuth2PasswordBearer, SecurityScopes
+from sqlalchemy.orm import Session
+
+from backend.db.session import unit_of_work
+from backend.domain.errors import InsufficientScopeError, InvalidTokenError
+from backend.domain.scopes import SCOPE_DESCRIPTIONS, Scope
+from backend.runtime import Runtime
+from backend.services.auth import Principal, authenticate_bearer
+
+# The single OAuth2 scheme: its scope list is the catalogue, so /docs shows every scope.
+# auto_error=False: a missing token must get our RFC 6750 401, not FastAPI's default.
+oauth2_scheme = OAuth2PasswordBearer(
+    tokenUrl="token",
+    scopes={scope.value: text for scope, text in SCOPE_DESCRIPTIONS.items()},
+    auto_error=False,
+)
+
+
+async def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+AppRuntime = Annotated[Runtime, Depends(get_runtime)]
+
+
+def get_db(runtime: AppRuntime) -> Iterator[Session]:
+    """The request's unit of work: committed after the route returns, before the response."""
+    with unit_of_work(runtime.database.sessions) as session:
+        yield session
+
+
+# scope="function": commit before the response is sent, so a failed commit is an error
+# response rather than a 200 for work that was lost.
+DbSession = Annotated[Session, Depends(get_db, scope="function")]
+
+
+def current_principal(
+    security_scopes: SecurityScopes,
+    runtime: AppRuntime,
+    db: DbSession,
+    token: Annotated[str | None, Depends(oauth2_scheme)],
+) -> Principal:
+    """Authenticate the bearer token and require the route's scopes (RFC 6750)."""
+    if not token:
+        raise InvalidTokenError("missing bearer token")
+    principal = authenticate_bearer(db, runtime.tokens, token)
+    if not principal.scopes.issuperset(security_scopes.scopes):
+        raise InsufficientScopeError(security_scopes.scopes)
+    return principal
+
+
+Me = Annotated[Principal, Security(current_principal, scopes=[Scope.ME])]

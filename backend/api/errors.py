@@ -1,0 +1,93 @@
+"""One place that turns domain errors into HTTP answers."""
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+
+from backend.domain.errors import (
+    AuthenticationError,
+    ConflictError,
+    DomainError,
+    ForbiddenError,
+    InsufficientScopeError,
+    InvalidTokenError,
+    NotFoundError,
+    RoleCycleError,
+)
+
+logger = logging.getLogger(__name__)
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def error_response(
+    status: int,
+    error: str,
+    description: str,
+    headers: dict[str, str] | None = None,
+    **extra: object,
+) -> JSONResponse:
+    return JSONResponse(
+        {"error": error, "error_description": description, **extra},
+        status_code=status,
+        headers=headers,
+    )
+
+
+def _quote(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def bearer_challenge(error: str, description: str, scope: str | None = None) -> str:
+    """An RFC 6750 §3 WWW-Authenticate value."""
+    parts = [f'error="{error}"', f'error_description="{_quote(description)}"']
+    if scope is not None:
+        parts.append(f'scope="{_quote(scope)}"')
+    return "Bearer " + ", ".join(parts)
+
+
+async def _domain(_: Request, exc: Exception) -> JSONResponse:
+    match exc:
+        case AuthenticationError():
+            return error_response(400, exc.code, exc.description, NO_STORE)
+        case InvalidTokenError():
+            challenge = bearer_challenge("invalid_token", exc.description)
+            return error_response(
+                401, "invalid_token", exc.description, {"WWW-Authenticate": challenge}
+            )
+        case InsufficientScopeError():
+            scope = " ".join(exc.required)
+            challenge = bearer_challenge("insufficient_scope", str(exc), scope)
+            return error_response(
+                403, "insufficient_scope", str(exc), {"WWW-Authenticate": challenge}, scope=scope
+            )
+        case NotFoundError():
+            return error_response(404, "not_found", str(exc))
+        case RoleCycleError():
+            return error_response(409, "conflict", str(exc), cycle=exc.cycle)
+        case ConflictError():
+            return error_response(409, "conflict", str(exc))
+        case ForbiddenError():
+            return error_response(403, "forbidden", str(exc), missing_scopes=exc.missing_scopes)
+    return error_response(422, "invalid_request", str(exc))
+
+
+async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
+    logger.warning("database unavailable: %s", type(exc).__name__)
+    return error_response(
+        503, "unavailable", "the database is unreachable; retry shortly", {"Retry-After": "2"}
+    )
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    # The traceback goes to the server log only; the client learns nothing internal.
+    logger.exception("unhandled error on %s %s", request.method, request.url.path)
+    return error_response(500, "internal_error", "an unexpected error occurred")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, _domain)
+    app.add_exception_handler(OperationalError, _database_unavailable)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,37 @@
+"""The caller's own profile."""
+
+from fastapi import APIRouter
+
+from backend.api.deps import AppRuntime, DbSession, Me
+from backend.api.schemas.errors import ErrorBody
+from backend.api.schemas.me import MeResponse, TenantSummary
+from backend.services import users
+
+router = APIRouter(tags=["me"])
+
+
+@router.get(
+    "/me",
+    response_model=MeResponse,
+    responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody}},
+)
+def read_me(principal: Me, db: DbSession, runtime: AppRuntime) -> MeResponse:
+    """Who you are: your tenant, your roles and the scopes they give you now."""
+    profile = users.get_profile(
+        db,
+        principal.tenant_id,
+        principal.user_id,
+        platform_tenant_slug=runtime.settings.platform_tenant_slug,
+    )
+    return MeResponse(
+        id=profile.user.id,
+        email=profile.user.email,
+        full_name=profile.user.full_name,
+        status=profile.user.status.value,
+        tenant=TenantSummary(
+            id=profile.tenant.id, slug=profile.tenant.slug, name=profile.tenant.name
+        ),
+        roles=profile.roles,
+        scopes=sorted(profile.scopes),
+        token_scopes=sorted(principal.scopes),
+    )

@@ -1,0 +1,91 @@
+"""The `tessera` console script: operator commands that run without the API."""
+
+import argparse
+import getpass
+import secrets
+import sys
+from collections.abc import Sequence
+
+from backend.db.session import unit_of_work
+from backend.domain.errors import DomainError
+from backend.runtime import Runtime
+from backend.services import tenants
+from backend.settings import get_settings
+
+DEMO_SLUG = "demo"
+DEMO_OWNER_EMAIL = "owner@demo.test"
+
+
+def _create_tenant(runtime: Runtime, args: argparse.Namespace) -> int:
+    password = args.owner_password
+    if password is None:
+        # Keeps the password out of the shell history and the process list.
+        password = getpass.getpass(f"Password for {args.owner_email}: ")
+    with unit_of_work(runtime.database.sessions) as db:
+        created = tenants.create_tenant(
+            db,
+            runtime.passwords,
+            slug=args.slug,
+            name=args.name,
+            owner_email=args.owner_email,
+            owner_password=password,
+        )
+    print(f"created tenant {args.slug} ({created.tenant_id}) with owner {args.owner_email}")
+    return 0
+
+
+def _ensure_demo_tenant(runtime: Runtime, _: argparse.Namespace) -> int:
+    with unit_of_work(runtime.database.sessions) as db:
+        if tenants.get_by_slug(db, DEMO_SLUG) is not None:
+            print(f"demo tenant '{DEMO_SLUG}' already exists (owner {DEMO_OWNER_EMAIL})")
+            return 0
+        password = secrets.token_urlsafe(12)
+        tenants.create_tenant(
+            db,
+            runtime.passwords,
+            slug=DEMO_SLUG,
+            name="Demo",
+            owner_email=DEMO_OWNER_EMAIL,
+            owner_password=password,
+        )
+    # Printed once, on purpose: nowhere else holds it.
+    print(f"created demo tenant '{DEMO_SLUG}': owner {DEMO_OWNER_EMAIL}, password {password}")
+    print("(shown only now; log in with username 'demo/owner@demo.test')")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tessera", description="Tessera operator commands")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    create = commands.add_parser("create-tenant", help="create a tenant and its first owner")
+    create.add_argument("slug", help="lowercase id used at login: [a-z0-9-]{2,63}")
+    create.add_argument("--name", required=True, help="display name")
+    create.add_argument("--owner-email", required=True)
+    create.add_argument(
+        "--owner-password", help="at least 12 characters; prompted for when omitted"
+    )
+    create.set_defaults(handler=_create_tenant)
+
+    demo = commands.add_parser(
+        "ensure-demo-tenant", help="create the 'demo' tenant once, printing its password"
+    )
+    demo.set_defaults(handler=_ensure_demo_tenant)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    runtime = Runtime.from_settings(get_settings())
+    try:
+        code: int = args.handler(runtime, args)
+    except DomainError as exc:
+        print(f"tessera: error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        runtime.close()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

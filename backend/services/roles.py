@@ -1,0 +1,103 @@
+"""Roles of a tenant: seeding the built-ins, and expanding a user's grants into scopes."""
+
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from backend.db.models import Role, RoleInclude, RoleScope, UserRole
+from backend.domain.roles import BUILTIN_ROLES, RoleGraph, RoleNode
+from backend.domain.scopes import TENANT_SCOPES, Scope
+
+
+def seed_builtin_roles(db: Session, tenant_id: uuid.UUID) -> dict[str, Role]:
+    """Create owner, admin, member and auditor in a new tenant; return them by name."""
+    roles: dict[str, Role] = {}
+    for builtin in BUILTIN_ROLES:
+        role = Role(
+            tenant_id=tenant_id,
+            id=uuid.uuid4(),
+            name=builtin.name,
+            description=builtin.description,
+            builtin=True,
+        )
+        db.add(role)
+        roles[builtin.name] = role
+    db.flush()
+    db.add_all(
+        RoleScope(tenant_id=tenant_id, role_id=roles[b.name].id, scope=scope.value)
+        for b in BUILTIN_ROLES
+        for scope in sorted(b.scopes)
+    )
+    db.flush()
+    return roles
+
+
+def load_role_graph(db: Session, tenant_id: uuid.UUID) -> RoleGraph[uuid.UUID]:
+    """The whole role graph of one tenant, in three queries."""
+    names = {
+        role_id: name
+        for role_id, name in db.execute(
+            select(Role.id, Role.name).where(Role.tenant_id == tenant_id)
+        )
+    }
+    scopes: dict[uuid.UUID, set[Scope]] = {role_id: set() for role_id in names}
+    catalogue = set(Scope)
+    for role_id, scope in db.execute(
+        select(RoleScope.role_id, RoleScope.scope).where(RoleScope.tenant_id == tenant_id)
+    ):
+        # A scope retired from the catalogue grants nothing until the row is cleaned up.
+        if scope in catalogue:
+            scopes[role_id].add(Scope(scope))
+    includes: dict[uuid.UUID, set[uuid.UUID]] = {role_id: set() for role_id in names}
+    for role_id, included in db.execute(
+        select(RoleInclude.role_id, RoleInclude.included_role_id).where(
+            RoleInclude.tenant_id == tenant_id
+        )
+    ):
+        includes[role_id].add(included)
+    return RoleGraph(
+        RoleNode(key=k, name=names[k], scopes=frozenset(scopes[k]), includes=frozenset(includes[k]))
+        for k in names
+    )
+
+
+def active_role_ids(
+    db: Session, tenant_id: uuid.UUID, user_id: uuid.UUID, now: datetime | None = None
+) -> list[uuid.UUID]:
+    """The roles granted directly to a user whose grant has not expired."""
+    moment = now or datetime.now(UTC)
+    return list(
+        db.scalars(
+            select(UserRole.role_id).where(
+                UserRole.tenant_id == tenant_id,
+                UserRole.user_id == user_id,
+                or_(UserRole.expires_at.is_(None), UserRole.expires_at > moment),
+            )
+        )
+    )
+
+
+def effective_scopes(
+    db: Session, tenant_id: uuid.UUID, user_id: uuid.UUID, *, platform: bool
+) -> frozenset[Scope]:
+    """A user's scopes: the union over the closure of their unexpired roles.
+
+    Outside the platform tenant, platform scopes are never effective, whatever a role says.
+    """
+    graph = load_role_graph(db, tenant_id)
+    scopes = graph.expand(active_role_ids(db, tenant_id, user_id))
+    return scopes if platform else scopes & TENANT_SCOPES
+
+
+def role_names(db: Session, tenant_id: uuid.UUID, user_id: uuid.UUID) -> list[str]:
+    """Names of the roles granted directly to a user (unexpired), sorted."""
+    return sorted(
+        db.scalars(
+            select(Role.name).where(
+                Role.tenant_id == tenant_id,
+                Role.id.in_(active_role_ids(db, tenant_id, user_id)),
+            )
+        )
+    )

@@ -1,0 +1,53 @@
+"""Tenants: creation with their built-in roles and first owner, lookup by slug."""
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from backend.db.models import Tenant
+from backend.domain.errors import ConflictError
+from backend.domain.roles import OWNER
+from backend.domain.tenants import validate_slug
+from backend.security.passwords import PasswordService
+from backend.services import users
+from backend.services.roles import seed_builtin_roles
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedTenant:
+    tenant_id: uuid.UUID
+    owner_id: uuid.UUID
+
+
+def get_by_slug(db: Session, slug: str) -> Tenant | None:
+    return db.scalar(select(Tenant).where(Tenant.slug == slug))
+
+
+def create_tenant(
+    db: Session,
+    passwords: PasswordService,
+    *,
+    slug: str,
+    name: str,
+    owner_email: str,
+    owner_password: str,
+) -> CreatedTenant:
+    """Create a tenant, seed its built-in roles, and make its first owner.
+
+    Raises ConflictError if the slug is taken, InvalidSlugError or WeakPasswordError on
+    bad input. Flushes only: the caller's unit of work commits.
+    """
+    validate_slug(slug)
+    if get_by_slug(db, slug) is not None:
+        raise ConflictError(f"tenant {slug!r} already exists")
+    tenant = Tenant(id=uuid.uuid4(), slug=slug, name=name)
+    db.add(tenant)
+    db.flush()
+    roles = seed_builtin_roles(db, tenant.id)
+    owner = users.create_user(
+        db, passwords, tenant_id=tenant.id, email=owner_email, password=owner_password
+    )
+    users.grant_role(db, tenant_id=tenant.id, user_id=owner.id, role_id=roles[OWNER.name].id)
+    return CreatedTenant(tenant_id=tenant.id, owner_id=owner.id)
