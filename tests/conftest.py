@@ -1,0 +1,153 @@
+"""Fixtures shared by the whole suite: real PostgreSQL and Redis, the app, tokens."""
+
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+from sqlalchemy import Engine, create_engine, select
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
+
+from backend.db.models import Role, Tenant, User
+from backend.main import create_app
+from backend.security.passwords import PasswordService
+from backend.security.tokens import AccessTokenCodec
+from backend.settings import PROJECT_ROOT, Environment, Settings
+from tests import factories
+from tests.support.database import database_urls, migrate, recreate_database, truncate_all
+from tests.support.services import postgres_admin_url, redis_url
+
+VAR_DIR = PROJECT_ROOT / "var"
+
+
+@pytest.fixture(scope="session")
+def worker_id(request: pytest.FixtureRequest) -> str:
+    """`gw0`, `gw1`, ... under pytest-xdist; `main` otherwise."""
+    workerinput = getattr(request.config, "workerinput", None)
+    return str(workerinput["workerid"]) if workerinput else "main"
+
+
+@pytest.fixture(scope="session")
+def admin_database_url() -> Iterator[str]:
+    with postgres_admin_url(VAR_DIR) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def base_redis_url() -> Iterator[str]:
+    with redis_url(VAR_DIR) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def settings(
+    worker_id: str,
+    admin_database_url: str,
+    base_redis_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Settings:
+    """Settings for this worker: its own database and Redis db, cheap argon2."""
+    name = f"tessera_test_{worker_id}"
+    recreate_database(admin_database_url, name)
+    owner_url, app_url = database_urls(admin_database_url, name)
+    # Redis db 0 is left to developers; each worker takes its own numbered db.
+    index = 1 + (int(worker_id[2:]) if worker_id.startswith("gw") else 0)
+    test_settings = Settings(
+        env=Environment.TEST,
+        var_dir=tmp_path_factory.mktemp("var"),
+        database_url=app_url,
+        migration_database_url=owner_url,
+        redis_url=base_redis_url.rsplit("/", 1)[0] + f"/{index}",
+        secret_key=SecretStr("test-secret-" + "x" * 40),
+        argon2_memory_cost_kib=64,
+        argon2_time_cost=1,
+        argon2_parallelism=1,
+    )
+    migrate(test_settings)
+    with redis.Redis.from_url(test_settings.redis_url) as client:
+        client.flushdb()
+    return test_settings
+
+
+@pytest.fixture(scope="session")
+def owner_engine(settings: Settings) -> Iterator[Engine]:
+    engine = create_engine(settings.owner_database_url, poolclass=NullPool)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _clean_database(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After every test that touched the database, empty it."""
+    uses_database = "settings" in request.fixturenames
+    engine: Engine | None = request.getfixturevalue("owner_engine") if uses_database else None
+    yield
+    if engine is not None:
+        truncate_all(engine)
+
+
+@pytest.fixture
+def db(owner_engine: Engine, settings: Settings) -> Iterator[Session]:
+    """A session as the tables' owner, for arranging data; factories write through it."""
+    with Session(owner_engine, expire_on_commit=False) as session:
+        for factory in factories.ALL_FACTORIES:
+            factory._meta.sqlalchemy_session = session
+        factories.UserFactory.hasher = PasswordService(settings)
+        yield session
+        session.rollback()
+
+
+@pytest.fixture(scope="session")
+def app_client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+@pytest.fixture
+def client(app_client: TestClient) -> TestClient:
+    """The HTTP surface of a running app (lifespan entered once per worker)."""
+    app_client.headers.clear()
+    app_client.cookies.clear()
+    return app_client
+
+
+def builtin_role(db: Session, tenant: Tenant, name: str) -> Role:
+    role = db.scalar(select(Role).where(Role.tenant_id == tenant.id, Role.name == name))
+    assert role is not None, f"tenant {tenant.slug} has no role {name}"
+    return role
+
+
+@pytest.fixture
+def issue_token(settings: Settings) -> Callable[..., str]:
+    """A real access token for a user with the scopes given (default: all they hold)."""
+    codec = AccessTokenCodec(settings)
+
+    def issue(
+        user: User, scopes: list[str], *, now: int | None = None, version: int | None = None
+    ) -> str:
+        return codec.issue(
+            user_id=user.id,
+            tenant_id=user.tenant_id,
+            scope=" ".join(scopes),
+            token_version=user.token_version if version is None else version,
+            now=now,
+        ).token
+
+    return issue
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def random_id() -> str:
+    return str(uuid.uuid4())
+
+
+@pytest.fixture
+def tmp_var(tmp_path: Path) -> Path:
+    return tmp_path / "var"

@@ -1,0 +1,99 @@
+"""factory-boy factories for tenants, users and roles.
+
+They write through the session the `db` fixture binds (the owner's connection) and
+flush; a test commits when the API must see the rows.
+"""
+
+import uuid
+from typing import Any
+
+import factory
+from factory.alchemy import SQLAlchemyModelFactory
+from sqlalchemy.orm import Session
+
+from backend.db.models import Role, RoleInclude, RoleScope, Tenant, User, UserRole
+from backend.security.passwords import PasswordService
+from backend.services.roles import seed_builtin_roles
+
+DEFAULT_PASSWORD = "correct horse battery staple"
+
+
+class _Base(SQLAlchemyModelFactory):  # type: ignore[misc]
+    class Meta:
+        abstract = True
+        sqlalchemy_session_persistence = "flush"
+
+
+class TenantFactory(_Base):
+    class Meta:
+        model = Tenant
+
+    id = factory.LazyFunction(uuid.uuid4)
+    slug = factory.Sequence(lambda n: f"tenant-{n}")
+    name = factory.LazyAttribute(lambda t: t.slug.title())
+
+    @factory.post_generation
+    def builtin_roles(obj: Tenant, create: bool, extracted: Any, **_: Any) -> None:  # noqa: N805
+        if create and extracted is not False:
+            seed_builtin_roles(TenantFactory._meta.sqlalchemy_session, obj.id)
+
+
+class RoleFactory(_Base):
+    """A custom role; pass `scopes=[...]` and `includes=[role, ...]`."""
+
+    class Meta:
+        model = Role
+
+    tenant_id = factory.LazyAttribute(lambda r: r.tenant.id)
+    id = factory.LazyFunction(uuid.uuid4)
+    name = factory.Sequence(lambda n: f"role-{n}")
+
+    class Params:
+        tenant = factory.SubFactory(TenantFactory)
+
+    @factory.post_generation
+    def scopes(obj: Role, create: bool, extracted: Any, **_: Any) -> None:  # noqa: N805
+        session: Session = RoleFactory._meta.sqlalchemy_session
+        for scope in extracted or ():
+            session.add(RoleScope(tenant_id=obj.tenant_id, role_id=obj.id, scope=str(scope)))
+        session.flush()
+
+    @factory.post_generation
+    def includes(obj: Role, create: bool, extracted: Any, **_: Any) -> None:  # noqa: N805
+        session: Session = RoleFactory._meta.sqlalchemy_session
+        for included in extracted or ():
+            session.add(
+                RoleInclude(tenant_id=obj.tenant_id, role_id=obj.id, included_role_id=included.id)
+            )
+        session.flush()
+
+
+class UserFactory(_Base):
+    """A user with a real (cheap) argon2 hash of `password`; pass `roles=[role, ...]`."""
+
+    class Meta:
+        model = User
+        exclude = ("password",)
+
+    tenant_id = factory.LazyAttribute(lambda u: u.tenant.id)
+    id = factory.LazyFunction(uuid.uuid4)
+    email = factory.Sequence(lambda n: f"user{n}@example.test")
+    full_name = factory.Faker("name")
+    password = DEFAULT_PASSWORD
+    password_hash = factory.LazyAttribute(lambda u: UserFactory.hasher.hash(u.password))
+
+    class Params:
+        tenant = factory.SubFactory(TenantFactory)
+
+    # Set by the `db` fixture from the test settings, so hashing stays cheap.
+    hasher: PasswordService
+
+    @factory.post_generation
+    def roles(obj: User, create: bool, extracted: Any, **_: Any) -> None:  # noqa: N805
+        session: Session = UserFactory._meta.sqlalchemy_session
+        for role in extracted or ():
+            session.add(UserRole(tenant_id=obj.tenant_id, user_id=obj.id, role_id=role.id))
+        session.flush()
+
+
+ALL_FACTORIES: tuple[type[SQLAlchemyModelFactory], ...] = (TenantFactory, RoleFactory, UserFactory)
