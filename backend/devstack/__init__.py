@@ -1,0 +1,1 @@
+"""Development stack: embedded PostgreSQL and Redis, and the `make run` orchestrator."""

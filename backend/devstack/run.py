@@ -1,0 +1,130 @@
+"""`make run`: migrate, ensure the demo tenant, then run the API, a Celery worker and beat.
+
+PostgreSQL and Redis come from the environment (TESSERA_DATABASE_URL, TESSERA_REDIS_URL);
+whichever is unset is started embedded under the var dir for the lifetime of the run.
+"""
+
+import os
+import subprocess
+import sys
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+from backend.devstack.embedded import (
+    EmbeddedPostgres,
+    EmbeddedRedis,
+    create_database_if_missing,
+    with_credentials,
+)
+from backend.devstack.processes import ProcessGroup, StopSignals, say
+from backend.settings import PROJECT_ROOT, Settings
+
+_DATABASE = "tessera"
+# The application role the migrations create; a development-only credential.
+_APP_ROLE = "tessera_app"
+_POLL_SECONDS = 0.2
+
+
+def main() -> None:
+    """Run the development stack until Ctrl-C, SIGTERM, or one of its processes dies."""
+    signals = StopSignals()
+    signals.install()
+    var_dir = Settings().var_dir
+    var_dir.mkdir(parents=True, exist_ok=True)
+    # Unwinds in reverse: the children stop before the services they depend on.
+    with ExitStack() as stack:
+        code = _run(stack, var_dir, signals)
+    say("stopped")
+    sys.exit(code)
+
+
+def _run(stack: ExitStack, var_dir: Path, signals: StopSignals) -> int:
+    _provide_services(stack, var_dir)
+    setup = {
+        "migrations": [sys.executable, "-m", "alembic", "upgrade", "head"],
+        "demo tenant": [sys.executable, "-m", "backend.cli", "ensure-demo-tenant"],
+    }
+    for step, argv in setup.items():
+        if _stop_requested(signals):
+            return 0
+        result = subprocess.run(argv, cwd=PROJECT_ROOT, check=False)  # noqa: S603 (fixed argv)
+        # A terminal Ctrl-C reaches the step too, which then fails: not an error.
+        if _stop_requested(signals):
+            return 0
+        if result.returncode != 0:
+            say(f"{step} failed with exit code {result.returncode}; stopping")
+            return 1
+
+    children = stack.enter_context(ProcessGroup())
+    port = os.environ.get("TESSERA_PORT", "8000")
+    for name, argv in _children(var_dir, port).items():
+        children.start(name, argv, cwd=PROJECT_ROOT)
+    _print_banner(port)
+    return _supervise(children, signals)
+
+
+def _provide_services(stack: ExitStack, var_dir: Path) -> None:
+    # Written to os.environ, which every later subprocess inherits.
+    if not os.environ.get("TESSERA_DATABASE_URL"):
+        say(f"TESSERA_DATABASE_URL unset: starting embedded PostgreSQL in {var_dir / 'postgres'}")
+        postgres = stack.enter_context(EmbeddedPostgres(var_dir / "postgres"))
+        create_database_if_missing(postgres.admin_url(), _DATABASE)
+        owner_url = postgres.admin_url(_DATABASE)
+        os.environ["TESSERA_MIGRATION_DATABASE_URL"] = owner_url
+        os.environ["TESSERA_DATABASE_URL"] = with_credentials(
+            owner_url, user=_APP_ROLE, password=_APP_ROLE, database=_DATABASE
+        )
+    if not os.environ.get("TESSERA_REDIS_URL"):
+        say(f"TESSERA_REDIS_URL unset: starting embedded Redis in {var_dir / 'redis'}")
+        redis_server = stack.enter_context(EmbeddedRedis(var_dir / "redis"))
+        os.environ["TESSERA_REDIS_URL"] = redis_server.url
+
+
+def _children(var_dir: Path, port: str) -> dict[str, list[str]]:
+    celery = [sys.executable, "-m", "celery", "-A", "backend.worker.app"]
+    return {
+        "api": [
+            sys.executable, "-m", "uvicorn", "backend.main:create_app", "--factory",
+            "--host", "127.0.0.1", "--port", port,
+        ],
+        "worker": [*celery, "worker", "--loglevel", "INFO", "--concurrency", "2"],
+        "beat": [
+            *celery, "beat", "--loglevel", "INFO",
+            "--schedule", str(var_dir / "celerybeat-schedule"),
+        ],
+    }  # fmt: skip
+
+
+def _print_banner(port: str) -> None:
+    base = f"http://127.0.0.1:{port}"
+    print(
+        f"\n  Tessera API   {base}\n"
+        f"  API docs      {base}/docs\n"
+        f"  Stop with Ctrl-C, or SIGTERM to pid {os.getpid()}.\n",
+        flush=True,
+    )
+
+
+def _supervise(children: ProcessGroup, signals: StopSignals) -> int:
+    while True:
+        # Checked before the children: a Ctrl-C also kills them, and that is no failure.
+        if _stop_requested(signals):
+            return 0
+        exited = children.first_exited()
+        if exited is not None:
+            name, code = exited
+            say(f"{name} exited on its own with exit code {code}; stopping the rest")
+            return 1
+        time.sleep(_POLL_SECONDS)
+
+
+def _stop_requested(signals: StopSignals) -> bool:
+    if signals.received is None:
+        return False
+    say(f"received {signals.received.name}; stopping")
+    return True
+
+
+if __name__ == "__main__":
+    main()
