@@ -36,7 +36,7 @@ def _create_tenant(runtime: Runtime, args: argparse.Namespace) -> int:
 
 def _ensure_demo_tenant(runtime: Runtime, _: argparse.Namespace) -> int:
     with unit_of_work(runtime.database.sessions) as db:
-        if tenants.get_by_slug(db, DEMO_SLUG) is not None:
+        if tenants.enter_by_slug(db, DEMO_SLUG) is not None:
             print(f"demo tenant '{DEMO_SLUG}' already exists (owner {DEMO_OWNER_EMAIL})")
             return 0
         password = secrets.token_urlsafe(12)

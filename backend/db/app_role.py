@@ -49,6 +49,8 @@ def grant_application_role(connection: Connection, settings: Settings) -> None:
     )
     connection.execute(text(f"REVOKE ALL ON TABLE alembic_version FROM {quoted}"))
     connection.execute(text(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {quoted}"))
+    # Includes the SECURITY DEFINER login function, whose EXECUTE is revoked from PUBLIC.
+    connection.execute(text(f"GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO {quoted}"))
 
 
 def _literal(value: str) -> str:

@@ -1,10 +1,8 @@
-"""Unit-of-work helpers: commit or roll back at the edge, and the tenant context."""
+"""The unit of work: commit or roll back at the edge, never inside a service."""
 
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -21,15 +19,3 @@ def unit_of_work(sessions: sessionmaker[Session]) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
-
-
-def set_tenant(session: Session, tenant_id: uuid.UUID) -> None:
-    """Bind the current transaction to one tenant.
-
-    Transaction-local (`set_config(..., true)`), so a pooled connection never carries a
-    tenant into the next transaction. Row-level security policies read this setting.
-    """
-    session.execute(
-        text("SELECT set_config('app.tenant_id', :tenant_id, true)"),
-        {"tenant_id": str(tenant_id)},
-    )

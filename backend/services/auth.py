@@ -4,16 +4,15 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend.db.models import Tenant, TenantStatus, User, UserStatus
-from backend.db.session import set_tenant
+from backend.db.models import Tenant, TenantStatus, UserStatus
+from backend.db.tenant_context import enter_tenant_as, enter_tenant_by_slug
 from backend.domain.errors import InvalidGrantError, InvalidScopeError, InvalidTokenError
 from backend.domain.scopes import Scope, format_scopes
 from backend.security.passwords import PasswordService
 from backend.security.tokens import AccessTokenCodec
-from backend.services import roles, tenants, users
+from backend.services import roles, users
 
 # One message for every credential failure, so it cannot tell which part was wrong.
 BAD_CREDENTIALS = "invalid username or password"
@@ -57,11 +56,9 @@ def password_grant(
     An unknown tenant, an unknown user and a wrong password are indistinguishable,
     in message and (through a dummy hash verification) in time.
     """
-    tenant = tenants.get_by_slug(db, login.tenant_slug)
-    user = None
-    if tenant is not None:
-        set_tenant(db, tenant.id)
-        user = users.find_by_email(db, tenant.id, login.email)
+    tenant_id = enter_tenant_by_slug(db, login.tenant_slug)
+    tenant = db.get(Tenant, tenant_id) if tenant_id is not None else None
+    user = users.find_by_email(db, tenant.id, login.email) if tenant is not None else None
     password_ok = passwords.verify(login.password, user.password_hash if user else None)
     if tenant is None or user is None or not password_ok:
         raise InvalidGrantError(BAD_CREDENTIALS)
@@ -90,24 +87,18 @@ def password_grant(
 def authenticate_bearer(db: Session, codec: AccessTokenCodec, token: str) -> Principal:
     """Verify an access token and that its user may still use it; bind the tenant context.
 
-    One query checks the user is active, the tenant is active and the token's version
-    is current, so a disabled user or a bumped version is refused at once.
+    One statement binds the tenant and checks the user is active, the tenant is active
+    and the token's version is current, so a disabled user is refused at once.
     """
     claims = codec.decode(token)
-    set_tenant(db, claims.tenant_id)
-    row = db.execute(
-        select(User.status, User.token_version, Tenant.status)
-        .join(Tenant, Tenant.id == User.tenant_id)
-        .where(User.tenant_id == claims.tenant_id, User.id == claims.user_id)
-    ).one_or_none()
-    if row is None:
+    state = enter_tenant_as(db, claims.tenant_id, claims.user_id)
+    if state is None:
         raise InvalidTokenError("token is invalid")
-    user_status, token_version, tenant_status = row
-    if user_status is not UserStatus.ACTIVE:
+    if state.user_status != UserStatus.ACTIVE:
         raise InvalidTokenError("user is disabled")
-    if tenant_status is not TenantStatus.ACTIVE:
+    if state.tenant_status != TenantStatus.ACTIVE:
         raise InvalidTokenError("tenant is suspended")
-    if claims.token_version != token_version:
+    if claims.token_version != state.token_version:
         raise InvalidTokenError("token has been revoked")
     return Principal(
         user_id=claims.user_id,

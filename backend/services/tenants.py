@@ -3,10 +3,11 @@
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from backend.db.models import Tenant
+from backend.db.tenant_context import enter_tenant, enter_tenant_by_slug
 from backend.domain.errors import ConflictError
 from backend.domain.roles import OWNER
 from backend.domain.tenants import validate_slug
@@ -21,8 +22,10 @@ class CreatedTenant:
     owner_id: uuid.UUID
 
 
-def get_by_slug(db: Session, slug: str) -> Tenant | None:
-    return db.scalar(select(Tenant).where(Tenant.slug == slug))
+def enter_by_slug(db: Session, slug: str) -> Tenant | None:
+    """The tenant named `slug`, with the transaction bound to it; None if there is none."""
+    tenant_id = enter_tenant_by_slug(db, slug)
+    return db.get(Tenant, tenant_id) if tenant_id is not None else None
 
 
 def create_tenant(
@@ -36,15 +39,19 @@ def create_tenant(
 ) -> CreatedTenant:
     """Create a tenant, seed its built-in roles, and make its first owner.
 
-    Raises ConflictError if the slug is taken, InvalidSlugError or WeakPasswordError on
-    bad input. Flushes only: the caller's unit of work commits.
+    The transaction is bound to the new tenant, so everything is written under its
+    row-level security. Raises ConflictError if the slug is taken, InvalidSlugError or
+    WeakPasswordError on bad input. Flushes only: the caller's unit of work commits.
     """
     validate_slug(slug)
-    if get_by_slug(db, slug) is not None:
-        raise ConflictError(f"tenant {slug!r} already exists")
     tenant = Tenant(id=uuid.uuid4(), slug=slug, name=name)
-    db.add(tenant)
-    db.flush()
+    enter_tenant(db, tenant.id)
+    try:
+        # A savepoint, so a taken slug leaves the caller's transaction usable.
+        with db.begin_nested():
+            db.add(tenant)
+    except IntegrityError as exc:
+        raise ConflictError(f"tenant {slug!r} already exists") from exc
     roles = seed_builtin_roles(db, tenant.id)
     owner = users.create_user(
         db, passwords, tenant_id=tenant.id, email=owner_email, password=owner_password
