@@ -1,0 +1,136 @@
+"""Cross-tenant matrix over the whole HTTP API, generated from the app's OpenAPI schema.
+
+A token from tenant A with ids from tenant B must get 404 on every route that takes an
+id (not 403, which would confirm the id exists), and no response to A may carry B's
+rows. A route added later is picked up automatically; one the matrix cannot classify
+or fill in fails `test_every_route_is_covered`, so it cannot be forgotten.
+"""
+
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from backend.db.models import Role, Tenant, User
+from backend.domain.scopes import TENANT_SCOPES
+from backend.main import create_app
+from backend.settings import Settings
+from tests.conftest import bearer, builtin_role
+from tests.factories import RoleFactory, TenantFactory, UserFactory
+
+# Routes that take no id and are not about tenant data, or only about the caller.
+PUBLIC = {("POST", "/token"), ("GET", "/healthz"), ("GET", "/readyz")}
+SELF = {("GET", "/me")}
+# GET routes without an id that list a tenant's rows; the matrix checks none of B's leak.
+LISTS: set[tuple[str, str]] = set()
+# Request bodies for id routes that need one, so the 404 is not pre-empted by a 422.
+BODIES: dict[tuple[str, str], dict[str, object]] = {}
+
+PARAM = re.compile(r"\{([^}]+)\}")
+
+
+def _routes() -> list[tuple[str, str]]:
+    schema = create_app(Settings()).openapi()
+    return sorted(
+        (method.upper(), path)
+        for path, operations in schema["paths"].items()
+        for method in operations
+    )
+
+
+ROUTES = _routes()
+ID_ROUTES = [route for route in ROUTES if PARAM.search(route[1])]
+
+
+@dataclass(frozen=True)
+class Tenants:
+    a_owner: User
+    b_user: User
+    b_role: Role
+    b_tenant: Tenant
+
+    def b_markers(self) -> list[str]:
+        return [str(self.b_user.id), str(self.b_role.id), str(self.b_tenant.id), self.b_user.email]
+
+
+# Which of B's ids fills a path parameter, by the resource the parameter names.
+ID_OF: dict[str, Callable[[Tenants], uuid.UUID]] = {
+    "users": lambda t: t.b_user.id,
+    "user_id": lambda t: t.b_user.id,
+    "roles": lambda t: t.b_role.id,
+    "role_id": lambda t: t.b_role.id,
+    "tenants": lambda t: t.b_tenant.id,
+    "tenant_id": lambda t: t.b_tenant.id,
+}
+
+
+def resource_for(path: str, param: str) -> str:
+    """`{id}` takes the name of the segment before it; `{user_id}` names itself."""
+    if param != "id":
+        return param
+    return path[: path.index("{id}")].rstrip("/").rsplit("/", 1)[-1]
+
+
+def fill(path: str, tenants: Tenants) -> str:
+    def substitute(match: re.Match[str]) -> str:
+        return str(ID_OF[resource_for(path, match.group(1))](tenants))
+
+    return PARAM.sub(substitute, path)
+
+
+@pytest.fixture
+def tenants(db: Session) -> Tenants:
+    a, b = TenantFactory(slug="alpha"), TenantFactory(slug="bravo")
+    a_owner = UserFactory(tenant=a, roles=[builtin_role(db, a, "owner")])
+    b_role = RoleFactory(tenant=b)
+    b_user = UserFactory(tenant=b, email="secret@bravo.test", roles=[b_role])
+    db.commit()
+    return Tenants(a_owner=a_owner, b_user=b_user, b_role=b_role, b_tenant=b)
+
+
+def test_every_route_is_covered() -> None:
+    unclassified = [r for r in ROUTES if r not in PUBLIC | SELF | LISTS and r not in ID_ROUTES]
+    assert not unclassified, f"classify these routes in the cross-tenant matrix: {unclassified}"
+    for method, path in ID_ROUTES:
+        for param in PARAM.findall(path):
+            assert resource_for(path, param) in ID_OF, f"teach ID_OF about {param} in {path}"
+        if method in {"POST", "PUT", "PATCH"}:
+            assert (method, path) in BODIES, f"give BODIES a valid body for {method} {path}"
+    assert ("POST", "/token") in ROUTES
+    assert ("GET", "/me") in ROUTES
+
+
+@pytest.mark.parametrize(("method", "path"), ID_ROUTES)
+def test_other_tenants_ids_are_not_found(
+    client: TestClient,
+    tenants: Tenants,
+    issue_token: Callable[..., str],
+    method: str,
+    path: str,
+) -> None:
+    token = issue_token(tenants.a_owner, sorted(TENANT_SCOPES))
+    response = client.request(
+        method, fill(path, tenants), headers=bearer(token), json=BODIES.get((method, path))
+    )
+    assert response.status_code == 404, f"{method} {path}: {response.status_code} {response.text}"
+    for marker in tenants.b_markers():
+        assert marker not in response.text
+
+
+@pytest.mark.parametrize(("method", "path"), sorted(LISTS | SELF))
+def test_responses_to_a_never_carry_b_rows(
+    client: TestClient,
+    tenants: Tenants,
+    issue_token: Callable[..., str],
+    method: str,
+    path: str,
+) -> None:
+    token = issue_token(tenants.a_owner, sorted(TENANT_SCOPES))
+    response = client.request(method, path, headers=bearer(token))
+    assert response.status_code == 200, response.text
+    for marker in tenants.b_markers():
+        assert marker not in response.text
