@@ -6,7 +6,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from backend.api.errors import install_error_handlers
-from backend.api.routes import auth, health, me
+from backend.api.middleware import RequestContextMiddleware
+from backend.api.routes import api_keys, auth, health, me, service_accounts, sessions, wellknown
 from backend.runtime import Runtime
 from backend.settings import Settings, get_settings
 
@@ -31,7 +32,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         swagger_ui_parameters={"persistAuthorization": True},
     )
     install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware)
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(me.router)
+    app.include_router(sessions.router)
+    app.include_router(service_accounts.router)
+    app.include_router(api_keys.router)
+    app.include_router(wellknown.router)
     return app

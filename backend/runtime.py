@@ -9,8 +9,13 @@ from dataclasses import dataclass
 import redis
 
 from backend.db.engine import Database
+from backend.security.caller_cache import CallerCache
 from backend.security.passwords import PasswordService
+from backend.security.rate_limit import RateLimiter
 from backend.security.tokens import AccessTokenCodec
+from backend.services.auth import Issuers
+from backend.services.principals import CALLER_CACHE
+from backend.services.refresh_tokens import RefreshPolicy
 from backend.settings import Settings
 
 
@@ -20,17 +25,32 @@ class Runtime:
     database: Database
     passwords: PasswordService
     tokens: AccessTokenCodec
+    issuers: Issuers
     redis: redis.Redis
+    callers: CallerCache
+    token_limiter: RateLimiter
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Runtime":
+        tokens = AccessTokenCodec(settings)
+        client = redis.Redis.from_url(
+            settings.redis_url, socket_timeout=2, socket_connect_timeout=2
+        )
+        callers = CallerCache(client)
         return cls(
             settings=settings,
-            database=Database.from_settings(settings),
+            database=Database.from_settings(settings, session_info={CALLER_CACHE: callers}),
             passwords=PasswordService(settings),
-            tokens=AccessTokenCodec(settings),
-            redis=redis.Redis.from_url(
-                settings.redis_url, socket_timeout=2, socket_connect_timeout=2
+            tokens=tokens,
+            issuers=Issuers(
+                codec=tokens,
+                refresh=RefreshPolicy.from_settings(settings),
+                platform_tenant_slug=settings.platform_tenant_slug,
+            ),
+            redis=client,
+            callers=callers,
+            token_limiter=RateLimiter(
+                client, name="token", limit=settings.token_rate_limit_per_minute
             ),
         )
 

@@ -44,8 +44,23 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     jwt_issuer: str = "tessera"
     jwt_audience: str = "tessera-api"
-    jwt_algorithm: Literal["HS256"] = "HS256"
+    jwt_algorithm: Literal["HS256", "EdDSA", "RS256"] = "HS256"
+    # EdDSA and RS256 sign with a private key: either a directory of PEM files, each
+    # named by its kid (every file verifies, so a rotated-out key keeps its tokens valid
+    # until they expire), or one inline PEM. Without either, development generates a key
+    # under var_dir and production refuses to start.
+    jwt_private_keys_dir: Path | None = None
+    # The file stem that signs; None means the lexicographically last file.
+    jwt_current_kid: str | None = None
+    jwt_private_key_pem: SecretStr | None = None
     access_token_ttl_seconds: int = Field(default=900, ge=30, le=86_400)
+
+    # Refresh tokens: a session lives at most refresh_family_ttl, and dies when idle
+    # longer than refresh_idle_ttl. A repeat of the token just rotated is answered within
+    # the grace window (two tabs, a retried request); 0 turns the grace off.
+    refresh_idle_ttl_seconds: int = Field(default=14 * 86_400, ge=60)
+    refresh_family_ttl_seconds: int = Field(default=60 * 86_400, ge=60)
+    refresh_reuse_grace_seconds: int = Field(default=10, ge=0, le=300)
 
     # pwdlib's recommended argon2id parameters; tests may lower them.
     argon2_memory_cost_kib: int = Field(default=65_536, ge=8)
@@ -54,12 +69,40 @@ class Settings(BaseSettings):
     # How many password hashes may run at once; None sizes it to the CPU count.
     password_hash_concurrency: int | None = Field(default=None, ge=1)
 
+    # POST /token requests allowed per client address per minute (counted in Redis);
+    # 0 turns the limit off. Account lockout is per tenant, in tenants.policy.
+    token_rate_limit_per_minute: int = Field(default=30, ge=0)
+    # Take the client address from the last X-Forwarded-For entry instead of the peer.
+    # Only behind a proxy that appends it; otherwise any client could pick its own.
+    trust_forwarded_for: bool = False
+
     @model_validator(mode="after")
     def _require_secret_in_production(self) -> "Settings":
         if self.env is Environment.PRODUCTION and self.secret_key is None:
             raise ValueError("TESSERA_SECRET_KEY must be set in production")
         if self.secret_key is not None and len(self.secret_key.get_secret_value()) < 32:
             raise ValueError("TESSERA_SECRET_KEY must be at least 32 characters")
+        return self
+
+    @model_validator(mode="after")
+    def _require_private_key_in_production(self) -> "Settings":
+        has_dir = self.jwt_private_keys_dir is not None
+        has_pem = self.jwt_private_key_pem is not None
+        if has_dir and has_pem:
+            raise ValueError(
+                "set TESSERA_JWT_PRIVATE_KEYS_DIR or TESSERA_JWT_PRIVATE_KEY_PEM, not both"
+            )
+        if self.jwt_current_kid is not None and not has_dir:
+            raise ValueError("TESSERA_JWT_CURRENT_KID needs TESSERA_JWT_PRIVATE_KEYS_DIR")
+        if (
+            self.env is Environment.PRODUCTION
+            and self.jwt_algorithm != "HS256"
+            and not (has_dir or has_pem)
+        ):
+            raise ValueError(
+                f"TESSERA_JWT_ALGORITHM={self.jwt_algorithm} needs a private key in production:"
+                " set TESSERA_JWT_PRIVATE_KEYS_DIR or TESSERA_JWT_PRIVATE_KEY_PEM"
+            )
         return self
 
     @property

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import redis
 from fastapi.testclient import TestClient
+from pwdlib.hashers.argon2 import Argon2Hasher
 from pydantic import SecretStr
 from sqlalchemy import Engine, create_engine, select
 from sqlalchemy.orm import Session
@@ -14,11 +15,19 @@ from sqlalchemy.pool import NullPool
 
 from backend.db.models import Role, Tenant, User
 from backend.main import create_app
+from backend.security.caller_cache import CallerCache
 from backend.security.passwords import PasswordService
 from backend.security.tokens import AccessTokenCodec
+from backend.services.principals import CALLER_CACHE
 from backend.settings import PROJECT_ROOT, Environment, Settings
 from tests import factories
-from tests.support.database import database_urls, migrate, recreate_database, truncate_all
+from tests.support.database import (
+    database_urls,
+    drop_database,
+    migrate,
+    recreate_database,
+    truncate_all,
+)
 from tests.support.services import postgres_admin_url, redis_url
 
 VAR_DIR = PROJECT_ROOT / "var"
@@ -45,13 +54,18 @@ def base_redis_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def settings(
+    request: pytest.FixtureRequest,
     worker_id: str,
     admin_database_url: str,
     base_redis_url: str,
     tmp_path_factory: pytest.TempPathFactory,
-) -> Settings:
+) -> Iterator[Settings]:
     """Settings for this worker: its own database and Redis db, cheap argon2."""
-    name = f"tessera_test_{worker_id}"
+    # Named per run too, so two runs on one machine (a developer and an agent, say)
+    # never share or drop each other's database.
+    workerinput = getattr(request.config, "workerinput", {})
+    run = str(workerinput.get("testrunuid", uuid.uuid4().hex))[:8]
+    name = f"tessera_test_{run}_{worker_id}"
     recreate_database(admin_database_url, name)
     owner_url, app_url = database_urls(admin_database_url, name)
     # Redis db 0 is left to developers; each worker takes its own numbered db.
@@ -66,11 +80,14 @@ def settings(
         argon2_memory_cost_kib=64,
         argon2_time_cost=1,
         argon2_parallelism=1,
+        # Every test client shares one address; tests of the limit build their own app.
+        token_rate_limit_per_minute=0,
     )
     migrate(test_settings)
     with redis.Redis.from_url(test_settings.redis_url) as client:
         client.flushdb()
-    return test_settings
+    yield test_settings
+    drop_database(admin_database_url, name)
 
 
 @pytest.fixture(scope="session")
@@ -93,7 +110,9 @@ def _clean_database(request: pytest.FixtureRequest) -> Iterator[None]:
 @pytest.fixture
 def db(owner_engine: Engine, settings: Settings) -> Iterator[Session]:
     """A session as the tables' owner, for arranging data; factories write through it."""
-    with Session(owner_engine, expire_on_commit=False) as session:
+    # With the caller cache, so services used to arrange a test invalidate it as in the app.
+    callers = CallerCache(redis.Redis.from_url(settings.redis_url))
+    with Session(owner_engine, expire_on_commit=False, info={CALLER_CACHE: callers}) as session:
         for factory in factories.ALL_FACTORIES:
             factory._meta.sqlalchemy_session = session
         factories.UserFactory.hasher = PasswordService(settings)
@@ -151,3 +170,17 @@ def random_id() -> str:
 @pytest.fixture
 def tmp_var(tmp_path: Path) -> Path:
     return tmp_path / "var"
+
+
+@pytest.fixture
+def argon2_verifications(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The hashes every argon2 verification in the process was asked to check."""
+    calls: list[str] = []
+    original = Argon2Hasher.verify
+
+    def counting(self: Argon2Hasher, password: str | bytes, hash: str | bytes) -> bool:
+        calls.append(str(hash))
+        return original(self, password, hash)
+
+    monkeypatch.setattr(Argon2Hasher, "verify", counting)
+    return calls

@@ -4,14 +4,29 @@ They write through the session the `db` fixture binds (the owner's connection) a
 flush; a test commits when the API must see the rows.
 """
 
+import hashlib
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import factory
 from factory.alchemy import SQLAlchemyModelFactory
 from sqlalchemy.orm import Session
 
-from backend.db.models import Role, RoleInclude, RoleScope, Tenant, User, UserRole
+from backend.db.models import (
+    ApiKey,
+    AuditEvent,
+    RefreshFamily,
+    RefreshToken,
+    Role,
+    RoleInclude,
+    RoleScope,
+    ServiceAccount,
+    ServiceAccountRole,
+    Tenant,
+    User,
+    UserRole,
+)
 from backend.security.passwords import PasswordService
 from backend.services.roles import seed_builtin_roles
 
@@ -96,4 +111,107 @@ class UserFactory(_Base):
         session.flush()
 
 
-ALL_FACTORIES: tuple[type[SQLAlchemyModelFactory], ...] = (TenantFactory, RoleFactory, UserFactory)
+def _digest(n: int) -> bytes:
+    return hashlib.sha256(f"factory-secret-{n}".encode()).digest()
+
+
+class RefreshFamilyFactory(_Base):
+    class Meta:
+        model = RefreshFamily
+
+    tenant_id = factory.LazyAttribute(lambda f: f.user.tenant_id)
+    id = factory.LazyFunction(uuid.uuid4)
+    user_id = factory.LazyAttribute(lambda f: f.user.id)
+    created_at = factory.LazyFunction(lambda: datetime.now(UTC))
+    last_used_at = factory.LazyAttribute(lambda f: f.created_at)
+    expires_at = factory.LazyAttribute(lambda f: f.created_at + timedelta(days=30))
+    user_agent = "factory"
+
+    class Params:
+        user = factory.SubFactory(UserFactory)
+
+
+class RefreshTokenFactory(_Base):
+    class Meta:
+        model = RefreshToken
+
+    tenant_id = factory.LazyAttribute(lambda t: t.family.tenant_id)
+    id = factory.LazyFunction(uuid.uuid4)
+    family_id = factory.LazyAttribute(lambda t: t.family.id)
+    user_id = factory.LazyAttribute(lambda t: t.family.user_id)
+    token_hash = factory.Sequence(_digest)
+    scope = "me"
+    issued_at = factory.LazyFunction(lambda: datetime.now(UTC))
+    expires_at = factory.LazyAttribute(lambda t: t.issued_at + timedelta(days=1))
+
+    class Params:
+        family = factory.SubFactory(RefreshFamilyFactory)
+
+
+class ServiceAccountFactory(_Base):
+    """A service account; pass `roles=[role, ...]`."""
+
+    class Meta:
+        model = ServiceAccount
+
+    tenant_id = factory.LazyAttribute(lambda a: a.tenant.id)
+    id = factory.LazyFunction(uuid.uuid4)
+    name = factory.Sequence(lambda n: f"robot-{n}")
+    secret_hash = factory.Sequence(_digest)
+    secret_prefix = "sa_factory"
+
+    class Params:
+        tenant = factory.SubFactory(TenantFactory)
+
+    @factory.post_generation
+    def roles(obj: ServiceAccount, create: bool, extracted: Any, **_: Any) -> None:  # noqa: N805
+        session: Session = ServiceAccountFactory._meta.sqlalchemy_session
+        for role in extracted or ():
+            session.add(
+                ServiceAccountRole(
+                    tenant_id=obj.tenant_id, service_account_id=obj.id, role_id=role.id
+                )
+            )
+        session.flush()
+
+
+class ApiKeyFactory(_Base):
+    class Meta:
+        model = ApiKey
+
+    tenant_id = factory.LazyAttribute(lambda k: k.creator.tenant_id)
+    id = factory.LazyFunction(uuid.uuid4)
+    name = factory.Sequence(lambda n: f"key-{n}")
+    key_hash = factory.Sequence(_digest)
+    prefix = "ak_factory"
+    scope = "me"
+    created_by = factory.LazyAttribute(lambda k: k.creator.id)
+
+    class Params:
+        creator = factory.SubFactory(UserFactory)
+
+
+class AuditEventFactory(_Base):
+    class Meta:
+        model = AuditEvent
+
+    tenant_id = factory.LazyAttribute(lambda e: e.tenant.id)
+    id = factory.LazyFunction(uuid.uuid4)
+    actor = "system"
+    action = "factory.event"
+    target = "nothing"
+
+    class Params:
+        tenant = factory.SubFactory(TenantFactory)
+
+
+ALL_FACTORIES: tuple[type[SQLAlchemyModelFactory], ...] = (
+    TenantFactory,
+    RoleFactory,
+    UserFactory,
+    RefreshFamilyFactory,
+    RefreshTokenFactory,
+    ServiceAccountFactory,
+    ApiKeyFactory,
+    AuditEventFactory,
+)

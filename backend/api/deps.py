@@ -4,14 +4,15 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
-from fastapi.security import OAuth2PasswordBearer, SecurityScopes
+from fastapi.security import APIKeyHeader, OAuth2PasswordBearer, SecurityScopes
 from sqlalchemy.orm import Session
 
 from backend.db.session import unit_of_work
 from backend.domain.errors import InsufficientScopeError, InvalidTokenError
 from backend.domain.scopes import SCOPE_DESCRIPTIONS, Scope
 from backend.runtime import Runtime
-from backend.services.auth import Principal, authenticate_bearer
+from backend.services import api_keys
+from backend.services.principals import Principal, authenticate_bearer
 
 # The single OAuth2 scheme: its scope list is the catalogue, so /docs shows every scope.
 # auto_error=False: a missing token must get our RFC 6750 401, not FastAPI's default.
@@ -41,19 +42,34 @@ def get_db(runtime: AppRuntime) -> Iterator[Session]:
 DbSession = Annotated[Session, Depends(get_db, scope="function")]
 
 
+# The alternative credential: a scoped API key, for scripts.
+api_key_scheme = APIKeyHeader(
+    name="X-API-Key",
+    auto_error=False,
+    description="A scoped API key (POST /api-keys); acts as its creator with its own scopes",
+)
+
+
 def current_principal(
     security_scopes: SecurityScopes,
     runtime: AppRuntime,
     db: DbSession,
     token: Annotated[str | None, Depends(oauth2_scheme)],
+    api_key: Annotated[str | None, Depends(api_key_scheme)],
 ) -> Principal:
-    """Authenticate the bearer token and require the route's scopes (RFC 6750)."""
-    if not token:
-        raise InvalidTokenError("missing bearer token")
-    principal = authenticate_bearer(db, runtime.tokens, token)
+    """Authenticate the bearer token or API key and require the route's scopes (RFC 6750)."""
+    if token:
+        principal = authenticate_bearer(db, runtime.tokens, runtime.callers, token)
+    elif api_key:
+        principal = api_keys.authenticate(
+            db, api_key, platform_tenant_slug=runtime.settings.platform_tenant_slug
+        )
+    else:
+        raise InvalidTokenError("missing credentials: send a bearer token or an X-API-Key")
     if not principal.scopes.issuperset(security_scopes.scopes):
         raise InsufficientScopeError(security_scopes.scopes)
     return principal
 
 
 Me = Annotated[Principal, Security(current_principal, scopes=[Scope.ME])]
+ApiKeysManage = Annotated[Principal, Security(current_principal, scopes=[Scope.API_KEYS_MANAGE])]

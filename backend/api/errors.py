@@ -12,8 +12,10 @@ from backend.domain.errors import (
     DomainError,
     ForbiddenError,
     InsufficientScopeError,
+    InvalidClientError,
     InvalidTokenError,
     NotFoundError,
+    RateLimitedError,
     RoleCycleError,
 )
 
@@ -50,8 +52,14 @@ def bearer_challenge(error: str, description: str, scope: str | None = None) -> 
 
 async def _domain(_: Request, exc: Exception) -> JSONResponse:
     match exc:
+        case InvalidClientError():
+            headers = {**NO_STORE, "WWW-Authenticate": 'Basic realm="tessera"'}
+            return error_response(401, exc.code, exc.description, headers)
         case AuthenticationError():
             return error_response(400, exc.code, exc.description, NO_STORE)
+        case RateLimitedError():
+            headers = {**NO_STORE, "Retry-After": str(exc.retry_after)}
+            return error_response(429, "rate_limited", str(exc), headers)
         case InvalidTokenError():
             challenge = bearer_challenge("invalid_token", exc.description)
             return error_response(

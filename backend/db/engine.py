@@ -2,9 +2,10 @@
 
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from backend.db.tenant_context import bind_pending_tenant
 from backend.settings import Settings
 
 
@@ -16,7 +17,10 @@ class Database:
     sessions: sessionmaker[Session]
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "Database":
+    def from_settings(
+        cls, settings: Settings, session_info: dict[str, object] | None = None
+    ) -> "Database":
+        """`session_info` seeds every session's `info`: per-process helpers services reach."""
         engine = create_engine(
             settings.database_url,
             pool_size=settings.database_pool_size,
@@ -26,7 +30,9 @@ class Database:
             pool_timeout=5,
             connect_args={"connect_timeout": 5, "application_name": "tessera"},
         )
-        return cls(engine=engine, sessions=sessionmaker(engine, expire_on_commit=False))
+        sessions = sessionmaker(engine, expire_on_commit=False, info=session_info or {})
+        event.listen(sessions, "after_begin", bind_pending_tenant)
+        return cls(engine=engine, sessions=sessions)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -6,25 +6,42 @@ tenant into its next transaction. With no tenant set, tenant-owned tables look e
 """
 
 import uuid
-from dataclasses import dataclass
 
-from sqlalchemy import text
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, TextClause, text
+from sqlalchemy.orm import Session, SessionTransaction
+
+from backend.domain.standing import CallerStanding
+
+_PENDING_TENANT = "tessera.pending_tenant"
 
 
-@dataclass(frozen=True, slots=True)
-class CallerState:
-    user_status: str
-    token_version: int
-    tenant_status: str
+_SET_TENANT = text("SELECT set_config('app.tenant_id', :tenant_id, true)")
 
 
 def enter_tenant(session: Session, tenant_id: uuid.UUID) -> None:
     """Bind the current transaction to one tenant."""
-    session.execute(
-        text("SELECT set_config('app.tenant_id', :tenant_id, true)"),
-        {"tenant_id": str(tenant_id)},
-    )
+    session.execute(_SET_TENANT, {"tenant_id": str(tenant_id)})
+
+
+def enter_tenant_on_first_query(session: Session, tenant_id: uuid.UUID) -> None:
+    """Bind the tenant when the session first talks to the database, not before.
+
+    A guarded request whose caller was vouched for by the cache may never query; one
+    that does pays the binding then, inside the transaction it opens anyway.
+    """
+    if session.in_transaction():
+        enter_tenant(session, tenant_id)
+    else:
+        session.info[_PENDING_TENANT] = tenant_id
+
+
+def bind_pending_tenant(
+    session: Session, transaction: SessionTransaction, connection: Connection
+) -> None:
+    """`after_begin` hook of the application's sessions (see db/engine.py)."""
+    tenant_id = session.info.pop(_PENDING_TENANT, None)
+    if tenant_id is not None:
+        connection.execute(_SET_TENANT, {"tenant_id": str(tenant_id)})
 
 
 def enter_tenant_by_slug(session: Session, slug: str) -> uuid.UUID | None:
@@ -41,19 +58,38 @@ def enter_tenant_by_slug(session: Session, slug: str) -> uuid.UUID | None:
 
 def enter_tenant_as(
     session: Session, tenant_id: uuid.UUID, user_id: uuid.UUID
-) -> CallerState | None:
+) -> CallerStanding | None:
     """The guard's one statement: bind the tenant and read the caller's standing in it.
 
     Runs with the caller's own rights, so row-level security applies to the read; doing
     both in one function keeps isolation from costing the hot path a round trip.
     """
+    return _standing(session, _USER_STANDING, tenant_id, user_id)
+
+
+def enter_tenant_as_service_account(
+    session: Session, tenant_id: uuid.UUID, account_id: uuid.UUID
+) -> CallerStanding | None:
+    """enter_tenant_as, for a service account (a revoked one reads as disabled)."""
+    return _standing(session, _SERVICE_ACCOUNT_STANDING, tenant_id, account_id)
+
+
+_USER_STANDING = text(
+    "SELECT user_status, token_version, tenant_status "
+    "FROM tessera_enter_tenant_as(:tenant_id, :subject_id)"
+)
+_SERVICE_ACCOUNT_STANDING = text(
+    "SELECT user_status, token_version, tenant_status "
+    "FROM tessera_enter_tenant_as_service_account(:tenant_id, :subject_id)"
+)
+
+
+def _standing(
+    session: Session, statement: TextClause, tenant_id: uuid.UUID, subject_id: uuid.UUID
+) -> CallerStanding | None:
     row = session.execute(
-        text(
-            "SELECT user_status, token_version, tenant_status "
-            "FROM tessera_enter_tenant_as(:tenant_id, :user_id)"
-        ),
-        {"tenant_id": tenant_id, "user_id": user_id},
+        statement, {"tenant_id": tenant_id, "subject_id": subject_id}
     ).one_or_none()
     if row is None:
         return None
-    return CallerState(user_status=row[0], token_version=row[1], tenant_status=row[2])
+    return CallerStanding(user_status=row[0], token_version=row[1], tenant_status=row[2])

@@ -4,7 +4,14 @@ from collections.abc import Iterable, Sequence
 
 
 class DomainError(Exception):
-    """Base of every error the domain and services raise on purpose."""
+    """Base of every error the domain and services raise on purpose.
+
+    The unit of work rolls back on an error, unless the error `keeps_changes`: a failed
+    login must still count the failure, a reused refresh token must still revoke its
+    family, even though the caller gets an error.
+    """
+
+    keeps_changes: bool = False
 
 
 class NotFoundError(DomainError):
@@ -62,12 +69,33 @@ class InvalidGrantError(AuthenticationError):
     code = "invalid_grant"
 
 
+class LoginFailedError(InvalidGrantError):
+    """A wrong password for a known user: the counted failure (and any lockout it
+    triggered) is committed, though the client gets the same invalid_grant."""
+
+    keeps_changes = True
+
+
+class InvalidClientError(AuthenticationError):
+    """Client authentication failed (RFC 6749 §5.2): answered 401 with a Basic challenge."""
+
+    code = "invalid_client"
+
+
 class InvalidScopeError(AuthenticationError):
     code = "invalid_scope"
 
 
 class UnsupportedGrantTypeError(AuthenticationError):
     code = "unsupported_grant_type"
+
+
+class RateLimitedError(DomainError):
+    """Too many requests from one client; it may try again after `retry_after` seconds."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"too many requests; retry after {retry_after} seconds")
+        self.retry_after = retry_after
 
 
 class InvalidTokenError(DomainError):

@@ -65,6 +65,12 @@ def parse_scopes(raw: str | None) -> frozenset[Scope]:
     return frozenset(Scope(name) for name in names)
 
 
+def known_scopes(raw: str) -> frozenset[Scope]:
+    """Parse a stored scope string, dropping scopes retired from the catalogue since."""
+    catalogue = set(Scope.__members__.values())
+    return frozenset(Scope(name) for name in raw.split() if name in catalogue)
+
+
 def format_scopes(scopes: frozenset[Scope] | set[Scope]) -> str:
     """The canonical space-separated form: sorted, so equal sets give equal strings."""
     return " ".join(sorted(scopes))

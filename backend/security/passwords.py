@@ -3,17 +3,47 @@
 Hashing is slow on purpose (~100 ms with production parameters). Callers run it in a
 worker thread, never on the event loop, and a semaphore keeps concurrent hashes to the
 core count so a burst of logins queues instead of starving every other request.
+
+New hashes are argon2id. bcrypt hashes imported from an older system still verify, and
+a successful verification hands back an argon2id hash to store in their place.
 """
 
 import os
 import secrets
 import threading
+from dataclasses import dataclass
 from functools import cached_property
 
 from pwdlib import PasswordHash
+from pwdlib.exceptions import UnknownHashError
 from pwdlib.hashers.argon2 import Argon2Hasher
+from pwdlib.hashers.bcrypt import BcryptHasher
 
 from backend.settings import Settings
+
+# bcrypt reads at most this many bytes of a password.
+BCRYPT_MAX_BYTES = 72
+
+
+class LegacyBcryptHasher(BcryptHasher):
+    """Verifies bcrypt hashes as the systems that wrote them did.
+
+    bcrypt ignores everything past 72 bytes, and the libraries that wrote our legacy
+    hashes truncated silently; bcrypt>=5 raises instead. Truncating here lets a user with
+    a long password log in once, after which their hash is argon2id over all of it.
+    """
+
+    def verify(self, password: str | bytes, hash: str | bytes) -> bool:
+        raw = password.encode() if isinstance(password, str) else password
+        return super().verify(raw[:BCRYPT_MAX_BYTES], hash)
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    ok: bool
+    # Set when the stored hash is legacy (bcrypt) or uses other argon2 parameters than
+    # the current ones: the same password hashed afresh, to be stored in its place.
+    new_hash: str | None = None
 
 
 class PasswordService:
@@ -25,6 +55,7 @@ class PasswordService:
                     time_cost=settings.argon2_time_cost,
                     parallelism=settings.argon2_parallelism,
                 ),
+                LegacyBcryptHasher(),
             )
         )
         slots = settings.password_hash_concurrency or os.cpu_count() or 1
@@ -34,17 +65,22 @@ class PasswordService:
         with self._slots:
             return self._hash.hash(password)
 
-    def verify(self, password: str, password_hash: str | None) -> bool:
-        """True if `password` matches. A missing hash still costs one verification.
+    def verify_and_update(self, password: str, password_hash: str | None) -> Verification:
+        """Check `password` against the stored hash. A missing hash (unknown user, no
+        password) or one in a format we cannot read still costs one verification.
 
-        Unknown users and users without a password take as long as wrong passwords,
-        so response time does not reveal which accounts exist.
+        Unknown users take as long as wrong passwords, so response time does not reveal
+        which accounts exist.
         """
         with self._slots:
-            if password_hash is None:
-                self._hash.verify(password, self._dummy_hash)
-                return False
-            return self._hash.verify(password, password_hash)
+            if password_hash is not None:
+                try:
+                    ok, new_hash = self._hash.verify_and_update(password, password_hash)
+                    return Verification(ok=ok, new_hash=new_hash)
+                except UnknownHashError:
+                    pass
+            self._hash.verify(password, self._dummy_hash)
+            return Verification(ok=False)
 
     @cached_property
     def _dummy_hash(self) -> str:

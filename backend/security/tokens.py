@@ -1,6 +1,7 @@
 """Access tokens: JWTs per RFC 9068 (header typ `at+jwt`), signed with a key loaded once."""
 
-import hashlib
+import base64
+import json
 import time
 import uuid
 from dataclasses import dataclass
@@ -8,11 +9,14 @@ from dataclasses import dataclass
 import jwt
 
 from backend.domain.errors import InvalidTokenError
+from backend.security.keys import Jwk, KeyRing
 from backend.settings import Settings
 
 ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 (a media type, not a secret)
 # Clock skew tolerated between this server and whoever checks its tokens.
 LEEWAY_SECONDS = 5
+USER = "user"
+SERVICE_ACCOUNT = "service_account"
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +27,8 @@ class AccessClaims:
     token_version: int
     jti: str
     expires_at: int
+    # Whose id `sub` is: a user's, or a service account's (client-credentials grant).
+    subject_kind: str = USER
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,16 +38,13 @@ class IssuedAccessToken:
 
 
 class AccessTokenCodec:
-    """Issues and verifies access tokens. Build one per process: it holds the key."""
+    """Issues and verifies access tokens. Build one per process: it holds the keys."""
 
     def __init__(self, settings: Settings) -> None:
-        self._key = settings.signing_secret()
-        self._algorithm = settings.jwt_algorithm
+        self._keys = KeyRing.from_settings(settings)
         self._issuer = settings.jwt_issuer
         self._audience = settings.jwt_audience
         self._ttl = settings.access_token_ttl_seconds
-        # The kid names the key without revealing it, so a rotated key can be told apart.
-        self._kid = "hs-" + hashlib.sha256(self._key).hexdigest()[:12]
         self._jwt = jwt.PyJWT(
             options={"require": ["exp", "iat", "iss", "aud", "sub", "jti"], "verify_sub": True}
         )
@@ -54,9 +57,10 @@ class AccessTokenCodec:
         scope: str,
         token_version: int,
         now: int | None = None,
+        subject_kind: str = USER,
     ) -> IssuedAccessToken:
         issued_at = int(time.time()) if now is None else now
-        claims = {
+        claims: dict[str, object] = {
             "iss": self._issuer,
             "aud": self._audience,
             "sub": str(user_id),
@@ -67,21 +71,34 @@ class AccessTokenCodec:
             "exp": issued_at + self._ttl,
             "ver": token_version,
         }
+        if subject_kind != USER:
+            claims["kind"] = subject_kind
         token = self._jwt.encode(
             claims,
-            self._key,
-            algorithm=self._algorithm,
-            headers={"typ": ACCESS_TOKEN_TYPE, "kid": self._kid},
+            self._keys.signing_key,
+            algorithm=self._keys.algorithm,
+            headers={"typ": ACCESS_TOKEN_TYPE, "kid": self._keys.current_kid},
         )
         return IssuedAccessToken(token=token, expires_in=self._ttl)
 
+    def jwks(self) -> dict[str, list[Jwk]]:
+        """The public keys that verify these tokens (RFC 7517); empty under HS256."""
+        return self._keys.jwks()
+
     def decode(self, token: str) -> AccessClaims:
-        """Verify signature, algorithm, type, expiry, issuer and audience; raise otherwise."""
+        """Verify type, key, signature, algorithm, expiry, issuer and audience; raise otherwise.
+
+        The key is chosen by the header's kid, but the algorithm list is pinned to the
+        configured one: a header cannot talk the codec into HMAC with a public key, or none.
+        """
+        key = self._keys.verification_key(_unverified_kid(token))
+        if key is None:
+            raise InvalidTokenError("token is invalid")
         try:
             decoded = self._jwt.decode_complete(
                 token,
-                self._key,
-                algorithms=[self._algorithm],
+                key,
+                algorithms=[self._keys.algorithm],
                 issuer=self._issuer,
                 audience=self._audience,
                 leeway=LEEWAY_SECONDS,
@@ -91,7 +108,7 @@ class AccessTokenCodec:
         except jwt.PyJWTError as exc:
             raise InvalidTokenError("token is invalid") from exc
         header, payload = decoded["header"], decoded["payload"]
-        if header.get("typ") != ACCESS_TOKEN_TYPE or header.get("kid") != self._kid:
+        if header.get("typ") != ACCESS_TOKEN_TYPE:
             raise InvalidTokenError("token is invalid")
         try:
             return AccessClaims(
@@ -101,6 +118,27 @@ class AccessTokenCodec:
                 token_version=int(payload["ver"]),
                 jti=str(payload["jti"]),
                 expires_at=int(payload["exp"]),
+                subject_kind=_subject_kind(payload.get("kind", USER)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidTokenError("token is invalid") from exc
+
+
+def _subject_kind(value: object) -> str:
+    if value not in (USER, SERVICE_ACCOUNT):
+        raise ValueError("unknown subject kind")
+    return str(value)
+
+
+def _unverified_kid(token: str) -> object:
+    """The header's kid, read only to choose the key; the signature then covers the header.
+
+    Cheaper than jwt.get_unverified_header, which checks every character of all three
+    segments in Python: that would double the parse cost of every verification.
+    """
+    segment = token.split(".", 1)[0]
+    try:
+        header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    except ValueError:
+        return None
+    return header.get("kid") if isinstance(header, dict) else None

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from backend.db.models import Role, RoleInclude, RoleScope, UserRole
+from backend.db.models import Role, RoleInclude, RoleScope, ServiceAccountRole, UserRole
 from backend.domain.roles import BUILTIN_ROLES, RoleGraph, RoleNode
 from backend.domain.scopes import TENANT_SCOPES, Scope
 
@@ -88,6 +88,20 @@ def effective_scopes(
     """
     graph = load_role_graph(db, tenant_id)
     scopes = graph.expand(active_role_ids(db, tenant_id, user_id))
+    return scopes if platform else scopes & TENANT_SCOPES
+
+
+def service_account_scopes(
+    db: Session, tenant_id: uuid.UUID, account_id: uuid.UUID, *, platform: bool
+) -> frozenset[Scope]:
+    """A service account's scopes: the union over the closure of its roles."""
+    role_ids = db.scalars(
+        select(ServiceAccountRole.role_id).where(
+            ServiceAccountRole.tenant_id == tenant_id,
+            ServiceAccountRole.service_account_id == account_id,
+        )
+    )
+    scopes = load_role_graph(db, tenant_id).expand(role_ids)
     return scopes if platform else scopes & TENANT_SCOPES
 
 

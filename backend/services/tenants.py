@@ -6,13 +6,13 @@ from dataclasses import dataclass
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from backend.db.models import Tenant
+from backend.db.models import Tenant, TenantStatus
 from backend.db.tenant_context import enter_tenant, enter_tenant_by_slug
-from backend.domain.errors import ConflictError
+from backend.domain.errors import ConflictError, NotFoundError
 from backend.domain.roles import OWNER
 from backend.domain.tenants import validate_slug
 from backend.security.passwords import PasswordService
-from backend.services import users
+from backend.services import principals, users
 from backend.services.roles import seed_builtin_roles
 
 
@@ -58,3 +58,13 @@ def create_tenant(
     )
     users.grant_role(db, tenant_id=tenant.id, user_id=owner.id, role_id=roles[OWNER.name].id)
     return CreatedTenant(tenant_id=tenant.id, owner_id=owner.id)
+
+
+def set_status(db: Session, tenant_id: uuid.UUID, status: TenantStatus) -> None:
+    """Suspend or reactivate a tenant; suspension cuts off all its callers at once."""
+    tenant = db.get(Tenant, tenant_id)
+    if tenant is None:
+        raise NotFoundError("tenant")
+    tenant.status = status
+    db.flush()
+    principals.forget_standing_after_commit(db, tenant_id)

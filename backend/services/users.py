@@ -2,17 +2,17 @@
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from backend.db.models import Tenant, User, UserRole
+from backend.db.models import Tenant, User, UserRole, UserStatus
 from backend.domain.errors import ConflictError, NotFoundError
 from backend.domain.policy import check_password
 from backend.domain.scopes import Scope
 from backend.security.passwords import PasswordService
-from backend.services import roles
+from backend.services import principals, roles
 
 
 def find_by_email(db: Session, tenant_id: uuid.UUID, email: str) -> User | None:
@@ -97,3 +97,26 @@ def get_profile(
             db, tenant_id, user_id, platform=tenant.slug == platform_tenant_slug
         ),
     )
+
+
+def set_status(
+    db: Session,
+    tenant_id: uuid.UUID,
+    user_id: uuid.UUID,
+    status: UserStatus,
+    *,
+    reason: str | None = None,
+) -> None:
+    """Disable or re-enable a user; disabling cuts off their access tokens at once."""
+    user = db.get(User, (tenant_id, user_id))
+    if user is None:
+        raise NotFoundError("user")
+    user.status = status
+    if status is UserStatus.DISABLED:
+        user.disabled_at = datetime.now(UTC)
+        user.disabled_reason = reason
+    else:
+        user.disabled_at = None
+        user.disabled_reason = None
+    db.flush()
+    principals.bump_token_version(db, tenant_id, user_id)

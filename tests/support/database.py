@@ -25,12 +25,23 @@ def database_urls(admin_url: str, name: str) -> tuple[str, str]:
     )
 
 
-def recreate_database(admin_url: str, name: str) -> None:
+def _administer(admin_url: str, *statements: str) -> None:
+    # CREATE and DROP DATABASE refuse to run inside a transaction block.
     engine = create_engine(admin_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
     with engine.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
+        for statement in statements:
+            connection.execute(text(statement))
     engine.dispose()
+
+
+def recreate_database(admin_url: str, name: str) -> None:
+    _administer(
+        admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"'
+    )
+
+
+def drop_database(admin_url: str, name: str) -> None:
+    _administer(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def alembic_config(settings: Settings) -> Config:

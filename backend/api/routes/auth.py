@@ -1,32 +1,55 @@
-"""The OAuth 2.0 token endpoint (RFC 6749)."""
+"""The OAuth 2.0 token and revocation endpoints (RFC 6749, RFC 7009)."""
 
+from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Response
+from fastapi import APIRouter, Depends, Form, Header, Request, Response
 
 from backend.api.deps import AppRuntime, DbSession
 from backend.api.errors import NO_STORE
 from backend.api.schemas.auth import TokenResponse
 from backend.api.schemas.errors import ErrorBody
 from backend.domain.errors import (
+    InvalidClientError,
     InvalidRequestError,
     InvalidScopeError,
     UnknownScopeError,
     UnsupportedGrantTypeError,
 )
-from backend.domain.scopes import parse_scopes
-from backend.services import auth
+from backend.domain.scopes import Scope, parse_scopes
+from backend.security.basic_auth import parse_basic
+from backend.security.rate_limit import client_address
+from backend.services import auth, refresh_tokens, service_accounts
 
 router = APIRouter(tags=["auth"])
 
 OptionalField = Annotated[str | None, Form()]
 
 
+def limit_token_requests(request: Request, runtime: AppRuntime) -> None:
+    """Count the request against its client address's per-minute budget (429 past it)."""
+    runtime.token_limiter.hit(
+        client_address(
+            request.client.host if request.client else None,
+            ", ".join(request.headers.getlist("x-forwarded-for")),
+            trust_forwarded_for=runtime.settings.trust_forwarded_for,
+        )
+    )
+
+
 @router.post(
     "/token",
     response_model=TokenResponse,
-    responses={400: {"model": ErrorBody, "description": "RFC 6749 §5.2 error"}},
-    summary="Issue an access token (password grant)",
+    response_model_exclude_none=True,
+    responses={
+        400: {"model": ErrorBody, "description": "RFC 6749 §5.2 error"},
+        401: {"model": ErrorBody, "description": "invalid_client (client_credentials)"},
+        429: {"model": ErrorBody, "description": "rate_limited: retry after Retry-After"},
+    },
+    # Solved before the route's own dependencies: a refused request opens no database
+    # session and hashes no password.
+    dependencies=[Depends(limit_token_requests)],
+    summary="Issue tokens: password, refresh_token and client_credentials grants",
 )
 def issue_token(
     runtime: AppRuntime,
@@ -37,16 +60,89 @@ def issue_token(
     password: OptionalField = None,
     scope: OptionalField = None,
     tenant: OptionalField = None,
+    refresh_token: OptionalField = None,
+    user_agent: Annotated[str, Header()] = "",
+    authorization: Annotated[str | None, Header()] = None,
 ) -> TokenResponse:
-    """Log in with `grant_type=password`.
+    """`grant_type=password`: log in. Name the tenant with the `tenant` field, or write
+    the username as `tenant-slug/email` (what the docs' Authorize dialog sends).
 
-    Name the tenant with the `tenant` field, or write the username as
-    `tenant-slug/email` (what the docs' Authorize dialog sends).
+    `grant_type=refresh_token`: exchange a refresh token for a new access token and a
+    new refresh token; the one presented stops working.
+
+    `grant_type=client_credentials`: a service account authenticates with HTTP Basic
+    (`client_id:client_secret`) and gets an access token; no refresh token.
     """
-    if grant_type is None:
+    requested = _requested_scopes(scope)
+    if grant_type == "password":
+        grant = auth.password_grant(
+            db,
+            runtime.passwords,
+            runtime.issuers,
+            _password_login(username, password, tenant, requested, user_agent),
+        )
+    elif grant_type == "refresh_token":
+        if not refresh_token:
+            raise InvalidRequestError("refresh_token is required")
+        grant = auth.refresh_grant(db, runtime.issuers, refresh_token, requested)
+    elif grant_type == "client_credentials":
+        credentials = parse_basic(authorization)
+        if credentials is None:
+            raise InvalidClientError("authenticate the client with HTTP Basic")
+        grant = service_accounts.client_credentials_grant(
+            db, runtime.issuers, *credentials, requested
+        )
+    elif grant_type is None:
         raise InvalidRequestError("grant_type is required")
-    if grant_type != "password":
+    else:
         raise UnsupportedGrantTypeError(f"grant_type {grant_type!r} is not supported")
+    response.headers.update(NO_STORE)
+    return TokenResponse(
+        access_token=grant.access_token,
+        expires_in=grant.expires_in,
+        scope=grant.scope,
+        refresh_token=grant.refresh_token,
+    )
+
+
+@router.post(
+    "/revoke",
+    status_code=200,
+    summary="Revoke a refresh token and its whole session (RFC 7009)",
+)
+def revoke_token(
+    db: DbSession,
+    response: Response,
+    token: OptionalField = None,
+    token_type_hint: OptionalField = None,
+) -> None:
+    """Answers 200 whether or not the token was known, so it reveals nothing.
+
+    Access tokens are short-lived JWTs and are not revoked one by one; end the session
+    (or disable the user) to cut them off.
+    """
+    if not token:
+        raise InvalidRequestError("token is required")
+    if token_type_hint not in (None, "refresh_token", "access_token"):
+        raise InvalidRequestError(f"unknown token_type_hint {token_type_hint!r}")
+    refresh_tokens.revoke_presented(db, token, reason="revoked_by_client", now=datetime.now(UTC))
+    response.headers.update(NO_STORE)
+
+
+def _requested_scopes(scope: str | None) -> frozenset[Scope]:
+    try:
+        return parse_scopes(scope)
+    except UnknownScopeError as exc:
+        raise InvalidScopeError(str(exc)) from exc
+
+
+def _password_login(
+    username: str | None,
+    password: str | None,
+    tenant: str | None,
+    requested: frozenset[Scope],
+    user_agent: str,
+) -> auth.PasswordLogin:
     if not username or password is None:
         raise InvalidRequestError("username and password are required")
     if tenant is None:
@@ -55,21 +151,10 @@ def issue_token(
             raise InvalidRequestError(
                 "name the tenant with the 'tenant' field or a 'tenant-slug/email' username"
             )
-    try:
-        requested = parse_scopes(scope)
-    except UnknownScopeError as exc:
-        raise InvalidScopeError(str(exc)) from exc
-
-    grant = auth.password_grant(
-        db,
-        runtime.passwords,
-        runtime.tokens,
-        auth.PasswordLogin(
-            tenant_slug=tenant, email=username, password=password, requested_scopes=requested
-        ),
-        platform_tenant_slug=runtime.settings.platform_tenant_slug,
-    )
-    response.headers.update(NO_STORE)
-    return TokenResponse(
-        access_token=grant.access_token, expires_in=grant.expires_in, scope=grant.scope
+    return auth.PasswordLogin(
+        tenant_slug=tenant,
+        email=username,
+        password=password,
+        requested_scopes=requested,
+        user_agent=user_agent,
     )

@@ -3,7 +3,7 @@
 from fastapi import APIRouter
 
 from backend.api.deps import AppRuntime, DbSession, Me
-from backend.api.schemas.errors import ErrorBody
+from backend.api.schemas.errors import GUARDED_RESPONSES
 from backend.api.schemas.me import MeResponse, TenantSummary
 from backend.services import users
 
@@ -13,14 +13,14 @@ router = APIRouter(tags=["me"])
 @router.get(
     "/me",
     response_model=MeResponse,
-    responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody}},
+    responses=GUARDED_RESPONSES,
 )
 def read_me(principal: Me, db: DbSession, runtime: AppRuntime) -> MeResponse:
     """Who you are: your tenant, your roles and the scopes they give you now."""
     profile = users.get_profile(
         db,
         principal.tenant_id,
-        principal.user_id,
+        principal.require_user(),
         platform_tenant_slug=runtime.settings.platform_tenant_slug,
     )
     return MeResponse(

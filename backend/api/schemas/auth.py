@@ -10,3 +10,5 @@ class TokenResponse(BaseModel):
     token_type: Literal["bearer"] = "bearer"  # noqa: S105 (a token type, not a secret)
     expires_in: int
     scope: str
+    # Password and refresh grants only; rotate on every use.
+    refresh_token: str | None = None

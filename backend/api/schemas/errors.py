@@ -1,3 +1,5 @@
+from typing import Any
+
 from pydantic import BaseModel, Field
 
 
@@ -6,3 +8,15 @@ class ErrorBody(BaseModel):
 
     error: str = Field(examples=["invalid_grant"])
     error_description: str = Field(examples=["invalid username or password"])
+
+
+# What every guarded route may answer besides its own result, for `responses=`.
+GUARDED_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "Missing, invalid, expired or revoked token"},
+    403: {"model": ErrorBody, "description": "The token lacks a required scope"},
+}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody}}
+FORBIDDEN: dict[int | str, dict[str, Any]] = {
+    403: {"model": ErrorBody, "description": "Missing scope, or an escalation refused"}
+}
+CONFLICT: dict[int | str, dict[str, Any]] = {409: {"model": ErrorBody}}

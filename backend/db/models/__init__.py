@@ -1,13 +1,23 @@
 """All models, imported here so Alembic and the mapper registry see every table."""
 
+from backend.db.models.api_keys import ApiKey
+from backend.db.models.audit import AuditEvent
+from backend.db.models.refresh_tokens import RefreshFamily, RefreshToken
 from backend.db.models.roles import Role, RoleInclude, RoleScope, UserRole
+from backend.db.models.service_accounts import ServiceAccount, ServiceAccountRole
 from backend.db.models.tenants import Tenant, TenantStatus
 from backend.db.models.users import User, UserStatus
 
 __all__ = [
+    "ApiKey",
+    "AuditEvent",
+    "RefreshFamily",
+    "RefreshToken",
     "Role",
     "RoleInclude",
     "RoleScope",
+    "ServiceAccount",
+    "ServiceAccountRole",
     "Tenant",
     "TenantStatus",
     "User",

@@ -11,22 +11,37 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from backend.db.models import Role, Tenant, User
+from backend.db.models import ApiKey, RefreshFamily, Role, ServiceAccount, Tenant, User
 from backend.domain.scopes import TENANT_SCOPES
 from backend.main import create_app
 from backend.settings import Settings
 from tests.conftest import bearer, builtin_role
-from tests.factories import RoleFactory, TenantFactory, UserFactory
+from tests.factories import (
+    ApiKeyFactory,
+    RefreshFamilyFactory,
+    RoleFactory,
+    ServiceAccountFactory,
+    TenantFactory,
+    UserFactory,
+)
 
 # Routes that take no id and are not about tenant data, or only about the caller.
-PUBLIC = {("POST", "/token"), ("GET", "/healthz"), ("GET", "/readyz")}
-SELF = {("GET", "/me")}
+PUBLIC = {
+    ("POST", "/token"),
+    ("POST", "/revoke"),
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/.well-known/jwks.json"),
+    ("GET", "/.well-known/oauth-authorization-server"),
+}
+SELF = {("GET", "/me"), ("GET", "/me/sessions")}
 # GET routes without an id that list a tenant's rows; the matrix checks none of B's leak.
-LISTS: set[tuple[str, str]] = set()
+LISTS: set[tuple[str, str]] = {("GET", "/service-accounts"), ("GET", "/api-keys")}
 # Request bodies for id routes that need one, so the 404 is not pre-empted by a 422.
 BODIES: dict[tuple[str, str], dict[str, object]] = {}
 
@@ -52,9 +67,20 @@ class Tenants:
     b_user: User
     b_role: Role
     b_tenant: Tenant
+    b_session: RefreshFamily
+    b_account: ServiceAccount
+    b_key: ApiKey
 
     def b_markers(self) -> list[str]:
-        return [str(self.b_user.id), str(self.b_role.id), str(self.b_tenant.id), self.b_user.email]
+        return [
+            str(self.b_user.id),
+            str(self.b_role.id),
+            str(self.b_tenant.id),
+            str(self.b_session.id),
+            str(self.b_account.id),
+            str(self.b_key.id),
+            self.b_user.email,
+        ]
 
 
 # Which of B's ids fills a path parameter, by the resource the parameter names.
@@ -65,6 +91,19 @@ ID_OF: dict[str, Callable[[Tenants], uuid.UUID]] = {
     "role_id": lambda t: t.b_role.id,
     "tenants": lambda t: t.b_tenant.id,
     "tenant_id": lambda t: t.b_tenant.id,
+    "sessions": lambda t: t.b_session.id,
+    "service-accounts": lambda t: t.b_account.id,
+    "api-keys": lambda t: t.b_key.id,
+}
+
+# Routes that create in the caller's own tenant, with a body naming B's ids where it
+# can, and the answer expected: B's ids are not found, and nothing of B comes back.
+CREATES: dict[tuple[str, str], tuple[Callable[["Tenants"], dict[str, object]], int]] = {
+    ("POST", "/service-accounts"): (
+        lambda t: {"name": "robot", "role_ids": [str(t.b_role.id)]},
+        404,
+    ),
+    ("POST", "/api-keys"): (lambda t: {"name": "script", "scopes": ["me"]}, 201),
 }
 
 
@@ -88,12 +127,26 @@ def tenants(db: Session) -> Tenants:
     a_owner = UserFactory(tenant=a, roles=[builtin_role(db, a, "owner")])
     b_role = RoleFactory(tenant=b)
     b_user = UserFactory(tenant=b, email="secret@bravo.test", roles=[b_role])
+    b_session = RefreshFamilyFactory(user=b_user)
+    b_account = ServiceAccountFactory(tenant=b, roles=[b_role])
+    b_key = ApiKeyFactory(creator=b_user)
+    # A's own session too, so the sessions list has rows to leak from if it would.
+    RefreshFamilyFactory(user=a_owner)
     db.commit()
-    return Tenants(a_owner=a_owner, b_user=b_user, b_role=b_role, b_tenant=b)
+    return Tenants(
+        a_owner=a_owner,
+        b_user=b_user,
+        b_role=b_role,
+        b_tenant=b,
+        b_session=b_session,
+        b_account=b_account,
+        b_key=b_key,
+    )
 
 
 def test_every_route_is_covered() -> None:
-    unclassified = [r for r in ROUTES if r not in PUBLIC | SELF | LISTS and r not in ID_ROUTES]
+    known = PUBLIC | SELF | LISTS | set(CREATES) | set(ID_ROUTES)
+    unclassified = [r for r in ROUTES if r not in known]
     assert not unclassified, f"classify these routes in the cross-tenant matrix: {unclassified}"
     for method, path in ID_ROUTES:
         for param in PARAM.findall(path):
@@ -104,33 +157,48 @@ def test_every_route_is_covered() -> None:
     assert ("GET", "/me") in ROUTES
 
 
-@pytest.mark.parametrize(("method", "path"), ID_ROUTES)
-def test_other_tenants_ids_are_not_found(
-    client: TestClient,
-    tenants: Tenants,
-    issue_token: Callable[..., str],
-    method: str,
-    path: str,
-) -> None:
+CallAsA = Callable[[str, str, dict[str, object] | None], httpx.Response]
+
+
+@pytest.fixture
+def as_a(client: TestClient, tenants: Tenants, issue_token: Callable[..., str]) -> CallAsA:
+    """Call the API as tenant A's owner, with every tenant scope."""
     token = issue_token(tenants.a_owner, sorted(TENANT_SCOPES))
-    response = client.request(
-        method, fill(path, tenants), headers=bearer(token), json=BODIES.get((method, path))
-    )
-    assert response.status_code == 404, f"{method} {path}: {response.status_code} {response.text}"
+
+    def call(method: str, path: str, body: dict[str, object] | None) -> httpx.Response:
+        return client.request(method, path, headers=bearer(token), json=body)
+
+    return call
+
+
+def assert_nothing_of_b(response: httpx.Response, tenants: Tenants) -> None:
     for marker in tenants.b_markers():
         assert marker not in response.text
+
+
+@pytest.mark.parametrize(("method", "path"), ID_ROUTES)
+def test_other_tenants_ids_are_not_found(
+    as_a: CallAsA, tenants: Tenants, method: str, path: str
+) -> None:
+    response = as_a(method, fill(path, tenants), BODIES.get((method, path)))
+    assert response.status_code == 404, f"{method} {path}: {response.status_code} {response.text}"
+    assert_nothing_of_b(response, tenants)
 
 
 @pytest.mark.parametrize(("method", "path"), sorted(LISTS | SELF))
 def test_responses_to_a_never_carry_b_rows(
-    client: TestClient,
-    tenants: Tenants,
-    issue_token: Callable[..., str],
-    method: str,
-    path: str,
+    as_a: CallAsA, tenants: Tenants, method: str, path: str
 ) -> None:
-    token = issue_token(tenants.a_owner, sorted(TENANT_SCOPES))
-    response = client.request(method, path, headers=bearer(token))
+    response = as_a(method, path, None)
     assert response.status_code == 200, response.text
-    for marker in tenants.b_markers():
-        assert marker not in response.text
+    assert_nothing_of_b(response, tenants)
+
+
+@pytest.mark.parametrize(("method", "path"), sorted(CREATES))
+def test_creating_never_reaches_into_b(
+    as_a: CallAsA, tenants: Tenants, method: str, path: str
+) -> None:
+    body, expected = CREATES[(method, path)]
+    response = as_a(method, path, body(tenants))
+    assert response.status_code == expected, response.text
+    assert_nothing_of_b(response, tenants)

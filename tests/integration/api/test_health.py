@@ -31,7 +31,9 @@ def test_readyz_is_503_naming_what_is_down(settings: Settings) -> None:
 
 def test_openapi_shows_every_scope_in_the_oauth2_scheme(client: TestClient) -> None:
     schemes = client.get("/openapi.json").json()["components"]["securitySchemes"]
-    (scheme,) = schemes.values()
-    flow = scheme["flows"]["password"]
+    (oauth2,) = [s for s in schemes.values() if s["type"] == "oauth2"]
+    flow = oauth2["flows"]["password"]
     assert flow["tokenUrl"] == "token"
     assert set(flow["scopes"]) == {s.value for s in Scope}
+    (api_key,) = [s for s in schemes.values() if s["type"] == "apiKey"]
+    assert (api_key["in"], api_key["name"]) == ("header", "X-API-Key")

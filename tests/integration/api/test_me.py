@@ -5,11 +5,14 @@ from collections.abc import Callable
 
 import jwt
 import pytest
+import redis
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from backend.db.models import Tenant, TenantStatus, User, UserRole, UserStatus
+from backend.db.models import TenantStatus, User, UserRole, UserStatus
 from backend.domain.scopes import TENANT_SCOPES, Scope
+from backend.main import create_app
+from backend.services import principals, tenants, users
 from backend.settings import Settings
 from tests.conftest import bearer, builtin_role
 from tests.factories import DEFAULT_PASSWORD, RoleFactory, TenantFactory, UserFactory
@@ -64,7 +67,9 @@ def test_login_then_me_end_to_end(client: TestClient, member: User) -> None:
 
 
 def test_no_token(client: TestClient) -> None:
-    assert_invalid_token(client.get("/me"), "missing bearer token")
+    assert_invalid_token(
+        client.get("/me"), "missing credentials: send a bearer token or an X-API-Key"
+    )
 
 
 @pytest.mark.parametrize(
@@ -109,7 +114,7 @@ def test_user_disabled_after_issue_is_cut_off_at_once(
 ) -> None:
     token = issue_token(member, ["me"])
     assert client.get("/me", headers=bearer(token)).status_code == 200
-    member.status = UserStatus.DISABLED
+    users.set_status(db, member.tenant_id, member.id, UserStatus.DISABLED, reason="test")
     db.commit()
     assert_invalid_token(client.get("/me", headers=bearer(token)), "user is disabled")
 
@@ -118,8 +123,10 @@ def test_token_with_an_old_version_is_refused(
     client: TestClient, member: User, issue_token: IssueToken, db: Session
 ) -> None:
     token = issue_token(member, ["me"])
-    member.token_version += 1
+    assert client.get("/me", headers=bearer(token)).status_code == 200
+    principals.bump_token_version(db, member.tenant_id, member.id)
     db.commit()
+    db.refresh(member)
     assert_invalid_token(client.get("/me", headers=bearer(token)), "token has been revoked")
     assert client.get("/me", headers=bearer(issue_token(member, ["me"]))).status_code == 200
 
@@ -128,7 +135,8 @@ def test_suspended_tenant_is_cut_off(
     client: TestClient, member: User, issue_token: IssueToken, db: Session
 ) -> None:
     token = issue_token(member, ["me"])
-    db.get_one(Tenant, member.tenant_id).status = TenantStatus.SUSPENDED
+    assert client.get("/me", headers=bearer(token)).status_code == 200
+    tenants.set_status(db, member.tenant_id, TenantStatus.SUSPENDED)
     db.commit()
     assert_invalid_token(client.get("/me", headers=bearer(token)), "tenant is suspended")
 
@@ -151,3 +159,30 @@ def test_me_reflects_current_roles_not_the_token(
     body = client.get("/me", headers=bearer(token)).json()
     assert Scope.USERS_WRITE in body["scopes"]
     assert set(body["scopes"]) <= TENANT_SCOPES
+
+
+def test_standing_is_cached_in_redis_and_dropped_on_change(
+    client: TestClient, member: User, issue_token: IssueToken, db: Session, settings: Settings
+) -> None:
+    token = issue_token(member, ["me"])
+    assert client.get("/me", headers=bearer(token)).status_code == 200
+    key = f"tessera:caller:{member.tenant_id}:{member.id}"
+    with redis.Redis.from_url(settings.redis_url) as cache:
+        assert cache.get(key) == f"active:{member.token_version}".encode()
+        users.set_status(db, member.tenant_id, member.id, UserStatus.DISABLED)
+        db.commit()
+        assert cache.get(key) is None
+    assert_invalid_token(client.get("/me", headers=bearer(token)), "user is disabled")
+
+
+def test_guard_falls_back_to_postgres_when_redis_is_down(
+    member: User, issue_token: IssueToken, db: Session, settings: Settings
+) -> None:
+    # Nothing listens on port 1: every Redis call fails at once.
+    down = settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"})
+    token = issue_token(member, ["me"])
+    with TestClient(create_app(down)) as client:
+        assert client.get("/me", headers=bearer(token)).status_code == 200
+        users.set_status(db, member.tenant_id, member.id, UserStatus.DISABLED)
+        db.commit()
+        assert_invalid_token(client.get("/me", headers=bearer(token)), "user is disabled")

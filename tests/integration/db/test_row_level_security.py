@@ -14,10 +14,20 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
+from backend.db.base import Base
 from backend.db.models import Tenant
 from backend.domain.scopes import Scope
 from backend.settings import Settings
-from tests.factories import RoleFactory, TenantFactory, UserFactory
+from tests.factories import (
+    ApiKeyFactory,
+    AuditEventFactory,
+    RefreshFamilyFactory,
+    RefreshTokenFactory,
+    RoleFactory,
+    ServiceAccountFactory,
+    TenantFactory,
+    UserFactory,
+)
 
 
 @dataclass(frozen=True)
@@ -38,10 +48,15 @@ def tenant_owned_tables(connection: Connection) -> list[str]:
 
 
 def populate(tenant: Tenant) -> None:
+    """At least one row in every tenant-owned table."""
     viewer = RoleFactory(tenant=tenant, scopes=[Scope.USERS_READ])
     lead = RoleFactory(tenant=tenant, scopes=[Scope.ROLES_READ], includes=[viewer])
-    UserFactory(tenant=tenant, roles=[lead])
+    user = UserFactory(tenant=tenant, roles=[lead])
     UserFactory(tenant=tenant, roles=[viewer])
+    RefreshTokenFactory(family=RefreshFamilyFactory(user=user))
+    ServiceAccountFactory(tenant=tenant, roles=[viewer])
+    ApiKeyFactory(creator=user)
+    AuditEventFactory(tenant=tenant)
 
 
 @pytest.fixture
@@ -123,7 +138,10 @@ def test_tenant_does_not_leak_into_the_next_transaction(world: World, app_engine
             assert count(connection, "users") == 0
 
 
-@pytest.mark.parametrize("table", ["users", "roles", "role_scopes", "role_includes", "user_roles"])
+TENANT_OWNED = [t.name for t in Base.metadata.sorted_tables if "tenant_id" in t.c]
+
+
+@pytest.mark.parametrize("table", TENANT_OWNED)
 def test_unfiltered_update_and_delete_touch_only_the_current_tenant(
     world: World, table: str, app_engine: Engine, owner_engine: Engine
 ) -> None:

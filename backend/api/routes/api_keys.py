@@ -1,0 +1,61 @@
+"""Scoped API keys of the caller's tenant (scope api_keys:manage)."""
+
+import uuid
+
+from fastapi import APIRouter, Response
+
+from backend.api.deps import ApiKeysManage, AppRuntime, DbSession
+from backend.api.schemas.api_keys import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
+from backend.api.schemas.errors import FORBIDDEN, GUARDED_RESPONSES, NOT_FOUND
+from backend.db.models import ApiKey
+from backend.services import api_keys
+
+router = APIRouter(prefix="/api-keys", tags=["api keys"])
+
+
+def _out(key: ApiKey) -> ApiKeyOut:
+    return ApiKeyOut(
+        id=key.id,
+        name=key.name,
+        prefix=key.prefix,
+        scopes=key.scope.split(),
+        created_by=key.created_by,
+        created_at=key.created_at,
+        expires_at=key.expires_at,
+        last_used_at=key.last_used_at,
+        revoked_at=key.revoked_at,
+    )
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=ApiKeyCreated,
+    responses={**GUARDED_RESPONSES, **FORBIDDEN},
+)
+def create_api_key(
+    body: ApiKeyCreate, principal: ApiKeysManage, db: DbSession, runtime: AppRuntime
+) -> ApiKeyCreated:
+    """Create a key acting as you, with scopes you hold. The key is shown once."""
+    created = api_keys.create(
+        db,
+        principal,
+        name=body.name,
+        scopes=frozenset(body.scopes),
+        expires_at=body.expires_at,
+        platform_tenant_slug=runtime.settings.platform_tenant_slug,
+    )
+    db.refresh(created.key)
+    return ApiKeyCreated(**_out(created.key).model_dump(), key=created.plaintext)
+
+
+@router.get("", response_model=list[ApiKeyOut], responses=GUARDED_RESPONSES)
+def list_api_keys(principal: ApiKeysManage, db: DbSession) -> list[ApiKeyOut]:
+    return [_out(k) for k in api_keys.list_keys(db, principal.tenant_id)]
+
+
+@router.delete("/{id}", status_code=204, responses={**GUARDED_RESPONSES, **NOT_FOUND})
+def revoke_api_key(id: uuid.UUID, principal: ApiKeysManage, db: DbSession) -> Response:
+    """Revoke a key: it stops working at once."""
+    api_keys.revoke(db, principal, id)
+    return Response(status_code=204)

@@ -1,0 +1,75 @@
+"""Service accounts of the caller's tenant (scope api_keys:manage)."""
+
+import uuid
+
+from fastapi import APIRouter, Response
+
+from backend.api.deps import ApiKeysManage, AppRuntime, DbSession
+from backend.api.schemas.errors import CONFLICT, FORBIDDEN, GUARDED_RESPONSES, NOT_FOUND
+from backend.api.schemas.service_accounts import (
+    ServiceAccountCreate,
+    ServiceAccountCreated,
+    ServiceAccountOut,
+)
+from backend.services import service_accounts
+from backend.services.service_accounts import AccountView
+
+router = APIRouter(prefix="/service-accounts", tags=["service accounts"])
+
+
+def _out(view: AccountView) -> ServiceAccountOut:
+    account = view.account
+    return ServiceAccountOut(
+        id=account.id,
+        name=account.name,
+        description=account.description,
+        client_id=view.client_id,
+        secret_prefix=account.secret_prefix,
+        role_ids=view.role_ids,
+        created_at=account.created_at,
+        revoked_at=account.revoked_at,
+    )
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=ServiceAccountCreated,
+    responses={**GUARDED_RESPONSES, **FORBIDDEN, **NOT_FOUND, **CONFLICT},
+)
+def create_service_account(
+    body: ServiceAccountCreate, principal: ApiKeysManage, db: DbSession, runtime: AppRuntime
+) -> ServiceAccountCreated:
+    """Create a machine client; its roles' scopes must all be yours. The secret is shown once."""
+    created = service_accounts.create(
+        db,
+        principal,
+        name=body.name,
+        description=body.description,
+        role_ids=body.role_ids,
+        platform_tenant_slug=runtime.settings.platform_tenant_slug,
+    )
+    # Fetched again so created_at comes from the database.
+    db.refresh(created.view.account)
+    return ServiceAccountCreated(
+        **_out(created.view).model_dump(), client_secret=created.client_secret
+    )
+
+
+@router.get("", response_model=list[ServiceAccountOut], responses=GUARDED_RESPONSES)
+def list_service_accounts(principal: ApiKeysManage, db: DbSession) -> list[ServiceAccountOut]:
+    return [_out(v) for v in service_accounts.list_accounts(db, principal.tenant_id)]
+
+
+@router.get("/{id}", response_model=ServiceAccountOut, responses={**GUARDED_RESPONSES, **NOT_FOUND})
+def get_service_account(
+    id: uuid.UUID, principal: ApiKeysManage, db: DbSession
+) -> ServiceAccountOut:
+    return _out(service_accounts.get(db, principal.tenant_id, id))
+
+
+@router.delete("/{id}", status_code=204, responses={**GUARDED_RESPONSES, **NOT_FOUND})
+def revoke_service_account(id: uuid.UUID, principal: ApiKeysManage, db: DbSession) -> Response:
+    """Revoke: the secret and every token the account holds stop working at once."""
+    service_accounts.revoke(db, principal, id)
+    return Response(status_code=204)

@@ -1,0 +1,27 @@
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+
+class ServiceAccountCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=100)
+    description: str = Field(default="", max_length=500)
+    role_ids: list[uuid.UUID] = Field(default_factory=list, max_length=50)
+
+
+class ServiceAccountOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    description: str
+    client_id: str
+    secret_prefix: str
+    role_ids: list[uuid.UUID]
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class ServiceAccountCreated(ServiceAccountOut):
+    """Returned once, at creation: the only time the secret is shown."""
+
+    client_secret: str

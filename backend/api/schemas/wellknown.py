@@ -1,0 +1,37 @@
+"""Discovery documents: the JWK Set (RFC 7517) and authorization server metadata (RFC 8414)."""
+
+from pydantic import BaseModel
+
+
+class Jwk(BaseModel):
+    """One public signing key. Only public members exist here, so no private one can leak."""
+
+    kty: str
+    use: str
+    alg: str
+    kid: str
+    # OKP (Ed25519) keys.
+    crv: str | None = None
+    x: str | None = None
+    # RSA keys.
+    n: str | None = None
+    e: str | None = None
+
+
+class Jwks(BaseModel):
+    """The keys that verify access tokens; empty under HS256, whose key is secret."""
+
+    keys: list[Jwk]
+
+
+class AuthorizationServerMetadata(BaseModel):
+    """RFC 8414 §2. There is no authorization endpoint, so no response type is supported."""
+
+    issuer: str
+    token_endpoint: str
+    revocation_endpoint: str
+    jwks_uri: str
+    grant_types_supported: list[str]
+    token_endpoint_auth_methods_supported: list[str]
+    scopes_supported: list[str]
+    response_types_supported: list[str]

@@ -1,0 +1,24 @@
+"""A caller's standing: may a token issued to them still be used?"""
+
+from dataclasses import dataclass
+
+ACTIVE = "active"
+
+
+@dataclass(frozen=True, slots=True)
+class CallerStanding:
+    """What the guard checks on every request, from PostgreSQL or its Redis cache."""
+
+    user_status: str
+    token_version: int
+    tenant_status: str
+
+    def refusal(self, presented_version: int) -> str | None:
+        """Why a token carrying `presented_version` must be refused, or None if it may pass."""
+        if self.user_status != ACTIVE:
+            return "user is disabled"
+        if self.tenant_status != ACTIVE:
+            return "tenant is suspended"
+        if presented_version != self.token_version:
+            return "token has been revoked"
+        return None

@@ -1,0 +1,139 @@
+"""Scoped API keys: a user's long-lived credential for scripts, with its own scopes.
+
+A key acts as the user who created it, with at most the scopes it was given, which
+must be among the creator's own; at each use they are also cut to what the creator's
+roles give now. Sent as `X-API-Key`, the key is looked up by its SHA-256 under
+row-level security (its tenant is written in it); the plaintext is shown once.
+"""
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from backend.db.models import ApiKey, Tenant, TenantStatus, User, UserStatus
+from backend.db.tenant_context import enter_tenant
+from backend.domain.errors import InvalidRequestError, InvalidTokenError, NotFoundError
+from backend.domain.policy import require_within
+from backend.domain.scopes import Scope, format_scopes
+from backend.security.opaque import new_secret, parse_secret
+from backend.security.tokens import USER
+from backend.services import audit, principals, roles
+from backend.services.principals import Principal
+
+KIND = "ak"
+# Writing last_used_at on every request would turn each read into a write.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedKey:
+    key: ApiKey
+    plaintext: str
+
+
+def create(
+    db: Session,
+    actor: Principal,
+    *,
+    name: str,
+    scopes: frozenset[Scope],
+    expires_at: datetime | None,
+    platform_tenant_slug: str,
+) -> CreatedKey:
+    """Create a key for the calling user with scopes they hold themselves."""
+    creator = actor.require_user()
+    if not scopes:
+        raise InvalidRequestError("an API key needs at least one scope")
+    if expires_at is not None and expires_at <= datetime.now(UTC):
+        raise InvalidRequestError("expires_at must be in the future")
+    require_within(
+        principals.acting_scopes(db, actor, platform_tenant_slug=platform_tenant_slug), scopes
+    )
+    secret = new_secret(KIND, actor.tenant_id)
+    key = ApiKey(
+        tenant_id=actor.tenant_id,
+        id=uuid.uuid4(),
+        name=name,
+        key_hash=secret.digest,
+        prefix=secret.prefix,
+        scope=format_scopes(scopes),
+        created_by=creator,
+        expires_at=expires_at,
+    )
+    db.add(key)
+    db.flush()
+    audit.record(
+        db,
+        tenant_id=actor.tenant_id,
+        actor=actor.actor,
+        action="api_key.created",
+        target=f"api_key:{key.id}",
+        data={"name": name, "scope": key.scope, "prefix": key.prefix},
+    )
+    return CreatedKey(key=key, plaintext=secret.value)
+
+
+def list_keys(db: Session, tenant_id: uuid.UUID) -> list[ApiKey]:
+    return list(
+        db.scalars(
+            select(ApiKey).where(ApiKey.tenant_id == tenant_id).order_by(ApiKey.created_at.desc())
+        )
+    )
+
+
+def revoke(db: Session, actor: Principal, key_id: uuid.UUID) -> None:
+    key = db.get(ApiKey, (actor.tenant_id, key_id))
+    if key is None:
+        raise NotFoundError("API key")
+    if key.revoked_at is None:
+        key.revoked_at = datetime.now(UTC)
+        db.flush()
+        audit.record(
+            db,
+            tenant_id=actor.tenant_id,
+            actor=actor.actor,
+            action="api_key.revoked",
+            target=f"api_key:{key.id}",
+        )
+
+
+def authenticate(db: Session, presented: str, *, platform_tenant_slug: str) -> Principal:
+    """The principal behind an `X-API-Key`, or InvalidTokenError saying why not."""
+    secret = parse_secret(KIND, presented)
+    if secret is None:
+        raise InvalidTokenError("API key is invalid")
+    enter_tenant(db, secret.tenant_id)
+    row = db.execute(
+        select(ApiKey, User.status, Tenant.status, Tenant.slug)
+        .join(User, (User.tenant_id == ApiKey.tenant_id) & (User.id == ApiKey.created_by))
+        .join(Tenant, Tenant.id == ApiKey.tenant_id)
+        .where(ApiKey.tenant_id == secret.tenant_id, ApiKey.key_hash == secret.digest)
+    ).one_or_none()
+    if row is None:
+        raise InvalidTokenError("API key is invalid")
+    key, user_status, tenant_status, slug = row
+    now = datetime.now(UTC)
+    if key.revoked_at is not None:
+        raise InvalidTokenError("API key has been revoked")
+    if key.expires_at is not None and key.expires_at <= now:
+        raise InvalidTokenError("API key expired")
+    if user_status is not UserStatus.ACTIVE:
+        raise InvalidTokenError("user is disabled")
+    if tenant_status is not TenantStatus.ACTIVE:
+        raise InvalidTokenError("tenant is suspended")
+    if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
+        key.last_used_at = now
+        db.flush()
+    held = roles.effective_scopes(
+        db, key.tenant_id, key.created_by, platform=slug == platform_tenant_slug
+    )
+    return Principal(
+        kind=USER,
+        subject_id=key.created_by,
+        tenant_id=key.tenant_id,
+        scopes=frozenset(key.scope.split()) & held,
+        api_key_id=key.id,
+    )

@@ -1,0 +1,124 @@
+"""Principals: turning a presented credential into who is calling, or refusing it."""
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from backend.db.models import Tenant, User
+from backend.db.session import after_commit
+from backend.db.tenant_context import (
+    enter_tenant_as,
+    enter_tenant_as_service_account,
+    enter_tenant_on_first_query,
+)
+from backend.domain.errors import InvalidTokenError, NotFoundError
+from backend.security.caller_cache import CallerCache
+from backend.security.tokens import USER, AccessTokenCodec
+from backend.services import roles
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling, in which tenant, with which scopes.
+
+    A user (through an access token or one of their API keys) or a service account.
+    """
+
+    kind: str
+    subject_id: uuid.UUID
+    tenant_id: uuid.UUID
+    scopes: frozenset[str]
+    api_key_id: uuid.UUID | None = None
+
+    @property
+    def user_id(self) -> uuid.UUID | None:
+        return self.subject_id if self.kind == USER else None
+
+    @property
+    def actor(self) -> str:
+        """How the audit log names this caller."""
+        if self.api_key_id is not None:
+            return f"api_key:{self.api_key_id}"
+        return f"{self.kind}:{self.subject_id}"
+
+    def require_user(self) -> uuid.UUID:
+        """The caller's user id; a service account has no user profile (404)."""
+        if self.user_id is None:
+            raise NotFoundError("user profile")
+        return self.user_id
+
+
+CALLER_CACHE = "tessera.caller_cache"
+
+
+def authenticate_bearer(
+    db: Session, codec: AccessTokenCodec, cache: CallerCache, token: str
+) -> Principal:
+    """Verify an access token and that its user may still use it; bind the tenant.
+
+    The caller's standing comes from the Redis cache when it has it (the tenant is then
+    bound on the request's first query), else from one PostgreSQL statement that also
+    binds the tenant. A disabled user, a suspended tenant or a bumped token version is
+    refused at once.
+    """
+    claims = codec.decode(token)
+    standing = cache.get(claims.tenant_id, claims.user_id)
+    if standing is not None:
+        enter_tenant_on_first_query(db, claims.tenant_id)
+    else:
+        enter = enter_tenant_as if claims.subject_kind == USER else enter_tenant_as_service_account
+        standing = enter(db, claims.tenant_id, claims.user_id)
+        if standing is None:
+            raise InvalidTokenError("token is invalid")
+        cache.put(claims.tenant_id, claims.user_id, standing)
+    refusal = standing.refusal(claims.token_version)
+    if refusal is not None:
+        raise InvalidTokenError(refusal)
+    return Principal(
+        kind=claims.subject_kind,
+        subject_id=claims.user_id,
+        tenant_id=claims.tenant_id,
+        scopes=claims.scopes,
+    )
+
+
+def acting_scopes(
+    db: Session, principal: Principal, *, platform_tenant_slug: str
+) -> frozenset[str]:
+    """What the caller may hand out: its credential's scopes, cut to what its roles give now.
+
+    A token narrowed at login cannot be used to grant more than it carries, and a role
+    removed since the token was issued grants nothing.
+    """
+    tenant = db.get_one(Tenant, principal.tenant_id)
+    platform = tenant.slug == platform_tenant_slug
+    if principal.kind == USER:
+        held = roles.effective_scopes(
+            db, principal.tenant_id, principal.subject_id, platform=platform
+        )
+    else:
+        held = roles.service_account_scopes(
+            db, principal.tenant_id, principal.subject_id, platform=platform
+        )
+    return principal.scopes & held
+
+
+def forget_standing_after_commit(
+    db: Session, tenant_id: uuid.UUID, subject_id: uuid.UUID | None = None
+) -> None:
+    """Drop the cached standing of a subject (or, with none, of the tenant) once committed."""
+    cache = db.info.get(CALLER_CACHE)
+    if isinstance(cache, CallerCache):
+        after_commit(db, lambda: cache.forget(tenant_id, subject_id))
+
+
+def bump_token_version(db: Session, tenant_id: uuid.UUID, user_id: uuid.UUID) -> None:
+    """Make every access token issued so far to this user stop working at once."""
+    db.execute(
+        update(User)
+        .where(User.tenant_id == tenant_id, User.id == user_id)
+        .values(token_version=User.token_version + 1)
+    )
+    forget_standing_after_commit(db, tenant_id, user_id)

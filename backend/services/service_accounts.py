@@ -1,0 +1,212 @@
+"""Service accounts: machine clients of a tenant, and the client-credentials grant.
+
+A service account's scopes come from its roles, like a user's. Its secret is shown
+once at creation and stored only as a SHA-256 (it is 256 random bits: nothing to
+brute-force). Its client_id names the tenant and the account, so the grant can bind
+the tenant before it looks the account up under row-level security.
+"""
+
+import hashlib
+import hmac
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from backend.db.models import Role, ServiceAccount, ServiceAccountRole, Tenant, TenantStatus
+from backend.db.tenant_context import enter_tenant
+from backend.domain.errors import (
+    ConflictError,
+    InvalidClientError,
+    InvalidScopeError,
+    NotFoundError,
+)
+from backend.domain.policy import require_within
+from backend.domain.scopes import Scope, format_scopes
+from backend.security.opaque import new_secret
+from backend.security.tokens import SERVICE_ACCOUNT
+from backend.services import audit, principals, roles
+from backend.services.auth import Issuers, TokenGrant
+from backend.services.principals import Principal
+
+SECRET_KIND = "cs"  # noqa: S105 (the prefix of client secrets, not a secret)
+_CLIENT_ID = re.compile(r"sa_([0-9a-f]{32})_([0-9a-f]{32})")
+BAD_CLIENT = "client authentication failed"
+
+
+@dataclass(frozen=True, slots=True)
+class AccountView:
+    account: ServiceAccount
+    client_id: str
+    role_ids: list[uuid.UUID]
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedAccount:
+    view: AccountView
+    client_secret: str
+
+
+def client_id_of(account: ServiceAccount) -> str:
+    return f"sa_{account.tenant_id.hex}_{account.id.hex}"
+
+
+def create(
+    db: Session,
+    actor: Principal,
+    *,
+    name: str,
+    description: str,
+    role_ids: list[uuid.UUID],
+    platform_tenant_slug: str,
+) -> CreatedAccount:
+    """Create a service account with roles whose scopes the actor holds themselves."""
+    _require_grantable(db, actor, role_ids, platform_tenant_slug=platform_tenant_slug)
+    if db.scalar(
+        select(ServiceAccount.id).where(
+            ServiceAccount.tenant_id == actor.tenant_id, ServiceAccount.name == name
+        )
+    ):
+        raise ConflictError(f"a service account named {name!r} already exists")
+    secret = new_secret(SECRET_KIND, actor.tenant_id)
+    account = ServiceAccount(
+        tenant_id=actor.tenant_id,
+        id=uuid.uuid4(),
+        name=name,
+        description=description,
+        secret_hash=secret.digest,
+        secret_prefix=secret.prefix,
+        created_by=actor.user_id,
+    )
+    db.add(account)
+    db.flush()
+    db.add_all(
+        ServiceAccountRole(tenant_id=actor.tenant_id, service_account_id=account.id, role_id=r)
+        for r in set(role_ids)
+    )
+    db.flush()
+    audit.record(
+        db,
+        tenant_id=actor.tenant_id,
+        actor=actor.actor,
+        action="service_account.created",
+        target=f"service_account:{account.id}",
+        data={"name": name, "role_ids": sorted(str(r) for r in role_ids)},
+    )
+    return CreatedAccount(view=_view(db, account), client_secret=secret.value)
+
+
+def list_accounts(db: Session, tenant_id: uuid.UUID) -> list[AccountView]:
+    accounts = db.scalars(
+        select(ServiceAccount)
+        .where(ServiceAccount.tenant_id == tenant_id)
+        .order_by(ServiceAccount.name)
+    )
+    return [_view(db, account) for account in accounts]
+
+
+def get(db: Session, tenant_id: uuid.UUID, account_id: uuid.UUID) -> AccountView:
+    return _view(db, _get(db, tenant_id, account_id))
+
+
+def revoke(db: Session, actor: Principal, account_id: uuid.UUID) -> None:
+    """Revoke a service account: its secret and every token it holds stop working."""
+    account = _get(db, actor.tenant_id, account_id)
+    if account.revoked_at is None:
+        account.revoked_at = datetime.now(UTC)
+        account.token_version += 1
+        db.execute(
+            delete(ServiceAccountRole).where(
+                ServiceAccountRole.tenant_id == actor.tenant_id,
+                ServiceAccountRole.service_account_id == account.id,
+            )
+        )
+        db.flush()
+        principals.forget_standing_after_commit(db, actor.tenant_id, account.id)
+        audit.record(
+            db,
+            tenant_id=actor.tenant_id,
+            actor=actor.actor,
+            action="service_account.revoked",
+            target=f"service_account:{account.id}",
+        )
+
+
+def client_credentials_grant(
+    db: Session,
+    issuers: Issuers,
+    client_id: str,
+    client_secret: str,
+    requested: frozenset[Scope],
+) -> TokenGrant:
+    """RFC 6749 §4.4: authenticate the client and issue an access token (no refresh).
+
+    Any failure to authenticate is the same `invalid_client`.
+    """
+    match = _CLIENT_ID.fullmatch(client_id)
+    if match is None:
+        raise InvalidClientError(BAD_CLIENT)
+    tenant_id, account_id = uuid.UUID(hex=match.group(1)), uuid.UUID(hex=match.group(2))
+    enter_tenant(db, tenant_id)
+    account = db.get(ServiceAccount, (tenant_id, account_id))
+    presented = hashlib.sha256(client_secret.encode()).digest()
+    expected = account.secret_hash if account is not None else bytes(32)
+    # Constant time, and compared even for an unknown account.
+    secret_ok = hmac.compare_digest(presented, expected)
+    if account is None or not secret_ok or account.revoked_at is not None:
+        raise InvalidClientError(BAD_CLIENT)
+    tenant = db.get_one(Tenant, tenant_id)
+    if tenant.status is not TenantStatus.ACTIVE:
+        raise InvalidClientError("this tenant is suspended")
+
+    held = roles.service_account_scopes(
+        db, tenant_id, account.id, platform=tenant.slug == issuers.platform_tenant_slug
+    )
+    granted = held & requested if requested else held
+    if requested and not granted:
+        raise InvalidScopeError("none of the requested scopes is granted to this client")
+    scope = format_scopes(granted)
+    issued = issuers.codec.issue(
+        user_id=account.id,
+        tenant_id=tenant_id,
+        scope=scope,
+        token_version=account.token_version,
+        subject_kind=SERVICE_ACCOUNT,
+    )
+    return TokenGrant(access_token=issued.token, expires_in=issued.expires_in, scope=scope)
+
+
+def _require_grantable(
+    db: Session, actor: Principal, role_ids: list[uuid.UUID], *, platform_tenant_slug: str
+) -> None:
+    known = set(
+        db.scalars(select(Role.id).where(Role.tenant_id == actor.tenant_id, Role.id.in_(role_ids)))
+    )
+    if known != set(role_ids):
+        raise NotFoundError("role")
+    wanted = roles.load_role_graph(db, actor.tenant_id).expand(role_ids)
+    require_within(
+        principals.acting_scopes(db, actor, platform_tenant_slug=platform_tenant_slug), wanted
+    )
+
+
+def _get(db: Session, tenant_id: uuid.UUID, account_id: uuid.UUID) -> ServiceAccount:
+    account = db.get(ServiceAccount, (tenant_id, account_id))
+    if account is None:
+        raise NotFoundError("service account")
+    return account
+
+
+def _view(db: Session, account: ServiceAccount) -> AccountView:
+    role_ids = list(
+        db.scalars(
+            select(ServiceAccountRole.role_id).where(
+                ServiceAccountRole.tenant_id == account.tenant_id,
+                ServiceAccountRole.service_account_id == account.id,
+            )
+        )
+    )
+    return AccountView(account=account, client_id=client_id_of(account), role_ids=role_ids)
