@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from backend.db.models import (
     ApiKey,
     AuditEvent,
+    Invitation,
     RefreshFamily,
     RefreshToken,
     Role,
@@ -205,6 +206,20 @@ class AuditEventFactory(_Base):
         tenant = factory.SubFactory(TenantFactory)
 
 
+class InvitationFactory(_Base):
+    class Meta:
+        model = Invitation
+
+    tenant_id = factory.LazyAttribute(lambda i: i.user.tenant_id)
+    id = factory.LazyFunction(uuid.uuid4)
+    user_id = factory.LazyAttribute(lambda i: i.user.id)
+    token_hash = factory.Sequence(_digest)
+    expires_at = factory.LazyFunction(lambda: datetime.now(UTC) + timedelta(days=7))
+
+    class Params:
+        user = factory.SubFactory(UserFactory)
+
+
 ALL_FACTORIES: tuple[type[SQLAlchemyModelFactory], ...] = (
     TenantFactory,
     RoleFactory,
@@ -214,4 +229,5 @@ ALL_FACTORIES: tuple[type[SQLAlchemyModelFactory], ...] = (
     ServiceAccountFactory,
     ApiKeyFactory,
     AuditEventFactory,
+    InvitationFactory,
 )

@@ -71,5 +71,22 @@ def current_principal(
     return principal
 
 
-Me = Annotated[Principal, Security(current_principal, scopes=[Scope.ME])]
-ApiKeysManage = Annotated[Principal, Security(current_principal, scopes=[Scope.API_KEYS_MANAGE])]
+def _guard(scope: Scope) -> object:
+    return Security(current_principal, scopes=[scope])
+
+
+# One alias per scope: a route names what it needs in its signature.
+Me = Annotated[Principal, _guard(Scope.ME)]
+UsersRead = Annotated[Principal, _guard(Scope.USERS_READ)]
+UsersWrite = Annotated[Principal, _guard(Scope.USERS_WRITE)]
+UsersDisable = Annotated[Principal, _guard(Scope.USERS_DISABLE)]
+RolesRead = Annotated[Principal, _guard(Scope.ROLES_READ)]
+RolesWrite = Annotated[Principal, _guard(Scope.ROLES_WRITE)]
+RolesAssign = Annotated[Principal, _guard(Scope.ROLES_ASSIGN)]
+ApiKeysManage = Annotated[Principal, _guard(Scope.API_KEYS_MANAGE)]
+AuditRead = Annotated[Principal, _guard(Scope.AUDIT_READ)]
+JobsRead = Annotated[Principal, _guard(Scope.JOBS_READ)]
+TenantRead = Annotated[Principal, _guard(Scope.TENANT_READ)]
+TenantManage = Annotated[Principal, _guard(Scope.TENANT_MANAGE)]
+TenantsRead = Annotated[Principal, _guard(Scope.TENANTS_READ)]
+TenantsWrite = Annotated[Principal, _guard(Scope.TENANTS_WRITE)]

@@ -48,6 +48,10 @@ def grant_application_role(connection: Connection, settings: Settings) -> None:
         text(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {quoted}")
     )
     connection.execute(text(f"REVOKE ALL ON TABLE alembic_version FROM {quoted}"))
+    # The audit log is append-only for the application: no code path, buggy or not,
+    # can rewrite or erase it.
+    if connection.scalar(text("SELECT to_regclass('public.audit_events')")) is not None:
+        connection.execute(text(f"REVOKE UPDATE, DELETE ON TABLE audit_events FROM {quoted}"))
     connection.execute(text(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {quoted}"))
     # Includes the SECURITY DEFINER login function, whose EXECUTE is revoked from PUBLIC.
     connection.execute(text(f"GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO {quoted}"))

@@ -23,6 +23,15 @@ def enter_tenant(session: Session, tenant_id: uuid.UUID) -> None:
     session.execute(_SET_TENANT, {"tenant_id": str(tenant_id)})
 
 
+def enter_platform(session: Session) -> None:
+    """Let this transaction see and change every tenant's row in `tenants` (only).
+
+    For platform operators, after the caller's platform scope has been checked; the
+    tenant-owned tables stay bound to `app.tenant_id` as always.
+    """
+    session.execute(text("SELECT set_config('app.platform', 'on', true)"))
+
+
 def enter_tenant_on_first_query(session: Session, tenant_id: uuid.UUID) -> None:
     """Bind the tenant when the session first talks to the database, not before.
 

@@ -2,6 +2,7 @@
 
 from backend.db.models.api_keys import ApiKey
 from backend.db.models.audit import AuditEvent
+from backend.db.models.invitations import Invitation
 from backend.db.models.refresh_tokens import RefreshFamily, RefreshToken
 from backend.db.models.roles import Role, RoleInclude, RoleScope, UserRole
 from backend.db.models.service_accounts import ServiceAccount, ServiceAccountRole
@@ -11,6 +12,7 @@ from backend.db.models.users import User, UserStatus
 __all__ = [
     "ApiKey",
     "AuditEvent",
+    "Invitation",
     "RefreshFamily",
     "RefreshToken",
     "Role",

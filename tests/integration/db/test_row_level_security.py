@@ -21,6 +21,7 @@ from backend.settings import Settings
 from tests.factories import (
     ApiKeyFactory,
     AuditEventFactory,
+    InvitationFactory,
     RefreshFamilyFactory,
     RefreshTokenFactory,
     RoleFactory,
@@ -57,6 +58,7 @@ def populate(tenant: Tenant) -> None:
     ServiceAccountFactory(tenant=tenant, roles=[viewer])
     ApiKeyFactory(creator=user)
     AuditEventFactory(tenant=tenant)
+    InvitationFactory(user=user)
 
 
 @pytest.fixture
@@ -138,10 +140,24 @@ def test_tenant_does_not_leak_into_the_next_transaction(world: World, app_engine
             assert count(connection, "users") == 0
 
 
+# The audit log is append-only for the application role: it may not even try.
+APPEND_ONLY = {"audit_events"}
 TENANT_OWNED = [t.name for t in Base.metadata.sorted_tables if "tenant_id" in t.c]
 
 
-@pytest.mark.parametrize("table", TENANT_OWNED)
+@pytest.mark.parametrize("table", sorted(APPEND_ONLY))
+def test_append_only_tables_refuse_update_and_delete(
+    world: World, table: str, app_engine: Engine
+) -> None:
+    for statement in (f"UPDATE {table} SET tenant_id = tenant_id", f"DELETE FROM {table}"):
+        with app_engine.connect() as connection:
+            enter(connection, world.a.id)
+            with pytest.raises(DBAPIError, match="permission denied"):
+                connection.execute(text(statement))
+            connection.rollback()
+
+
+@pytest.mark.parametrize("table", sorted(set(TENANT_OWNED) - APPEND_ONLY))
 def test_unfiltered_update_and_delete_touch_only_the_current_tenant(
     world: World, table: str, app_engine: Engine, owner_engine: Engine
 ) -> None:

@@ -65,11 +65,11 @@ def test_tenants_table_is_isolated_too(connection: Connection) -> None:
     enabled = connection.scalar(
         text("SELECT relrowsecurity FROM pg_class WHERE relname = 'tenants'")
     )
-    policies = connection.scalar(
-        text("SELECT count(*) FROM pg_policies WHERE tablename = 'tenants'")
-    )
+    policies = connection.scalars(
+        text("SELECT policyname FROM pg_policies WHERE tablename = 'tenants' ORDER BY 1")
+    ).all()
     assert enabled
-    assert policies == 1
+    assert policies == ["platform_operator", "tenant_isolation"]
 
 
 def test_foreign_keys_between_tenant_owned_tables_include_tenant_id(
