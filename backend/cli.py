@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from backend.db.session import unit_of_work
 from backend.domain.errors import DomainError
 from backend.runtime import Runtime
-from backend.services import tenants
+from backend.services import platform_admins, tenants
 from backend.settings import get_settings
 
 DEMO_SLUG = "demo"
@@ -31,6 +31,21 @@ def _create_tenant(runtime: Runtime, args: argparse.Namespace) -> int:
             owner_password=password,
         )
     print(f"created tenant {args.slug} ({created.tenant_id}) with owner {args.owner_email}")
+    return 0
+
+
+def _create_platform_admin(runtime: Runtime, args: argparse.Namespace) -> int:
+    password = args.password
+    if password is None:
+        password = getpass.getpass(f"Password for {args.email}: ")
+    slug = runtime.settings.platform_tenant_slug
+    with unit_of_work(runtime.database.sessions) as db:
+        created = platform_admins.create_platform_admin(
+            db, runtime.passwords, platform_tenant_slug=slug, email=args.email, password=password
+        )
+    if created.tenant_created:
+        print(f"created platform tenant {slug} ({created.tenant_id})")
+    print(f"created platform admin {args.email}; log in with username '{slug}/{args.email}'")
     return 0
 
 
@@ -66,6 +81,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--owner-password", help="at least 12 characters; prompted for when omitted"
     )
     create.set_defaults(handler=_create_tenant)
+
+    admin = commands.add_parser(
+        "create-platform-admin",
+        help="create a platform operator (tenants:read, tenants:write), and the platform "
+        "tenant (TESSERA_PLATFORM_TENANT_SLUG) if missing",
+    )
+    admin.add_argument("email")
+    admin.add_argument("--password", help="at least 12 characters; prompted for when omitted")
+    admin.set_defaults(handler=_create_platform_admin)
 
     demo = commands.add_parser(
         "ensure-demo-tenant", help="create the 'demo' tenant once, printing its password"

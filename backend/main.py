@@ -5,9 +5,29 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from backend.api.docs import install_docs
 from backend.api.errors import install_error_handlers
 from backend.api.middleware import RequestContextMiddleware
-from backend.api.routes import api_keys, auth, health, me, service_accounts, sessions, wellknown
+from backend.api.routes import (
+    api_keys,
+    audit,
+    auth,
+    health,
+    invitations,
+    me,
+    service_accounts,
+    sessions,
+    users,
+    wellknown,
+)
+from backend.api.routes import lifecycle as lifecycle_routes
+from backend.api.routes import metrics as metrics_routes
+from backend.api.routes import roles as role_routes
+from backend.api.routes import scopes as scope_routes
+from backend.api.routes import tenants as tenant_routes
+from backend.api.routes import user_roles as user_role_routes
+from backend.observability.http import MetricsMiddleware
+from backend.observability.logging import configure_logging
 from backend.runtime import Runtime
 from backend.settings import Settings, get_settings
 
@@ -15,6 +35,9 @@ from backend.settings import Settings, get_settings
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the API. Tests pass their own settings; uvicorn uses the environment's."""
     resolved = settings or get_settings()
+    # Here rather than in the lifespan: uvicorn calls the factory before it logs that
+    # it started, so every line of every worker process is JSON.
+    configure_logging(resolved.log_level, resolved.log_format)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -30,14 +53,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
         swagger_ui_parameters={"persistAuthorization": True},
+        # Served by install_docs from local assets: the defaults load from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
+    install_docs(app)
     install_error_handlers(app)
+    app.add_middleware(MetricsMiddleware)
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health.router)
+    app.include_router(metrics_routes.router)
     app.include_router(auth.router)
     app.include_router(me.router)
     app.include_router(sessions.router)
     app.include_router(service_accounts.router)
     app.include_router(api_keys.router)
     app.include_router(wellknown.router)
+    app.include_router(users.router)
+    app.include_router(invitations.router)
+    app.include_router(audit.router)
+    app.include_router(lifecycle_routes.router)
+    app.include_router(tenant_routes.router)
+    app.include_router(scope_routes.router)
+    app.include_router(role_routes.router)
+    app.include_router(user_role_routes.router)
     return app

@@ -7,6 +7,7 @@ to services, so keys are loaded and pools opened once, not per request.
 from dataclasses import dataclass
 
 import redis
+from celery import Celery
 
 from backend.db.engine import Database
 from backend.security.caller_cache import CallerCache
@@ -14,9 +15,11 @@ from backend.security.passwords import PasswordService
 from backend.security.rate_limit import RateLimiter
 from backend.security.tokens import AccessTokenCodec
 from backend.services.auth import Issuers
+from backend.services.jobs import JOB_DISPATCHER
 from backend.services.principals import CALLER_CACHE
 from backend.services.refresh_tokens import RefreshPolicy
 from backend.settings import Settings
+from backend.worker.celery_config import create_producer, send_job
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +31,7 @@ class Runtime:
     issuers: Issuers
     redis: redis.Redis
     callers: CallerCache
+    celery: Celery
     token_limiter: RateLimiter
 
     @classmethod
@@ -37,9 +41,12 @@ class Runtime:
             settings.redis_url, socket_timeout=2, socket_connect_timeout=2
         )
         callers = CallerCache(client)
+        celery = create_producer(settings)
         return cls(
             settings=settings,
-            database=Database.from_settings(settings, session_info={CALLER_CACHE: callers}),
+            database=Database.from_settings(
+                settings, session_info={CALLER_CACHE: callers, JOB_DISPATCHER: send_job(celery)}
+            ),
             passwords=PasswordService(settings),
             tokens=tokens,
             issuers=Issuers(
@@ -49,11 +56,13 @@ class Runtime:
             ),
             redis=client,
             callers=callers,
+            celery=celery,
             token_limiter=RateLimiter(
                 client, name="token", limit=settings.token_rate_limit_per_minute
             ),
         )
 
     def close(self) -> None:
+        self.celery.close()
         self.database.dispose()
         self.redis.close()

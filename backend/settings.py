@@ -34,6 +34,12 @@ class Settings(BaseSettings):
     # works when that role may create tables (never in production).
     migration_database_url: str | None = None
     database_pool_size: int = Field(default=10, ge=1)
+    # Bounded waits, so a lost database answers 503 within seconds instead of hanging:
+    # for a pooled connection, for a new connection, and for any one SQL statement
+    # (0 turns the statement limit off). Migrations are not limited.
+    database_pool_timeout_seconds: float = Field(default=5.0, gt=0)
+    database_connect_timeout_seconds: int = Field(default=5, ge=1)
+    database_statement_timeout_ms: int = Field(default=30_000, ge=0)
     redis_url: str = "redis://127.0.0.1:6379/0"
 
     # The one tenant whose roles may carry platform scopes (tenants:read, tenants:write).
@@ -62,6 +68,18 @@ class Settings(BaseSettings):
     refresh_family_ttl_seconds: int = Field(default=60 * 86_400, ge=60)
     refresh_reuse_grace_seconds: int = Field(default=10, ge=0, le=300)
 
+    # Lifecycle jobs and sweeps: rows per transaction, how often beat runs the sweeps,
+    # and how long Redis keeps a task a dead worker took before handing it out again.
+    job_chunk_size: int = Field(default=500, ge=1, le=10_000)
+    sweep_interval_seconds: int = Field(default=300, ge=5)
+    inactivity_sweep_interval_seconds: int = Field(default=86_400, ge=5)
+    celery_visibility_timeout_seconds: int = Field(default=3600, ge=1)
+    # On SIGTERM a worker lets running tasks finish for this long, then hands the rest
+    # back to the queue at once (not after the visibility timeout) and exits. Keep it
+    # below the orchestrator's grace period (compose stop_grace_period, Kubernetes
+    # terminationGracePeriodSeconds).
+    worker_soft_shutdown_seconds: float = Field(default=20.0, ge=0)
+
     # pwdlib's recommended argon2id parameters; tests may lower them.
     argon2_memory_cost_kib: int = Field(default=65_536, ge=8)
     argon2_time_cost: int = Field(default=3, ge=1)
@@ -75,6 +93,14 @@ class Settings(BaseSettings):
     # Take the client address from the last X-Forwarded-For entry instead of the peer.
     # Only behind a proxy that appends it; otherwise any client could pick its own.
     trust_forwarded_for: bool = False
+
+    # Logs: JSON lines on stderr (one object per record, with the request id), or plain
+    # text for a terminal.
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "text"] = "json"
+    # The worker's Prometheus endpoint (the API serves /metrics itself); None: none.
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65_535)
+    worker_metrics_host: str = "0.0.0.0"  # noqa: S104 (inside a container or pod)
 
     @model_validator(mode="after")
     def _require_secret_in_production(self) -> "Settings":

@@ -17,6 +17,7 @@ from backend.db.models import (
     ApiKey,
     AuditEvent,
     Invitation,
+    Job,
     RefreshFamily,
     RefreshToken,
     Role,
@@ -220,6 +221,20 @@ class InvitationFactory(_Base):
         user = factory.SubFactory(UserFactory)
 
 
+class JobFactory(_Base):
+    class Meta:
+        model = Job
+
+    tenant_id = factory.LazyAttribute(lambda j: j.tenant.id)
+    id = factory.LazyFunction(uuid.uuid4)
+    kind = "bulk_disable"
+    params = factory.LazyFunction(lambda: {"reason": "factory"})
+    requested_by = "system"
+
+    class Params:
+        tenant = factory.SubFactory(TenantFactory)
+
+
 ALL_FACTORIES: tuple[type[SQLAlchemyModelFactory], ...] = (
     TenantFactory,
     RoleFactory,
@@ -230,4 +245,5 @@ ALL_FACTORIES: tuple[type[SQLAlchemyModelFactory], ...] = (
     ApiKeyFactory,
     AuditEventFactory,
     InvitationFactory,
+    JobFactory,
 )

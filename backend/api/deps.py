@@ -1,8 +1,10 @@
 """Request dependencies: the runtime, the unit of work, and the scope guards."""
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
+from contextlib import AbstractContextManager
 from typing import Annotated
 
+import anyio
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer, SecurityScopes
 from sqlalchemy.orm import Session
@@ -31,10 +33,39 @@ async def get_runtime(request: Request) -> Runtime:
 AppRuntime = Annotated[Runtime, Depends(get_runtime)]
 
 
-def get_db(runtime: AppRuntime) -> Iterator[Session]:
-    """The request's unit of work: committed after the route returns, before the response."""
-    with unit_of_work(runtime.database.sessions) as session:
+async def get_db(runtime: AppRuntime) -> AsyncIterator[Session]:
+    """The request's unit of work: committed after the route returns, before the response.
+
+    Opening a session does no I/O, so it happens on the event loop; ending it takes a
+    worker thread only if the request used the database. A guarded request answered
+    from the caller cache, by a route that does not query, costs no thread here at all.
+    """
+    work = unit_of_work(runtime.database.sessions)
+    session = work.__enter__()
+    try:
         yield session
+    except BaseException as exc:
+        if not await _end(work, session, exc):
+            raise
+    else:
+        await _end(work, session, None)
+
+
+async def _end(
+    work: AbstractContextManager[Session], session: Session, exc: BaseException | None
+) -> bool:
+    """Leave the unit of work (commit, or roll back on `exc`); True if it swallowed `exc`."""
+    args = (type(exc), exc, exc.__traceback__) if exc is not None else (None, None, None)
+    if not session.in_transaction():
+        return bool(work.__exit__(*args))
+    # Shielded, so a client that disconnects cannot leave the transaction open; and
+    # outside the shared thread limit, as FastAPI does for sync dependencies: waiting for
+    # a free thread while every thread waits for the connection we hold would deadlock.
+    with anyio.CancelScope(shield=True):
+        swallowed = await anyio.to_thread.run_sync(
+            work.__exit__, *args, limiter=anyio.CapacityLimiter(1)
+        )
+    return bool(swallowed)
 
 
 # scope="function": commit before the response is sent, so a failed commit is an error

@@ -3,8 +3,12 @@
 import logging
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import DataError, OperationalError
+from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from backend.domain.errors import (
     AuthenticationError,
@@ -82,6 +86,49 @@ async def _domain(_: Request, exc: Exception) -> JSONResponse:
     return error_response(422, "invalid_request", str(exc))
 
 
+# Errors the framework raises itself (no route, wrong method, unreadable body).
+_HTTP_ERRORS = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed"}
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+async def _http(request: Request, exc: Exception) -> Response:
+    """Framework errors in our error shape; 405 lists every method of the path."""
+    if not isinstance(exc, HTTPException):  # registered for HTTPException only
+        raise exc
+    if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
+        # FastAPI answers JSON that does not parse with 422 `json_invalid`, but a body
+        # that is not UTF-8 with a bare 400 that no route documents: answer both alike.
+        invalid = RequestValidationError(
+            [{"type": "json_invalid", "loc": ("body",), "msg": "JSON decode error", "input": {}}]
+        )
+        return await request_validation_exception_handler(request, invalid)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        # RFC 9110 §15.5.6: Allow names the resource's methods. Starlette names only
+        # those of the first route whose path matched, and each method is a route here.
+        headers["Allow"] = ", ".join(_allowed_methods(request))
+    code = _HTTP_ERRORS.get(exc.status_code, "http_error")
+    return error_response(exc.status_code, code, str(exc.detail), headers)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
+    ]
+
+
+async def _unstorable(_: Request, exc: Exception) -> JSONResponse:
+    # A value the database cannot hold (a NUL character in text, a date-time out of
+    # range): the client's input, not a fault of ours. The message would quote SQL.
+    logger.info("value refused by the database: %s", type(getattr(exc, "orig", exc)).__name__)
+    return error_response(422, "invalid_request", "a value in the request cannot be stored")
+
+
 async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
     logger.warning("database unavailable: %s", type(exc).__name__)
     return error_response(
@@ -97,5 +144,7 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain)
+    app.add_exception_handler(HTTPException, _http)
     app.add_exception_handler(OperationalError, _database_unavailable)
+    app.add_exception_handler(DataError, _unstorable)
     app.add_exception_handler(Exception, _unexpected)

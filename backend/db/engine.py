@@ -27,8 +27,10 @@ class Database:
             max_overflow=settings.database_pool_size,
             # A connection killed by a database restart is replaced, not handed out.
             pool_pre_ping=True,
-            pool_timeout=5,
-            connect_args={"connect_timeout": 5, "application_name": "tessera"},
+            pool_timeout=settings.database_pool_timeout_seconds,
+            connect_args=_connect_args(settings),
+            # SQL parameters (password hashes, emails) stay out of error messages and logs.
+            hide_parameters=True,
         )
         sessions = sessionmaker(engine, expire_on_commit=False, info=session_info or {})
         event.listen(sessions, "after_begin", bind_pending_tenant)
@@ -36,3 +38,15 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _connect_args(settings: Settings) -> dict[str, object]:
+    args: dict[str, object] = {
+        "connect_timeout": settings.database_connect_timeout_seconds,
+        "application_name": "tessera",
+    }
+    if settings.database_statement_timeout_ms:
+        # A runaway query fails (and its request answers) instead of holding a
+        # connection and a worker thread indefinitely.
+        args["options"] = f"-c statement_timeout={settings.database_statement_timeout_ms}"
+    return args

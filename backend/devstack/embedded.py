@@ -117,14 +117,17 @@ class EmbeddedRedis:
     thread that outlives its use (the main thread).
     """
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, port: int | None = None) -> None:
         self.data_dir = data_dir.expanduser().resolve()
+        # A fixed port lets a server stopped on purpose come back where its clients
+        # look for it (the fault tests); None picks a free one.
+        self._requested_port = port
         self._process: subprocess.Popen[bytes] | None = None
         self._port: int | None = None
 
     def __enter__(self) -> Self:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        port = _free_port()
+        port = self._requested_port or _free_port()
         log = self.data_dir / "redis.log"
         argv = [
             str(_redis_server_binary()),

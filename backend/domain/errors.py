@@ -70,8 +70,8 @@ class InvalidGrantError(AuthenticationError):
 
 
 class LoginFailedError(InvalidGrantError):
-    """A wrong password for a known user: the counted failure (and any lockout it
-    triggered) is committed, though the client gets the same invalid_grant."""
+    """A failed password login in a known tenant: its audit event, the counted failure
+    and any lockout it triggered are committed, though the client gets invalid_grant."""
 
     keeps_changes = True
 

@@ -2,10 +2,15 @@
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cache
+from importlib import resources
 
-from backend.domain.errors import DomainError, ForbiddenError
+from backend.domain.errors import DomainError, ForbiddenError, InvalidRequestError
 
 DEFAULT_MIN_PASSWORD_LENGTH = 12
+# A tenant may ask for more, never for less than SP 800-63B's floor of 8.
+MIN_PASSWORD_LENGTH_FLOOR = 8
+MIN_PASSWORD_LENGTH_CEILING = 128
 MAX_PASSWORD_LENGTH = 1024
 DEFAULT_LOCKOUT_THRESHOLD = 5
 DEFAULT_LOCKOUT_MINUTES = 15
@@ -15,15 +20,37 @@ class WeakPasswordError(DomainError):
     pass
 
 
-def check_password(password: str, *, min_length: int = DEFAULT_MIN_PASSWORD_LENGTH) -> None:
-    """Length only, no composition rules, as SP 800-63B recommends.
+class WrongPasswordError(InvalidRequestError):
+    """The current password, given to change it, is wrong. Counted like a failed login,
+    and the count (with any lockout it triggers) is kept although the request fails."""
 
-    The upper bound keeps a hostile client from making us hash megabytes.
+    keeps_changes = True
+
+
+def check_password(password: str, *, min_length: int = DEFAULT_MIN_PASSWORD_LENGTH) -> None:
+    """SP 800-63B: a length range and a blocklist, no composition rules.
+
+    The upper bound keeps a hostile client from making us hash megabytes. The blocklist
+    holds well-known passwords (compared case-insensitively) and one character repeated.
     """
     if len(password) < min_length:
         raise WeakPasswordError(f"password must be at least {min_length} characters")
     if len(password) > MAX_PASSWORD_LENGTH:
         raise WeakPasswordError(f"password must be at most {MAX_PASSWORD_LENGTH} characters")
+    if password.lower() in common_passwords() or len(set(password)) == 1:
+        raise WeakPasswordError(
+            "this password is too common and easily guessed; choose another "
+            "(a few unrelated words make a strong one)"
+        )
+
+
+@cache
+def common_passwords() -> frozenset[str]:
+    """The bundled blocklist (lowercase, one a line, `#` comments), read once."""
+    text = resources.files("backend.domain").joinpath("data/common-passwords.txt").read_text()
+    return frozenset(
+        line.strip().lower() for line in text.splitlines() if line.strip() and line[0] != "#"
+    )
 
 
 def require_within(actor_scopes: Iterable[str], wanted: Iterable[str]) -> None:
@@ -39,14 +66,17 @@ def require_within(actor_scopes: Iterable[str], wanted: Iterable[str]) -> None:
 
 @dataclass(frozen=True, slots=True)
 class TenantPolicy:
-    """The parts of `tenants.policy` (JSON) that login reads, with their defaults.
+    """The parts of `tenants.policy` (JSON) that login and passwords read, with defaults.
 
     Lockout: after `lockout_threshold` wrong passwords in a row the account is locked
-    for `lockout_minutes`.
+    for `lockout_minutes`. New passwords need `password_min_length` characters.
     """
 
     lockout_threshold: int = DEFAULT_LOCKOUT_THRESHOLD
     lockout_minutes: int = DEFAULT_LOCKOUT_MINUTES
+    password_min_length: int = DEFAULT_MIN_PASSWORD_LENGTH
+    # Users idle longer than this are disabled by the nightly sweep; None turns it off.
+    inactivity_days: int | None = None
 
     @classmethod
     def from_json(cls, raw: Mapping[str, object] | None) -> "TenantPolicy":
@@ -64,6 +94,17 @@ class TenantPolicy:
             ),
             lockout_minutes=_bounded_int(
                 raw.get("lockout_minutes"), DEFAULT_LOCKOUT_MINUTES, 1, 24 * 60
+            ),
+            password_min_length=_bounded_int(
+                raw.get("password_min_length"),
+                DEFAULT_MIN_PASSWORD_LENGTH,
+                MIN_PASSWORD_LENGTH_FLOOR,
+                MIN_PASSWORD_LENGTH_CEILING,
+            ),
+            inactivity_days=(
+                None
+                if raw.get("inactivity_days") is None
+                else _bounded_int(raw.get("inactivity_days"), 90, 1, 3650)
             ),
         )
 

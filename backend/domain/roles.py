@@ -9,10 +9,15 @@ from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from backend.domain.errors import RoleCycleError
-from backend.domain.scopes import READ_SCOPES, TENANT_SCOPES, Scope
+from backend.domain.errors import DomainError, RoleCycleError
+from backend.domain.scopes import PLATFORM_SCOPES, READ_SCOPES, TENANT_SCOPES, Scope
 
 RoleKey = TypeVar("RoleKey", bound=Hashable)
+Subject = TypeVar("Subject", bound=Hashable)
+
+# How many chains `RoleGraph.chains` keeps per scope: a DAG of diamonds has
+# exponentially many paths, and a handful explains a grant as well as all of them.
+MAX_CHAINS_PER_SCOPE = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +36,12 @@ class RoleGraph(Generic[RoleKey]):
         cycle = find_cycle({k: n.includes for k, n in self._nodes.items()})
         if cycle is not None:
             raise RoleCycleError([self._nodes[k].name for k in cycle])
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._nodes
+
+    def node(self, key: RoleKey) -> RoleNode[RoleKey]:
+        return self._nodes[key]
 
     def closure(self, keys: Iterable[RoleKey]) -> set[RoleKey]:
         """Every role reachable from `keys` through inclusion, `keys` included.
@@ -62,6 +73,121 @@ class RoleGraph(Generic[RoleKey]):
             for scope in node.scopes:
                 result.setdefault(scope, set()).add(node.name)
         return result
+
+    def chains(
+        self, keys: Iterable[RoleKey], *, limit: int = MAX_CHAINS_PER_SCOPE
+    ) -> dict[Scope, list[tuple[str, ...]]]:
+        """For each effective scope, the chains of role names that grant it.
+
+        A chain starts at a granted role (one of `keys`) and follows inclusion down to a
+        role that carries the scope itself: `("owner", "admin")` reads "owner includes
+        admin, which carries it". Chains are sorted shortest first, then by name, and at
+        most `limit` are kept per scope. Each role's chains are computed once, so the
+        work stays polynomial however many paths the graph has.
+        """
+        memo: dict[RoleKey, dict[Scope, list[tuple[str, ...]]]] = {}
+        result: dict[Scope, set[tuple[str, ...]]] = {}
+        for key in {k for k in keys if k in self._nodes}:
+            for scope, found in self._chains_from(key, memo, limit).items():
+                result.setdefault(scope, set()).update(found)
+        return {scope: _best(found, limit) for scope, found in result.items()}
+
+    def _chains_from(
+        self,
+        root: RoleKey,
+        memo: dict[RoleKey, dict[Scope, list[tuple[str, ...]]]],
+        limit: int,
+    ) -> dict[Scope, list[tuple[str, ...]]]:
+        # Post-order without recursion: a role's chains need its included roles' first.
+        stack: list[tuple[RoleKey, bool]] = [(root, False)]
+        while stack:
+            key, expanded = stack.pop()
+            if key in memo:
+                continue
+            node = self._nodes[key]
+            children = [k for k in node.includes if k in self._nodes]
+            if not expanded:
+                stack.append((key, True))
+                stack.extend((k, False) for k in children if k not in memo)
+                continue
+            found: dict[Scope, set[tuple[str, ...]]] = {s: {(node.name,)} for s in node.scopes}
+            for child in children:
+                for scope, tails in memo[child].items():
+                    found.setdefault(scope, set()).update((node.name, *t) for t in tails)
+            memo[key] = {scope: _best(chains, limit) for scope, chains in found.items()}
+        return memo[root]
+
+    def dependents(self, key: RoleKey) -> set[RoleKey]:
+        """Every role whose closure contains `key`, `key` included: who a change to it reaches."""
+        parents: dict[RoleKey, list[RoleKey]] = {}
+        for node in self._nodes.values():
+            for included in node.includes:
+                parents.setdefault(included, []).append(node.key)
+        seen: set[RoleKey] = set()
+        stack = [key] if key in self._nodes else []
+        while stack:
+            current = stack.pop()
+            if current not in seen:
+                seen.add(current)
+                stack.extend(parents.get(current, ()))
+        return seen
+
+    def with_role(self, node: RoleNode[RoleKey]) -> "RoleGraph[RoleKey]":
+        """The graph with `node` added or replacing the role of the same key.
+
+        Raises RoleCycleError, naming the roles around it, if the change closes a cycle.
+        """
+        return RoleGraph([*(n for k, n in self._nodes.items() if k != node.key), node])
+
+
+def _best(chains: Iterable[tuple[str, ...]], limit: int) -> list[tuple[str, ...]]:
+    return sorted(chains, key=lambda chain: (len(chain), chain))[:limit]
+
+
+def render_chain(scope: str, chain: Iterable[str]) -> str:
+    """`users:write <- admin <- owner`: the scope, then the roles back to the granted one."""
+    return " <- ".join([scope, *reversed(list(chain))])
+
+
+class PlatformScopeError(DomainError):
+    """A platform scope in a role outside the platform tenant."""
+
+    def __init__(self, scopes: Iterable[str]) -> None:
+        self.scopes = sorted(set(scopes))
+        super().__init__(
+            "platform scope(s) "
+            + " ".join(self.scopes)
+            + " can only be granted by roles of the platform tenant"
+        )
+
+
+def require_grantable(scopes: Iterable[Scope], *, platform: bool) -> None:
+    """Refuse platform scopes in a role of any tenant but the platform tenant."""
+    if not platform:
+        found = set(scopes) & PLATFORM_SCOPES
+        if found:
+            raise PlatformScopeError(found)
+
+
+@dataclass(frozen=True, slots=True)
+class ScopeChange(Generic[Subject]):
+    """What one subject's effective scopes gained and lost through a change."""
+
+    subject: Subject
+    gained: frozenset[Scope]
+    lost: frozenset[Scope]
+
+
+def scope_changes(
+    before: Mapping[Subject, frozenset[Scope]], after: Mapping[Subject, frozenset[Scope]]
+) -> list[ScopeChange[Subject]]:
+    """The subjects whose scopes differ between two snapshots (absent means none)."""
+    changes = []
+    for subject in before.keys() | after.keys():
+        old, new = before.get(subject, frozenset()), after.get(subject, frozenset())
+        if old != new:
+            changes.append(ScopeChange(subject=subject, gained=new - old, lost=old - new))
+    return changes
 
 
 def find_cycle(edges: Mapping[RoleKey, Iterable[RoleKey]]) -> list[RoleKey] | None:

@@ -63,11 +63,17 @@ class CallerCache:
         except redis.RedisError as exc:
             self._rest(exc)
 
-    def forget(self, tenant_id: uuid.UUID, subject_id: uuid.UUID | None = None) -> None:
-        """Drop one subject's entry, or with no subject the tenant's (all its callers)."""
-        key = _tenant_key(tenant_id) if subject_id is None else _subject_key(tenant_id, subject_id)
+    def forget(self, tenant_id: uuid.UUID, subject_ids: list[uuid.UUID] | None = None) -> None:
+        """Drop the subjects' entries, or with none the tenant's (all its callers), at once."""
+        keys = (
+            [_tenant_key(tenant_id)]
+            if subject_ids is None
+            else [_subject_key(tenant_id, subject_id) for subject_id in subject_ids]
+        )
+        if not keys:
+            return
         try:
-            self._redis.delete(key)
+            self._redis.delete(*keys)
         except redis.RedisError as exc:
             # Deliberately tried even while resting: a missed drop is the one failure that
             # can keep a stale entry alive, so every chance to make it counts.

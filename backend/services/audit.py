@@ -1,14 +1,22 @@
-"""The audit log: written in the same transaction as the change it records."""
+"""The audit log: written in the same transaction as the change it records, read
+newest first. Append-only: the application's database role cannot update or delete it."""
 
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from backend.db.models import AuditEvent
 from backend.request_context import current_request
+from backend.services.paging import Page
 
 SYSTEM = "system"
+# The actor of an unauthenticated attempt, such as a failed login.
+ANONYMOUS = "anonymous"
+EventKey = tuple[datetime, uuid.UUID]
 
 
 def record(
@@ -39,3 +47,67 @@ def record(
         )
     )
     db.flush()
+
+
+def record_many(
+    db: Session,
+    *,
+    tenant_id: uuid.UUID,
+    actor: str,
+    action: str,
+    targets: list[str],
+    data: dict[str, Any] | None = None,
+) -> None:
+    """One event per target in a single flush: for set-based changes to many rows."""
+    context = current_request.get()
+    db.add_all(
+        AuditEvent(
+            tenant_id=tenant_id,
+            id=uuid.uuid4(),
+            actor=actor,
+            action=action,
+            target=target,
+            data=data or {},
+            request_id=context.request_id if context else None,
+            client_ip=context.client_ip if context else None,
+        )
+        for target in targets
+    )
+    db.flush()
+
+
+@dataclass(frozen=True, slots=True)
+class EventFilter:
+    """Exact matches on actor, action and target; `since` inclusive, `until` exclusive."""
+
+    actor: str | None = None
+    action: str | None = None
+    target: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def list_events(
+    db: Session, tenant_id: uuid.UUID, filters: EventFilter, *, before: EventKey | None, limit: int
+) -> Page[AuditEvent, EventKey]:
+    """A page of the tenant's audit log, newest first by (at, id), after the key `before`."""
+    query = select(AuditEvent).where(AuditEvent.tenant_id == tenant_id)
+    for column, value in (
+        (AuditEvent.actor, filters.actor),
+        (AuditEvent.action, filters.action),
+        (AuditEvent.target, filters.target),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    if filters.since is not None:
+        query = query.where(AuditEvent.at >= filters.since)
+    if filters.until is not None:
+        query = query.where(AuditEvent.at < filters.until)
+    if before is not None:
+        query = query.where(tuple_(AuditEvent.at, AuditEvent.id) < tuple_(*before))
+    rows = list(
+        db.scalars(query.order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(limit + 1))
+    )
+    kept = rows[:limit]
+    next_key = (kept[-1].at, kept[-1].id) if len(rows) > limit else None
+    return Page(items=kept, next_key=next_key)

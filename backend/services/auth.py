@@ -1,5 +1,6 @@
 """The token endpoint's grants: password and refresh_token."""
 
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -12,12 +13,15 @@ from backend.domain.policy import TenantPolicy
 from backend.domain.scopes import Scope, format_scopes, known_scopes
 from backend.security.passwords import PasswordService
 from backend.security.tokens import AccessTokenCodec
-from backend.services import lockout, refresh_tokens, roles, users
+from backend.services import audit, lockout, refresh_tokens, roles, users
 from backend.services.refresh_tokens import RefreshPolicy
 
 # One message for every credential failure, so it cannot tell which part was wrong.
 BAD_CREDENTIALS = "invalid username or password"
 ACCOUNT_LOCKED = "this user account is temporarily locked; try again later"
+# The audit target of a login attempt for an unknown email, cut to fit the column:
+# the email is the attacker's text, so its length must be bounded.
+_TARGET_LENGTH = 120
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,22 +59,31 @@ def password_grant(
     indistinguishable, in message and (through a dummy hash verification) in time. A
     wrong password counts towards the tenant's lockout threshold. A legacy (bcrypt) hash
     is replaced by an argon2id one on success.
+
+    Success and failure are audited (`auth.login_succeeded`, `auth.login_failed` with a
+    reason), the failure kept although the request fails; except in an unknown tenant,
+    which has no log to write to.
     """
     tenant_id = enter_tenant_by_slug(db, login.tenant_slug)
     tenant = db.get(Tenant, tenant_id) if tenant_id is not None else None
     user = users.find_by_email(db, tenant.id, login.email) if tenant is not None else None
     checked = passwords.verify_and_update(login.password, user.password_hash if user else None)
-    if tenant is None or user is None:
+    if tenant is None:
         raise InvalidGrantError(BAD_CREDENTIALS)
+    if user is None:
+        target = f"email:{login.email}"[:_TARGET_LENGTH]
+        raise _login_failed(db, tenant.id, target, "unknown_user", BAD_CREDENTIALS)
     now = datetime.now(UTC)
     if not checked.ok:
         lockout.record_failure(db, tenant.id, user.id, TenantPolicy.from_json(tenant.policy), now)
-        raise LoginFailedError(BAD_CREDENTIALS)
+        raise _login_failed(db, tenant.id, f"user:{user.id}", "wrong_password", BAD_CREDENTIALS)
     # Locked: even the right password gets the generic answer. Telling it apart would
     # tell a guesser which guess was right, and the lock would stop nothing.
     if lockout.is_locked(user, now):
-        raise InvalidGrantError(BAD_CREDENTIALS)
-    _require_active(user, tenant)
+        raise _login_failed(db, tenant.id, f"user:{user.id}", "locked", BAD_CREDENTIALS)
+    refusal = _inactive(user, tenant)
+    if refusal is not None:
+        raise _login_failed(db, tenant.id, f"user:{user.id}", *refusal)
 
     held = _held_scopes(db, issuers, tenant, user)
     granted = held & login.requested_scopes if login.requested_scopes else held
@@ -92,6 +105,14 @@ def password_grant(
         scope=scope,
         user_agent=login.user_agent,
         now=now,
+    )
+    audit.record(
+        db,
+        tenant_id=tenant.id,
+        actor=f"user:{user.id}",
+        action="auth.login_succeeded",
+        target=f"user:{user.id}",
+        data={"scope": scope},
     )
     return _grant(issuers, user, scope, refresh_token)
 
@@ -123,10 +144,34 @@ def refresh_grant(
 
 
 def _require_active(user: User, tenant: Tenant) -> None:
+    refusal = _inactive(user, tenant)
+    if refusal is not None:
+        raise InvalidGrantError(refusal[1])
+
+
+def _inactive(user: User, tenant: Tenant) -> tuple[str, str] | None:
+    """(audit reason, description) if the user or the tenant may not log in now."""
     if user.status is not UserStatus.ACTIVE:
-        raise InvalidGrantError("this user account is disabled")
+        return "disabled", "this user account is disabled"
     if tenant.status is not TenantStatus.ACTIVE:
-        raise InvalidGrantError("this tenant is suspended")
+        return "tenant_suspended", "this tenant is suspended"
+    return None
+
+
+def _login_failed(
+    db: Session, tenant_id: uuid.UUID, target: str, reason: str, description: str
+) -> LoginFailedError:
+    """Audit a failed password login; the error returned keeps the event (and any
+    counted failure) though the request fails."""
+    audit.record(
+        db,
+        tenant_id=tenant_id,
+        actor=audit.ANONYMOUS,
+        action="auth.login_failed",
+        target=target,
+        data={"reason": reason},
+    )
+    return LoginFailedError(description)
 
 
 def _held_scopes(db: Session, issuers: Issuers, tenant: Tenant, user: User) -> frozenset[Scope]:

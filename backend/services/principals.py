@@ -109,9 +109,16 @@ def forget_standing_after_commit(
     db: Session, tenant_id: uuid.UUID, subject_id: uuid.UUID | None = None
 ) -> None:
     """Drop the cached standing of a subject (or, with none, of the tenant) once committed."""
+    forget_many_after_commit(db, tenant_id, None if subject_id is None else [subject_id])
+
+
+def forget_many_after_commit(
+    db: Session, tenant_id: uuid.UUID, subject_ids: list[uuid.UUID] | None
+) -> None:
+    """forget_standing_after_commit for many subjects, in one Redis round trip."""
     cache = db.info.get(CALLER_CACHE)
     if isinstance(cache, CallerCache):
-        after_commit(db, lambda: cache.forget(tenant_id, subject_id))
+        after_commit(db, lambda: cache.forget(tenant_id, subject_ids))
 
 
 def bump_token_version(db: Session, tenant_id: uuid.UUID, user_id: uuid.UUID) -> None:

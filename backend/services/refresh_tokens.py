@@ -13,8 +13,9 @@ import hmac
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
 from backend.db.models import RefreshFamily, RefreshToken
@@ -268,3 +269,34 @@ def end_session(
         action="session.ended",
         target=f"session:{family_id}",
     )
+
+
+def revoke_tenant_sessions(db: Session, tenant_id: uuid.UUID, *, reason: str, now: datetime) -> int:
+    """End every live session of a tenant in two set-based statements; how many ended.
+
+    Expired sessions and tokens are left as they are: nothing can use them. The
+    transaction must be bound to the tenant (row-level security).
+    """
+    # An UPDATE's result is a CursorResult, whose rowcount the stubs do not show.
+    ended = cast(
+        "CursorResult[Any]",
+        db.execute(
+            update(RefreshFamily)
+            .where(
+                RefreshFamily.tenant_id == tenant_id,
+                RefreshFamily.revoked_at.is_(None),
+                RefreshFamily.expires_at > now,
+            )
+            .values(revoked_at=now, revoked_reason=reason)
+        ),
+    )
+    db.execute(
+        update(RefreshToken)
+        .where(
+            RefreshToken.tenant_id == tenant_id,
+            RefreshToken.revoked_at.is_(None),
+            RefreshToken.expires_at > now,
+        )
+        .values(revoked_at=now, revoked_reason=reason)
+    )
+    return ended.rowcount

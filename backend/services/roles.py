@@ -1,14 +1,20 @@
-"""Roles of a tenant: seeding the built-ins, and expanding a user's grants into scopes."""
+"""Roles of a tenant: seeding the built-ins, reading roles, and expanding a user's
+grants into scopes (and explaining them). Changes live in role_admin and assignments."""
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from backend.db.models import Role, RoleInclude, RoleScope, ServiceAccountRole, UserRole
+from backend.db.models import Role, RoleInclude, RoleScope, ServiceAccountRole, Tenant, UserRole
+from backend.domain.errors import NotFoundError
 from backend.domain.roles import BUILTIN_ROLES, RoleGraph, RoleNode
 from backend.domain.scopes import TENANT_SCOPES, Scope
+
+# A tenant's roles are a short list an admin reads whole; the cap keeps it one.
+MAX_ROLES_PER_TENANT = 500
 
 
 def seed_builtin_roles(db: Session, tenant_id: uuid.UUID) -> dict[str, Role]:
@@ -32,6 +38,11 @@ def seed_builtin_roles(db: Session, tenant_id: uuid.UUID) -> dict[str, Role]:
     )
     db.flush()
     return roles
+
+
+def is_platform_tenant(db: Session, tenant_id: uuid.UUID, platform_tenant_slug: str) -> bool:
+    """Whether roles of this tenant may carry platform scopes."""
+    return db.get_one(Tenant, tenant_id).slug == platform_tenant_slug
 
 
 def load_role_graph(db: Session, tenant_id: uuid.UUID) -> RoleGraph[uuid.UUID]:
@@ -115,3 +126,73 @@ def role_names(db: Session, tenant_id: uuid.UUID, user_id: uuid.UUID) -> list[st
             )
         )
     )
+
+
+@dataclass(frozen=True, slots=True)
+class RoleView:
+    role: Role
+    scopes: list[str]
+    includes: list[uuid.UUID]
+
+
+def list_roles(db: Session, tenant_id: uuid.UUID) -> list[RoleView]:
+    """Every role of the tenant (at most MAX_ROLES_PER_TENANT), by name, in three queries."""
+    found = list(
+        db.scalars(
+            select(Role)
+            .where(Role.tenant_id == tenant_id)
+            .order_by(Role.name)
+            .limit(MAX_ROLES_PER_TENANT)
+        )
+    )
+    return _views(db, tenant_id, found)
+
+
+def get_role(db: Session, tenant_id: uuid.UUID, role_id: uuid.UUID) -> RoleView:
+    role = db.get(Role, (tenant_id, role_id))
+    if role is None:
+        raise NotFoundError("role")
+    return _views(db, tenant_id, [role])[0]
+
+
+def _views(db: Session, tenant_id: uuid.UUID, found: list[Role]) -> list[RoleView]:
+    ids = [role.id for role in found]
+    scopes: dict[uuid.UUID, list[str]] = {role_id: [] for role_id in ids}
+    for role_id, scope in db.execute(
+        select(RoleScope.role_id, RoleScope.scope)
+        .where(RoleScope.tenant_id == tenant_id, RoleScope.role_id.in_(ids))
+        .order_by(RoleScope.scope)
+    ):
+        scopes[role_id].append(scope)
+    includes: dict[uuid.UUID, list[uuid.UUID]] = {role_id: [] for role_id in ids}
+    for role_id, included in db.execute(
+        select(RoleInclude.role_id, RoleInclude.included_role_id)
+        .where(RoleInclude.tenant_id == tenant_id, RoleInclude.role_id.in_(ids))
+        .order_by(RoleInclude.included_role_id)
+    ):
+        includes[role_id].append(included)
+    return [RoleView(role=r, scopes=scopes[r.id], includes=includes[r.id]) for r in found]
+
+
+@dataclass(frozen=True, slots=True)
+class ScopeExplanation:
+    """One effective scope and the role chains that grant it, granted role first."""
+
+    scope: Scope
+    chains: list[tuple[str, ...]]
+
+
+def explain(
+    db: Session, tenant_id: uuid.UUID, user_id: uuid.UUID, *, platform: bool
+) -> list[ScopeExplanation]:
+    """A user's effective scopes, each with the chains of roles that grant it.
+
+    The same scopes as effective_scopes: unexpired grants only, and platform scopes
+    only in the platform tenant.
+    """
+    chains = load_role_graph(db, tenant_id).chains(active_role_ids(db, tenant_id, user_id))
+    return [
+        ScopeExplanation(scope=scope, chains=found)
+        for scope, found in sorted(chains.items())
+        if platform or scope in TENANT_SCOPES
+    ]

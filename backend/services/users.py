@@ -1,18 +1,40 @@
-"""Users of a tenant."""
+"""Users of a tenant: lookup, the admin's create, edit, disable and delete, and profiles.
+
+Every admin change is audited with the before and after of what it changed. Deleting
+is soft: the row stays (the audit log and grants refer to it), disabled, with its
+personal data and password removed and its sessions ended.
+"""
 
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, or_, select, tuple_
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from backend.db.models import Tenant, User, UserRole, UserStatus
+from backend.db.models import Role, Tenant, User, UserRole, UserStatus
 from backend.domain.errors import ConflictError, NotFoundError
-from backend.domain.policy import check_password
+from backend.domain.policy import require_within
+from backend.domain.roles import MEMBER
 from backend.domain.scopes import Scope
 from backend.security.passwords import PasswordService
-from backend.services import principals, roles
+from backend.services import (
+    audit,
+    credentials,
+    invitations,
+    owners,
+    principals,
+    refresh_tokens,
+    roles,
+)
+from backend.services.invitations import IssuedInvitation
+from backend.services.paging import Page
+from backend.services.principals import Principal
+
+DELETED_REASON = "deleted"
+UserKey = tuple[str, uuid.UUID]
 
 
 def find_by_email(db: Session, tenant_id: uuid.UUID, email: str) -> User | None:
@@ -28,23 +50,24 @@ def create_user(
     *,
     tenant_id: uuid.UUID,
     email: str,
-    password: str,
+    password: str | None,
     full_name: str = "",
 ) -> User:
-    """Create an active user after checking the password policy and email uniqueness."""
+    """Create an active user after checking email uniqueness and the tenant's password
+    policy. Without a password the user cannot log in until they accept an invitation."""
     email = email.strip()
-    check_password(password)
-    if find_by_email(db, tenant_id, email) is not None:
-        raise ConflictError(f"a user with email {email!r} already exists in this tenant")
+    if password is not None:
+        credentials.check_new_password(db, tenant_id, password)
+    _require_free_email(db, tenant_id, email)
     user = User(
         tenant_id=tenant_id,
         id=uuid.uuid4(),
         email=email,
         full_name=full_name,
-        password_hash=passwords.hash(password),
+        password_hash=passwords.hash(password) if password is not None else None,
     )
     db.add(user)
-    db.flush()
+    _flush_unique_email(db, email)
     return user
 
 
@@ -67,6 +90,214 @@ def grant_role(
     db.add(grant)
     db.flush()
     return grant
+
+
+@dataclass(frozen=True, slots=True)
+class UserFilter:
+    status: UserStatus | None = None
+    email_prefix: str | None = None
+    # Users holding an unexpired direct grant of this role.
+    role_id: uuid.UUID | None = None
+
+
+def list_users(
+    db: Session, tenant_id: uuid.UUID, filters: UserFilter, *, after: UserKey | None, limit: int
+) -> Page[User, UserKey]:
+    """A page of users ordered by (lower(email), id), starting after the key `after`."""
+    sort_email = func.lower(User.email)
+    query = select(User, sort_email).where(User.tenant_id == tenant_id)
+    if filters.status is not None:
+        query = query.where(User.status == filters.status)
+    if filters.email_prefix:
+        query = query.where(User.email.istartswith(filters.email_prefix, autoescape=True))
+    if filters.role_id is not None:
+        query = query.where(
+            exists().where(
+                UserRole.tenant_id == User.tenant_id,
+                UserRole.user_id == User.id,
+                UserRole.role_id == filters.role_id,
+                or_(UserRole.expires_at.is_(None), UserRole.expires_at > datetime.now(UTC)),
+            )
+        )
+    if after is not None:
+        query = query.where(tuple_(sort_email, User.id) > tuple_(*after))
+    rows = db.execute(query.order_by(sort_email, User.id).limit(limit + 1)).all()
+    kept = rows[:limit]
+    # The key is PostgreSQL's lower(), not Python's: the two differ on some characters.
+    next_key = (kept[-1][1], kept[-1][0].id) if len(rows) > limit else None
+    return Page(items=[user for user, _ in kept], next_key=next_key)
+
+
+def get(db: Session, tenant_id: uuid.UUID, user_id: uuid.UUID) -> User:
+    user = db.get(User, (tenant_id, user_id))
+    if user is None:
+        raise NotFoundError("user")
+    return user
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedUser:
+    user: User
+    invitation: IssuedInvitation | None
+
+
+def add(
+    db: Session,
+    actor: Principal,
+    passwords: PasswordService,
+    *,
+    email: str,
+    full_name: str,
+    password: str | None,
+    platform_tenant_slug: str,
+) -> CreatedUser:
+    """An admin creates a user with the built-in member role.
+
+    With a password (the tenant's policy applies) the user can log in at once; without
+    one, an invitation is made and its token returned, once. The member role's scopes
+    must be the actor's own (no escalation), as for any other grant.
+    """
+    tenant_id = actor.tenant_id
+    member = db.scalars(
+        select(Role).where(Role.tenant_id == tenant_id, Role.builtin, Role.name == MEMBER.name)
+    ).one()
+    require_within(
+        principals.acting_scopes(db, actor, platform_tenant_slug=platform_tenant_slug),
+        roles.load_role_graph(db, tenant_id).expand([member.id]),
+    )
+    user = create_user(
+        db, passwords, tenant_id=tenant_id, email=email, password=password, full_name=full_name
+    )
+    grant_role(
+        db, tenant_id=tenant_id, user_id=user.id, role_id=member.id, granted_by=actor.user_id
+    )
+    invitation = (
+        None
+        if password is not None
+        else invitations.issue(db, tenant_id=tenant_id, user_id=user.id, created_by=actor.user_id)
+    )
+    _audit(
+        db,
+        actor,
+        "user.created",
+        user,
+        {
+            "after": {"email": user.email, "full_name": user.full_name, "status": "active"},
+            "roles": [MEMBER.name],
+            "invited": invitation is not None,
+        },
+    )
+    return CreatedUser(user=user, invitation=invitation)
+
+
+def update(
+    db: Session,
+    actor: Principal,
+    user_id: uuid.UUID,
+    *,
+    email: str | None = None,
+    full_name: str | None = None,
+) -> User:
+    """Change a user's email (unique per tenant, case-insensitively) and/or full name."""
+    user = get(db, actor.tenant_id, user_id)
+    _require_not_deleted(user)
+    before: dict[str, str] = {}
+    after: dict[str, str] = {}
+    if full_name is not None and full_name != user.full_name:
+        before["full_name"], after["full_name"] = user.full_name, full_name
+        user.full_name = full_name
+    if email is not None and email.strip() != user.email:
+        email = email.strip()
+        holder = find_by_email(db, actor.tenant_id, email)
+        if holder is not None and holder.id != user.id:
+            raise ConflictError(_taken(email))
+        before["email"], after["email"] = user.email, email
+        user.email = email
+    if after:
+        _flush_unique_email(db, email or user.email)
+        _audit(db, actor, "user.updated", user, {"before": before, "after": after})
+    return user
+
+
+def disable(
+    db: Session, actor: Principal, user_id: uuid.UUID, *, reason: str | None = None
+) -> User:
+    """Disable a user now: their tokens and API keys stop working at once. Refused (409)
+    for the tenant's last active owner. Disabling a disabled user changes nothing."""
+    user = get(db, actor.tenant_id, user_id)
+    if user.status is UserStatus.DISABLED:
+        return user
+    owners.require_another_owner(db, actor.tenant_id, user.id)
+    set_status(db, actor.tenant_id, user.id, UserStatus.DISABLED, reason=reason)
+    _audit(
+        db,
+        actor,
+        "user.disabled",
+        user,
+        {"reason": reason, "before": {"status": "active"}, "after": {"status": "disabled"}},
+    )
+    return user
+
+
+def enable(db: Session, actor: Principal, user_id: uuid.UUID) -> User:
+    """Re-enable a disabled user; a deleted user stays deleted (409)."""
+    user = get(db, actor.tenant_id, user_id)
+    if user.status is UserStatus.ACTIVE:
+        return user
+    _require_not_deleted(user)
+    before = {"status": "disabled", "disabled_reason": user.disabled_reason}
+    set_status(db, actor.tenant_id, user.id, UserStatus.ACTIVE)
+    _audit(db, actor, "user.enabled", user, {"before": before, "after": {"status": "active"}})
+    return user
+
+
+def delete(db: Session, actor: Principal, user_id: uuid.UUID) -> None:
+    """Soft-delete: disable, anonymise the email, clear the name, remove the password,
+    end every session. The row and the audit log stay. Refused (409) for the last
+    active owner; deleting a deleted user changes nothing.
+
+    The deletion event names the fields it erased, not their values: copying them into
+    the append-only log would defeat the erasure.
+    """
+    user = get(db, actor.tenant_id, user_id)
+    if is_deleted(user):
+        return
+    owners.require_another_owner(db, actor.tenant_id, user.id)
+    now = datetime.now(UTC)
+    before_status = user.status.value
+    user.status = UserStatus.DISABLED
+    user.disabled_at = now
+    user.disabled_reason = DELETED_REASON
+    user.email = deleted_email(user.id)
+    user.full_name = ""
+    user.password_hash = None
+    db.flush()
+    principals.bump_token_version(db, actor.tenant_id, user.id)
+    sessions = refresh_tokens.live_families(db, actor.tenant_id, user.id, now)
+    for family in sessions:
+        refresh_tokens.revoke_family(db, family, reason="user_deleted", now=now)
+    _audit(
+        db,
+        actor,
+        "user.deleted",
+        user,
+        {
+            "before": {"status": before_status},
+            "after": {"status": "disabled"},
+            "erased": ["email", "full_name", "password"],
+            "sessions_revoked": len(sessions),
+        },
+    )
+
+
+def deleted_email(user_id: uuid.UUID) -> str:
+    """The placeholder a deleted user's email becomes: unique, and never deliverable
+    (`.invalid` is reserved, RFC 2606), and refused by the API's email check."""
+    return f"deleted-{user_id}@invalid"
+
+
+def is_deleted(user: User) -> bool:
+    return user.status is UserStatus.DISABLED and user.email == deleted_email(user.id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,3 +351,37 @@ def set_status(
         user.disabled_reason = None
     db.flush()
     principals.bump_token_version(db, tenant_id, user_id)
+
+
+def _require_free_email(db: Session, tenant_id: uuid.UUID, email: str) -> None:
+    if find_by_email(db, tenant_id, email) is not None:
+        raise ConflictError(_taken(email))
+
+
+def _flush_unique_email(db: Session, email: str) -> None:
+    """A concurrent request that took the email since our check makes the unique index
+    refuse the row: that is a 409 (and the request's rollback), not a 500."""
+    try:
+        db.flush()
+    except IntegrityError as exc:
+        raise ConflictError(_taken(email)) from exc
+
+
+def _require_not_deleted(user: User) -> None:
+    if is_deleted(user):
+        raise ConflictError("this user has been deleted")
+
+
+def _taken(email: str) -> str:
+    return f"a user with email {email!r} already exists in this tenant"
+
+
+def _audit(db: Session, actor: Principal, action: str, user: User, data: dict[str, Any]) -> None:
+    audit.record(
+        db,
+        tenant_id=actor.tenant_id,
+        actor=actor.actor,
+        action=action,
+        target=f"user:{user.id}",
+        data=data,
+    )

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Response
 
 from backend.api.deps import ApiKeysManage, AppRuntime, DbSession
 from backend.api.schemas.api_keys import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
-from backend.api.schemas.errors import FORBIDDEN, GUARDED_RESPONSES, NOT_FOUND
+from backend.api.schemas.errors import FORBIDDEN, GUARDED_RESPONSES, NOT_FOUND, ErrorBody
 from backend.db.models import ApiKey
 from backend.services import api_keys
 
@@ -31,7 +31,11 @@ def _out(key: ApiKey) -> ApiKeyOut:
     "",
     status_code=201,
     response_model=ApiKeyCreated,
-    responses={**GUARDED_RESPONSES, **FORBIDDEN},
+    responses={
+        **GUARDED_RESPONSES,
+        **FORBIDDEN,
+        400: {"model": ErrorBody, "description": "No scope, or expires_at is not in the future"},
+    },
 )
 def create_api_key(
     body: ApiKeyCreate, principal: ApiKeysManage, db: DbSession, runtime: AppRuntime

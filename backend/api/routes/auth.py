@@ -17,6 +17,7 @@ from backend.domain.errors import (
     UnsupportedGrantTypeError,
 )
 from backend.domain.scopes import Scope, parse_scopes
+from backend.observability import metrics
 from backend.security.basic_auth import parse_basic
 from backend.security.rate_limit import client_address
 from backend.services import auth, refresh_tokens, service_accounts
@@ -75,16 +76,18 @@ def issue_token(
     """
     requested = _requested_scopes(scope)
     if grant_type == "password":
-        grant = auth.password_grant(
-            db,
-            runtime.passwords,
-            runtime.issuers,
-            _password_login(username, password, tenant, requested, user_agent),
-        )
+        with metrics.count_grant(grant_type):
+            grant = auth.password_grant(
+                db,
+                runtime.passwords,
+                runtime.issuers,
+                _password_login(username, password, tenant, requested, user_agent),
+            )
     elif grant_type == "refresh_token":
         if not refresh_token:
             raise InvalidRequestError("refresh_token is required")
-        grant = auth.refresh_grant(db, runtime.issuers, refresh_token, requested)
+        with metrics.count_grant(grant_type):
+            grant = auth.refresh_grant(db, runtime.issuers, refresh_token, requested)
     elif grant_type == "client_credentials":
         credentials = parse_basic(authorization)
         if credentials is None:
@@ -108,6 +111,9 @@ def issue_token(
 @router.post(
     "/revoke",
     status_code=200,
+    responses={
+        400: {"model": ErrorBody, "description": "invalid_request: no token, or an unknown hint"}
+    },
     summary="Revoke a refresh token and its whole session (RFC 7009)",
 )
 def revoke_token(

@@ -1,6 +1,8 @@
 import uuid
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, SecretStr
+
+from backend.api.schemas.roles import ScopeChainOut
 
 
 class TenantSummary(BaseModel):
@@ -18,3 +20,13 @@ class MeResponse(BaseModel):
     roles: list[str]
     scopes: list[str]
     token_scopes: list[str]
+    # Why you hold each of `scopes`: the chains of roles that grant it.
+    scope_chains: list[ScopeChainOut]
+
+
+class PasswordChange(BaseModel):
+    current_password: SecretStr
+    new_password: SecretStr
+    # A refresh token of yours: its session survives, so its client can refresh into
+    # a new access token at once. Every other session ends.
+    refresh_token: str | None = Field(default=None, max_length=200)

@@ -3,6 +3,7 @@
 from backend.db.models.api_keys import ApiKey
 from backend.db.models.audit import AuditEvent
 from backend.db.models.invitations import Invitation
+from backend.db.models.jobs import Job, JobStatus
 from backend.db.models.refresh_tokens import RefreshFamily, RefreshToken
 from backend.db.models.roles import Role, RoleInclude, RoleScope, UserRole
 from backend.db.models.service_accounts import ServiceAccount, ServiceAccountRole
@@ -13,6 +14,8 @@ __all__ = [
     "ApiKey",
     "AuditEvent",
     "Invitation",
+    "Job",
+    "JobStatus",
     "RefreshFamily",
     "RefreshToken",
     "Role",

@@ -18,6 +18,8 @@ class User(CreatedAtMixin, Base):
     __table_args__ = (
         # Email is unique per tenant regardless of case.
         Index("uq_users_tenant_id_email", "tenant_id", text("lower(email)"), unique=True),
+        # The inactivity sweep looks for active users by last login.
+        Index("ix_users_tenant_id_last_login_at", "tenant_id", "last_login_at"),
     )
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(

@@ -16,13 +16,14 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from backend.db.models import ApiKey, RefreshFamily, Role, ServiceAccount, Tenant, User
+from backend.db.models import ApiKey, Job, RefreshFamily, Role, ServiceAccount, Tenant, User
 from backend.domain.scopes import TENANT_SCOPES
 from backend.main import create_app
 from backend.settings import Settings
 from tests.conftest import bearer, builtin_role
 from tests.factories import (
     ApiKeyFactory,
+    JobFactory,
     RefreshFamilyFactory,
     RoleFactory,
     ServiceAccountFactory,
@@ -36,14 +37,46 @@ PUBLIC = {
     ("POST", "/revoke"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
+    ("GET", "/metrics"),
     ("GET", "/.well-known/jwks.json"),
     ("GET", "/.well-known/oauth-authorization-server"),
+    # Unauthenticated: the invitation token names its tenant (tests/.../test_invitations.py).
+    ("POST", "/invitations/accept"),
 }
 SELF = {("GET", "/me"), ("GET", "/me/sessions")}
+# Routes that change only the caller's own account and take no id.
+SELF_WRITES = {("PATCH", "/me/password")}
+# Platform routes are not tenant-scoped: only the platform tenant's operators may call
+# them, and any other tenant's caller gets 403 insufficient_scope, which reveals nothing.
+PLATFORM = {
+    ("GET", "/tenants"),
+    ("POST", "/tenants"),
+    ("GET", "/tenants/{id}"),
+    ("PATCH", "/tenants/{id}"),
+    ("POST", "/tenants/{id}/suspend"),
+    ("POST", "/tenants/{id}/reactivate"),
+}
 # GET routes without an id that list a tenant's rows; the matrix checks none of B's leak.
-LISTS: set[tuple[str, str]] = {("GET", "/service-accounts"), ("GET", "/api-keys")}
+LISTS: set[tuple[str, str]] = {
+    ("GET", "/service-accounts"),
+    ("GET", "/api-keys"),
+    ("GET", "/users"),
+    ("GET", "/audit-events"),
+    ("GET", "/jobs"),
+    ("GET", "/lifecycle/preview"),
+    ("GET", "/roles"),
+    # The catalogue holds no tenant rows; listed so that stays checked.
+    ("GET", "/scopes"),
+}
 # Request bodies for id routes that need one, so the 404 is not pre-empted by a 422.
-BODIES: dict[tuple[str, str], dict[str, object]] = {}
+BODIES: dict[tuple[str, str], dict[str, object]] = {
+    ("POST", "/users/{id}/offboard"): {},
+    ("PATCH", "/users/{id}"): {"full_name": "Renamed"},
+    ("POST", "/users/{id}/disable"): {"reason": "cross-tenant probe"},
+    ("POST", "/users/{id}/enable"): {},
+    ("PATCH", "/roles/{id}"): {"description": "cross-tenant probe"},
+    ("PUT", "/users/{id}/roles/{role_id}"): {},
+}
 
 PARAM = re.compile(r"\{([^}]+)\}")
 
@@ -58,7 +91,7 @@ def _routes() -> list[tuple[str, str]]:
 
 
 ROUTES = _routes()
-ID_ROUTES = [route for route in ROUTES if PARAM.search(route[1])]
+ID_ROUTES = [route for route in ROUTES if PARAM.search(route[1]) and route not in PLATFORM]
 
 
 @dataclass(frozen=True)
@@ -70,6 +103,7 @@ class Tenants:
     b_session: RefreshFamily
     b_account: ServiceAccount
     b_key: ApiKey
+    b_job: Job
 
     def b_markers(self) -> list[str]:
         return [
@@ -79,6 +113,7 @@ class Tenants:
             str(self.b_session.id),
             str(self.b_account.id),
             str(self.b_key.id),
+            str(self.b_job.id),
             self.b_user.email,
         ]
 
@@ -92,6 +127,7 @@ ID_OF: dict[str, Callable[[Tenants], uuid.UUID]] = {
     "tenants": lambda t: t.b_tenant.id,
     "tenant_id": lambda t: t.b_tenant.id,
     "sessions": lambda t: t.b_session.id,
+    "jobs": lambda t: t.b_job.id,
     "service-accounts": lambda t: t.b_account.id,
     "api-keys": lambda t: t.b_key.id,
 }
@@ -104,6 +140,11 @@ CREATES: dict[tuple[str, str], tuple[Callable[["Tenants"], dict[str, object]], i
         404,
     ),
     ("POST", "/api-keys"): (lambda t: {"name": "script", "scopes": ["me"]}, 201),
+    ("POST", "/users"): (lambda t: {"email": "new@alpha.test", "invite": True}, 201),
+    # B's user is not among A's: the job matches nobody.
+    ("POST", "/users/bulk-disable"): (lambda t: {"user_ids": [str(t.b_user.id)]}, 202),
+    # Including B's role: it is not among A's roles.
+    ("POST", "/roles"): (lambda t: {"name": "sneaky", "includes": [str(t.b_role.id)]}, 404),
 }
 
 
@@ -130,6 +171,7 @@ def tenants(db: Session) -> Tenants:
     b_session = RefreshFamilyFactory(user=b_user)
     b_account = ServiceAccountFactory(tenant=b, roles=[b_role])
     b_key = ApiKeyFactory(creator=b_user)
+    b_job = JobFactory(tenant=b)
     # A's own session too, so the sessions list has rows to leak from if it would.
     RefreshFamilyFactory(user=a_owner)
     db.commit()
@@ -141,11 +183,12 @@ def tenants(db: Session) -> Tenants:
         b_session=b_session,
         b_account=b_account,
         b_key=b_key,
+        b_job=b_job,
     )
 
 
 def test_every_route_is_covered() -> None:
-    known = PUBLIC | SELF | LISTS | set(CREATES) | set(ID_ROUTES)
+    known = PUBLIC | SELF | SELF_WRITES | PLATFORM | LISTS | set(CREATES) | set(ID_ROUTES)
     unclassified = [r for r in ROUTES if r not in known]
     assert not unclassified, f"classify these routes in the cross-tenant matrix: {unclassified}"
     for method, path in ID_ROUTES:
@@ -201,4 +244,14 @@ def test_creating_never_reaches_into_b(
     body, expected = CREATES[(method, path)]
     response = as_a(method, path, body(tenants))
     assert response.status_code == expected, response.text
+    assert_nothing_of_b(response, tenants)
+
+
+@pytest.mark.parametrize(("method", "path"), sorted(PLATFORM))
+def test_platform_routes_refuse_a_tenants_owner(
+    as_a: CallAsA, tenants: Tenants, method: str, path: str
+) -> None:
+    response = as_a(method, fill(path, tenants), {"name": "probe"})
+    assert response.status_code == 403, f"{method} {path}: {response.status_code} {response.text}"
+    assert response.json()["error"] == "insufficient_scope"
     assert_nothing_of_b(response, tenants)

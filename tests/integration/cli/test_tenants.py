@@ -8,7 +8,10 @@ import sys
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from backend.db.models import Tenant
 from backend.settings import Settings
 
 
@@ -28,9 +31,14 @@ def run_cli(settings: Settings):  # type: ignore[no-untyped-def]
         "TESSERA_ARGON2_PARALLELISM": str(settings.argon2_parallelism),
     }
 
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
+    def run(*args: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [executable, *args], env=env, capture_output=True, text=True, timeout=60, check=False
+            [executable, *args],
+            env={**env, **extra_env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
 
     return run
@@ -106,3 +114,62 @@ def test_demo_tenant_is_created_once_with_a_printed_password(run_cli, client: Te
     assert "already exists" in again.stdout
     assert match.group(1) not in again.stdout
     assert login(client, "demo/owner@demo.test", match.group(1)) == 200
+
+
+def test_create_platform_admin_bootstraps_the_platform_tenant(run_cli, client: TestClient) -> None:  # type: ignore[no-untyped-def]
+    first = run_cli(
+        "create-platform-admin", "ops@platform.test", "--password", "violet otters juggle"
+    )
+    assert first.returncode == 0, first.stderr
+    assert "created platform tenant platform" in first.stdout
+    assert "violet otters juggle" not in first.stdout + first.stderr
+
+    second = run_cli(
+        "create-platform-admin", "ops2@platform.test", "--password", "amber heron crosses"
+    )
+    assert second.returncode == 0, second.stderr
+    assert "created platform tenant" not in second.stdout
+
+    for email, password in [("ops", "violet otters juggle"), ("ops2", "amber heron crosses")]:
+        response = client.post(
+            "/token",
+            data={
+                "grant_type": "password",
+                "username": f"platform/{email}@platform.test",
+                "password": password,
+            },
+        )
+        assert response.status_code == 200, response.text
+        assert {"tenants:read", "tenants:write", "users:write"} <= set(
+            response.json()["scope"].split()
+        )
+        token = response.json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        assert client.get("/me", headers=headers).json()["roles"] == ["owner", "platform-admin"]
+        listed = client.get("/tenants", headers=headers).json()
+        assert [t["slug"] for t in listed["items"]] == ["platform"]
+
+
+def test_create_platform_admin_refuses_an_existing_user(run_cli, client: TestClient) -> None:  # type: ignore[no-untyped-def]
+    args = ["create-platform-admin", "ops@platform.test", "--password"]
+    assert run_cli(*args, "violet otters juggle").returncode == 0
+    again = run_cli(*args, "amber heron crosses")
+    assert again.returncode == 2
+    assert "is already a user of the platform tenant" in again.stderr
+    assert "Traceback" not in again.stderr
+    assert login(client, "platform/ops@platform.test", "amber heron crosses") == 400
+    assert login(client, "platform/ops@platform.test", "violet otters juggle") == 200
+
+    weak = run_cli("create-platform-admin", "ops2@platform.test", "--password", "short")
+    assert weak.returncode == 2
+    assert "at least 12 characters" in weak.stderr
+
+
+def test_create_platform_admin_names_the_tenant_from_the_environment(run_cli, db: Session) -> None:  # type: ignore[no-untyped-def]
+    result = run_cli(
+        "create-platform-admin", "ops@ops.test", "--password", "violet otters juggle",
+        TESSERA_PLATFORM_TENANT_SLUG="operators",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "created platform tenant operators" in result.stdout
+    assert db.scalars(select(Tenant.slug)).all() == ["operators"]

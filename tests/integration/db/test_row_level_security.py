@@ -22,6 +22,7 @@ from tests.factories import (
     ApiKeyFactory,
     AuditEventFactory,
     InvitationFactory,
+    JobFactory,
     RefreshFamilyFactory,
     RefreshTokenFactory,
     RoleFactory,
@@ -59,6 +60,7 @@ def populate(tenant: Tenant) -> None:
     ApiKeyFactory(creator=user)
     AuditEventFactory(tenant=tenant)
     InvitationFactory(user=user)
+    JobFactory(tenant=tenant)
 
 
 @pytest.fixture

@@ -5,7 +5,20 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from backend.domain.errors import RoleCycleError
-from backend.domain.roles import ADMIN, AUDITOR, MEMBER, OWNER, RoleGraph, RoleNode, find_cycle
+from backend.domain.roles import (
+    ADMIN,
+    AUDITOR,
+    MEMBER,
+    OWNER,
+    PlatformScopeError,
+    RoleGraph,
+    RoleNode,
+    ScopeChange,
+    find_cycle,
+    render_chain,
+    require_grantable,
+    scope_changes,
+)
 from backend.domain.scopes import PLATFORM_SCOPES, TENANT_SCOPES, Scope
 
 
@@ -127,3 +140,105 @@ def test_builtin_roles() -> None:
     assert all(s.value.endswith(":read") or s is Scope.ME for s in AUDITOR.scopes)
     for role in (OWNER, ADMIN, MEMBER, AUDITOR):
         assert not role.scopes & PLATFORM_SCOPES
+
+
+def test_chains_lead_from_each_granted_role_to_the_carrier() -> None:
+    graph = RoleGraph(
+        [
+            node("viewer", {Scope.USERS_READ}),
+            node("editor", {Scope.USERS_WRITE}, {"viewer"}),
+            node("manager", {Scope.USERS_READ}, {"editor"}),
+            node("other", {Scope.AUDIT_READ}),
+        ]
+    )
+    assert graph.chains(["manager", "viewer"]) == {
+        Scope.USERS_READ: [("manager",), ("viewer",), ("manager", "editor", "viewer")],
+        Scope.USERS_WRITE: [("manager", "editor")],
+    }
+    assert graph.chains([]) == {}
+    assert graph.chains(["gone"]) == {}
+
+
+def test_chains_cover_both_sides_of_a_diamond() -> None:
+    graph = RoleGraph(
+        [
+            node("base", {Scope.ME}),
+            node("left", set(), {"base"}),
+            node("right", set(), {"base"}),
+            node("top", set(), {"left", "right"}),
+        ]
+    )
+    assert graph.chains(["top"]) == {Scope.ME: [("top", "left", "base"), ("top", "right", "base")]}
+
+
+def test_chains_are_capped_per_scope_on_a_ladder_of_diamonds() -> None:
+    # 2^20 paths from r0 to the bottom: the memoised walk must not enumerate them.
+    nodes = [node("bottom", {Scope.ME})]
+    below = "bottom"
+    for i in range(20):
+        nodes += [node(f"a{i}", set(), {below}), node(f"b{i}", set(), {below})]
+        nodes.append(node(f"r{i}", set(), {f"a{i}", f"b{i}"}))
+        below = f"r{i}"
+    chains = RoleGraph(nodes).chains([below], limit=5)[Scope.ME]
+    assert len(chains) == 5
+    assert all(c[0] == below and c[-1] == "bottom" for c in chains)
+
+
+def test_chains_agree_with_provenance_and_expansion() -> None:
+    graph = RoleGraph(
+        [node("a", {Scope.ME, Scope.USERS_READ}), node("b", {Scope.ME}, {"a"}), node("c", set())]
+    )
+    chains = graph.chains(["b", "c"])
+    assert set(chains) == graph.expand(["b", "c"])
+    for scope, found in chains.items():
+        assert {chain[-1] for chain in found} == graph.provenance(["b", "c"])[scope]
+
+
+def test_render_chain_puts_the_granted_role_last() -> None:
+    assert render_chain("users:write", ("owner", "admin")) == "users:write <- admin <- owner"
+    assert render_chain("me", ("member",)) == "me <- member"
+
+
+def test_dependents_are_the_roles_whose_closure_holds_a_role() -> None:
+    graph = RoleGraph(
+        [
+            node("base", {Scope.ME}),
+            node("left", set(), {"base"}),
+            node("top", set(), {"left"}),
+            node("apart", set()),
+        ]
+    )
+    assert graph.dependents("base") == {"base", "left", "top"}
+    assert graph.dependents("top") == {"top"}
+    assert graph.dependents("gone") == set()
+
+
+def test_with_role_replaces_a_role_and_refuses_a_cycle() -> None:
+    graph = RoleGraph([node("a", {Scope.ME}), node("b", set(), {"a"})])
+    edited = graph.with_role(node("a", {Scope.USERS_READ}))
+    assert edited.expand(["b"]) == {Scope.USERS_READ}
+    assert graph.expand(["b"]) == {Scope.ME}
+    assert "c" in graph.with_role(node("c", set(), {"b"}))
+    with pytest.raises(RoleCycleError) as caught:
+        graph.with_role(node("a", set(), {"b"}))
+    assert set(caught.value.cycle) == {"a", "b"}
+
+
+def test_platform_scopes_are_grantable_only_in_the_platform_tenant() -> None:
+    require_grantable({Scope.TENANTS_READ, Scope.ME}, platform=True)
+    require_grantable(TENANT_SCOPES, platform=False)
+    with pytest.raises(PlatformScopeError) as caught:
+        require_grantable({Scope.TENANTS_WRITE, Scope.ME}, platform=False)
+    assert caught.value.scopes == ["tenants:write"]
+    assert "platform tenant" in str(caught.value)
+
+
+def test_scope_changes_list_only_who_changed() -> None:
+    before = {"ann": frozenset({Scope.ME, Scope.USERS_READ}), "bob": frozenset({Scope.ME})}
+    after = {"ann": frozenset({Scope.ME, Scope.AUDIT_READ}), "bob": frozenset({Scope.ME})}
+    assert scope_changes(before, after) == [
+        ScopeChange("ann", gained=frozenset({Scope.AUDIT_READ}), lost=frozenset({Scope.USERS_READ}))
+    ]
+    assert scope_changes({"cy": frozenset({Scope.ME})}, {}) == [
+        ScopeChange("cy", gained=frozenset(), lost=frozenset({Scope.ME}))
+    ]

@@ -1,0 +1,88 @@
+"""The tenant's audit log (scope audit:read). Read-only: no route changes it."""
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import AwareDatetime
+
+from backend.api.deps import AuditRead, DbSession
+from backend.api.pagination import Cursor, Limit, decode_cursor, encode_cursor
+from backend.api.schemas.audit import AuditEventOut, AuditPage
+from backend.api.schemas.errors import GUARDED_RESPONSES, ErrorBody
+from backend.domain.errors import InvalidRequestError
+from backend.services import audit
+from backend.services.audit import EventFilter, EventKey
+
+router = APIRouter(prefix="/audit-events", tags=["audit"])
+
+Match = Annotated[str | None, Query(max_length=120)]
+
+
+@router.get(
+    "",
+    response_model=AuditPage,
+    responses={
+        **GUARDED_RESPONSES,
+        400: {"model": ErrorBody, "description": "The cursor is not one this listing issued"},
+    },
+)
+def list_audit_events(
+    principal: AuditRead,
+    db: DbSession,
+    actor: Match = None,
+    action: Match = None,
+    target: Match = None,
+    since: AwareDatetime | None = None,
+    until: AwareDatetime | None = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> AuditPage:
+    """Who did what to what, newest first. `actor`, `action` and `target` match exactly
+    (e.g. `target=user:<id>`); `since` is inclusive, `until` exclusive (ISO 8601 with a
+    time zone). Pass `next_cursor` back for the next page."""
+    page = audit.list_events(
+        db,
+        principal.tenant_id,
+        EventFilter(actor=actor, action=action, target=target, since=since, until=until),
+        before=_event_key(cursor),
+        limit=limit,
+    )
+    next_cursor = (
+        encode_cursor([page.next_key[0].isoformat(), str(page.next_key[1])])
+        if page.next_key
+        else None
+    )
+    return AuditPage(
+        items=[
+            AuditEventOut(
+                id=e.id,
+                at=e.at,
+                actor=e.actor,
+                action=e.action,
+                target=e.target,
+                data=e.data,
+                request_id=e.request_id,
+                client_ip=e.client_ip,
+            )
+            for e in page.items
+        ],
+        next_cursor=next_cursor,
+    )
+
+
+def _event_key(cursor: str | None) -> EventKey | None:
+    key = decode_cursor(cursor)
+    if key is None:
+        return None
+    try:
+        at, event_id = key
+        if not (isinstance(at, str) and isinstance(event_id, str)):
+            raise TypeError(key)
+        moment = datetime.fromisoformat(at)
+        if moment.tzinfo is None:
+            raise ValueError(at)
+        return moment, uuid.UUID(event_id)
+    except (TypeError, ValueError) as exc:
+        raise InvalidRequestError("cursor is not valid") from exc

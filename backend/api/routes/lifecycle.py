@@ -1,0 +1,117 @@
+"""Lifecycle jobs: offboarding, bulk disable, their progress, and the sweeps' preview."""
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from backend.api.deps import DbSession, JobsRead, UsersDisable, UsersRead
+from backend.api.pagination import Cursor, Limit, decode_cursor, encode_cursor
+from backend.api.schemas.errors import CONFLICT, GUARDED_RESPONSES, NOT_FOUND, ErrorBody
+from backend.api.schemas.jobs import (
+    BulkDisableRequest,
+    DueOut,
+    JobOut,
+    JobPage,
+    LifecyclePreview,
+)
+from backend.db.models import User
+from backend.domain.errors import InvalidRequestError, NotFoundError
+from backend.services import jobs, offboarding, owners, sweeps
+
+router = APIRouter(tags=["lifecycle"])
+
+
+@router.post(
+    "/users/{id}/offboard",
+    status_code=202,
+    response_model=JobOut,
+    responses={**GUARDED_RESPONSES, **NOT_FOUND, **CONFLICT},
+)
+def offboard_user(id: uuid.UUID, principal: UsersDisable, db: DbSession) -> JobOut:
+    """Disable the user and revoke every session, service account and API key they made.
+
+    Runs on the worker; poll `GET /jobs/{id}`.
+    """
+    if db.get(User, (principal.tenant_id, id)) is None:
+        raise NotFoundError("user")
+    owners.require_another_owner(db, principal.tenant_id, id)
+    job = jobs.enqueue(db, principal, "offboard", {"user_id": str(id)}, total=1)
+    return JobOut.of(job)
+
+
+@router.post(
+    "/users/bulk-disable",
+    status_code=202,
+    response_model=JobOut,
+    responses=GUARDED_RESPONSES,
+)
+def bulk_disable(body: BulkDisableRequest, principal: UsersDisable, db: DbSession) -> JobOut:
+    """Disable many users, up to the whole tenant; owners are skipped and counted.
+
+    Runs on the worker in batches; poll `GET /jobs/{id}`.
+    """
+    params: dict[str, object] = {"reason": body.reason}
+    if body.user_ids is not None:
+        params["user_ids"] = sorted(str(u) for u in set(body.user_ids))
+    if body.last_login_before is not None:
+        params["last_login_before"] = body.last_login_before.isoformat()
+    total = offboarding.count_bulk_disable(db, principal.tenant_id, params)
+    job = jobs.enqueue(db, principal, "bulk_disable", params, total=total)
+    return JobOut.of(job)
+
+
+@router.get(
+    "/jobs",
+    response_model=JobPage,
+    responses={
+        **GUARDED_RESPONSES,
+        400: {"model": ErrorBody, "description": "The cursor is not one this listing issued"},
+    },
+)
+def list_jobs(
+    principal: JobsRead, db: DbSession, limit: Limit = 50, cursor: Cursor = None
+) -> JobPage:
+    """The tenant's jobs, newest first."""
+    key = decode_cursor(cursor)
+    after = None
+    if key is not None:
+        try:
+            after = (datetime.fromisoformat(key[0]), uuid.UUID(key[1]))
+        except (IndexError, TypeError, ValueError) as exc:
+            raise InvalidRequestError("cursor is not valid") from exc
+    page = jobs.list_jobs(db, principal.tenant_id, limit=limit, after=after)
+    next_cursor = (
+        encode_cursor([page[-1].created_at.isoformat(), str(page[-1].id)])
+        if len(page) == limit
+        else None
+    )
+    return JobPage(items=[JobOut.of(j) for j in page], next_cursor=next_cursor)
+
+
+@router.get("/jobs/{id}", response_model=JobOut, responses={**GUARDED_RESPONSES, **NOT_FOUND})
+def get_job(id: uuid.UUID, principal: JobsRead, db: DbSession) -> JobOut:
+    """A job's status, progress (done of total) and, once finished, result or error."""
+    return JobOut.of(jobs.get(db, principal.tenant_id, id))
+
+
+@router.get("/lifecycle/preview", response_model=LifecyclePreview, responses=GUARDED_RESPONSES)
+def preview(
+    principal: UsersRead,
+    db: DbSession,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> LifecyclePreview:
+    """Who the scheduled sweeps would disable or cut off now, and why.
+
+    Uses the sweeps' own queries, so the preview and the sweep cannot disagree.
+    """
+    now = datetime.now(UTC)
+    due = sweeps.preview(db, principal.tenant_id, now, limit=limit)
+    return LifecyclePreview(
+        at=now,
+        sweeps={
+            name: [DueOut(subject=d.subject, reason=d.reason) for d in rows]
+            for name, rows in due.items()
+        },
+    )

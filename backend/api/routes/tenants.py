@@ -1,0 +1,164 @@
+"""Platform operators: every tenant (scopes tenants:read, tenants:write).
+
+Only principals of the platform tenant hold these scopes; an ordinary tenant's caller
+gets 403 on every route here, which tells it nothing about other tenants.
+"""
+
+import uuid
+
+from fastapi import APIRouter
+from sqlalchemy.orm import Session
+
+from backend.api.deps import AppRuntime, DbSession, TenantsRead, TenantsWrite
+from backend.api.pagination import Cursor, Limit, decode_cursor, encode_cursor
+from backend.api.schemas.errors import CONFLICT, GUARDED_RESPONSES, NOT_FOUND, ErrorBody
+from backend.api.schemas.tenants import (
+    OwnerCreated,
+    TenantCreate,
+    TenantCreated,
+    TenantOut,
+    TenantPage,
+    TenantUpdate,
+)
+from backend.api.schemas.users import InvitationOut
+from backend.db.models import Tenant, TenantStatus
+from backend.domain.errors import InvalidRequestError
+from backend.services import tenants
+from backend.services.principals import Principal
+from backend.services.tenants import TenantFilter
+from backend.settings import Settings
+
+router = APIRouter(prefix="/tenants", tags=["tenants (platform)"])
+
+BAD_CURSOR: dict[int | str, dict[str, object]] = {
+    400: {"model": ErrorBody, "description": "The cursor is not one this listing issued"}
+}
+
+
+def _out(tenant: Tenant) -> TenantOut:
+    return TenantOut(
+        id=tenant.id,
+        slug=tenant.slug,
+        name=tenant.name,
+        status=tenant.status.value,
+        created_at=tenant.created_at,
+    )
+
+
+def _operate(db: Session, principal: Principal, settings: Settings) -> None:
+    """After the guard: the caller must also be of the platform tenant (else 403)."""
+    tenants.enter_as_operator(db, principal, platform_tenant_slug=settings.platform_tenant_slug)
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=TenantCreated,
+    responses={**GUARDED_RESPONSES, **CONFLICT},
+)
+def create_tenant(
+    body: TenantCreate, principal: TenantsWrite, db: DbSession, runtime: AppRuntime
+) -> TenantCreated:
+    """Create a tenant with its built-in roles and first owner: with a password (the
+    password policy applies) or invited (`invite: true`; the invitation token is in the
+    response, this once). A taken slug is 409; a malformed one 422 with the rule."""
+    _operate(db, principal, runtime.settings)
+    password = body.owner.password
+    created = tenants.create(
+        db,
+        principal,
+        runtime.passwords,
+        slug=body.slug,
+        name=body.name,
+        owner_email=body.owner.email,
+        owner_password=password.get_secret_value() if password is not None else None,
+    )
+    tenant = tenants.get(db, created.tenant_id)
+    db.refresh(tenant)
+    invitation = created.invitation
+    return TenantCreated(
+        **_out(tenant).model_dump(),
+        owner=OwnerCreated(
+            id=created.owner_id,
+            email=body.owner.email,
+            invitation=(
+                InvitationOut(token=invitation.token, expires_at=invitation.expires_at)
+                if invitation is not None
+                else None
+            ),
+        ),
+    )
+
+
+@router.get("", response_model=TenantPage, responses={**GUARDED_RESPONSES, **BAD_CURSOR})
+def list_tenants(
+    principal: TenantsRead,
+    db: DbSession,
+    runtime: AppRuntime,
+    status: TenantStatus | None = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> TenantPage:
+    """Every tenant by slug, a page at a time; pass `next_cursor` back for more."""
+    _operate(db, principal, runtime.settings)
+    page = tenants.list_tenants(
+        db, TenantFilter(status=status), after=_slug_after(cursor), limit=limit
+    )
+    next_cursor = encode_cursor([page.next_key]) if page.next_key is not None else None
+    return TenantPage(items=[_out(t) for t in page.items], next_cursor=next_cursor)
+
+
+@router.get("/{id}", response_model=TenantOut, responses={**GUARDED_RESPONSES, **NOT_FOUND})
+def get_tenant(
+    id: uuid.UUID, principal: TenantsRead, db: DbSession, runtime: AppRuntime
+) -> TenantOut:
+    """One tenant."""
+    _operate(db, principal, runtime.settings)
+    return _out(tenants.get(db, id))
+
+
+@router.patch("/{id}", response_model=TenantOut, responses={**GUARDED_RESPONSES, **NOT_FOUND})
+def rename_tenant(
+    id: uuid.UUID, body: TenantUpdate, principal: TenantsWrite, db: DbSession, runtime: AppRuntime
+) -> TenantOut:
+    """Rename a tenant. The slug is immutable (422 if sent): logins and refresh tokens
+    name the tenant by it."""
+    _operate(db, principal, runtime.settings)
+    return _out(tenants.rename(db, principal, id, name=body.name))
+
+
+@router.post(
+    "/{id}/suspend",
+    response_model=TenantOut,
+    responses={**GUARDED_RESPONSES, **NOT_FOUND, **CONFLICT},
+)
+def suspend_tenant(
+    id: uuid.UUID, principal: TenantsWrite, db: DbSession, runtime: AppRuntime
+) -> TenantOut:
+    """Suspend a tenant: its access tokens and API keys are refused at once, its users
+    cannot log in, and its live sessions are ended. The platform tenant cannot be
+    suspended (409). Suspending a suspended tenant changes nothing."""
+    _operate(db, principal, runtime.settings)
+    slug = runtime.settings.platform_tenant_slug
+    return _out(tenants.suspend(db, principal, id, platform_tenant_slug=slug))
+
+
+@router.post(
+    "/{id}/reactivate", response_model=TenantOut, responses={**GUARDED_RESPONSES, **NOT_FOUND}
+)
+def reactivate_tenant(
+    id: uuid.UUID, principal: TenantsWrite, db: DbSession, runtime: AppRuntime
+) -> TenantOut:
+    """Reactivate a suspended tenant: its users can log in again. Sessions ended by the
+    suspension stay ended."""
+    _operate(db, principal, runtime.settings)
+    return _out(tenants.reactivate(db, principal, id))
+
+
+def _slug_after(cursor: str | None) -> str | None:
+    key = decode_cursor(cursor)
+    if key is None:
+        return None
+    if len(key) != 1 or not isinstance(key[0], str):
+        raise InvalidRequestError("cursor is not valid")
+    return key[0]

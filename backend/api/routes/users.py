@@ -1,0 +1,168 @@
+"""Users of the caller's tenant (scopes users:read, users:write, users:disable)."""
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from backend.api.deps import AppRuntime, DbSession, UsersDisable, UsersRead, UsersWrite
+from backend.api.pagination import Cursor, Limit, decode_cursor, encode_cursor
+from backend.api.schemas.errors import CONFLICT, FORBIDDEN, GUARDED_RESPONSES, NOT_FOUND, ErrorBody
+from backend.api.schemas.users import (
+    InvitationOut,
+    UserCreate,
+    UserCreated,
+    UserDisable,
+    UserOut,
+    UserPage,
+    UserUpdate,
+)
+from backend.db.models import User, UserStatus
+from backend.domain.errors import InvalidRequestError
+from backend.services import users
+from backend.services.users import UserFilter, UserKey
+
+router = APIRouter(prefix="/users", tags=["users"])
+
+BAD_CURSOR: dict[int | str, dict[str, object]] = {
+    400: {"model": ErrorBody, "description": "The cursor is not one this listing issued"}
+}
+
+
+def user_out(user: User) -> UserOut:
+    return UserOut(
+        id=user.id,
+        email=user.email,
+        full_name=user.full_name,
+        status=user.status.value,
+        disabled_at=user.disabled_at,
+        disabled_reason=user.disabled_reason,
+        locked_until=user.locked_until,
+        last_login_at=user.last_login_at,
+        created_at=user.created_at,
+        password_set=user.password_hash is not None,
+        deleted=users.is_deleted(user),
+    )
+
+
+@router.get("", response_model=UserPage, responses={**GUARDED_RESPONSES, **BAD_CURSOR})
+def list_users(
+    principal: UsersRead,
+    db: DbSession,
+    status: UserStatus | None = None,
+    email_prefix: Annotated[
+        str | None, Query(max_length=320, description="Case-insensitive")
+    ] = None,
+    role_id: Annotated[
+        uuid.UUID | None, Query(description="Holders of an unexpired direct grant")
+    ] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> UserPage:
+    """The tenant's users by email, a page at a time; pass `next_cursor` back for more."""
+    page = users.list_users(
+        db,
+        principal.tenant_id,
+        UserFilter(status=status, email_prefix=email_prefix, role_id=role_id),
+        after=_user_key(cursor),
+        limit=limit,
+    )
+    next_cursor = (
+        encode_cursor([page.next_key[0], str(page.next_key[1])]) if page.next_key else None
+    )
+    return UserPage(items=[user_out(u) for u in page.items], next_cursor=next_cursor)
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=UserCreated,
+    responses={**GUARDED_RESPONSES, **FORBIDDEN, **CONFLICT},
+)
+def create_user(
+    body: UserCreate, principal: UsersWrite, db: DbSession, runtime: AppRuntime
+) -> UserCreated:
+    """Create a user with the member role: with a password (the tenant's policy applies,
+    422 with the reason otherwise) or invited (`invite: true`), in which case the
+    invitation token is in the response, this once. An email taken in the tenant,
+    whatever its case, is 409."""
+    created = users.add(
+        db,
+        principal,
+        runtime.passwords,
+        email=body.email,
+        full_name=body.full_name,
+        password=body.password.get_secret_value() if body.password is not None else None,
+        platform_tenant_slug=runtime.settings.platform_tenant_slug,
+    )
+    db.refresh(created.user)
+    invitation = created.invitation
+    return UserCreated(
+        **user_out(created.user).model_dump(),
+        invitation=(
+            InvitationOut(token=invitation.token, expires_at=invitation.expires_at)
+            if invitation is not None
+            else None
+        ),
+    )
+
+
+@router.get("/{id}", response_model=UserOut, responses={**GUARDED_RESPONSES, **NOT_FOUND})
+def get_user(id: uuid.UUID, principal: UsersRead, db: DbSession) -> UserOut:
+    """One user of your tenant."""
+    return user_out(users.get(db, principal.tenant_id, id))
+
+
+@router.patch(
+    "/{id}", response_model=UserOut, responses={**GUARDED_RESPONSES, **NOT_FOUND, **CONFLICT}
+)
+def update_user(id: uuid.UUID, body: UserUpdate, principal: UsersWrite, db: DbSession) -> UserOut:
+    """Change the email (409 if another user of the tenant has it, in any case) and/or
+    the full name. A deleted user cannot be changed (409)."""
+    return user_out(users.update(db, principal, id, email=body.email, full_name=body.full_name))
+
+
+@router.post(
+    "/{id}/disable",
+    response_model=UserOut,
+    responses={**GUARDED_RESPONSES, **NOT_FOUND, **CONFLICT},
+)
+def disable_user(
+    id: uuid.UUID, principal: UsersDisable, db: DbSession, body: UserDisable | None = None
+) -> UserOut:
+    """Disable a user now: their access tokens, sessions and API keys stop working at
+    once. The tenant's last active owner cannot be disabled (409)."""
+    reason = body.reason if body is not None else None
+    return user_out(users.disable(db, principal, id, reason=reason))
+
+
+@router.post(
+    "/{id}/enable",
+    response_model=UserOut,
+    responses={**GUARDED_RESPONSES, **NOT_FOUND, **CONFLICT},
+)
+def enable_user(id: uuid.UUID, principal: UsersDisable, db: DbSession) -> UserOut:
+    """Re-enable a disabled user (a deleted one cannot be, 409)."""
+    return user_out(users.enable(db, principal, id))
+
+
+@router.delete("/{id}", status_code=204, responses={**GUARDED_RESPONSES, **NOT_FOUND, **CONFLICT})
+def delete_user(id: uuid.UUID, principal: UsersWrite, db: DbSession) -> Response:
+    """Delete a user: disabled for good, email anonymised, name and password erased,
+    sessions ended; the audit log keeps their history. The tenant's last active owner
+    cannot be deleted (409)."""
+    users.delete(db, principal, id)
+    return Response(status_code=204)
+
+
+def _user_key(cursor: str | None) -> UserKey | None:
+    key = decode_cursor(cursor)
+    if key is None:
+        return None
+    try:
+        email, user_id = key
+        if not (isinstance(email, str) and isinstance(user_id, str)):
+            raise TypeError(key)
+        return email, uuid.UUID(user_id)
+    except (TypeError, ValueError) as exc:
+        raise InvalidRequestError("cursor is not valid") from exc

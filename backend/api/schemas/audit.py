@@ -1,0 +1,23 @@
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+
+class AuditEventOut(BaseModel):
+    id: uuid.UUID
+    at: datetime
+    # "user:<id>", "service_account:<id>", "api_key:<id>", "system" or "anonymous".
+    actor: str
+    action: str
+    target: str
+    # What changed ("before"/"after" of the fields), or why; never secrets.
+    data: dict[str, Any]
+    request_id: str | None
+    client_ip: str | None
+
+
+class AuditPage(BaseModel):
+    items: list[AuditEventOut]
+    next_cursor: str | None

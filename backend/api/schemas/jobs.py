@@ -1,0 +1,72 @@
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, Field, model_validator
+
+from backend.db.models import Job
+
+
+class JobProgress(BaseModel):
+    done: int
+    total: int | None
+
+
+class JobOut(BaseModel):
+    id: uuid.UUID
+    kind: str
+    status: str
+    progress: JobProgress
+    requested_by: str
+    result: dict[str, Any] | None
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @classmethod
+    def of(cls, job: Job) -> "JobOut":
+        return cls(
+            id=job.id,
+            kind=job.kind,
+            status=job.status.value,
+            progress=JobProgress(done=job.progress_done, total=job.progress_total),
+            requested_by=job.requested_by,
+            result=job.result,
+            error=job.error,
+            created_at=job.created_at,
+            started_at=job.started_at,
+            finished_at=job.finished_at,
+        )
+
+
+class JobPage(BaseModel):
+    items: list[JobOut]
+    next_cursor: str | None
+
+
+class BulkDisableRequest(BaseModel):
+    """Which users to disable: listed ids, users idle since a time, or everyone."""
+
+    user_ids: list[uuid.UUID] | None = Field(default=None, min_length=1, max_length=100_000)
+    last_login_before: AwareDatetime | None = None
+    all_users: bool = False
+    reason: str = Field(default="bulk", min_length=1, max_length=200)
+
+    @model_validator(mode="after")
+    def _one_selection(self) -> "BulkDisableRequest":
+        if self.all_users == (self.user_ids is not None or self.last_login_before is not None):
+            raise ValueError("give user_ids and/or last_login_before, or all_users=true")
+        return self
+
+
+class DueOut(BaseModel):
+    subject: str
+    reason: str
+
+
+class LifecyclePreview(BaseModel):
+    """Per sweep, who it would act on now and why (at most `limit` each)."""
+
+    at: datetime
+    sweeps: dict[str, list[DueOut]]

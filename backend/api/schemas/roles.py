@@ -1,0 +1,65 @@
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, Field, StringConstraints
+
+from backend.domain.roles import render_chain
+from backend.domain.scopes import Scope
+from backend.services.roles import ScopeExplanation
+
+RoleName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+MAX_INCLUDES = 50
+
+
+class RoleCreate(BaseModel):
+    name: RoleName
+    description: str = Field(default="", max_length=500)
+    scopes: list[Scope] = Field(default_factory=list, max_length=len(Scope))
+    # Ids of roles of the same tenant whose scopes this role also grants, transitively.
+    includes: list[uuid.UUID] = Field(default_factory=list, max_length=MAX_INCLUDES)
+
+
+class RoleUpdate(BaseModel):
+    """Only the fields sent change; `scopes` and `includes` replace the lists whole."""
+
+    name: RoleName | None = None
+    description: str | None = Field(default=None, max_length=500)
+    scopes: list[Scope] | None = Field(default=None, max_length=len(Scope))
+    includes: list[uuid.UUID] | None = Field(default=None, max_length=MAX_INCLUDES)
+
+
+class RoleOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    description: str
+    builtin: bool
+    scopes: list[str]
+    includes: list[uuid.UUID]
+    created_at: datetime
+
+
+class ScopeChainOut(BaseModel):
+    """One effective scope and why it is held."""
+
+    scope: str = Field(examples=["users:write"])
+    # Each chain starts at a role granted to the user and follows inclusion down to the
+    # role that carries the scope itself: ["owner", "admin"] = owner includes admin.
+    chains: list[list[str]] = Field(examples=[[["owner", "admin"]]])
+    # The same chains as text, scope first and the granted role last.
+    explained: list[str] = Field(examples=[["users:write <- admin <- owner"]])
+
+    @classmethod
+    def of(cls, explanation: ScopeExplanation) -> "ScopeChainOut":
+        return cls(
+            scope=explanation.scope.value,
+            chains=[list(chain) for chain in explanation.chains],
+            explained=[
+                render_chain(explanation.scope.value, chain) for chain in explanation.chains
+            ],
+        )
+
+
+class EffectiveScopesOut(BaseModel):
+    user_id: uuid.UUID
+    scopes: list[ScopeChainOut]

@@ -1,0 +1,75 @@
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field, SecretStr, ValidationInfo, field_validator, model_validator
+
+from backend.api.schemas.users import Email, InvitationOut
+
+TenantName = Annotated[str, Field(min_length=1, max_length=200, examples=["Acme Inc"])]
+
+
+class OwnerCreate(BaseModel):
+    """The tenant's first owner: give a password, or `invite: true` for an invitation."""
+
+    email: Email
+    password: SecretStr | None = None
+    invite: bool = Field(default=False, validate_default=True)
+
+    @field_validator("invite")
+    @classmethod
+    def _password_or_invite(cls, invite: bool, info: ValidationInfo) -> bool:
+        if invite == (info.data.get("password") is not None):
+            raise ValueError("give either a password or invite: true, not both")
+        return invite
+
+
+class TenantCreate(BaseModel):
+    # Checked by the service, so a bad slug is answered with the rule (422).
+    slug: str = Field(
+        max_length=200,
+        examples=["acme"],
+        description="Used at login (`slug/email`); 2-63 of a-z, 0-9 and '-'. Never changes.",
+    )
+    name: TenantName
+    owner: OwnerCreate
+
+
+class TenantUpdate(BaseModel):
+    """Only the display name can change; the slug is immutable."""
+
+    name: TenantName
+
+    @model_validator(mode="before")
+    @classmethod
+    def _slug_is_immutable(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "slug" in data:
+            raise ValueError(
+                "slug cannot be changed: logins and refresh tokens name the tenant by it; "
+                "create a new tenant instead"
+            )
+        return data
+
+
+class TenantOut(BaseModel):
+    id: uuid.UUID
+    slug: str
+    name: str
+    status: str
+    created_at: datetime
+
+
+class OwnerCreated(BaseModel):
+    id: uuid.UUID
+    email: str
+    # The invitation token, shown this once, when the owner was invited.
+    invitation: InvitationOut | None
+
+
+class TenantCreated(TenantOut):
+    owner: OwnerCreated
+
+
+class TenantPage(BaseModel):
+    items: list[TenantOut]
+    next_cursor: str | None

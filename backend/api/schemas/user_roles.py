@@ -1,0 +1,21 @@
+import uuid
+from datetime import datetime
+
+from pydantic import AwareDatetime, BaseModel
+
+
+class GrantRequest(BaseModel):
+    # When the grant lapses (aware, in the future); none means it never does.
+    expires_at: AwareDatetime | None = None
+
+
+class GrantOut(BaseModel):
+    role_id: uuid.UUID
+    role_name: str
+    builtin: bool
+    # The user who granted it; null for grants made by the system or a service account.
+    granted_by: uuid.UUID | None
+    granted_at: datetime
+    expires_at: datetime | None
+    # False once expires_at has passed: the grant gives nothing any more.
+    active: bool

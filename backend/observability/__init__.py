@@ -1,0 +1,1 @@
+"""Logs and metrics: structured JSON logs with the request id, Prometheus metrics."""

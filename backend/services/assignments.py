@@ -1,0 +1,188 @@
+"""Granting roles to users and taking them back.
+
+The actor must hold every scope of the role's closure to grant or revoke it (no
+escalation). Revoking the owner role from the tenant's last active owner is refused.
+A user who loses scopes by a revocation is cut off at once (see role_impact).
+"""
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from backend.db.models import Role, User, UserRole
+from backend.domain.errors import ConflictError, InvalidRequestError, NotFoundError
+from backend.domain.policy import require_within
+from backend.domain.roles import OWNER
+from backend.services import audit, owners, principals, role_impact, roles, users
+from backend.services.principals import Principal
+from backend.services.role_impact import USER, Changed
+
+
+@dataclass(frozen=True, slots=True)
+class GrantView:
+    role_id: uuid.UUID
+    role_name: str
+    builtin: bool
+    granted_by: uuid.UUID | None
+    granted_at: datetime
+    expires_at: datetime | None
+    active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Assigned:
+    grant: GrantView
+    # False when the user already held the role: the grant was updated, or left as it was.
+    created: bool
+
+
+def list_grants(db: Session, tenant_id: uuid.UUID, user_id: uuid.UUID) -> list[GrantView]:
+    """A user's direct grants by role name, the expired ones included (marked inactive)."""
+    users.get(db, tenant_id, user_id)
+    rows = db.execute(
+        select(UserRole, Role)
+        .join(Role, (Role.tenant_id == UserRole.tenant_id) & (Role.id == UserRole.role_id))
+        .where(UserRole.tenant_id == tenant_id, UserRole.user_id == user_id)
+        .order_by(Role.name)
+    )
+    now = datetime.now(UTC)
+    return [_view(grant, role, now) for grant, role in rows]
+
+
+def assign(
+    db: Session,
+    actor: Principal,
+    user_id: uuid.UUID,
+    role_id: uuid.UUID,
+    *,
+    expires_at: datetime | None,
+    platform_tenant_slug: str,
+) -> Changed[Assigned]:
+    """Grant a role, or set the expiry of the grant the user already has (idempotent).
+
+    An unchanged grant is left alone and not audited; a changed one records who
+    re-granted it and when.
+    """
+    tenant_id = actor.tenant_id
+    user, role = _fetch(db, tenant_id, user_id, role_id)
+    now = datetime.now(UTC)
+    if expires_at is not None and expires_at <= now:
+        raise InvalidRequestError("expires_at must be in the future")
+    platform = roles.is_platform_tenant(db, tenant_id, platform_tenant_slug)
+    _require_within(db, actor, role, platform_tenant_slug)
+    if users.is_deleted(user):
+        raise ConflictError("this user has been deleted")
+    if expires_at is not None and _is_owner(role):
+        # An owner grant that lapses would leave the tenant ownerless the same way.
+        owners.require_another_owner(db, tenant_id, user_id)
+    reach = role_impact.snapshot(db, tenant_id, {(USER, user_id)}, platform=platform)
+    grant = db.get(UserRole, (tenant_id, user_id, role_id))
+    created = grant is None
+    if grant is None:
+        grant = UserRole(
+            tenant_id=tenant_id,
+            user_id=user_id,
+            role_id=role_id,
+            granted_by=actor.user_id,
+            granted_at=now,
+            expires_at=expires_at,
+        )
+        db.add(grant)
+        db.flush()
+        _audit(db, actor, "role.assigned", user, role, {"after": {"expires_at": _iso(expires_at)}})
+    elif grant.expires_at != expires_at:
+        before = grant.expires_at
+        grant.expires_at = expires_at
+        grant.granted_by = actor.user_id
+        grant.granted_at = now
+        db.flush()
+        _audit(
+            db,
+            actor,
+            "role.assigned",
+            user,
+            role,
+            {"before": {"expires_at": _iso(before)}, "after": {"expires_at": _iso(expires_at)}},
+        )
+    changes = role_impact.settle(db, reach)
+    return Changed(result=Assigned(grant=_view(grant, role, now), created=created), changes=changes)
+
+
+def unassign(
+    db: Session,
+    actor: Principal,
+    user_id: uuid.UUID,
+    role_id: uuid.UUID,
+    *,
+    platform_tenant_slug: str,
+) -> Changed[None]:
+    """Take a role back; the user is cut off if that costs them a scope."""
+    tenant_id = actor.tenant_id
+    user, role = _fetch(db, tenant_id, user_id, role_id)
+    grant = db.get(UserRole, (tenant_id, user_id, role_id))
+    if grant is None:
+        raise NotFoundError("role grant")
+    _require_within(db, actor, role, platform_tenant_slug)
+    if _is_owner(role):
+        owners.require_another_owner(db, tenant_id, user_id)
+    platform = roles.is_platform_tenant(db, tenant_id, platform_tenant_slug)
+    reach = role_impact.snapshot(db, tenant_id, {(USER, user_id)}, platform=platform)
+    expired_at = grant.expires_at
+    db.delete(grant)
+    db.flush()
+    _audit(db, actor, "role.unassigned", user, role, {"before": {"expires_at": _iso(expired_at)}})
+    return Changed(result=None, changes=role_impact.settle(db, reach))
+
+
+def _fetch(
+    db: Session, tenant_id: uuid.UUID, user_id: uuid.UUID, role_id: uuid.UUID
+) -> tuple[User, Role]:
+    user = users.get(db, tenant_id, user_id)
+    role = db.get(Role, (tenant_id, role_id))
+    if role is None:
+        raise NotFoundError("role")
+    return user, role
+
+
+def _is_owner(role: Role) -> bool:
+    return role.builtin and role.name == OWNER.name
+
+
+def _require_within(db: Session, actor: Principal, role: Role, platform_tenant_slug: str) -> None:
+    require_within(
+        principals.acting_scopes(db, actor, platform_tenant_slug=platform_tenant_slug),
+        roles.load_role_graph(db, role.tenant_id).expand([role.id]),
+    )
+
+
+def _view(grant: UserRole, role: Role, now: datetime) -> GrantView:
+    return GrantView(
+        role_id=role.id,
+        role_name=role.name,
+        builtin=role.builtin,
+        granted_by=grant.granted_by,
+        granted_at=grant.granted_at,
+        expires_at=grant.expires_at,
+        active=grant.expires_at is None or grant.expires_at > now,
+    )
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def _audit(
+    db: Session, actor: Principal, action: str, user: User, role: Role, data: dict[str, Any]
+) -> None:
+    audit.record(
+        db,
+        tenant_id=actor.tenant_id,
+        actor=actor.actor,
+        action=action,
+        target=f"user:{user.id}",
+        data={"role_id": str(role.id), "role": role.name, **data},
+    )

@@ -1,0 +1,105 @@
+"""Users' passwords: the tenant's policy for new ones, and changing one's own."""
+
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from backend.db.models import RefreshToken, Tenant, User
+from backend.domain.errors import InvalidRequestError
+from backend.domain.policy import TenantPolicy, WrongPasswordError, check_password
+from backend.security.opaque import parse_secret
+from backend.security.passwords import PasswordService
+from backend.services import audit, lockout, principals, refresh_tokens
+from backend.services.principals import Principal
+
+WRONG_CURRENT = "current password is incorrect"
+
+
+def tenant_policy(db: Session, tenant_id: uuid.UUID) -> TenantPolicy:
+    return TenantPolicy.from_json(db.get_one(Tenant, tenant_id).policy)
+
+
+def check_new_password(db: Session, tenant_id: uuid.UUID, password: str) -> None:
+    """Apply the tenant's password policy (WeakPasswordError, 422, with the reason)."""
+    check_password(password, min_length=tenant_policy(db, tenant_id).password_min_length)
+
+
+def change_own_password(
+    db: Session,
+    passwords: PasswordService,
+    actor: Principal,
+    *,
+    current: str,
+    new: str,
+    keep_refresh_token: str | None = None,
+) -> None:
+    """Change the caller's password after verifying the current one.
+
+    Every access token issued so far stops working (token_version), and every session
+    ends except the one `keep_refresh_token` belongs to, whose client can refresh into
+    a new access token at once. A wrong current password counts towards the lockout
+    threshold, like a failed login: a stolen access token must not become an unlimited
+    password oracle. Hashes twice (~200 ms in production): call from a worker thread.
+    """
+    tenant_id, user_id = actor.tenant_id, actor.require_user()
+    kept = _session_of(db, tenant_id, user_id, keep_refresh_token)
+    user = db.get_one(User, (tenant_id, user_id))
+    policy = tenant_policy(db, tenant_id)
+    now = datetime.now(UTC)
+    if not passwords.verify_and_update(current, user.password_hash).ok:
+        lockout.record_failure(db, tenant_id, user_id, policy, now)
+        audit.record(
+            db,
+            tenant_id=tenant_id,
+            actor=actor.actor,
+            action="user.password_change_failed",
+            target=f"user:{user_id}",
+            data={"reason": "wrong_current_password"},
+        )
+        raise WrongPasswordError(WRONG_CURRENT)
+    check_password(new, min_length=policy.password_min_length)
+    user.password_hash = passwords.hash(new)
+    db.flush()
+    principals.bump_token_version(db, tenant_id, user_id)
+    ended = [f for f in refresh_tokens.live_families(db, tenant_id, user_id, now) if f.id != kept]
+    for family in ended:
+        refresh_tokens.revoke_family(db, family, reason="password_changed", now=now)
+    audit.record(
+        db,
+        tenant_id=tenant_id,
+        actor=actor.actor,
+        action="user.password_changed",
+        target=f"user:{user_id}",
+        data={"sessions_ended": len(ended), "session_kept": kept is not None},
+    )
+
+
+def _session_of(
+    db: Session, tenant_id: uuid.UUID, user_id: uuid.UUID, presented: str | None
+) -> uuid.UUID | None:
+    """The session of this user that `presented` (a live refresh token) belongs to.
+
+    Ending a session revokes its tokens, and no token outlives its session, so a token
+    neither revoked nor expired names a live session.
+    """
+    if presented is None:
+        return None
+    secret = parse_secret(refresh_tokens.KIND, presented)
+    family_id = (
+        db.scalar(
+            select(RefreshToken.family_id).where(
+                RefreshToken.tenant_id == tenant_id,
+                RefreshToken.user_id == user_id,
+                RefreshToken.token_hash == secret.digest,
+                RefreshToken.revoked_at.is_(None),
+                RefreshToken.expires_at > datetime.now(UTC),
+            )
+        )
+        if secret is not None and secret.tenant_id == tenant_id
+        else None
+    )
+    if family_id is None:
+        raise InvalidRequestError("refresh_token is not one of your live sessions")
+    return family_id

@@ -1,0 +1,93 @@
+"""Invitations: a one-time token with which a user created without a password sets one.
+
+The token is an opaque secret (`iv_<tenant>_<256 bits>`), shown once to the admin who
+invited the user and stored only as its SHA-256. It works once, for seven days, and
+only while the user is active. Every reason to refuse it gets the same answer, so the
+answer tells nothing about which tokens exist.
+"""
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from backend.db.models import Invitation, User, UserStatus
+from backend.db.tenant_context import enter_tenant
+from backend.domain.errors import InvalidRequestError
+from backend.security.opaque import new_secret, parse_secret
+from backend.security.passwords import PasswordService
+from backend.services import audit, credentials
+
+KIND = "iv"
+TTL = timedelta(days=7)
+INVALID = "invitation token is invalid, expired or already used"
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedInvitation:
+    token: str
+    expires_at: datetime
+
+
+def issue(
+    db: Session, *, tenant_id: uuid.UUID, user_id: uuid.UUID, created_by: uuid.UUID | None
+) -> IssuedInvitation:
+    """Make an invitation for a user; the token is returned here and never again."""
+    secret = new_secret(KIND, tenant_id)
+    expires_at = datetime.now(UTC) + TTL
+    db.add(
+        Invitation(
+            tenant_id=tenant_id,
+            id=uuid.uuid4(),
+            user_id=user_id,
+            token_hash=secret.digest,
+            created_by=created_by,
+            expires_at=expires_at,
+        )
+    )
+    db.flush()
+    return IssuedInvitation(token=secret.value, expires_at=expires_at)
+
+
+def accept(db: Session, passwords: PasswordService, token: str, password: str) -> uuid.UUID:
+    """Set the invited user's password (tenant policy applies) and use the invitation up.
+
+    Unauthenticated: the token alone names the tenant, which the transaction is then
+    bound to, so the lookup runs under row-level security. Returns the user's id.
+    """
+    secret = parse_secret(KIND, token)
+    if secret is None:
+        raise InvalidRequestError(INVALID)
+    enter_tenant(db, secret.tenant_id)
+    row = db.execute(
+        select(Invitation, User)
+        .join(User, (User.tenant_id == Invitation.tenant_id) & (User.id == Invitation.user_id))
+        .where(Invitation.tenant_id == secret.tenant_id, Invitation.token_hash == secret.digest)
+        # Two requests racing with one token: the second waits, then sees it used.
+        .with_for_update(of=Invitation)
+    ).one_or_none()
+    now = datetime.now(UTC)
+    if row is None:
+        raise InvalidRequestError(INVALID)
+    invitation, user = row
+    if (
+        invitation.accepted_at is not None
+        or invitation.expires_at <= now
+        or user.status is not UserStatus.ACTIVE
+    ):
+        raise InvalidRequestError(INVALID)
+    credentials.check_new_password(db, secret.tenant_id, password)
+    user.password_hash = passwords.hash(password)
+    invitation.accepted_at = now
+    db.flush()
+    audit.record(
+        db,
+        tenant_id=secret.tenant_id,
+        actor=f"user:{user.id}",
+        action="invitation.accepted",
+        target=f"user:{user.id}",
+        data={"invitation_id": str(invitation.id)},
+    )
+    return user.id

@@ -1,0 +1,106 @@
+"""Running a tracked job to completion, a bounded batch per transaction.
+
+Safe to run twice for the same job (a task redelivered after its worker died): every
+step changes only what is still to do, progress is added per committed batch, and a
+finished job is left alone. Errors the worker should retry (the database or Redis
+briefly gone) propagate; anything else marks the job failed with its reason.
+"""
+
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from backend.db.models import Job, JobStatus
+from backend.db.session import unit_of_work
+from backend.db.tenant_context import enter_tenant
+from backend.services import offboarding
+
+logger = logging.getLogger(__name__)
+
+# (db, tenant_id, params, actor, chunk) -> rows changed in this batch; 0 means done.
+Step = Callable[[Session, uuid.UUID, dict[str, Any], str, int], int]
+# (db, tenant_id, params, done) -> the job's result once it has finished.
+Summary = Callable[[Session, uuid.UUID, dict[str, Any], int], dict[str, Any]]
+
+
+def _bulk_disable(
+    db: Session, tenant_id: uuid.UUID, params: dict[str, Any], actor: str, chunk: int
+) -> int:
+    return offboarding.bulk_disable_step(db, tenant_id, params, actor=actor, chunk=chunk)
+
+
+def _bulk_disable_summary(
+    db: Session, tenant_id: uuid.UUID, params: dict[str, Any], done: int
+) -> dict[str, Any]:
+    return {"disabled": done, "skipped_owners": offboarding.skipped_owners(db, tenant_id, params)}
+
+
+def _offboard(
+    db: Session, tenant_id: uuid.UUID, params: dict[str, Any], actor: str, chunk: int
+) -> int:
+    return offboarding.offboard_step(db, tenant_id, uuid.UUID(params["user_id"]), actor=actor)
+
+
+def _offboard_summary(
+    db: Session, tenant_id: uuid.UUID, params: dict[str, Any], done: int
+) -> dict[str, Any]:
+    return {"user_id": params["user_id"], "offboarded": True}
+
+
+KINDS: dict[str, tuple[Step, Summary]] = {
+    "bulk_disable": (_bulk_disable, _bulk_disable_summary),
+    "offboard": (_offboard, _offboard_summary),
+}
+
+TRANSIENT: tuple[type[Exception], ...] = (OperationalError,)
+
+
+def run(
+    sessions: sessionmaker[Session], tenant_id: uuid.UUID, job_id: uuid.UUID, *, chunk: int
+) -> None:
+    """Run the job until its step reports nothing left, then record the result."""
+    with unit_of_work(sessions) as db:
+        enter_tenant(db, tenant_id)
+        job = db.get(Job, (tenant_id, job_id), with_for_update=True)
+        if job is None or job.status in (JobStatus.SUCCEEDED, JobStatus.FAILED):
+            return
+        job.status = JobStatus.RUNNING
+        job.started_at = job.started_at or datetime.now(UTC)
+        job.attempts += 1
+        kind, params, actor = job.kind, dict(job.params), job.requested_by
+    try:
+        step, summary = KINDS[kind]
+        while True:
+            with unit_of_work(sessions) as db:
+                enter_tenant(db, tenant_id)
+                done = step(db, tenant_id, params, actor, chunk)
+                if done:
+                    db.execute(
+                        update(Job)
+                        .where(Job.tenant_id == tenant_id, Job.id == job_id)
+                        .values(progress_done=Job.progress_done + done)
+                    )
+            if not done:
+                break
+        with unit_of_work(sessions) as db:
+            enter_tenant(db, tenant_id)
+            job = db.get_one(Job, (tenant_id, job_id))
+            job.result = summary(db, tenant_id, params, job.progress_done)
+            job.status = JobStatus.SUCCEEDED
+            job.finished_at = datetime.now(UTC)
+    except TRANSIENT:
+        raise
+    except Exception as exc:
+        logger.exception("job %s (%s) failed", job_id, kind)
+        with unit_of_work(sessions) as db:
+            enter_tenant(db, tenant_id)
+            job = db.get_one(Job, (tenant_id, job_id))
+            job.status = JobStatus.FAILED
+            job.error = f"{type(exc).__name__}: {exc}"[:2000]
+            job.finished_at = datetime.now(UTC)

@@ -1,0 +1,206 @@
+"""What a role change does to the scopes of the users and service accounts it reaches.
+
+Every role mutation takes a snapshot of the subjects it can reach, makes the change,
+then `settle`s: the subjects that lost a scope get their token version bumped, so the
+access tokens they hold (which carry the old scopes) stop working at once. Gaining a
+scope needs no cut-off: a new token picks it up.
+
+A dry run makes the same change inside a savepoint, describes the impact, and rolls
+the savepoint back, so it is checked exactly as the real change would be (404, 403,
+409 alike) and leaves nothing behind, audit events included.
+"""
+
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Generic, TypeVar
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from backend.db.models import ServiceAccount, ServiceAccountRole, User, UserRole
+from backend.domain.roles import ScopeChange, scope_changes
+from backend.domain.scopes import TENANT_SCOPES, Scope
+from backend.services import principals, refresh_tokens, roles
+
+Result = TypeVar("Result")
+USER = "user"
+SERVICE_ACCOUNT = "service_account"
+# A subject whose scopes a role change can move: ("user" | "service_account", id).
+SubjectKey = tuple[str, uuid.UUID]
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    tenant_id: uuid.UUID
+    platform: bool
+    scopes: dict[SubjectKey, frozenset[Scope]]
+
+
+@dataclass(frozen=True, slots=True)
+class Changed(Generic[Result]):
+    """A mutation's result, and whose scopes it moved."""
+
+    result: Result
+    changes: list[ScopeChange[SubjectKey]]
+
+
+def holders(db: Session, tenant_id: uuid.UUID, role_ids: Iterable[uuid.UUID]) -> set[SubjectKey]:
+    """Users with an unexpired grant of, and service accounts holding, any of `role_ids`."""
+    wanted = list(role_ids)
+    now = datetime.now(UTC)
+    user_ids = db.scalars(
+        select(UserRole.user_id).where(
+            UserRole.tenant_id == tenant_id,
+            UserRole.role_id.in_(wanted),
+            or_(UserRole.expires_at.is_(None), UserRole.expires_at > now),
+        )
+    )
+    account_ids = db.scalars(
+        select(ServiceAccountRole.service_account_id).where(
+            ServiceAccountRole.tenant_id == tenant_id, ServiceAccountRole.role_id.in_(wanted)
+        )
+    )
+    return {(USER, u) for u in user_ids} | {(SERVICE_ACCOUNT, a) for a in account_ids}
+
+
+def snapshot(
+    db: Session, tenant_id: uuid.UUID, subjects: Iterable[SubjectKey], *, platform: bool
+) -> Snapshot:
+    """The current effective scopes of `subjects`: one graph load, one query per kind."""
+    keys = set(subjects)
+    return Snapshot(tenant_id, platform, _scopes_of(db, tenant_id, keys, platform=platform))
+
+
+def settle(db: Session, before: Snapshot) -> list[ScopeChange[SubjectKey]]:
+    """Compare with `before` and cut off every subject that lost a scope."""
+    after = _scopes_of(db, before.tenant_id, set(before.scopes), platform=before.platform)
+    changes = scope_changes(before.scopes, after)
+    users = [i for (kind, i) in (c.subject for c in changes if c.lost) if kind == USER]
+    accounts = [i for (kind, i) in (c.subject for c in changes if c.lost) if kind != USER]
+    # Set-based: one statement per kind however many subjects a role reaches.
+    if users:
+        db.execute(
+            update(User)
+            .where(User.tenant_id == before.tenant_id, User.id.in_(users))
+            .values(token_version=User.token_version + 1)
+        )
+    if accounts:
+        db.execute(
+            update(ServiceAccount)
+            .where(ServiceAccount.tenant_id == before.tenant_id, ServiceAccount.id.in_(accounts))
+            .values(token_version=ServiceAccount.token_version + 1)
+        )
+    if users or accounts:
+        principals.forget_many_after_commit(db, before.tenant_id, users + accounts)
+    return changes
+
+
+@dataclass(frozen=True, slots=True)
+class UserImpact:
+    user_id: uuid.UUID
+    email: str
+    gained: list[str]
+    lost: list[str]
+    # Live refresh sessions whose access tokens the change cuts off (0 if nothing lost).
+    sessions_cut: int
+
+
+@dataclass(frozen=True, slots=True)
+class AccountImpact:
+    service_account_id: uuid.UUID
+    name: str
+    gained: list[str]
+    lost: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Impact:
+    users: list[UserImpact]
+    service_accounts: list[AccountImpact]
+
+
+def preview(db: Session, tenant_id: uuid.UUID, change: Callable[[], Changed[Result]]) -> Impact:
+    """Run `change` in a savepoint, describe what it did to whom, and roll it back.
+
+    The caller-cache drops that `settle` schedules still run once the request commits;
+    that is harmless: the next request of those subjects re-reads their standing.
+    """
+    savepoint = db.begin_nested()
+    try:
+        return describe(db, tenant_id, change().changes)
+    finally:
+        savepoint.rollback()
+
+
+def describe(db: Session, tenant_id: uuid.UUID, changes: list[ScopeChange[SubjectKey]]) -> Impact:
+    """Plain data about `changes`, with emails, names and the sessions cut off."""
+    now = datetime.now(UTC)
+    by_kind: dict[str, dict[uuid.UUID, ScopeChange[SubjectKey]]] = {USER: {}, SERVICE_ACCOUNT: {}}
+    for change in changes:
+        by_kind[change.subject[0]][change.subject[1]] = change
+    users = db.scalars(
+        select(User).where(User.tenant_id == tenant_id, User.id.in_(list(by_kind[USER])))
+    )
+    accounts = db.scalars(
+        select(ServiceAccount).where(
+            ServiceAccount.tenant_id == tenant_id,
+            ServiceAccount.id.in_(list(by_kind[SERVICE_ACCOUNT])),
+        )
+    )
+    user_rows = [
+        UserImpact(
+            user_id=user.id,
+            email=user.email,
+            gained=sorted(by_kind[USER][user.id].gained),
+            lost=sorted(by_kind[USER][user.id].lost),
+            sessions_cut=len(refresh_tokens.live_families(db, tenant_id, user.id, now))
+            if by_kind[USER][user.id].lost
+            else 0,
+        )
+        for user in users
+    ]
+    account_rows = [
+        AccountImpact(
+            service_account_id=account.id,
+            name=account.name,
+            gained=sorted(by_kind[SERVICE_ACCOUNT][account.id].gained),
+            lost=sorted(by_kind[SERVICE_ACCOUNT][account.id].lost),
+        )
+        for account in accounts
+    ]
+    return Impact(
+        users=sorted(user_rows, key=lambda row: row.email.lower()),
+        service_accounts=sorted(account_rows, key=lambda row: row.name),
+    )
+
+
+def _scopes_of(
+    db: Session, tenant_id: uuid.UUID, subjects: set[SubjectKey], *, platform: bool
+) -> dict[SubjectKey, frozenset[Scope]]:
+    if not subjects:
+        return {}
+    graph = roles.load_role_graph(db, tenant_id)
+    now = datetime.now(UTC)
+    granted: dict[SubjectKey, set[uuid.UUID]] = {key: set() for key in subjects}
+    user_ids = [i for kind, i in subjects if kind == USER]
+    account_ids = [i for kind, i in subjects if kind == SERVICE_ACCOUNT]
+    for user_id, role_id in db.execute(
+        select(UserRole.user_id, UserRole.role_id).where(
+            UserRole.tenant_id == tenant_id,
+            UserRole.user_id.in_(user_ids),
+            or_(UserRole.expires_at.is_(None), UserRole.expires_at > now),
+        )
+    ):
+        granted[(USER, user_id)].add(role_id)
+    for account_id, role_id in db.execute(
+        select(ServiceAccountRole.service_account_id, ServiceAccountRole.role_id).where(
+            ServiceAccountRole.tenant_id == tenant_id,
+            ServiceAccountRole.service_account_id.in_(account_ids),
+        )
+    ):
+        granted[(SERVICE_ACCOUNT, account_id)].add(role_id)
+    # The same mask as roles.effective_scopes: platform scopes count only in the platform.
+    mask = frozenset(Scope) if platform else TENANT_SCOPES
+    return {key: graph.expand(role_ids) & mask for key, role_ids in granted.items()}

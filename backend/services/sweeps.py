@@ -1,0 +1,258 @@
+"""Scheduled lifecycle sweeps, and the preview that shows what they would do.
+
+Each sweep is a candidate query (which rows are due, and why) and a set-based action
+on a batch of those rows. The worker runs a sweep tenant by tenant, one bounded batch
+per transaction; the preview runs the very same candidate query for one tenant, so
+the preview and the sweep cannot disagree.
+"""
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, delete, func, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from backend.db.models import (
+    RefreshFamily,
+    RefreshToken,
+    Role,
+    Tenant,
+    User,
+    UserRole,
+    UserStatus,
+)
+from backend.db.session import unit_of_work
+from backend.db.tenant_context import enter_platform, enter_tenant
+from backend.domain.policy import TenantPolicy
+from backend.services import audit, offboarding, owners, principals
+
+SYSTEM = "system:sweep"
+
+# (key, subject, reason) rows; the key's type depends on the sweep.
+Candidates = Select[*tuple[Any, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class Due:
+    """One row a sweep would act on, said for a person."""
+
+    subject: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Sweep:
+    name: str
+    # (db, tenant_id, now) -> the due rows as (key, subject, reason), or None if off.
+    candidates: Callable[[Session, uuid.UUID, datetime], Candidates | None]
+    # (db, tenant_id, keys, now) -> rows changed
+    act: Callable[[Session, uuid.UUID, list[Any], datetime], int]
+
+
+def _session_candidates(db: Session, tenant_id: uuid.UUID, now: datetime) -> Candidates:
+    return (
+        select(
+            RefreshFamily.id,
+            func.concat("user:", RefreshFamily.user_id),
+            func.concat("session reached its absolute lifetime at ", RefreshFamily.expires_at),
+        )
+        .where(
+            RefreshFamily.tenant_id == tenant_id,
+            RefreshFamily.revoked_at.is_(None),
+            RefreshFamily.expires_at <= now,
+        )
+        .order_by(RefreshFamily.id)
+    )
+
+
+def _expire_sessions(db: Session, tenant_id: uuid.UUID, keys: list[Any], now: datetime) -> int:
+    expired = db.scalars(
+        update(RefreshFamily)
+        .where(
+            RefreshFamily.tenant_id == tenant_id,
+            RefreshFamily.id.in_(keys),
+            RefreshFamily.revoked_at.is_(None),
+        )
+        .values(revoked_at=now, revoked_reason="expired")
+        .returning(RefreshFamily.id)
+    ).all()
+    # Their tokens can never be used again: drop them rather than keep dead hashes.
+    db.execute(
+        delete(RefreshToken).where(
+            RefreshToken.tenant_id == tenant_id, RefreshToken.family_id.in_(expired)
+        )
+    )
+    return len(expired)
+
+
+def _token_candidates(db: Session, tenant_id: uuid.UUID, now: datetime) -> Candidates:
+    return (
+        select(
+            RefreshToken.id,
+            func.concat("user:", RefreshToken.user_id),
+            func.concat("refresh token idle past ", RefreshToken.expires_at),
+        )
+        .where(RefreshToken.tenant_id == tenant_id, RefreshToken.expires_at <= now)
+        .order_by(RefreshToken.id)
+    )
+
+
+def _purge_tokens(db: Session, tenant_id: uuid.UUID, keys: list[Any], now: datetime) -> int:
+    return len(
+        db.scalars(
+            delete(RefreshToken)
+            .where(
+                RefreshToken.tenant_id == tenant_id,
+                RefreshToken.id.in_(keys),
+                RefreshToken.expires_at <= now,
+            )
+            .returning(RefreshToken.id)
+        ).all()
+    )
+
+
+def _grant_candidates(db: Session, tenant_id: uuid.UUID, now: datetime) -> Candidates:
+    return (
+        select(
+            func.concat(UserRole.user_id, "/", UserRole.role_id),
+            func.concat("user:", UserRole.user_id),
+            func.concat("role ", Role.name, " expired at ", UserRole.expires_at),
+        )
+        .join(Role, (Role.tenant_id == UserRole.tenant_id) & (Role.id == UserRole.role_id))
+        .where(UserRole.tenant_id == tenant_id, UserRole.expires_at <= now)
+        .order_by(UserRole.user_id, UserRole.role_id)
+    )
+
+
+def _expire_grants(db: Session, tenant_id: uuid.UUID, keys: list[Any], now: datetime) -> int:
+    removed = db.execute(
+        delete(UserRole)
+        .where(
+            UserRole.tenant_id == tenant_id,
+            func.concat(UserRole.user_id, "/", UserRole.role_id).in_([str(k) for k in keys]),
+            UserRole.expires_at <= now,
+        )
+        .returning(UserRole.user_id, UserRole.role_id)
+    ).all()
+    users = sorted({user_id for user_id, _ in removed})
+    if users:
+        db.execute(
+            update(User)
+            .where(User.tenant_id == tenant_id, User.id.in_(users))
+            .values(token_version=User.token_version + 1)
+        )
+        principals.forget_many_after_commit(db, tenant_id, users)
+    audit.record_many(
+        db,
+        tenant_id=tenant_id,
+        actor=SYSTEM,
+        action="role.grant_expired",
+        targets=[f"user:{user_id}/role:{role_id}" for user_id, role_id in removed],
+    )
+    return len(removed)
+
+
+def _inactive_candidates(db: Session, tenant_id: uuid.UUID, now: datetime) -> Candidates | None:
+    tenant = db.get_one(Tenant, tenant_id)
+    days = TenantPolicy.from_json(tenant.policy).inactivity_days
+    if days is None:
+        return None
+    last_seen = func.coalesce(User.last_login_at, User.created_at)
+    return (
+        select(
+            User.id,
+            func.concat("user:", User.id),
+            func.concat("no login since ", last_seen, f" (policy: {days} days)"),
+        )
+        .where(
+            User.tenant_id == tenant_id,
+            User.status == UserStatus.ACTIVE,
+            last_seen < now - timedelta(days=days),
+            # A tenant keeps its owners; they are reported by the preview, not disabled.
+            User.id.not_in(owners.active_owner_ids(db, tenant_id)),
+        )
+        .order_by(User.id)
+    )
+
+
+def _disable_inactive(db: Session, tenant_id: uuid.UUID, keys: list[Any], now: datetime) -> int:
+    ids = [uuid.UUID(str(key)) for key in keys]
+    return offboarding.disable_users(db, tenant_id, ids, actor=SYSTEM, reason="inactive")
+
+
+def _lockout_candidates(db: Session, tenant_id: uuid.UUID, now: datetime) -> Candidates:
+    return (
+        select(
+            User.id,
+            func.concat("user:", User.id),
+            func.concat("lockout ended at ", User.locked_until),
+        )
+        .where(User.tenant_id == tenant_id, User.locked_until <= now)
+        .order_by(User.id)
+    )
+
+
+def _lift_lockouts(db: Session, tenant_id: uuid.UUID, keys: list[Any], now: datetime) -> int:
+    return len(
+        db.scalars(
+            update(User)
+            .where(User.tenant_id == tenant_id, User.id.in_(keys), User.locked_until <= now)
+            .values(locked_until=None, failed_logins=0)
+            .returning(User.id)
+        ).all()
+    )
+
+
+SWEEPS: dict[str, Sweep] = {
+    s.name: s
+    for s in (
+        Sweep("expire_sessions", _session_candidates, _expire_sessions),
+        Sweep("purge_refresh_tokens", _token_candidates, _purge_tokens),
+        Sweep("expire_role_grants", _grant_candidates, _expire_grants),
+        Sweep("disable_inactive_users", _inactive_candidates, _disable_inactive),
+        Sweep("lift_lockouts", _lockout_candidates, _lift_lockouts),
+    )
+}
+
+
+def tenant_ids(sessions: sessionmaker[Session]) -> list[uuid.UUID]:
+    """Every tenant: the sweeps' one cross-tenant read, through the platform policy."""
+    with unit_of_work(sessions) as db:
+        enter_platform(db)
+        return list(db.scalars(select(Tenant.id).order_by(Tenant.id)))
+
+
+def run(sessions: sessionmaker[Session], name: str, *, chunk: int) -> int:
+    """Run one sweep over every tenant, a bounded batch per transaction; rows changed."""
+    sweep = SWEEPS[name]
+    changed = 0
+    for tenant_id in tenant_ids(sessions):
+        while True:
+            with unit_of_work(sessions) as db:
+                enter_tenant(db, tenant_id)
+                now = datetime.now(UTC)
+                query = sweep.candidates(db, tenant_id, now)
+                if query is None:
+                    break
+                keys = list(db.scalars(query.limit(chunk)))
+                if not keys:
+                    break
+                changed += sweep.act(db, tenant_id, keys, now)
+            if len(keys) < chunk:
+                break
+    return changed
+
+
+def preview(
+    db: Session, tenant_id: uuid.UUID, now: datetime, *, limit: int
+) -> dict[str, list[Due]]:
+    """What each sweep would do in this tenant at `now`: the sweeps' own queries."""
+    result: dict[str, list[Due]] = {}
+    for name, sweep in SWEEPS.items():
+        query = sweep.candidates(db, tenant_id, now)
+        rows = [] if query is None else db.execute(query.limit(limit)).all()
+        result[name] = [Due(subject=subject, reason=reason) for _, subject, reason in rows]
+    return result

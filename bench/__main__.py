@@ -1,0 +1,136 @@
+"""`python -m bench` (`make bench`): every scenario of docs/benchmarks.md, one table.
+
+Order: data first (set-based SQL), then one HS256 server with the default argon2
+setting for scenarios 1, 7, 3, 2, 4, 6 and 5 (with a Celery worker), then an EdDSA
+server for scenario 1 again, then a server with OWASP's minimum argon2 for 3 and 2.
+"""
+
+import sys
+import time
+import uuid
+from typing import Any
+
+import redis
+from sqlalchemy import Engine, text
+
+from backend.security.passwords import PasswordService
+from backend.security.tokens import AccessTokenCodec
+from bench import data, report, scenarios_data, scenarios_http
+from bench.load import ensure_wrk
+from bench.measure import Row
+from bench.stack import OWASP_MINIMUM, RECOMMENDED, Stack, bench_stack, server, worker
+
+STARTED = time.monotonic()
+
+
+def say(message: str) -> None:
+    print(f"[bench {time.monotonic() - STARTED:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+def token_for(
+    stack: Stack, codec: AccessTokenCodec, tenant: uuid.UUID, user: uuid.UUID, scope: str
+) -> str:
+    with stack.owner.connect() as connection:
+        version = connection.scalar(
+            text("SELECT token_version FROM users WHERE tenant_id = :t AND id = :u"),
+            {"t": tenant, "u": user},
+        )
+    return codec.issue(
+        user_id=user, tenant_id=tenant, scope=scope, token_version=int(version or 1)
+    ).token
+
+
+def current_hash(owner: Engine, tenant: uuid.UUID) -> str:
+    with owner.connect() as connection:
+        return str(
+            connection.scalar(
+                text("SELECT password_hash FROM users WHERE tenant_id = :t LIMIT 1"), {"t": tenant}
+            )
+        )
+
+
+def run(stack: Stack, rows: list[Row], raw: dict[str, Any]) -> None:
+    settings = stack.settings("HS256", RECOMMENDED)
+    say("generating data with set-based SQL")
+    made = data.generate(stack.owner, PasswordService(settings), data.Sizes())
+    raw["data"] = {"counts": made.counts, "seconds": round(made.seconds, 1)}
+    say(f"data ready in {made.seconds:.1f}s: {made.counts}")
+    token_files = scenarios_http.refresh_files(stack.scratch)
+    per_file = data.export_refresh_tokens(stack.owner, made.small_tenant, token_files)
+
+    with server(stack, stack.server_env("HS256", RECOMMENDED), "hs256") as srv:
+        codec = AccessTokenCodec(settings)
+        me = token_for(stack, codec, made.small_tenant, made.small_owner, "me")
+        say("1 guarded read, HS256")
+        found, raw["1_hs256"] = scenarios_http.guarded_read(srv, me, "HS256")
+        rows += found
+        rows.append(scenarios_http.worker_memory(srv))
+        say(f"3 login cost, {RECOMMENDED.name}")
+        data.set_passwords(stack.owner, PasswordService(settings), made.small_tenant)
+        hashed = current_hash(stack.owner, made.small_tenant)
+        found, raw["3_recommended"] = scenarios_http.login_cost(
+            srv, made.login_users, RECOMMENDED, hashed
+        )
+        rows += found
+        say(f"2 logins vs a guarded GET, {RECOMMENDED.name}")
+        found, raw["2_recommended"] = scenarios_http.login_starvation(
+            srv, me, made.login_users, RECOMMENDED
+        )
+        rows += found
+        say("4 refresh")
+        found, raw["4_refresh"] = scenarios_http.refresh(srv, token_files, per_file)
+        rows += found
+        say("6 listing")
+        reader = token_for(stack, codec, made.big_tenant, made.big_owner, "users:read")
+        found, raw["6_listing"] = scenarios_data.listing(srv, stack, made, reader)
+        rows += found
+        say("5 lifecycle (Celery worker)")
+        disabler = token_for(stack, codec, made.big_tenant, made.big_owner, "users:disable")
+        with worker(stack, stack.server_env("HS256", RECOMMENDED)) as celery:
+            found, raw["5_lifecycle"] = scenarios_data.lifecycle(srv, stack, made, disabler, celery)
+        rows += found
+
+    with server(stack, stack.server_env("EdDSA", RECOMMENDED), "eddsa") as srv:
+        codec = AccessTokenCodec(stack.settings("EdDSA", RECOMMENDED))
+        me = token_for(stack, codec, made.small_tenant, made.small_owner, "me")
+        say("1 guarded read, EdDSA")
+        found, raw["1_eddsa"] = scenarios_http.guarded_read(srv, me, "EdDSA")
+        rows += found
+
+    with server(stack, stack.server_env("HS256", OWASP_MINIMUM), "owasp") as srv:
+        owasp = stack.settings("HS256", OWASP_MINIMUM)
+        codec = AccessTokenCodec(owasp)
+        me = token_for(stack, codec, made.small_tenant, made.small_owner, "me")
+        data.set_passwords(stack.owner, PasswordService(owasp), made.small_tenant)
+        hashed = current_hash(stack.owner, made.small_tenant)
+        say(f"3 login cost, {OWASP_MINIMUM.name}")
+        found, raw["3_owasp"] = scenarios_http.login_cost(
+            srv, made.login_users, OWASP_MINIMUM, hashed
+        )
+        rows += found
+        say(f"2 logins vs a guarded GET, {OWASP_MINIMUM.name}")
+        found, raw["2_owasp"] = scenarios_http.login_starvation(
+            srv, me, made.login_users, OWASP_MINIMUM
+        )
+        rows += found
+
+
+def main() -> int:
+    ensure_wrk()
+    rows: list[Row] = []
+    raw: dict[str, Any] = {}
+    with bench_stack() as stack:
+        with redis.Redis.from_url(stack.redis_url) as client:
+            redis_version = str(client.info("server")["redis_version"])
+        about = report.machine(stack.owner, redis_version)
+        run(stack, rows, raw)
+        say("done; dropping the bench database")
+    elapsed = time.monotonic() - STARTED
+    path = report.write(rows, raw, about, elapsed)
+    print(report.table(rows))
+    print(f"\n{len(rows)} rows in {elapsed:.0f}s; written to {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

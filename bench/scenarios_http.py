@@ -1,0 +1,260 @@
+"""Scenarios 1-4 and 7: the guard, logins, refresh, and the API worker's memory."""
+
+import json
+import subprocess
+import time
+import urllib.parse
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from pwdlib.hashers.argon2 import Argon2Hasher
+
+from bench.data import PASSWORD
+from bench.load import GRACE_SECONDS, LUA, LoadError, Run, ensure_wrk, wrk
+from bench.measure import ROUNDS, Row, Step, alternate, at_least, at_most, runs_json
+from bench.stack import Argon2, Server
+
+GUARD_CONNECTIONS = 32
+LOGIN_CLIENTS = 4
+RSS_LIMIT_MB = 150.0
+
+Raw = dict[str, object]
+
+
+def guarded_read(srv: Server, token: str, algorithm: str) -> tuple[list[Row], Raw]:
+    """1: GET /me and the bare guard against the bare endpoint, same app and worker."""
+    auth = {"Authorization": f"Bearer {token}"}
+
+    cpu: dict[str, list[float]] = {}
+
+    def get(path: str) -> Step:
+        def step(seconds: float) -> Run:
+            before = srv.cpu_seconds()
+            run = wrk(srv.url + path, seconds=seconds, connections=GUARD_CONNECTIONS, headers=auth)
+            # The server's own CPU per request: steadier than req/s on a shared machine.
+            cpu.setdefault(path, []).append((srv.cpu_seconds() - before) / run.requests * 1e6)
+            return run
+
+        return step
+
+    runs = alternate({"bare": get("/bench/bare"), "me": get("/me"), "guard": get("/bench/guard")})
+    bare = [r.rps for r in runs["bare"]]
+    # The warm-up's CPU figures are the first of each list: dropped.
+    bare_cpu, me_cpu, guard_cpu = (cpu[p][1:] for p in ("/bench/bare", "/me", "/bench/guard"))
+    name = f"1 guarded read {algorithm}"
+    rows = [
+        Row(
+            name,
+            "req/s",
+            "bare",
+            "GET /me",
+            bare,
+            [r.rps for r in runs["me"]],
+            ">= 0.70x",
+            at_least(0.70),
+        ),
+        Row(name, "req/s", "bare", "guard only", bare, [r.rps for r in runs["guard"]], "-"),
+        Row(name, "CPU us/req", "bare", "GET /me", bare_cpu, me_cpu, "-", unit=" us"),
+        Row(name, "CPU us/req", "bare", "guard only", bare_cpu, guard_cpu, "-", unit=" us"),
+    ]
+    return rows, {**runs_json(runs), "server_cpu_us_per_request": cpu}
+
+
+def worker_memory(srv: Server) -> Row:
+    """7: the API worker's resident memory once scenario 1 has run."""
+    rss = srv.rss_mb()
+    return Row(
+        "7 memory",
+        "RSS MB",
+        "limit",
+        "API worker",
+        [RSS_LIMIT_MB],
+        [rss],
+        f"<= {RSS_LIMIT_MB:.0f} MB",
+        at_most(1.0),
+        unit=" MB",
+    )
+
+
+def login_starvation(
+    srv: Server, token: str, logins: list[str], argon2: Argon2
+) -> tuple[list[Row], Raw]:
+    """2: a guarded GET's latency with and without 4 clients logging in all the time."""
+    auth = {"Authorization": f"Bearer {token}"}
+    login_rates: list[float] = []
+
+    def quiet(s: float) -> Run:
+        return wrk(srv.url + "/me", seconds=s, connections=1, headers=auth)
+
+    def loaded(s: float) -> Run:
+        with _login_load(srv, logins, seconds=s + 2) as rates:
+            time.sleep(1.0)
+            run = wrk(srv.url + "/me", seconds=s, connections=1, headers=auth)
+        login_rates.extend(rates)
+        return run
+
+    runs = alternate({"quiet": quiet, "logins": loaded})
+    name = f"2 logins vs GET ({argon2.name})"
+    rows = [
+        Row(
+            name,
+            "p50 ms",
+            "no logins",
+            "4 logging in",
+            [r.p50_ms for r in runs["quiet"]],
+            [r.p50_ms for r in runs["logins"]],
+            "<= 10x",
+            at_most(10.0),
+            unit=" ms",
+        ),
+        Row(
+            name,
+            "p99 ms",
+            "no logins",
+            "4 logging in",
+            [r.p99_ms for r in runs["quiet"]],
+            [r.p99_ms for r in runs["logins"]],
+            "-",
+            unit=" ms",
+        ),
+    ]
+    return rows, {**runs_json(runs), "logins_per_second": [round(x, 2) for x in login_rates]}
+
+
+def login_cost(
+    srv: Server, logins: list[str], argon2: Argon2, password_hash: str
+) -> tuple[list[Row], Raw]:
+    """3: POST /token (password) at concurrency 1 against one in-process verify."""
+    hasher = Argon2Hasher(
+        memory_cost=argon2.memory_kib, time_cost=argon2.time_cost, parallelism=argon2.parallelism
+    )
+
+    def verify(seconds: float) -> Run:
+        latencies: list[float] = []
+        deadline = time.perf_counter() + seconds
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            if not hasher.verify(PASSWORD, password_hash):
+                raise LoadError("the bench password does not verify")
+            latencies.append((time.perf_counter() - started) * 1000)
+        return Run.of_latencies(latencies, seconds)
+
+    def token(seconds: float) -> Run:
+        return wrk(
+            srv.url + "/token",
+            seconds=seconds,
+            connections=1,
+            script=(LUA / "login.lua").read_text(),
+            args=_login_args(logins),
+        )
+
+    runs = alternate({"verify": verify, "token": token})
+    rows = [
+        Row(
+            f"3 login cost ({argon2.name})",
+            "p50 ms",
+            "argon2 verify",
+            "POST /token",
+            [r.p50_ms for r in runs["verify"]],
+            [r.p50_ms for r in runs["token"]],
+            "<= 1.10x",
+            at_most(1.10),
+            unit=" ms",
+        ),
+    ]
+    return rows, runs_json(runs)
+
+
+def refresh(srv: Server, token_files: list[Path], per_file: int) -> tuple[list[Row], Raw]:
+    """4: refresh_token grants (each with a token of its own) against the bare endpoint."""
+    files: Iterator[Path] = iter(token_files)
+
+    def bare(s: float) -> Run:
+        return wrk(srv.url + "/bench/bare", seconds=s, connections=GUARD_CONNECTIONS)
+
+    def grant(s: float) -> Run:
+        run = wrk(
+            srv.url + "/token",
+            seconds=s,
+            connections=GUARD_CONNECTIONS,
+            script=(LUA / "refresh.lua").read_text(),
+            args=[str(next(files))],
+        )
+        if run.requests >= per_file:
+            raise LoadError(f"refresh tokens ran out ({per_file} per run); make more")
+        return run
+
+    runs = alternate({"bare": bare, "refresh": grant})
+    bare_rps = [r.rps for r in runs["bare"]]
+    rows = [
+        Row(
+            "4 refresh",
+            "req/s",
+            "bare",
+            "refresh grant",
+            bare_rps,
+            [r.rps for r in runs["refresh"]],
+            ">= 0.30x",
+            at_least(0.30),
+        ),
+        Row(
+            "4 refresh",
+            "p99 ms",
+            "bare",
+            "refresh grant",
+            [r.p99_ms for r in runs["bare"]],
+            [r.p99_ms for r in runs["refresh"]],
+            "-",
+            unit=" ms",
+        ),
+    ]
+    return rows, runs_json(runs)
+
+
+def refresh_files(scratch: Path) -> list[Path]:
+    """One token file per run of scenario 4 (the warm-up and every round)."""
+    return [scratch / f"refresh-{index}.txt" for index in range(ROUNDS + 1)]
+
+
+def _login_args(logins: list[str]) -> list[str]:
+    return [urllib.parse.quote_plus(PASSWORD)] + [urllib.parse.quote_plus(u) for u in logins]
+
+
+@contextmanager
+def _login_load(srv: Server, logins: list[str], *, seconds: float) -> Iterator[list[float]]:
+    """wrk logging in from LOGIN_CLIENTS connections for `seconds`, in the background."""
+    script = srv.scratch / "login-load.lua"
+    script.write_text((LUA / "login.lua").read_text() + (LUA / "report.lua").read_text())
+    argv = [
+        ensure_wrk(),
+        "-t1",
+        f"-c{LOGIN_CLIENTS}",
+        f"-d{max(1, round(seconds))}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(script),
+        srv.url + "/token",
+        "--",
+        *_login_args(logins),
+    ]
+    load = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)  # noqa: S603
+    rates: list[float] = []
+    try:
+        yield rates
+    finally:
+        try:
+            out, _ = load.communicate(timeout=seconds + GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            load.kill()
+            out, _ = load.communicate()
+        rates.extend(_rate(out))
+
+
+def _rate(out: str) -> list[float]:
+    for line in out.splitlines():
+        if line.startswith("BENCH_RESULT "):
+            raw = json.loads(line.split(" ", 1)[1])
+            return [raw["requests"] / (raw["duration_us"] / 1e6)]
+    return []

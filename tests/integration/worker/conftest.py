@@ -1,0 +1,90 @@
+"""A real Celery worker process against the test database and Redis."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, text
+
+from backend.settings import PROJECT_ROOT, Settings
+
+WorkerFactory = Callable[..., subprocess.Popen[bytes]]
+
+
+def worker_env(settings: Settings, **overrides: str) -> dict[str, str]:
+    assert settings.secret_key is not None
+    env = {
+        **os.environ,
+        "TESSERA_ENV": "test",
+        "TESSERA_DATABASE_URL": settings.database_url,
+        "TESSERA_REDIS_URL": settings.redis_url,
+        "TESSERA_SECRET_KEY": settings.secret_key.get_secret_value(),
+        "TESSERA_ARGON2_MEMORY_COST_KIB": str(settings.argon2_memory_cost_kib),
+        "TESSERA_ARGON2_TIME_COST": str(settings.argon2_time_cost),
+        "TESSERA_ARGON2_PARALLELISM": str(settings.argon2_parallelism),
+    }
+    env.update(overrides)
+    return env
+
+
+@pytest.fixture
+def start_worker(settings: Settings, tmp_path: Any) -> Iterator[WorkerFactory]:
+    """Start `celery worker` processes (solo pool: one process, so SIGKILL kills it all)."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(**overrides: str) -> subprocess.Popen[bytes]:
+        log = open(tmp_path / f"worker-{len(started)}.log", "wb")  # noqa: SIM115
+        process = subprocess.Popen(
+            [
+                sys.executable, "-m", "celery", "-A", "backend.worker.app", "worker",
+                "--pool", "solo", "--loglevel", "INFO",
+                "--hostname", f"test-{uuid.uuid4().hex[:8]}@%h", "--without-mingle",
+                "--without-gossip",
+            ],
+            cwd=PROJECT_ROOT,
+            env=worker_env(settings, **overrides),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=5)
+
+
+def wait_for(condition: Callable[[], bool], *, timeout: float, what: str) -> None:
+    """Poll until `condition` holds; bounded, so a stuck worker fails the test, not CI."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def insert_users(owner_engine: Engine, tenant_id: uuid.UUID, count: int) -> None:
+    """Many users at once, set-based: arranging thousands through factories is slow."""
+    with owner_engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO users (tenant_id, id, email, password_hash) "
+                "SELECT :tenant, gen_random_uuid(), 'bulk' || n || '@example.test', NULL "
+                "FROM generate_series(1, :count) AS n"
+            ),
+            {"tenant": tenant_id, "count": count},
+        )

@@ -1,0 +1,9 @@
+"""Free TCP ports on the loopback interface, for servers a test starts."""
+
+import socket
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
