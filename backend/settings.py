@@ -1,6 +1,5 @@
 """Tessera's configuration: one pydantic-settings class, environment prefix TESSERA_."""
 
-import os
 import secrets
 from enum import StrEnum
 from functools import lru_cache
@@ -9,6 +8,8 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from backend.secret_files import write_once
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -145,18 +146,7 @@ class Settings(BaseSettings):
 def _development_secret(var_dir: Path) -> str:
     path = var_dir / "secret_key"
     if not path.exists():
-        var_dir.mkdir(parents=True, exist_ok=True)
-        # Written aside then hard-linked into place: the API, worker and beat may start
-        # together, and link() lets exactly one of them win without a half-written file.
-        draft = var_dir / f".secret_key.{secrets.token_hex(8)}"
-        draft.write_text(secrets.token_urlsafe(48), encoding="ascii")
-        draft.chmod(0o600)
-        try:
-            os.link(draft, path)
-        except FileExistsError:
-            pass
-        finally:
-            draft.unlink()
+        write_once(path, secrets.token_urlsafe(48).encode("ascii"))
     return path.read_text(encoding="ascii").strip()
 
 

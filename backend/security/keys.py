@@ -13,14 +13,13 @@ would cost tens of milliseconds per token for RSA.
 import base64
 import hashlib
 import json
-import os
-import secrets
 from collections.abc import Mapping
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
+from backend.secret_files import write_once
 from backend.settings import Settings
 
 PrivateKey = ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
@@ -136,7 +135,6 @@ def _development_key(var_dir: Path, algorithm: str) -> Path:
     path = directory / f"dev-{algorithm.lower()}.pem"
     if path.exists():
         return path
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     key: PrivateKey = (
         ed25519.Ed25519PrivateKey.generate()
         if algorithm == "EdDSA"
@@ -147,18 +145,7 @@ def _development_key(var_dir: Path, algorithm: str) -> Path:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    # Created 0600 from the start, then hard-linked into place: the API, worker and beat
-    # may start together, and link() lets exactly one of them win without a half-written
-    # file, while the others read the winner's key.
-    draft = directory / f".{path.name}.{secrets.token_hex(8)}"
-    with os.fdopen(os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as file:
-        file.write(pem)
-    try:
-        os.link(draft, path)
-    except FileExistsError:
-        pass
-    finally:
-        draft.unlink()
+    write_once(path, pem)
     return path
 
 

@@ -33,20 +33,7 @@ def record(
     The request id and client address come from the current request, if any. `data`
     must never hold secrets: no passwords, tokens or keys.
     """
-    context = current_request.get()
-    db.add(
-        AuditEvent(
-            tenant_id=tenant_id,
-            id=uuid.uuid4(),
-            actor=actor,
-            action=action,
-            target=target,
-            data=data or {},
-            request_id=context.request_id if context else None,
-            client_ip=context.client_ip if context else None,
-        )
-    )
-    db.flush()
+    record_many(db, tenant_id=tenant_id, actor=actor, action=action, targets=[target], data=data)
 
 
 def record_many(

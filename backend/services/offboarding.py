@@ -10,7 +10,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select, true, update
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select, true, update
 from sqlalchemy.orm import Session
 
 from backend.db.models import (
@@ -41,7 +41,8 @@ def bulk_disable_filter(params: dict[str, Any]) -> ColumnElement[bool]:
 
 
 def count_bulk_disable(db: Session, tenant_id: uuid.UUID, params: dict[str, Any]) -> int:
-    return len(_candidates(db, tenant_id, params, limit=None, lock=False))
+    """How many users a bulk-disable job would disable now, counted in the database."""
+    return _count(db, _candidates_query(db, tenant_id, params))
 
 
 def bulk_disable_step(
@@ -51,7 +52,9 @@ def bulk_disable_step(
 
     A tenant keeps its owners: the result of the job reports them as skipped.
     """
-    ids = _candidates(db, tenant_id, params, limit=chunk, lock=True)
+    # Two workers on one job (a redelivery racing a slow original) split the rows.
+    query = _candidates_query(db, tenant_id, params).limit(chunk).with_for_update(skip_locked=True)
+    ids = list(db.scalars(query))
     return disable_users(db, tenant_id, ids, actor=actor, reason=params.get("reason") or "bulk")
 
 
@@ -62,7 +65,7 @@ def skipped_owners(db: Session, tenant_id: uuid.UUID, params: dict[str, Any]) ->
         User.id.in_(owners.active_owner_ids(db, tenant_id)),
         bulk_disable_filter(params),
     )
-    return len(db.scalars(matching).all())
+    return _count(db, matching)
 
 
 def offboard_step(db: Session, tenant_id: uuid.UUID, user_id: uuid.UUID, *, actor: str) -> int:
@@ -135,10 +138,10 @@ def offboard_step(db: Session, tenant_id: uuid.UUID, user_id: uuid.UUID, *, acto
     return 1
 
 
-def _candidates(
-    db: Session, tenant_id: uuid.UUID, params: dict[str, Any], *, limit: int | None, lock: bool
-) -> list[uuid.UUID]:
-    query = (
+def _candidates_query(
+    db: Session, tenant_id: uuid.UUID, params: dict[str, Any]
+) -> Select[uuid.UUID]:
+    return (
         select(User.id)
         .where(
             User.tenant_id == tenant_id,
@@ -147,12 +150,11 @@ def _candidates(
             User.id.not_in(owners.active_owner_ids(db, tenant_id)),
         )
         .order_by(User.id)
-        .limit(limit)
     )
-    if lock:
-        # Two workers on one job (a redelivery racing a slow original) split the rows.
-        query = query.with_for_update(skip_locked=True)
-    return list(db.scalars(query))
+
+
+def _count(db: Session, query: Select[uuid.UUID]) -> int:
+    return int(db.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0)
 
 
 def disable_users(

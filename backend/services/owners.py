@@ -11,26 +11,29 @@ from backend.domain.errors import ConflictError
 from backend.domain.roles import OWNER
 
 
-def active_owner_ids(db: Session, tenant_id: uuid.UUID) -> set[uuid.UUID]:
-    """Active users holding an unexpired grant of the built-in owner role."""
+def active_owner_ids(db: Session, tenant_id: uuid.UUID, *, lock: bool = False) -> set[uuid.UUID]:
+    """Active users holding an unexpired grant of the built-in owner role.
+
+    With `lock`, the owners' grants stay locked until the transaction ends: two admins
+    removing the last two owners at once cannot both pass the last-owner check.
+    Readers that only exclude owners (sweeps, previews, bulk jobs) take no lock.
+    """
     now = datetime.now(UTC)
-    return set(
-        db.scalars(
-            select(UserRole.user_id)
-            .join(Role, (Role.tenant_id == UserRole.tenant_id) & (Role.id == UserRole.role_id))
-            .join(User, (User.tenant_id == UserRole.tenant_id) & (User.id == UserRole.user_id))
-            .where(
-                UserRole.tenant_id == tenant_id,
-                Role.builtin.is_(True),
-                Role.name == OWNER.name,
-                User.status == UserStatus.ACTIVE,
-                or_(UserRole.expires_at.is_(None), UserRole.expires_at > now),
-            )
-            # Locks the owners' grants: two admins removing the last two owners at
-            # once cannot both pass this check.
-            .with_for_update(of=UserRole)
+    query = (
+        select(UserRole.user_id)
+        .join(Role, (Role.tenant_id == UserRole.tenant_id) & (Role.id == UserRole.role_id))
+        .join(User, (User.tenant_id == UserRole.tenant_id) & (User.id == UserRole.user_id))
+        .where(
+            UserRole.tenant_id == tenant_id,
+            Role.builtin.is_(True),
+            Role.name == OWNER.name,
+            User.status == UserStatus.ACTIVE,
+            or_(UserRole.expires_at.is_(None), UserRole.expires_at > now),
         )
     )
+    if lock:
+        query = query.with_for_update(of=UserRole)
+    return set(db.scalars(query))
 
 
 def require_another_owner(db: Session, tenant_id: uuid.UUID, leaving: uuid.UUID) -> None:
@@ -38,6 +41,6 @@ def require_another_owner(db: Session, tenant_id: uuid.UUID, leaving: uuid.UUID)
 
     Call before disabling, deleting or taking the owner role from `leaving`.
     """
-    owners = active_owner_ids(db, tenant_id)
+    owners = active_owner_ids(db, tenant_id, lock=True)
     if leaving in owners and len(owners) == 1:
         raise ConflictError("a tenant must keep at least one active owner")

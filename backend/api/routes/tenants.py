@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from backend.api.deps import AppRuntime, DbSession, TenantsRead, TenantsWrite
 from backend.api.pagination import Cursor, Limit, decode_cursor, encode_cursor
-from backend.api.schemas.errors import CONFLICT, GUARDED_RESPONSES, NOT_FOUND, ErrorBody
+from backend.api.schemas.errors import BAD_CURSOR, CONFLICT, GUARDED_RESPONSES, NOT_FOUND
 from backend.api.schemas.tenants import (
     OwnerCreated,
     TenantCreate,
@@ -29,10 +29,6 @@ from backend.services.tenants import TenantFilter
 from backend.settings import Settings
 
 router = APIRouter(prefix="/tenants", tags=["tenants (platform)"])
-
-BAD_CURSOR: dict[int | str, dict[str, object]] = {
-    400: {"model": ErrorBody, "description": "The cursor is not one this listing issued"}
-}
 
 
 def _out(tenant: Tenant) -> TenantOut:

@@ -7,7 +7,13 @@ from fastapi import APIRouter, Query, Response
 
 from backend.api.deps import AppRuntime, DbSession, UsersDisable, UsersRead, UsersWrite
 from backend.api.pagination import Cursor, Limit, decode_cursor, encode_cursor
-from backend.api.schemas.errors import CONFLICT, FORBIDDEN, GUARDED_RESPONSES, NOT_FOUND, ErrorBody
+from backend.api.schemas.errors import (
+    BAD_CURSOR,
+    CONFLICT,
+    FORBIDDEN,
+    GUARDED_RESPONSES,
+    NOT_FOUND,
+)
 from backend.api.schemas.users import (
     InvitationOut,
     UserCreate,
@@ -23,10 +29,6 @@ from backend.services import users
 from backend.services.users import UserFilter, UserKey
 
 router = APIRouter(prefix="/users", tags=["users"])
-
-BAD_CURSOR: dict[int | str, dict[str, object]] = {
-    400: {"model": ErrorBody, "description": "The cursor is not one this listing issued"}
-}
 
 
 def user_out(user: User) -> UserOut:

@@ -20,3 +20,6 @@ FORBIDDEN: dict[int | str, dict[str, Any]] = {
     403: {"model": ErrorBody, "description": "Missing scope, or an escalation refused"}
 }
 CONFLICT: dict[int | str, dict[str, Any]] = {409: {"model": ErrorBody}}
+BAD_CURSOR: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "The cursor is not one this listing issued"}
+}
