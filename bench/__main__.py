@@ -5,6 +5,7 @@ setting for scenarios 1, 7, 3, 2, 4, 6 and 5 (with a Celery worker), then an EdD
 server for scenario 1 again, then a server with OWASP's minimum argon2 for 3 and 2.
 """
 
+import os
 import sys
 import time
 import uuid
@@ -21,6 +22,12 @@ from bench.measure import Row
 from bench.stack import OWASP_MINIMUM, RECOMMENDED, Stack, bench_stack, server, worker
 
 STARTED = time.monotonic()
+# BENCH_ONLY=1,4 runs those scenarios alone (data is generated either way).
+ONLY = {part.strip() for part in os.environ.get("BENCH_ONLY", "").split(",") if part.strip()}
+
+
+def wanted(*scenarios: str) -> bool:
+    return not ONLY or bool(ONLY.intersection(scenarios))
 
 
 def say(message: str) -> None:
@@ -61,58 +68,70 @@ def run(stack: Stack, rows: list[Row], raw: dict[str, Any]) -> None:
     with server(stack, stack.server_env("HS256", RECOMMENDED), "hs256") as srv:
         codec = AccessTokenCodec(settings)
         me = token_for(stack, codec, made.small_tenant, made.small_owner, "me")
-        say("1 guarded read, HS256")
-        found, raw["1_hs256"] = scenarios_http.guarded_read(srv, me, "HS256")
-        rows += found
-        rows.append(scenarios_http.worker_memory(srv))
-        say(f"3 login cost, {RECOMMENDED.name}")
+        if wanted("1", "7"):
+            say("1 guarded read, HS256")
+            found, raw["1_hs256"] = scenarios_http.guarded_read(srv, me, "HS256")
+            rows += found
+            rows.append(scenarios_http.worker_memory(srv))
         data.set_passwords(stack.owner, PasswordService(settings), made.small_tenant)
-        hashed = current_hash(stack.owner, made.small_tenant)
-        found, raw["3_recommended"] = scenarios_http.login_cost(
-            srv, made.login_users, RECOMMENDED, hashed
-        )
-        rows += found
-        say(f"2 logins vs a guarded GET, {RECOMMENDED.name}")
-        found, raw["2_recommended"] = scenarios_http.login_starvation(
-            srv, me, made.login_users, RECOMMENDED
-        )
-        rows += found
-        say("4 refresh")
-        found, raw["4_refresh"] = scenarios_http.refresh(srv, token_files, per_file)
-        rows += found
-        say("6 listing")
-        reader = token_for(stack, codec, made.big_tenant, made.big_owner, "users:read")
-        found, raw["6_listing"] = scenarios_data.listing(srv, stack, made, reader)
-        rows += found
-        say("5 lifecycle (Celery worker)")
-        disabler = token_for(stack, codec, made.big_tenant, made.big_owner, "users:disable")
-        with worker(stack, stack.server_env("HS256", RECOMMENDED)) as celery:
-            found, raw["5_lifecycle"] = scenarios_data.lifecycle(srv, stack, made, disabler, celery)
-        rows += found
+        if wanted("3"):
+            say(f"3 login cost, {RECOMMENDED.name}")
+            hashed = current_hash(stack.owner, made.small_tenant)
+            found, raw["3_recommended"] = scenarios_http.login_cost(
+                srv, made.login_users, RECOMMENDED, hashed
+            )
+            rows += found
+        if wanted("2"):
+            say(f"2 logins vs a guarded GET, {RECOMMENDED.name}")
+            found, raw["2_recommended"] = scenarios_http.login_starvation(
+                srv, me, made.login_users, RECOMMENDED
+            )
+            rows += found
+        if wanted("4"):
+            say("4 refresh")
+            found, raw["4_refresh"] = scenarios_http.refresh(srv, token_files, per_file)
+            rows += found
+        if wanted("6"):
+            say("6 listing")
+            reader = token_for(stack, codec, made.big_tenant, made.big_owner, "users:read")
+            found, raw["6_listing"] = scenarios_data.listing(srv, stack, made, reader)
+            rows += found
+        if wanted("5"):
+            say("5 lifecycle (Celery worker)")
+            disabler = token_for(stack, codec, made.big_tenant, made.big_owner, "users:disable")
+            with worker(stack, stack.server_env("HS256", RECOMMENDED)) as celery:
+                found, raw["5_lifecycle"] = scenarios_data.lifecycle(
+                    srv, stack, made, disabler, celery
+                )
+            rows += found
 
-    with server(stack, stack.server_env("EdDSA", RECOMMENDED), "eddsa") as srv:
-        codec = AccessTokenCodec(stack.settings("EdDSA", RECOMMENDED))
-        me = token_for(stack, codec, made.small_tenant, made.small_owner, "me")
-        say("1 guarded read, EdDSA")
-        found, raw["1_eddsa"] = scenarios_http.guarded_read(srv, me, "EdDSA")
-        rows += found
+    if wanted("1"):
+        with server(stack, stack.server_env("EdDSA", RECOMMENDED), "eddsa") as srv:
+            codec = AccessTokenCodec(stack.settings("EdDSA", RECOMMENDED))
+            me = token_for(stack, codec, made.small_tenant, made.small_owner, "me")
+            say("1 guarded read, EdDSA")
+            found, raw["1_eddsa"] = scenarios_http.guarded_read(srv, me, "EdDSA")
+            rows += found
 
-    with server(stack, stack.server_env("HS256", OWASP_MINIMUM), "owasp") as srv:
-        owasp = stack.settings("HS256", OWASP_MINIMUM)
-        codec = AccessTokenCodec(owasp)
-        me = token_for(stack, codec, made.small_tenant, made.small_owner, "me")
-        data.set_passwords(stack.owner, PasswordService(owasp), made.small_tenant)
-        hashed = current_hash(stack.owner, made.small_tenant)
-        say(f"3 login cost, {OWASP_MINIMUM.name}")
-        found, raw["3_owasp"] = scenarios_http.login_cost(
-            srv, made.login_users, OWASP_MINIMUM, hashed
-        )
-        rows += found
-        say(f"2 logins vs a guarded GET, {OWASP_MINIMUM.name}")
-        found, raw["2_owasp"] = scenarios_http.login_starvation(
-            srv, me, made.login_users, OWASP_MINIMUM
-        )
-        rows += found
+    if wanted("2", "3"):
+        with server(stack, stack.server_env("HS256", OWASP_MINIMUM), "owasp") as srv:
+            owasp = stack.settings("HS256", OWASP_MINIMUM)
+            codec = AccessTokenCodec(owasp)
+            me = token_for(stack, codec, made.small_tenant, made.small_owner, "me")
+            data.set_passwords(stack.owner, PasswordService(owasp), made.small_tenant)
+            hashed = current_hash(stack.owner, made.small_tenant)
+            if wanted("3"):
+                say(f"3 login cost, {OWASP_MINIMUM.name}")
+                found, raw["3_owasp"] = scenarios_http.login_cost(
+                    srv, made.login_users, OWASP_MINIMUM, hashed
+                )
+                rows += found
+            if wanted("2"):
+                say(f"2 logins vs a guarded GET, {OWASP_MINIMUM.name}")
+                found, raw["2_owasp"] = scenarios_http.login_starvation(
+                    srv, me, made.login_users, OWASP_MINIMUM
+                )
+                rows += found
 
 
 def main() -> int:
@@ -126,7 +145,9 @@ def main() -> int:
         run(stack, rows, raw)
         say("done; dropping the bench database")
     elapsed = time.monotonic() - STARTED
-    path = report.write(rows, raw, about, elapsed)
+    # A partial run must not replace the figures of the last whole one.
+    name = "latest" if not ONLY else "only-" + "-".join(sorted(ONLY))
+    path = report.write(rows, raw, about, elapsed, name)
     print(report.table(rows))
     print(f"\n{len(rows)} rows in {elapsed:.0f}s; written to {path}")
     return 0

@@ -43,9 +43,12 @@ def machine(owner: Engine, redis_version: str) -> dict[str, Any]:
     }
 
 
-def write(rows: list[Row], raw: dict[str, Any], about: dict[str, Any], seconds: float) -> Path:
+def write(
+    rows: list[Row], raw: dict[str, Any], about: dict[str, Any], seconds: float, name: str
+) -> Path:
+    """Write the run's figures to bench/results/<name>.json (atomically)."""
     RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / "latest.json"
+    path = RESULTS / f"{name}.json"
     draft = path.with_suffix(".json.tmp")
     document = {
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
