@@ -42,6 +42,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.runtime = Runtime.from_settings(resolved)
+        # Only the API serves from the caller cache; workers and the CLI just publish.
+        app.state.runtime.callers.listen()
         try:
             yield
         finally:

@@ -63,6 +63,7 @@ class Runtime:
         )
 
     def close(self) -> None:
+        self.callers.close()
         self.celery.close()
         self.database.dispose()
         self.redis.close()

@@ -15,7 +15,6 @@ from sqlalchemy.pool import NullPool
 
 from backend.db.models import Role, Tenant, User
 from backend.main import create_app
-from backend.security.caller_cache import CallerCache
 from backend.security.passwords import PasswordService
 from backend.security.tokens import AccessTokenCodec
 from backend.services.principals import CALLER_CACHE
@@ -108,10 +107,11 @@ def _clean_database(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 @pytest.fixture
-def db(owner_engine: Engine, settings: Settings) -> Iterator[Session]:
+def db(owner_engine: Engine, settings: Settings, app_client: TestClient) -> Iterator[Session]:
     """A session as the tables' owner, for arranging data; factories write through it."""
-    # With the caller cache, so services used to arrange a test invalidate it as in the app.
-    callers = CallerCache(redis.Redis.from_url(settings.redis_url))
+    # With the app's caller cache, so services used to arrange a test drop its entries at
+    # once, as they would in the app's own process (other processes hear it from Redis).
+    callers = app_client.app.state.runtime.callers
     with Session(owner_engine, expire_on_commit=False, info={CALLER_CACHE: callers}) as session:
         for factory in factories.ALL_FACTORIES:
             factory._meta.sqlalchemy_session = session

@@ -1,20 +1,24 @@
 """Request dependencies: the runtime, the unit of work, and the scope guards."""
 
 from collections.abc import AsyncIterator
-from contextlib import AbstractContextManager
 from typing import Annotated
 
 import anyio
 from fastapi import Depends, Request, Security
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer, SecurityScopes
 from sqlalchemy.orm import Session
 
-from backend.db.session import unit_of_work
+from backend.db.session import finish
 from backend.domain.errors import InsufficientScopeError, InvalidTokenError
 from backend.domain.scopes import SCOPE_DESCRIPTIONS, Scope
 from backend.runtime import Runtime
 from backend.services import api_keys
-from backend.services.principals import Principal, authenticate_bearer
+from backend.services.principals import (
+    Principal,
+    authenticate_bearer,
+    authenticate_cached_bearer,
+)
 
 # The single OAuth2 scheme: its scope list is the catalogue, so /docs shows every scope.
 # auto_error=False: a missing token must get our RFC 6750 401, not FastAPI's default.
@@ -33,39 +37,35 @@ async def get_runtime(request: Request) -> Runtime:
 AppRuntime = Annotated[Runtime, Depends(get_runtime)]
 
 
-async def get_db(runtime: AppRuntime) -> AsyncIterator[Session]:
+async def get_db(request: Request) -> AsyncIterator[Session]:
     """The request's unit of work: committed after the route returns, before the response.
 
     Opening a session does no I/O, so it happens on the event loop; ending it takes a
     worker thread only if the request used the database. A guarded request answered
     from the caller cache, by a route that does not query, costs no thread here at all.
     """
-    work = unit_of_work(runtime.database.sessions)
-    session = work.__enter__()
+    runtime: Runtime = request.app.state.runtime
+    session = runtime.database.sessions()
     try:
         yield session
     except BaseException as exc:
-        if not await _end(work, session, exc):
-            raise
+        await _end(session, exc)
+        raise
     else:
-        await _end(work, session, None)
+        await _end(session, None)
 
 
-async def _end(
-    work: AbstractContextManager[Session], session: Session, exc: BaseException | None
-) -> bool:
-    """Leave the unit of work (commit, or roll back on `exc`); True if it swallowed `exc`."""
-    args = (type(exc), exc, exc.__traceback__) if exc is not None else (None, None, None)
+async def _end(session: Session, exc: BaseException | None) -> None:
+    """Commit, or roll back on `exc` (see db.session.finish), and close."""
     if not session.in_transaction():
-        return bool(work.__exit__(*args))
+        # Nothing to commit or roll back: closing is all there is to do.
+        session.close()
+        return
     # Shielded, so a client that disconnects cannot leave the transaction open; and
     # outside the shared thread limit, as FastAPI does for sync dependencies: waiting for
     # a free thread while every thread waits for the connection we hold would deadlock.
     with anyio.CancelScope(shield=True):
-        swallowed = await anyio.to_thread.run_sync(
-            work.__exit__, *args, limiter=anyio.CapacityLimiter(1)
-        )
-    return bool(swallowed)
+        await anyio.to_thread.run_sync(finish, session, exc, limiter=anyio.CapacityLimiter(1))
 
 
 # scope="function": commit before the response is sent, so a failed commit is an error
@@ -81,19 +81,32 @@ api_key_scheme = APIKeyHeader(
 )
 
 
-def current_principal(
+async def current_principal(
     security_scopes: SecurityScopes,
-    runtime: AppRuntime,
+    request: Request,
     db: DbSession,
     token: Annotated[str | None, Depends(oauth2_scheme)],
     api_key: Annotated[str | None, Depends(api_key_scheme)],
 ) -> Principal:
-    """Authenticate the bearer token or API key and require the route's scopes (RFC 6750)."""
+    """Authenticate the bearer token or API key and require the route's scopes (RFC 6750).
+
+    On the event loop when the process remembers the caller (the common case: no thread,
+    no round trip); in a worker thread when the database must be asked.
+    """
+    # The runtime straight from the app, not as a dependency: one fewer to solve per request.
+    runtime: Runtime = request.app.state.runtime
     if token:
-        principal = authenticate_bearer(db, runtime.tokens, runtime.callers, token)
+        principal = authenticate_cached_bearer(db, runtime.tokens, runtime.callers, token)
+        if principal is None:
+            principal = await run_in_threadpool(
+                authenticate_bearer, db, runtime.tokens, runtime.callers, token
+            )
     elif api_key:
-        principal = api_keys.authenticate(
-            db, api_key, platform_tenant_slug=runtime.settings.platform_tenant_slug
+        principal = await run_in_threadpool(
+            api_keys.authenticate,
+            db,
+            api_key,
+            platform_tenant_slug=runtime.settings.platform_tenant_slug,
         )
     else:
         raise InvalidTokenError("missing credentials: send a bearer token or an X-API-Key")

@@ -21,17 +21,28 @@ def after_commit(session: Session, callback: Callable[[], None]) -> None:
 def unit_of_work(sessions: sessionmaker[Session]) -> Iterator[Session]:
     """One transaction: committed if the block succeeds, rolled back otherwise.
 
-    An error that says it `keeps_changes` (a counted login failure, a revoked token
-    family) is committed and then re-raised. This, with the request dependency that
-    uses it, is the only place that commits; services flush.
+    This, `finish` and the request dependency that uses it are the only places that
+    commit; services flush.
     """
-    with sessions() as session:
-        try:
-            yield session
-        except BaseException as exc:
-            if getattr(exc, "keeps_changes", False):
-                session.commit()
-            else:
-                session.rollback()
-            raise
-        session.commit()
+    session = sessions()
+    try:
+        yield session
+    except BaseException as exc:
+        finish(session, exc)
+        raise
+    finish(session, None)
+
+
+def finish(session: Session, exc: BaseException | None) -> None:
+    """End the session: commit, or roll back if the work failed with `exc`; then close.
+
+    An error that says it `keeps_changes` (a counted login failure, a revoked token
+    family) is committed: its caller re-raises it.
+    """
+    try:
+        if exc is None or getattr(exc, "keeps_changes", False):
+            session.commit()
+        else:
+            session.rollback()
+    finally:
+        session.close()

@@ -1,18 +1,27 @@
-"""A short-lived Redis cache of each caller's standing (status and token version).
+"""The caller cache: each API process remembers its callers' standing and /me answers.
 
-The guard reads it on every request; anything that changes a user's status or token
-version drops the entry after its transaction commits. Entries also expire after
-`ttl` seconds, which bounds how long a stale entry can outlive a missed invalidation
-(Redis down at that moment, or a fill racing a change).
+The guard runs on every request. Asking PostgreSQL or Redis each time would make a
+round trip the largest cost of the hot path, so each process keeps what it read in its
+own memory, and whatever changes a caller's standing or profile drops the entries:
+in the changing process at once after its commit, and in every other process through a
+Redis channel the change is published on (also after the commit).
 
-Redis is an accelerator here, never a dependency: on any Redis error the cache
-answers "miss" and stays out of the way for `backoff` seconds, and the guard asks
-PostgreSQL instead, so an outage costs speed, not correctness.
+A process trusts its entries only while it is subscribed to that channel: when the
+subscription breaks it forgets everything and asks PostgreSQL until it is subscribed
+again, so a Redis outage costs speed, never correctness. Entries also expire after
+`ttl` seconds, which bounds a missed message (a publish that failed while the
+subscriber stayed connected, or a change made outside the application).
+
+A fill that races a change cannot keep a stale entry: a fill names the generation it
+started its read in, and is dropped if any invalidation arrived since.
 """
 
 import logging
+import threading
 import time
 import uuid
+from collections.abc import Hashable, Iterable
+from typing import Generic, TypeVar
 
 import redis
 
@@ -20,85 +29,222 @@ from backend.domain.standing import CallerStanding
 
 logger = logging.getLogger(__name__)
 
-PREFIX = "tessera:caller"
+CHANNEL = "tessera:callers"
+# Beyond this many subjects a message names the whole tenant: cheaper to send and apply.
+MESSAGE_SUBJECTS = 200
+# A ping on the subscription this often; without a pong within twice that, reconnect.
+HEARTBEAT_SECONDS = 5.0
+
+Value = TypeVar("Value")
+
+
+class _Entries(Generic[Value]):
+    """Entries by tenant, each with a monotonic expiry. Callers hold the cache's lock."""
+
+    def __init__(self, limit: int) -> None:
+        self._by_tenant: dict[uuid.UUID, dict[Hashable, tuple[Value, float]]] = {}
+        self._count = 0
+        self._limit = limit
+
+    def get(self, tenant_id: uuid.UUID, key: Hashable, now: float) -> Value | None:
+        entry = self._by_tenant.get(tenant_id, {}).get(key)
+        if entry is None or entry[1] <= now:
+            return None
+        return entry[0]
+
+    def put(self, tenant_id: uuid.UUID, key: Hashable, value: Value, expires: float) -> None:
+        if self._count >= self._limit:
+            # Simpler than LRU bookkeeping on the hot path; refilling costs one read each.
+            self.clear()
+        entries = self._by_tenant.setdefault(tenant_id, {})
+        if key not in entries:
+            self._count += 1
+        entries[key] = (value, expires)
+
+    def drop(self, tenant_id: uuid.UUID, keys: Iterable[Hashable] | None = None) -> None:
+        entries = self._by_tenant.get(tenant_id)
+        if entries is None:
+            return
+        if keys is None:
+            self._count -= len(entries)
+            del self._by_tenant[tenant_id]
+            return
+        for key in keys:
+            if entries.pop(key, None) is not None:
+                self._count -= 1
+
+    def clear(self) -> None:
+        self._by_tenant.clear()
+        self._count = 0
 
 
 class CallerCache:
-    def __init__(self, client: redis.Redis, *, ttl: int = 30, backoff: float = 5.0) -> None:
+    """Per-process standing (by subject) and rendered /me bodies (by subject and scopes)."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        ttl: float = 30.0,
+        limit: int = 100_000,
+        reconnect_seconds: float = 1.0,
+    ) -> None:
         self._redis = client
         self._ttl = ttl
-        self._backoff = backoff
-        self._down_until = 0.0
+        self._reconnect = reconnect_seconds
+        self._lock = threading.Lock()
+        self._standing: _Entries[CallerStanding] = _Entries(limit)
+        self._profiles: _Entries[bytes] = _Entries(limit)
+        self._generation = 0
+        self._live = False
+        self._stopping = threading.Event()
+        self._listener: threading.Thread | None = None
 
-    def get(self, tenant_id: uuid.UUID, subject_id: uuid.UUID) -> CallerStanding | None:
-        """One MGET for the subject's and the tenant's entries; None on a miss or an error."""
-        if self._resting():
-            return None
-        try:
-            subject, tenant = self._redis.mget(
-                _subject_key(tenant_id, subject_id), _tenant_key(tenant_id)
-            )
-        except redis.RedisError as exc:
-            self._rest(exc)
-            return None
-        if subject is None or tenant is None:
-            return None
-        status, _, version = _text(subject).partition(":")
-        return CallerStanding(
-            user_status=status, token_version=int(version), tenant_status=_text(tenant)
-        )
+    @property
+    def generation(self) -> int:
+        """Read before loading what will be kept; pass it to `keep_*` as `since`."""
+        return self._generation
 
-    def put(self, tenant_id: uuid.UUID, subject_id: uuid.UUID, state: CallerStanding) -> None:
-        if self._resting():
+    @property
+    def live(self) -> bool:
+        """True while subscribed: only then are entries served."""
+        return self._live
+
+    def standing(self, tenant_id: uuid.UUID, subject_id: uuid.UUID) -> CallerStanding | None:
+        if not self._live:
+            return None
+        return self._standing.get(tenant_id, subject_id, time.monotonic())
+
+    def keep_standing(
+        self, tenant_id: uuid.UUID, subject_id: uuid.UUID, state: CallerStanding, *, since: int
+    ) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if self._live and since == self._generation:
+                self._standing.put(tenant_id, subject_id, state, now + self._ttl)
+
+    def profile(self, tenant_id: uuid.UUID, key: Hashable) -> bytes | None:
+        if not self._live:
+            return None
+        return self._profiles.get(tenant_id, key, time.monotonic())
+
+    def keep_profile(
+        self,
+        tenant_id: uuid.UUID,
+        key: Hashable,
+        body: bytes,
+        *,
+        since: int,
+        valid_for: float | None = None,
+    ) -> None:
+        """Keep a rendered profile; `valid_for` seconds at most (a grant that will expire)."""
+        lifetime = self._ttl if valid_for is None else min(self._ttl, valid_for)
+        if lifetime <= 0:
             return
-        try:
-            with self._redis.pipeline(transaction=False) as pipe:
-                pipe.set(
-                    _subject_key(tenant_id, subject_id),
-                    f"{state.user_status}:{state.token_version}",
-                    ex=self._ttl,
-                )
-                pipe.set(_tenant_key(tenant_id), state.tenant_status, ex=self._ttl)
-                pipe.execute()
-        except redis.RedisError as exc:
-            self._rest(exc)
+        now = time.monotonic()
+        with self._lock:
+            if self._live and since == self._generation:
+                self._profiles.put(tenant_id, key, body, now + lifetime)
 
     def forget(self, tenant_id: uuid.UUID, subject_ids: list[uuid.UUID] | None = None) -> None:
-        """Drop the subjects' entries, or with none the tenant's (all its callers), at once."""
-        keys = (
-            [_tenant_key(tenant_id)]
-            if subject_ids is None
-            else [_subject_key(tenant_id, subject_id) for subject_id in subject_ids]
-        )
-        if not keys:
-            return
+        """Drop, in every process, the subjects' standing (all of the tenant's with None)
+        and every profile of the tenant. An empty list drops the tenant's profiles only.
+
+        Call it after the change has committed (see services.principals).
+        """
+        self.drop(tenant_id, subject_ids)
         try:
-            self._redis.delete(*keys)
+            self._redis.publish(CHANNEL, _message(tenant_id, subject_ids))
         except redis.RedisError as exc:
-            # Deliberately tried even while resting: a missed drop is the one failure that
-            # can keep a stale entry alive, so every chance to make it counts.
-            self._rest(exc)
+            # Every other process is then either cut off from Redis too (and trusts
+            # nothing it holds) or keeps a stale entry for at most `ttl` seconds.
+            logger.warning("could not publish a caller cache invalidation (%s)", type(exc).__name__)
 
-    def _resting(self) -> bool:
-        return time.monotonic() < self._down_until
+    def drop(self, tenant_id: uuid.UUID, subject_ids: list[uuid.UUID] | None = None) -> None:
+        """forget() in this process only."""
+        with self._lock:
+            self._generation += 1
+            self._standing.drop(tenant_id, subject_ids)
+            self._profiles.drop(tenant_id)
 
-    def _rest(self, exc: redis.RedisError) -> None:
-        if not self._resting():
-            logger.warning(
-                "redis unavailable for the caller cache (%s); using PostgreSQL for %.0fs",
-                type(exc).__name__,
-                self._backoff,
+    def listen(self) -> None:
+        """Subscribe in a background thread; entries are served once subscribed."""
+        if self._listener is None:
+            self._listener = threading.Thread(
+                target=self._listen, name="caller-cache-listener", daemon=True
             )
-        self._down_until = time.monotonic() + self._backoff
+            self._listener.start()
+
+    def close(self) -> None:
+        self._stopping.set()
+        if self._listener is not None:
+            self._listener.join(timeout=HEARTBEAT_SECONDS)
+        self._set_live(False)
+
+    def _listen(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self._follow()
+            except (redis.RedisError, OSError) as exc:
+                if self._live:
+                    logger.warning(
+                        "caller cache cut off from Redis (%s); asking PostgreSQL until it is back",
+                        type(exc).__name__,
+                    )
+                self._set_live(False)
+                self._stopping.wait(self._reconnect)
+
+    def _follow(self) -> None:
+        """Subscribe, then apply messages until the subscription fails or we stop."""
+        # redis-py leaves pubsub() unannotated.
+        with self._redis.pubsub() as pubsub:  # type: ignore[no-untyped-call]
+            pubsub.subscribe(CHANNEL)
+            last_pong = pinged = time.monotonic()
+            while not self._stopping.is_set():
+                message = pubsub.get_message(timeout=1.0)
+                now = time.monotonic()
+                if message is not None:
+                    kind = message["type"]
+                    if kind == "message":
+                        self._apply(message["data"])
+                    elif kind == "subscribe":
+                        # Whatever happened while unsubscribed is unknown: start empty.
+                        self._set_live(True)
+                        last_pong = now
+                    elif kind == "pong":
+                        last_pong = now
+                if now - last_pong > 2 * HEARTBEAT_SECONDS:
+                    raise redis.TimeoutError("no pong on the caller cache subscription")
+                if now - pinged >= HEARTBEAT_SECONDS:
+                    pubsub.ping()
+                    pinged = now
+
+    def _apply(self, data: bytes | str) -> None:
+        try:
+            tenant_id, subject_ids = _parse(data)
+        except ValueError:
+            logger.warning("ignored a malformed caller cache message")
+            return
+        self.drop(tenant_id, subject_ids)
+
+    def _set_live(self, live: bool) -> None:
+        with self._lock:
+            self._generation += 1
+            self._standing.clear()
+            self._profiles.clear()
+            self._live = live
 
 
-def _subject_key(tenant_id: uuid.UUID, subject_id: uuid.UUID) -> str:
-    return f"{PREFIX}:{tenant_id}:{subject_id}"
+def _message(tenant_id: uuid.UUID, subject_ids: list[uuid.UUID] | None) -> str:
+    """`<tenant>` for the whole tenant, or `<tenant>:<subject> <subject> ...`."""
+    if subject_ids is None or len(subject_ids) > MESSAGE_SUBJECTS:
+        return str(tenant_id)
+    return f"{tenant_id}:" + " ".join(str(s) for s in subject_ids)
 
 
-def _tenant_key(tenant_id: uuid.UUID) -> str:
-    return f"{PREFIX}:{tenant_id}"
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+def _parse(data: bytes | str) -> tuple[uuid.UUID, list[uuid.UUID] | None]:
+    text = data.decode() if isinstance(data, bytes) else data
+    tenant, colon, subjects = text.partition(":")
+    if not colon:
+        return uuid.UUID(tenant), None
+    return uuid.UUID(tenant), [uuid.UUID(s) for s in subjects.split()]

@@ -14,8 +14,9 @@ from backend.db.tenant_context import (
     enter_tenant_on_first_query,
 )
 from backend.domain.errors import InvalidTokenError, NotFoundError
+from backend.domain.standing import CallerStanding
 from backend.security.caller_cache import CallerCache
-from backend.security.tokens import USER, AccessTokenCodec
+from backend.security.tokens import USER, AccessClaims, AccessTokenCodec
 from backend.services import roles
 
 
@@ -51,6 +52,23 @@ class Principal:
 
 
 CALLER_CACHE = "tessera.caller_cache"
+_PROFILES_TO_FORGET = "tessera.profiles_to_forget"
+
+
+def authenticate_cached_bearer(
+    db: Session, codec: AccessTokenCodec, cache: CallerCache, token: str
+) -> Principal | None:
+    """The hot path: verify an access token against the standing this process remembers.
+
+    No I/O: the tenant is bound on the request's first query, if it makes one. None when
+    the caller's standing is not in the cache; then call authenticate_bearer.
+    """
+    claims = codec.decode(token)
+    standing = cache.standing(claims.tenant_id, claims.user_id)
+    if standing is None:
+        return None
+    enter_tenant_on_first_query(db, claims.tenant_id)
+    return _admit(claims, standing)
 
 
 def authenticate_bearer(
@@ -58,21 +76,21 @@ def authenticate_bearer(
 ) -> Principal:
     """Verify an access token and that its user may still use it; bind the tenant.
 
-    The caller's standing comes from the Redis cache when it has it (the tenant is then
-    bound on the request's first query), else from one PostgreSQL statement that also
-    binds the tenant. A disabled user, a suspended tenant or a bumped token version is
-    refused at once.
+    The caller's standing comes from one PostgreSQL statement that also binds the
+    tenant, and is remembered for the next request. A disabled user, a suspended tenant
+    or a bumped token version is refused at once.
     """
     claims = codec.decode(token)
-    standing = cache.get(claims.tenant_id, claims.user_id)
-    if standing is not None:
-        enter_tenant_on_first_query(db, claims.tenant_id)
-    else:
-        enter = enter_tenant_as if claims.subject_kind == USER else enter_tenant_as_service_account
-        standing = enter(db, claims.tenant_id, claims.user_id)
-        if standing is None:
-            raise InvalidTokenError("token is invalid")
-        cache.put(claims.tenant_id, claims.user_id, standing)
+    since = cache.generation
+    enter = enter_tenant_as if claims.subject_kind == USER else enter_tenant_as_service_account
+    standing = enter(db, claims.tenant_id, claims.user_id)
+    if standing is None:
+        raise InvalidTokenError("token is invalid")
+    cache.keep_standing(claims.tenant_id, claims.user_id, standing, since=since)
+    return _admit(claims, standing)
+
+
+def _admit(claims: AccessClaims, standing: CallerStanding) -> Principal:
     refusal = standing.refusal(claims.token_version)
     if refusal is not None:
         raise InvalidTokenError(refusal)
@@ -115,10 +133,27 @@ def forget_standing_after_commit(
 def forget_many_after_commit(
     db: Session, tenant_id: uuid.UUID, subject_ids: list[uuid.UUID] | None
 ) -> None:
-    """forget_standing_after_commit for many subjects, in one Redis round trip."""
+    """forget_standing_after_commit for many subjects, in one message to other processes.
+
+    The tenant's cached profiles (GET /me) go too: what changes a standing may change them.
+    """
     cache = db.info.get(CALLER_CACHE)
     if isinstance(cache, CallerCache):
         after_commit(db, lambda: cache.forget(tenant_id, subject_ids))
+
+
+def forget_profiles_after_commit(db: Session, tenant_id: uuid.UUID) -> None:
+    """Drop the tenant's cached profiles once committed, once per transaction."""
+    pending: set[uuid.UUID] = db.info.setdefault(_PROFILES_TO_FORGET, set())
+    if tenant_id in pending:
+        return
+    pending.add(tenant_id)
+
+    def forget() -> None:
+        db.info.pop(_PROFILES_TO_FORGET, None)
+
+    after_commit(db, forget)
+    forget_many_after_commit(db, tenant_id, [])
 
 
 def bump_token_version(db: Session, tenant_id: uuid.UUID, user_id: uuid.UUID) -> None:

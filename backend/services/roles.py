@@ -116,15 +116,36 @@ def service_account_scopes(
     return scopes if platform else scopes & TENANT_SCOPES
 
 
-def role_names(db: Session, tenant_id: uuid.UUID, user_id: uuid.UUID) -> list[str]:
-    """Names of the roles granted directly to a user (unexpired), sorted."""
-    return sorted(
-        db.scalars(
-            select(Role.name).where(
-                Role.tenant_id == tenant_id,
-                Role.id.in_(active_role_ids(db, tenant_id, user_id)),
-            )
+@dataclass(frozen=True, slots=True)
+class Holding:
+    """What a user holds now: directly granted roles, effective scopes and their chains."""
+
+    roles: list[str]
+    scopes: frozenset[Scope]
+    explained: list["ScopeExplanation"]
+    # When the first of the unexpired grants runs out (and the holding changes), if ever.
+    changes_at: datetime | None
+
+
+def holding(db: Session, tenant_id: uuid.UUID, user_id: uuid.UUID, *, platform: bool) -> Holding:
+    """A user's roles, scopes and chains from one read of the graph and of the grants."""
+    now = datetime.now(UTC)
+    grants = db.execute(
+        select(UserRole.role_id, UserRole.expires_at).where(
+            UserRole.tenant_id == tenant_id,
+            UserRole.user_id == user_id,
+            or_(UserRole.expires_at.is_(None), UserRole.expires_at > now),
         )
+    ).all()
+    role_ids = [role_id for role_id, _ in grants]
+    graph = load_role_graph(db, tenant_id)
+    explained = _explained(graph, role_ids, platform=platform)
+    expiries = [expires_at for _, expires_at in grants if expires_at is not None]
+    return Holding(
+        roles=sorted(graph.node(role_id).name for role_id in role_ids),
+        scopes=frozenset(e.scope for e in explained),
+        explained=explained,
+        changes_at=min(expiries, default=None),
     )
 
 
@@ -190,9 +211,15 @@ def explain(
     The same scopes as effective_scopes: unexpired grants only, and platform scopes
     only in the platform tenant.
     """
-    chains = load_role_graph(db, tenant_id).chains(active_role_ids(db, tenant_id, user_id))
+    graph = load_role_graph(db, tenant_id)
+    return _explained(graph, active_role_ids(db, tenant_id, user_id), platform=platform)
+
+
+def _explained(
+    graph: RoleGraph[uuid.UUID], role_ids: list[uuid.UUID], *, platform: bool
+) -> list[ScopeExplanation]:
     return [
         ScopeExplanation(scope=scope, chains=found)
-        for scope, found in sorted(chains.items())
+        for scope, found in sorted(graph.chains(role_ids).items())
         if platform or scope in TENANT_SCOPES
     ]

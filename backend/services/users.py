@@ -18,7 +18,6 @@ from backend.db.models import Role, Tenant, User, UserRole, UserStatus
 from backend.domain.errors import ConflictError, NotFoundError
 from backend.domain.policy import require_within
 from backend.domain.roles import MEMBER
-from backend.domain.scopes import Scope
 from backend.security.passwords import PasswordService
 from backend.services import (
     audit,
@@ -304,14 +303,13 @@ def is_deleted(user: User) -> bool:
 class Profile:
     user: User
     tenant: Tenant
-    roles: list[str]
-    scopes: frozenset[Scope]
+    holding: roles.Holding
 
 
 def get_profile(
     db: Session, tenant_id: uuid.UUID, user_id: uuid.UUID, *, platform_tenant_slug: str
 ) -> Profile:
-    """A user with their tenant, directly granted roles and current effective scopes."""
+    """A user with their tenant, directly granted roles, effective scopes and their chains."""
     row = db.execute(
         select(User, Tenant)
         .join(Tenant, Tenant.id == User.tenant_id)
@@ -320,13 +318,9 @@ def get_profile(
     if row is None:
         raise NotFoundError("user")
     user, tenant = row
+    platform = tenant.slug == platform_tenant_slug
     return Profile(
-        user=user,
-        tenant=tenant,
-        roles=roles.role_names(db, tenant_id, user_id),
-        scopes=roles.effective_scopes(
-            db, tenant_id, user_id, platform=tenant.slug == platform_tenant_slug
-        ),
+        user=user, tenant=tenant, holding=roles.holding(db, tenant_id, user_id, platform=platform)
     )
 
 

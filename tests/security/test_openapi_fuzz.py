@@ -86,7 +86,11 @@ def callers(db: Session, settings: Settings) -> Callers:
 
 @pytest.fixture
 def fresh_headers(
-    db: Session, settings: Settings, callers: Callers, issue_token: Callable[..., str]
+    db: Session,
+    settings: Settings,
+    callers: Callers,
+    issue_token: Callable[..., str],
+    fuzz_app: FastAPI,
 ) -> Iterator[Callable[[str], dict[str, str]]]:
     """A token for the caller a path needs, issued after restoring the caller's standing.
 
@@ -111,8 +115,10 @@ def fresh_headers(
             .values(status=UserStatus.ACTIVE, locked_until=None, failed_logins=0)
         )
         db.commit()
+        # The app's own cache once its lifespan has started: dropped at once, in-process.
+        runtime = getattr(fuzz_app.state, "runtime", None)
         for tenant_id in (callers.owner.tenant_id, callers.operator.tenant_id):
-            cache.forget(tenant_id)
+            (cache if runtime is None else runtime.callers).forget(tenant_id)
         db.refresh(user)
         scopes = PLATFORM_SCOPES | TENANT_SCOPES if user is callers.operator else TENANT_SCOPES
         return bearer(issue_token(user, sorted(scopes)))

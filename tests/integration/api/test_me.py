@@ -5,7 +5,6 @@ from collections.abc import Callable
 
 import jwt
 import pytest
-import redis
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
@@ -159,20 +158,6 @@ def test_me_reflects_current_roles_not_the_token(
     body = client.get("/me", headers=bearer(token)).json()
     assert Scope.USERS_WRITE in body["scopes"]
     assert set(body["scopes"]) <= TENANT_SCOPES
-
-
-def test_standing_is_cached_in_redis_and_dropped_on_change(
-    client: TestClient, member: User, issue_token: IssueToken, db: Session, settings: Settings
-) -> None:
-    token = issue_token(member, ["me"])
-    assert client.get("/me", headers=bearer(token)).status_code == 200
-    key = f"tessera:caller:{member.tenant_id}:{member.id}"
-    with redis.Redis.from_url(settings.redis_url) as cache:
-        assert cache.get(key) == f"active:{member.token_version}".encode()
-        users.set_status(db, member.tenant_id, member.id, UserStatus.DISABLED)
-        db.commit()
-        assert cache.get(key) is None
-    assert_invalid_token(client.get("/me", headers=bearer(token)), "user is disabled")
 
 
 def test_guard_falls_back_to_postgres_when_redis_is_down(

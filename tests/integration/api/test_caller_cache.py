@@ -1,0 +1,184 @@
+"""The per-process caller cache behind the guard and GET /me, through HTTP.
+
+The app under test listens on Redis like any API process. Changes made through the
+app's own cache drop its entries at once; changes made elsewhere (a worker, another API
+process: here a second CallerCache on the same Redis) reach it through the channel.
+"""
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import redis
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, event, text
+from sqlalchemy.orm import Session
+
+from backend.db.models import User, UserRole, UserStatus
+from backend.domain.standing import CallerStanding
+from backend.security.caller_cache import CallerCache
+from backend.services import principals, users
+from backend.services.principals import CALLER_CACHE
+from backend.settings import Settings
+from tests.conftest import bearer, builtin_role
+from tests.factories import RoleFactory, TenantFactory, UserFactory
+
+IssueToken = Callable[..., str]
+# Long enough for a message to cross Redis on a loaded machine; a bound, not a timing.
+DELIVERY_DEADLINE_S = 10.0
+
+
+def app_cache(client: TestClient) -> CallerCache:
+    cache: CallerCache = client.app.state.runtime.callers  # type: ignore[attr-defined]
+    deadline = time.monotonic() + DELIVERY_DEADLINE_S
+    while not cache.live:
+        assert time.monotonic() < deadline, "the app never subscribed to the cache channel"
+        time.sleep(0.01)
+    return cache
+
+
+def eventually(check: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + DELIVERY_DEADLINE_S
+    while not check():
+        assert time.monotonic() < deadline, f"never happened: {what}"
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def member(db: Session) -> User:
+    tenant = TenantFactory(slug="acme")
+    user = UserFactory(
+        tenant=tenant, email="m@acme.test", roles=[builtin_role(db, tenant, "member")]
+    )
+    db.commit()
+    return user
+
+
+@pytest.fixture
+def statements(client: TestClient) -> Iterator[list[str]]:
+    """Every SQL statement the app sends while the test runs."""
+    engine: Engine = client.app.state.runtime.database.engine  # type: ignore[attr-defined]
+    seen: list[str] = []
+
+    def record(*args: object) -> None:
+        seen.append(str(args[2]))
+
+    event.listen(engine, "before_cursor_execute", record)
+    yield seen
+    event.remove(engine, "before_cursor_execute", record)
+
+
+@pytest.fixture
+def elsewhere(owner_engine: Engine, settings: Settings) -> Iterator[Session]:
+    """A session of another process: its cache is not the app's, only Redis links them."""
+    client = redis.Redis.from_url(settings.redis_url)
+    with Session(owner_engine, info={CALLER_CACHE: CallerCache(client)}) as session:
+        yield session
+    client.close()
+
+
+def test_a_known_caller_costs_no_database_statement(
+    client: TestClient, member: User, issue_token: IssueToken, statements: list[str]
+) -> None:
+    app_cache(client)
+    token = issue_token(member, ["me"])
+    first = client.get("/me", headers=bearer(token))
+    assert first.status_code == 200
+    assert statements, "the first request must read the caller from PostgreSQL"
+    statements.clear()
+    again = client.get("/me", headers=bearer(token))
+    assert again.status_code == 200
+    assert again.json() == first.json()
+    assert statements == []
+
+
+def test_a_change_in_another_process_reaches_the_cache_through_redis(
+    client: TestClient, member: User, issue_token: IssueToken, elsewhere: Session
+) -> None:
+    app_cache(client)
+    token = issue_token(member, ["me"])
+    assert client.get("/me", headers=bearer(token)).status_code == 200
+    users.set_status(elsewhere, member.tenant_id, member.id, UserStatus.DISABLED)
+    elsewhere.commit()
+    eventually(
+        lambda: client.get("/me", headers=bearer(token)).status_code == 401,
+        "the disabled user refused",
+    )
+
+
+def test_an_audited_change_elsewhere_drops_cached_profiles(
+    client: TestClient, member: User, issue_token: IssueToken, elsewhere: Session
+) -> None:
+    app_cache(client)
+    token = issue_token(member, ["me"])
+    assert client.get("/me", headers=bearer(token)).json()["full_name"] != "Renamed"
+    admin = principals.Principal(
+        kind="user", subject_id=member.id, tenant_id=member.tenant_id, scopes=frozenset()
+    )
+    users.update(elsewhere, admin, member.id, full_name="Renamed")
+    elsewhere.commit()
+    eventually(
+        lambda: client.get("/me", headers=bearer(token)).json()["full_name"] == "Renamed",
+        "the new name shown",
+    )
+
+
+def test_a_profile_is_not_served_past_a_grant_expiry(
+    client: TestClient, member: User, issue_token: IssueToken, db: Session
+) -> None:
+    app_cache(client)
+    temporary = RoleFactory(tenant_id=member.tenant_id, name="on-call")
+    expires = datetime.now(UTC) + timedelta(seconds=1.5)
+    db.add(
+        UserRole(
+            tenant_id=member.tenant_id, user_id=member.id, role_id=temporary.id, expires_at=expires
+        )
+    )
+    db.commit()
+    token = issue_token(member, ["me"])
+    assert "on-call" in client.get("/me", headers=bearer(token)).json()["roles"]
+    time.sleep(max(0.0, (expires - datetime.now(UTC)).total_seconds()) + 0.1)
+    # No sweep has run and nothing was published: the entry simply was not kept longer.
+    assert "on-call" not in client.get("/me", headers=bearer(token)).json()["roles"]
+
+
+def test_a_fill_that_raced_an_invalidation_is_not_kept(client: TestClient) -> None:
+    cache = app_cache(client)
+    tenant, subject = uuid.uuid4(), uuid.uuid4()
+    stale = CallerStanding(user_status="active", token_version=1, tenant_status="active")
+    since = cache.generation
+    cache.drop(tenant, [subject])
+    cache.keep_standing(tenant, subject, stale, since=since)
+    assert cache.standing(tenant, subject) is None
+    cache.keep_standing(tenant, subject, stale, since=cache.generation)
+    assert cache.standing(tenant, subject) == stale
+
+
+def test_a_cache_cut_off_from_redis_serves_nothing(settings: Settings) -> None:
+    down = CallerCache(redis.Redis.from_url("redis://127.0.0.1:1/0"), reconnect_seconds=0.05)
+    down.listen()
+    try:
+        tenant, subject = uuid.uuid4(), uuid.uuid4()
+        state = CallerStanding(user_status="active", token_version=1, tenant_status="active")
+        down.keep_standing(tenant, subject, state, since=down.generation)
+        assert not down.live
+        assert down.standing(tenant, subject) is None
+    finally:
+        down.close()
+
+
+def test_rows_changed_without_the_app_are_seen_once_forgotten(
+    client: TestClient, member: User, issue_token: IssueToken, owner_engine: Engine
+) -> None:
+    cache = app_cache(client)
+    token = issue_token(member, ["me"])
+    assert client.get("/me", headers=bearer(token)).status_code == 200
+    with owner_engine.begin() as connection:
+        connection.execute(
+            text("UPDATE users SET status = 'disabled' WHERE id = :id"), {"id": member.id}
+        )
+    # A change by hand publishes nothing; an operator's forget (or the TTL) ends it.
+    cache.forget(member.tenant_id, [member.id])
+    assert client.get("/me", headers=bearer(token)).status_code == 401
