@@ -116,7 +116,8 @@ def _keyset_sql(tenant: uuid.UUID, after: tuple[str, uuid.UUID] | None) -> str:
 def lifecycle(
     srv: Server, stack: Stack, data: Dataset, token: str, worker: Process
 ) -> tuple[list[Row], Raw]:
-    """5: disable a 100,000-user tenant through the Celery job, and with one SQL statement."""
+    """5: offboard a 100,000-user tenant (200,000 refresh tokens) through the Celery job,
+    and with one SQL statement doing the same updates and audit rows."""
     app = create_engine(stack.app_url, poolclass=NullPool)
     try:
         # Warm-up: a small job (worker, API and broker connections), then one SQL pass.
@@ -129,7 +130,8 @@ def lifecycle(
                     {"t": data.big_tenant},
                 )
             ]
-        _run_job(srv, stack.owner, data.big_tenant, token, {"user_ids": some, "reason": "warm"})
+        warm = {"user_ids": some, "reason": "warm", "offboard": True}
+        _run_job(srv, stack.owner, data.big_tenant, token, warm)
         _reset(stack.owner, data.big_tenant)
         sql_seconds: list[float] = []
         job_seconds: list[float] = []
@@ -139,19 +141,18 @@ def lifecycle(
         for _ in range(ROUNDS):
             _reset(stack.owner, data.big_tenant)
             started = time.perf_counter()
-            count = _disable_with_sql(app, data)
+            count = _offboard_with_sql(app, data)
             sql_seconds.append(time.perf_counter() - started)
             _reset(stack.owner, data.big_tenant)
             rss_before.append(worker.rss_mb())
             with _peak_rss(worker) as peak:
                 started = time.perf_counter()
-                done = _run_job(
-                    srv, stack.owner, data.big_tenant, token, {"all_users": True, "reason": "bench"}
-                )
+                everyone = {"all_users": True, "reason": "bench", "offboard": True}
+                done = _run_job(srv, stack.owner, data.big_tenant, token, everyone)
                 job_seconds.append(time.perf_counter() - started)
             rss_peak.append(peak[0])
             if done != count:
-                raise LoadError(f"the job disabled {done} users, the SQL {count}")
+                raise LoadError(f"the job offboarded {done} users, the SQL {count}")
             disabled.append(done)
         _reset(stack.owner, data.big_tenant)
     finally:
@@ -185,47 +186,78 @@ def lifecycle(
         "job_seconds": job_seconds,
         "worker_rss_before_mb": rss_before,
         "worker_rss_peak_mb": rss_peak,
-        "users_disabled": disabled,
+        "users_offboarded": disabled,
     }
     return rows, raw
 
 
-def _disable_with_sql(app: Engine, data: Dataset) -> int:
-    """The baseline: the job's updates and audit rows, in one statement, as the app role."""
+# What the offboarding job does, written by hand for the whole tenant at once: disable
+# the active users (owners excepted), end every live session and its tokens, revoke the
+# service accounts and API keys they made, one user.offboarded event per user changed.
+_OFFBOARD_SQL = """
+WITH owners AS (
+  SELECT ur.user_id FROM user_roles ur
+  JOIN roles r ON r.tenant_id = ur.tenant_id AND r.id = ur.role_id
+  JOIN users u ON u.tenant_id = ur.tenant_id AND u.id = ur.user_id
+  WHERE ur.tenant_id = :t AND r.builtin AND r.name = 'owner' AND u.status = 'active'
+    AND (ur.expires_at IS NULL OR ur.expires_at > now())
+), targets AS (
+  SELECT id FROM users WHERE tenant_id = :t AND id NOT IN (SELECT user_id FROM owners)
+), disabled AS (
+  UPDATE users SET status = 'disabled', disabled_at = now(), disabled_reason = 'bench',
+    token_version = token_version + 1
+  WHERE tenant_id = :t AND status = 'active' AND id IN (SELECT id FROM targets)
+  RETURNING id AS user_id
+), families AS (
+  UPDATE refresh_families SET revoked_at = now(), revoked_reason = 'offboarded'
+  WHERE tenant_id = :t AND revoked_at IS NULL AND user_id IN (SELECT id FROM targets)
+  RETURNING id, user_id
+), tokens AS (
+  UPDATE refresh_tokens SET revoked_at = now(), revoked_reason = 'offboarded'
+  WHERE tenant_id = :t AND revoked_at IS NULL AND family_id IN (SELECT id FROM families)
+), accounts AS (
+  UPDATE service_accounts SET revoked_at = now(), token_version = token_version + 1
+  WHERE tenant_id = :t AND revoked_at IS NULL AND created_by IN (SELECT id FROM targets)
+  RETURNING created_by AS user_id
+), keys AS (
+  UPDATE api_keys SET revoked_at = now()
+  WHERE tenant_id = :t AND revoked_at IS NULL AND created_by IN (SELECT id FROM targets)
+  RETURNING created_by AS user_id
+), families_n AS (SELECT user_id, count(*) AS n FROM families GROUP BY user_id
+), accounts_n AS (SELECT user_id, count(*) AS n FROM accounts GROUP BY user_id
+), keys_n AS (SELECT user_id, count(*) AS n FROM keys GROUP BY user_id
+), touched AS (
+  SELECT user_id FROM disabled UNION SELECT user_id FROM families_n
+  UNION SELECT user_id FROM accounts_n UNION SELECT user_id FROM keys_n
+), audited AS (
+  INSERT INTO audit_events (tenant_id, id, actor, action, target, data)
+  SELECT :t, gen_random_uuid(), :actor, 'user.offboarded', 'user:' || touched.user_id,
+    jsonb_build_object(
+      'reason', 'bench',
+      'before', jsonb_build_object(
+        'status', CASE WHEN disabled.user_id IS NULL THEN 'disabled' ELSE 'active' END),
+      'after', jsonb_build_object('status', 'disabled'),
+      'sessions_revoked', coalesce(families_n.n, 0),
+      'service_accounts_revoked', coalesce(accounts_n.n, 0),
+      'api_keys_revoked', coalesce(keys_n.n, 0))
+  FROM touched
+  LEFT JOIN disabled ON disabled.user_id = touched.user_id
+  LEFT JOIN families_n ON families_n.user_id = touched.user_id
+  LEFT JOIN accounts_n ON accounts_n.user_id = touched.user_id
+  LEFT JOIN keys_n ON keys_n.user_id = touched.user_id
+  RETURNING 1
+) SELECT count(*) FROM audited
+"""
+
+
+def _offboard_with_sql(app: Engine, data: Dataset) -> int:
+    """The baseline: the job's updates and audit rows in one statement, as the app role."""
     with app.begin() as connection:
         connection.execute(
             text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(data.big_tenant)}
         )
         count = connection.scalar(
-            text(
-                "WITH owners AS ("
-                "  SELECT ur.user_id FROM user_roles ur"
-                "  JOIN roles r ON r.tenant_id = ur.tenant_id AND r.id = ur.role_id"
-                "  WHERE ur.tenant_id = :t AND r.builtin AND r.name = 'owner'"
-                "), disabled AS ("
-                "  UPDATE users SET status = 'disabled', disabled_at = now(),"
-                "    disabled_reason = 'bench', token_version = token_version + 1"
-                "  WHERE tenant_id = :t AND status = 'active'"
-                "    AND id NOT IN (SELECT user_id FROM owners)"
-                "  RETURNING id"
-                "), audited AS ("
-                "  INSERT INTO audit_events (tenant_id, id, actor, action, target, data)"
-                "  SELECT :t, gen_random_uuid(), :actor, 'user.disabled', 'user:' || id,"
-                "    CAST(:data AS jsonb) FROM disabled"
-                "  RETURNING 1"
-                ") SELECT count(*) FROM audited"
-            ),
-            {
-                "t": data.big_tenant,
-                "actor": f"user:{data.big_owner}",
-                "data": json.dumps(
-                    {
-                        "reason": "bench",
-                        "before": {"status": "active"},
-                        "after": {"status": "disabled"},
-                    }
-                ),
-            },
+            text(_OFFBOARD_SQL), {"t": data.big_tenant, "actor": f"user:{data.big_owner}"}
         )
     return int(count or 0)
 
@@ -233,7 +265,7 @@ def _disable_with_sql(app: Engine, data: Dataset) -> int:
 def _run_job(
     srv: Server, owner: Engine, tenant: uuid.UUID, token: str, body: dict[str, object]
 ) -> int:
-    """POST /users/bulk-disable and wait for the job to finish; how many it disabled."""
+    """POST /users/bulk-disable and wait for the job to finish; how many it offboarded."""
     request = urllib.request.Request(  # noqa: S310 (our own server on 127.0.0.1)
         f"{srv.url}/users/bulk-disable",
         data=json.dumps(body).encode(),
@@ -250,15 +282,16 @@ def _run_job(
                 {"t": tenant, "j": job_id},
             ).one()
         if status == "succeeded":
-            return int(result["disabled"])
+            return int(result["offboarded"])
         if status == "failed":
-            raise LoadError(f"bulk-disable job failed: {error}")
+            raise LoadError(f"bulk offboarding job failed: {error}")
         time.sleep(0.05)
     raise LoadError(f"bulk-disable job not done after {JOB_TIMEOUT:.0f}s")
 
 
 def _reset(owner: Engine, tenant: uuid.UUID) -> None:
-    """Everyone active again, and the table vacuumed, so every run starts the same."""
+    """Everyone active with live sessions again, and the tables vacuumed, so every run
+    starts the same."""
     with owner.begin() as connection:
         connection.execute(
             text(
@@ -267,8 +300,18 @@ def _reset(owner: Engine, tenant: uuid.UUID) -> None:
             ),
             {"t": tenant},
         )
+        for table in ("refresh_families", "refresh_tokens"):
+            connection.execute(
+                text(
+                    f"UPDATE {table} SET revoked_at = NULL, revoked_reason = NULL "  # noqa: S608
+                    "WHERE tenant_id = :t AND revoked_at IS NOT NULL"
+                ),
+                {"t": tenant},
+            )
     with owner.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        connection.execute(text("VACUUM ANALYZE users, audit_events"))
+        connection.execute(
+            text("VACUUM ANALYZE users, refresh_families, refresh_tokens, audit_events")
+        )
 
 
 @contextmanager

@@ -23,16 +23,19 @@ from backend.services import offboarding
 
 logger = logging.getLogger(__name__)
 
-# (db, tenant_id, params, actor, chunk) -> rows changed in this batch; 0 means done.
-Step = Callable[[Session, uuid.UUID, dict[str, Any], str, int], int]
+# (db, tenant_id, params, actor, chunk, after) -> the batch: rows changed, and the last
+# key it looked at (None once nothing is left), which the next batch starts after.
+Step = Callable[[Session, uuid.UUID, dict[str, Any], str, int, Any], offboarding.Batch]
 # (db, tenant_id, params, done) -> the job's result once it has finished.
 Summary = Callable[[Session, uuid.UUID, dict[str, Any], int], dict[str, Any]]
 
 
 def _bulk_disable(
-    db: Session, tenant_id: uuid.UUID, params: dict[str, Any], actor: str, chunk: int
-) -> int:
-    return offboarding.bulk_disable_step(db, tenant_id, params, actor=actor, chunk=chunk)
+    db: Session, tenant_id: uuid.UUID, params: dict[str, Any], actor: str, chunk: int, after: Any
+) -> offboarding.Batch:
+    return offboarding.bulk_disable_step(
+        db, tenant_id, params, actor=actor, chunk=chunk, after=after
+    )
 
 
 def _bulk_disable_summary(
@@ -41,10 +44,28 @@ def _bulk_disable_summary(
     return {"disabled": done, "skipped_owners": offboarding.skipped_owners(db, tenant_id, params)}
 
 
+def _bulk_offboard(
+    db: Session, tenant_id: uuid.UUID, params: dict[str, Any], actor: str, chunk: int, after: Any
+) -> offboarding.Batch:
+    return offboarding.bulk_offboard_step(
+        db, tenant_id, params, actor=actor, chunk=chunk, after=after
+    )
+
+
+def _bulk_offboard_summary(
+    db: Session, tenant_id: uuid.UUID, params: dict[str, Any], done: int
+) -> dict[str, Any]:
+    return {
+        "offboarded": done,
+        "skipped_owners": offboarding.skipped_owners(db, tenant_id, params),
+    }
+
+
 def _offboard(
-    db: Session, tenant_id: uuid.UUID, params: dict[str, Any], actor: str, chunk: int
-) -> int:
-    return offboarding.offboard_step(db, tenant_id, uuid.UUID(params["user_id"]), actor=actor)
+    db: Session, tenant_id: uuid.UUID, params: dict[str, Any], actor: str, chunk: int, after: Any
+) -> offboarding.Batch:
+    user_id = uuid.UUID(params["user_id"])
+    return offboarding.Batch(offboarding.offboard_step(db, tenant_id, user_id, actor=actor), None)
 
 
 def _offboard_summary(
@@ -55,6 +76,7 @@ def _offboard_summary(
 
 KINDS: dict[str, tuple[Step, Summary]] = {
     "bulk_disable": (_bulk_disable, _bulk_disable_summary),
+    "bulk_offboard": (_bulk_offboard, _bulk_offboard_summary),
     "offboard": (_offboard, _offboard_summary),
 }
 
@@ -76,18 +98,22 @@ def run(
         kind, params, actor = job.kind, dict(job.params), job.requested_by
     try:
         step, summary = KINDS[kind]
+        # A rerun (redelivery) starts from the first key again: what was done is skipped
+        # in one pass, and every batch after that goes on from where the last one ended.
+        after: Any = None
         while True:
             with unit_of_work(sessions) as db:
                 enter_tenant(db, tenant_id)
-                done = step(db, tenant_id, params, actor, chunk)
-                if done:
+                batch = step(db, tenant_id, params, actor, chunk, after)
+                if batch.changed:
                     db.execute(
                         update(Job)
                         .where(Job.tenant_id == tenant_id, Job.id == job_id)
-                        .values(progress_done=Job.progress_done + done)
+                        .values(progress_done=Job.progress_done + batch.changed)
                     )
-            if not done:
+            if batch.after is None:
                 break
+            after = batch.after
         with unit_of_work(sessions) as db:
             enter_tenant(db, tenant_id)
             job = db.get_one(Job, (tenant_id, job_id))

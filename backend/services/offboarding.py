@@ -1,31 +1,72 @@
-"""Cutting users off: offboarding one user, disabling many. Set-based and idempotent.
+"""Cutting users off: disabling many, offboarding one or many. Set-based and idempotent.
 
-Each step handles at most `chunk` users in the caller's transaction and returns how
-many it changed; a job calls it until it returns 0. Only users still active are
-touched, so a step repeated after a crash (a redelivered task) changes nothing twice
-and writes no audit row twice.
+A job walks the users it is about in id order, `chunk` at a time, each batch in the
+caller's transaction, and carries the last id it looked at to the next batch (keyset):
+the whole job reads every candidate once, however far it has got. Only what is still
+to do is touched (an active user, a live session, an unrevoked account or key), so a
+batch repeated after a crash (a redelivered task starts again from the first id)
+changes nothing twice and writes no audit row twice.
+
+Each batch is two statements: the next ids (locked, so two workers on one job split the
+rows) and one statement that changes them and writes their audit rows together.
 """
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select, true, update
+from sqlalchemy import (
+    ARRAY,
+    Boolean,
+    ColumnElement,
+    Integer,
+    Select,
+    String,
+    Uuid,
+    and_,
+    any_,
+    bindparam,
+    case,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    true,
+    union,
+    union_all,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from backend.db.models import (
     ApiKey,
+    AuditEvent,
     RefreshFamily,
     RefreshToken,
     ServiceAccount,
     User,
     UserStatus,
 )
-from backend.services import audit, owners, principals
+from backend.request_context import current_request
+from backend.services import owners, principals
+
+OFFBOARDED = "offboarded"
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """What one step of a job did: rows changed, and where the next step starts."""
+
+    changed: int
+    # The last id this step looked at; None once nothing is left after it.
+    after: uuid.UUID | None
 
 
 def bulk_disable_filter(params: dict[str, Any]) -> ColumnElement[bool]:
-    """The users a bulk-disable job is about: listed ids, or last login before a time."""
+    """The users a bulk job is about: listed ids, or last login before a time."""
     clauses: list[ColumnElement[bool]] = []
     if params.get("user_ids") is not None:
         clauses.append(User.id.in_([uuid.UUID(u) for u in params["user_ids"]]))
@@ -40,32 +81,56 @@ def bulk_disable_filter(params: dict[str, Any]) -> ColumnElement[bool]:
     return and_(true(), *clauses)
 
 
-def count_bulk_disable(db: Session, tenant_id: uuid.UUID, params: dict[str, Any]) -> int:
-    """How many users a bulk-disable job would disable now, counted in the database."""
-    return _count(db, _candidates_query(db, tenant_id, params))
+def count_bulk(db: Session, tenant_id: uuid.UUID, params: dict[str, Any], *, offboard: bool) -> int:
+    """How many users a bulk job would disable (or offboard) now, counted in the database."""
+    query = _candidates_query(tenant_id, params, active_only=not offboard)
+    return int(db.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0)
 
 
 def bulk_disable_step(
-    db: Session, tenant_id: uuid.UUID, params: dict[str, Any], *, actor: str, chunk: int
-) -> int:
-    """Disable up to `chunk` more matching active users; owners are left alone.
+    db: Session,
+    tenant_id: uuid.UUID,
+    params: dict[str, Any],
+    *,
+    actor: str,
+    chunk: int,
+    after: uuid.UUID | None,
+) -> Batch:
+    """Disable the next `chunk` matching active users after `after`; owners are left alone.
 
     A tenant keeps its owners: the result of the job reports them as skipped.
     """
-    # Two workers on one job (a redelivery racing a slow original) split the rows.
-    query = _candidates_query(db, tenant_id, params).limit(chunk).with_for_update(skip_locked=True)
-    ids = list(db.scalars(query))
-    return disable_users(db, tenant_id, ids, actor=actor, reason=params.get("reason") or "bulk")
+    ids = _next_ids(db, tenant_id, params, chunk=chunk, after=after, active_only=True)
+    reason = params.get("reason") or "bulk"
+    changed = len(disable_users(db, tenant_id, ids, actor=actor, reason=reason))
+    return Batch(changed, ids[-1] if len(ids) == chunk else None)
+
+
+def bulk_offboard_step(
+    db: Session,
+    tenant_id: uuid.UUID,
+    params: dict[str, Any],
+    *,
+    actor: str,
+    chunk: int,
+    after: uuid.UUID | None,
+) -> Batch:
+    """Offboard the next `chunk` matching users after `after` (active or already
+    disabled: a disabled user's sessions end too); owners are left alone."""
+    ids = _next_ids(db, tenant_id, params, chunk=chunk, after=after, active_only=False)
+    reason = params.get("reason") or OFFBOARDED
+    changed = offboard_users(db, tenant_id, ids, actor=actor, reason=reason)
+    return Batch(changed, ids[-1] if len(ids) == chunk else None)
 
 
 def skipped_owners(db: Session, tenant_id: uuid.UUID, params: dict[str, Any]) -> int:
     """How many users the job matched but left alone because they are owners."""
-    matching = select(User.id).where(
+    matching = select(func.count()).where(
         User.tenant_id == tenant_id,
-        User.id.in_(owners.active_owner_ids(db, tenant_id)),
+        User.id.in_(owners.active_owners(tenant_id)),
         bulk_disable_filter(params),
     )
-    return _count(db, matching)
+    return int(db.scalar(matching) or 0)
 
 
 def offboard_step(db: Session, tenant_id: uuid.UUID, user_id: uuid.UUID, *, actor: str) -> int:
@@ -73,120 +138,201 @@ def offboard_step(db: Session, tenant_id: uuid.UUID, user_id: uuid.UUID, *, acto
 
     Returns 1 if anything changed, 0 once everything is already done.
     """
-    now = datetime.now(UTC)
-    changed = disable_users(db, tenant_id, [user_id], actor=actor, reason="offboarded")
-    families = len(
-        db.scalars(
-            update(RefreshFamily)
-            .where(
-                RefreshFamily.tenant_id == tenant_id,
-                RefreshFamily.user_id == user_id,
-                RefreshFamily.revoked_at.is_(None),
-            )
-            .values(revoked_at=now, revoked_reason="offboarded")
-            .returning(RefreshFamily.id)
-        ).all()
-    )
-    db.execute(
-        update(RefreshToken)
-        .where(
-            RefreshToken.tenant_id == tenant_id,
-            RefreshToken.user_id == user_id,
-            RefreshToken.revoked_at.is_(None),
-        )
-        .values(revoked_at=now, revoked_reason="offboarded")
-    )
-    accounts = list(
-        db.scalars(
-            update(ServiceAccount)
-            .where(
-                ServiceAccount.tenant_id == tenant_id,
-                ServiceAccount.created_by == user_id,
-                ServiceAccount.revoked_at.is_(None),
-            )
-            .values(revoked_at=now, token_version=ServiceAccount.token_version + 1)
-            .returning(ServiceAccount.id)
-        )
-    )
-    principals.forget_many_after_commit(db, tenant_id, accounts)
-    keys = len(
-        db.scalars(
-            update(ApiKey)
-            .where(
-                ApiKey.tenant_id == tenant_id,
-                ApiKey.created_by == user_id,
-                ApiKey.revoked_at.is_(None),
-            )
-            .values(revoked_at=now)
-            .returning(ApiKey.id)
-        ).all()
-    )
-    if not (changed or families or accounts or keys):
-        return 0
-    audit.record(
-        db,
-        tenant_id=tenant_id,
-        actor=actor,
-        action="user.offboarded",
-        target=f"user:{user_id}",
-        data={
-            "sessions_revoked": families,
-            "service_accounts_revoked": len(accounts),
-            "api_keys_revoked": keys,
-        },
-    )
-    return 1
+    return offboard_users(db, tenant_id, [user_id], actor=actor, reason=OFFBOARDED)
 
 
 def _candidates_query(
-    db: Session, tenant_id: uuid.UUID, params: dict[str, Any]
+    tenant_id: uuid.UUID, params: dict[str, Any], *, active_only: bool
 ) -> Select[uuid.UUID]:
-    return (
-        select(User.id)
-        .where(
-            User.tenant_id == tenant_id,
-            User.status == UserStatus.ACTIVE,
-            bulk_disable_filter(params),
-            User.id.not_in(owners.active_owner_ids(db, tenant_id)),
-        )
-        .order_by(User.id)
+    query = select(User.id).where(
+        User.tenant_id == tenant_id,
+        bulk_disable_filter(params),
+        User.id.not_in(owners.active_owners(tenant_id)),
     )
+    if active_only:
+        query = query.where(User.status == UserStatus.ACTIVE)
+    return query.order_by(User.id)
 
 
-def _count(db: Session, query: Select[uuid.UUID]) -> int:
-    return int(db.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0)
+def _next_ids(
+    db: Session,
+    tenant_id: uuid.UUID,
+    params: dict[str, Any],
+    *,
+    chunk: int,
+    after: uuid.UUID | None,
+    active_only: bool,
+) -> list[uuid.UUID]:
+    query = _candidates_query(tenant_id, params, active_only=active_only)
+    if after is not None:
+        query = query.where(User.id > after)
+    # Two workers on one job (a redelivery racing a slow original) split the rows.
+    return list(db.scalars(query.limit(chunk).with_for_update(of=User, skip_locked=True)))
+
+
+def _ids_param(ids: list[uuid.UUID]) -> Any:
+    """The batch as one array parameter: `= ANY(:ids)`, not thousands of bind values."""
+    return any_(bindparam("ids", ids, type_=ARRAY(Uuid())))
+
+
+def _audit_columns(tenant_id: uuid.UUID, actor: str, action: str) -> list[Any]:
+    context = current_request.get()
+    return [
+        literal(tenant_id, Uuid()),
+        func.gen_random_uuid(),
+        literal(actor, String()),
+        literal(action, String()),
+        literal(context.request_id if context else None, String()),
+        literal(context.client_ip if context else None, String()),
+    ]
+
+
+_AUDIT_INTO = ["tenant_id", "id", "actor", "action", "request_id", "client_ip", "target", "data"]
 
 
 def disable_users(
     db: Session, tenant_id: uuid.UUID, ids: list[uuid.UUID], *, actor: str, reason: str
+) -> list[uuid.UUID]:
+    """Disable those of `ids` still active, audit each and drop their cached standing.
+
+    One statement: the update and its audit rows. Their sessions are kept (refused while
+    disabled, usable again if re-enabled); offboarding ends them.
+    """
+    if not ids:
+        return []
+    disabled = (
+        update(User)
+        .where(User.tenant_id == tenant_id, User.id == _ids_param(ids))
+        .where(User.status == UserStatus.ACTIVE)
+        .values(
+            status=UserStatus.DISABLED,
+            disabled_at=func.now(),
+            disabled_reason=reason,
+            token_version=User.token_version + 1,
+        )
+        .returning(User.id)
+        .cte("disabled")
+    )
+    data = {"reason": reason, "before": {"status": "active"}, "after": {"status": "disabled"}}
+    audited = insert(AuditEvent).from_select(
+        _AUDIT_INTO,
+        select(
+            *_audit_columns(tenant_id, actor, "user.disabled"),
+            func.concat("user:", disabled.c.id),
+            literal(data, JSONB()),
+        ),
+    )
+    changed = list(db.scalars(select(disabled.c.id).add_cte(audited.cte("audited"))))
+    principals.forget_many_after_commit(db, tenant_id, changed)
+    return changed
+
+
+def offboard_users(
+    db: Session, tenant_id: uuid.UUID, ids: list[uuid.UUID], *, actor: str, reason: str
 ) -> int:
-    """Disable those of `ids` still active; audit and drop cached standing for each."""
+    """Offboard `ids`: disable those still active, end their sessions (families and the
+    tokens in them), revoke the service accounts and API keys they made, and write one
+    `user.offboarded` event per user something changed for. One statement; how many
+    users changed.
+    """
     if not ids:
         return 0
-    disabled = list(
-        db.scalars(
-            update(User)
-            .where(
-                User.tenant_id == tenant_id,
-                User.id.in_(ids),
-                User.status == UserStatus.ACTIVE,
-            )
-            .values(
-                status=UserStatus.DISABLED,
-                disabled_at=datetime.now(UTC),
-                disabled_reason=reason,
-                token_version=User.token_version + 1,
-            )
-            .returning(User.id)
+    now = datetime.now(UTC)
+    disabled = (
+        update(User)
+        .where(User.tenant_id == tenant_id, User.id == _ids_param(ids))
+        .where(User.status == UserStatus.ACTIVE)
+        .values(
+            status=UserStatus.DISABLED,
+            disabled_at=now,
+            disabled_reason=reason,
+            token_version=User.token_version + 1,
         )
+        .returning(User.id.label("user_id"))
+        .cte("disabled")
     )
-    audit.record_many(
-        db,
-        tenant_id=tenant_id,
-        actor=actor,
-        action="user.disabled",
-        targets=[f"user:{user_id}" for user_id in disabled],
-        data={"reason": reason, "before": {"status": "active"}, "after": {"status": "disabled"}},
+    families = (
+        update(RefreshFamily)
+        .where(RefreshFamily.tenant_id == tenant_id, RefreshFamily.user_id == _ids_param(ids))
+        .where(RefreshFamily.revoked_at.is_(None))
+        .values(revoked_at=now, revoked_reason=OFFBOARDED)
+        .returning(RefreshFamily.id, RefreshFamily.user_id)
+        .cte("families")
     )
-    principals.forget_many_after_commit(db, tenant_id, disabled)
-    return len(disabled)
+    # Every token of a live session: a session's tokens are only ever revoked with it.
+    tokens = (
+        update(RefreshToken)
+        .where(
+            RefreshToken.tenant_id == tenant_id,
+            RefreshToken.family_id.in_(select(families.c.id)),
+            RefreshToken.revoked_at.is_(None),
+        )
+        .values(revoked_at=now, revoked_reason=OFFBOARDED)
+        .returning(RefreshToken.id)
+        .cte("tokens")
+    )
+    accounts = (
+        update(ServiceAccount)
+        .where(ServiceAccount.tenant_id == tenant_id, ServiceAccount.created_by == _ids_param(ids))
+        .where(ServiceAccount.revoked_at.is_(None))
+        .values(revoked_at=now, token_version=ServiceAccount.token_version + 1)
+        .returning(ServiceAccount.id, ServiceAccount.created_by.label("user_id"))
+        .cte("accounts")
+    )
+    keys = (
+        update(ApiKey)
+        .where(ApiKey.tenant_id == tenant_id, ApiKey.created_by == _ids_param(ids))
+        .where(ApiKey.revoked_at.is_(None))
+        .values(revoked_at=now)
+        .returning(ApiKey.created_by.label("user_id"))
+        .cte("keys")
+    )
+    per_user = [
+        select(cte.c.user_id, func.count().label("n")).group_by(cte.c.user_id).cte(f"{cte.name}_n")
+        for cte in (families, accounts, keys)
+    ]
+    touched = union(
+        select(disabled.c.user_id), *(select(counted.c.user_id) for counted in per_user)
+    ).cte("touched")
+    sessions_n, accounts_n, keys_n = per_user
+    was_disabled = disabled.c.user_id.is_not(None)
+    data = func.jsonb_build_object(
+        "reason",
+        literal(reason, String()),
+        "before",
+        func.jsonb_build_object("status", case((was_disabled, "active"), else_="disabled")),
+        "after",
+        func.jsonb_build_object("status", "disabled"),
+        "sessions_revoked",
+        func.coalesce(sessions_n.c.n, literal(0, Integer())),
+        "service_accounts_revoked",
+        func.coalesce(accounts_n.c.n, literal(0, Integer())),
+        "api_keys_revoked",
+        func.coalesce(keys_n.c.n, literal(0, Integer())),
+    )
+    audited = insert(AuditEvent).from_select(
+        _AUDIT_INTO,
+        select(
+            *_audit_columns(tenant_id, actor, "user.offboarded"),
+            func.concat("user:", touched.c.user_id),
+            data,
+        )
+        .select_from(touched)
+        .outerjoin(disabled, disabled.c.user_id == touched.c.user_id)
+        .outerjoin(sessions_n, sessions_n.c.user_id == touched.c.user_id)
+        .outerjoin(accounts_n, accounts_n.c.user_id == touched.c.user_id)
+        .outerjoin(keys_n, keys_n.c.user_id == touched.c.user_id),
+    )
+    # One row per user changed, then the revoked service accounts: the cached standing
+    # of those and of the users just disabled is dropped.
+    statement = union_all(
+        select(touched.c.user_id, was_disabled.label("forget"), literal(False, Boolean()))
+        .select_from(touched)
+        .outerjoin(disabled, disabled.c.user_id == touched.c.user_id),
+        select(accounts.c.id, literal(True, Boolean()), literal(True, Boolean())),
+    ).add_cte(tokens, audited.cte("audited"))
+    rows = db.execute(statement).all()
+    principals.forget_many_after_commit(
+        db, tenant_id, [subject for subject, forget, _ in rows if forget]
+    )
+    return sum(1 for _, _, account in rows if not account)

@@ -3,7 +3,7 @@
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
 from backend.db.models import Role, User, UserRole, UserStatus
@@ -11,15 +11,11 @@ from backend.domain.errors import ConflictError
 from backend.domain.roles import OWNER
 
 
-def active_owner_ids(db: Session, tenant_id: uuid.UUID, *, lock: bool = False) -> set[uuid.UUID]:
-    """Active users holding an unexpired grant of the built-in owner role.
-
-    With `lock`, the owners' grants stay locked until the transaction ends: two admins
-    removing the last two owners at once cannot both pass the last-owner check.
-    Readers that only exclude owners (sweeps, previews, bulk jobs) take no lock.
-    """
+def active_owners(tenant_id: uuid.UUID) -> Select[uuid.UUID]:
+    """The ids of the tenant's active users holding an unexpired grant of the built-in
+    owner role, as a query: set-based jobs exclude them in the database."""
     now = datetime.now(UTC)
-    query = (
+    return (
         select(UserRole.user_id)
         .join(Role, (Role.tenant_id == UserRole.tenant_id) & (Role.id == UserRole.role_id))
         .join(User, (User.tenant_id == UserRole.tenant_id) & (User.id == UserRole.user_id))
@@ -31,6 +27,16 @@ def active_owner_ids(db: Session, tenant_id: uuid.UUID, *, lock: bool = False) -
             or_(UserRole.expires_at.is_(None), UserRole.expires_at > now),
         )
     )
+
+
+def active_owner_ids(db: Session, tenant_id: uuid.UUID, *, lock: bool = False) -> set[uuid.UUID]:
+    """Active users holding an unexpired grant of the built-in owner role.
+
+    With `lock`, the owners' grants stay locked until the transaction ends: two admins
+    removing the last two owners at once cannot both pass the last-owner check.
+    Readers that only exclude owners (sweeps, previews, bulk jobs) take no lock.
+    """
+    query = active_owners(tenant_id)
     if lock:
         query = query.with_for_update(of=UserRole)
     return set(db.scalars(query))

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, delete, func, select, update
+from sqlalchemy import ColumnElement, Select, Uuid, delete, func, literal, select, tuple_, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend.db.models import (
@@ -50,6 +50,9 @@ class Sweep:
     candidates: Callable[[Session, uuid.UUID, datetime], Candidates | None]
     # (db, tenant_id, keys, now) -> rows changed
     act: Callable[[Session, uuid.UUID, list[Any], datetime], int]
+    # key -> the condition for rows after it in the candidates' order: each batch goes on
+    # from the last key of the one before (keyset), so a sweep reads each row once.
+    after: Callable[[Any], ColumnElement[bool]]
 
 
 def _session_candidates(db: Session, tenant_id: uuid.UUID, now: datetime) -> Candidates:
@@ -172,7 +175,7 @@ def _inactive_candidates(db: Session, tenant_id: uuid.UUID, now: datetime) -> Ca
             User.status == UserStatus.ACTIVE,
             last_seen < now - timedelta(days=days),
             # A tenant keeps its owners; they are reported by the preview, not disabled.
-            User.id.not_in(owners.active_owner_ids(db, tenant_id)),
+            User.id.not_in(owners.active_owners(tenant_id)),
         )
         .order_by(User.id)
     )
@@ -180,7 +183,7 @@ def _inactive_candidates(db: Session, tenant_id: uuid.UUID, now: datetime) -> Ca
 
 def _disable_inactive(db: Session, tenant_id: uuid.UUID, keys: list[Any], now: datetime) -> int:
     ids = [uuid.UUID(str(key)) for key in keys]
-    return offboarding.disable_users(db, tenant_id, ids, actor=SYSTEM, reason="inactive")
+    return len(offboarding.disable_users(db, tenant_id, ids, actor=SYSTEM, reason="inactive"))
 
 
 def _lockout_candidates(db: Session, tenant_id: uuid.UUID, now: datetime) -> Candidates:
@@ -206,14 +209,36 @@ def _lift_lockouts(db: Session, tenant_id: uuid.UUID, keys: list[Any], now: date
     )
 
 
+def _after_grant(key: Any) -> ColumnElement[bool]:
+    user_id, role_id = str(key).split("/")
+    return tuple_(UserRole.user_id, UserRole.role_id) > tuple_(
+        literal(uuid.UUID(user_id), Uuid()), literal(uuid.UUID(role_id), Uuid())
+    )
+
+
 SWEEPS: dict[str, Sweep] = {
     s.name: s
     for s in (
-        Sweep("expire_sessions", _session_candidates, _expire_sessions),
-        Sweep("purge_refresh_tokens", _token_candidates, _purge_tokens),
-        Sweep("expire_role_grants", _grant_candidates, _expire_grants),
-        Sweep("disable_inactive_users", _inactive_candidates, _disable_inactive),
-        Sweep("lift_lockouts", _lockout_candidates, _lift_lockouts),
+        Sweep(
+            "expire_sessions",
+            _session_candidates,
+            _expire_sessions,
+            lambda key: RefreshFamily.id > key,
+        ),
+        Sweep(
+            "purge_refresh_tokens",
+            _token_candidates,
+            _purge_tokens,
+            lambda key: RefreshToken.id > key,
+        ),
+        Sweep("expire_role_grants", _grant_candidates, _expire_grants, _after_grant),
+        Sweep(
+            "disable_inactive_users",
+            _inactive_candidates,
+            _disable_inactive,
+            lambda key: User.id > key,
+        ),
+        Sweep("lift_lockouts", _lockout_candidates, _lift_lockouts, lambda key: User.id > key),
     )
 }
 
@@ -230,6 +255,7 @@ def run(sessions: sessionmaker[Session], name: str, *, chunk: int) -> int:
     sweep = SWEEPS[name]
     changed = 0
     for tenant_id in tenant_ids(sessions):
+        after: Any = None
         while True:
             with unit_of_work(sessions) as db:
                 enter_tenant(db, tenant_id)
@@ -237,12 +263,15 @@ def run(sessions: sessionmaker[Session], name: str, *, chunk: int) -> int:
                 query = sweep.candidates(db, tenant_id, now)
                 if query is None:
                     break
+                if after is not None:
+                    query = query.where(sweep.after(after))
                 keys = list(db.scalars(query.limit(chunk)))
                 if not keys:
                     break
                 changed += sweep.act(db, tenant_id, keys, now)
             if len(keys) < chunk:
                 break
+            after = keys[-1]
     return changed
 
 

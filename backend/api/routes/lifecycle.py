@@ -50,6 +50,8 @@ def offboard_user(id: uuid.UUID, principal: UsersDisable, db: DbSession) -> JobO
 def bulk_disable(body: BulkDisableRequest, principal: UsersDisable, db: DbSession) -> JobOut:
     """Disable many users, up to the whole tenant; owners are skipped and counted.
 
+    With `offboard: true`, offboard them instead: their sessions end and the service
+    accounts and API keys they made are revoked too (already disabled users included).
     Runs on the worker in batches; poll `GET /jobs/{id}`.
     """
     params: dict[str, object] = {"reason": body.reason}
@@ -57,8 +59,9 @@ def bulk_disable(body: BulkDisableRequest, principal: UsersDisable, db: DbSessio
         params["user_ids"] = sorted(str(u) for u in set(body.user_ids))
     if body.last_login_before is not None:
         params["last_login_before"] = body.last_login_before.isoformat()
-    total = offboarding.count_bulk_disable(db, principal.tenant_id, params)
-    job = jobs.enqueue(db, principal, "bulk_disable", params, total=total)
+    total = offboarding.count_bulk(db, principal.tenant_id, params, offboard=body.offboard)
+    kind = "bulk_offboard" if body.offboard else "bulk_disable"
+    job = jobs.enqueue(db, principal, kind, params, total=total)
     return JobOut.of(job)
 
 

@@ -46,12 +46,15 @@ class JobPage(BaseModel):
 
 
 class BulkDisableRequest(BaseModel):
-    """Which users to disable: listed ids, users idle since a time, or everyone."""
+    """Which users to disable (or offboard): listed ids, users idle since a time, or everyone."""
 
     user_ids: list[uuid.UUID] | None = Field(default=None, min_length=1, max_length=100_000)
     last_login_before: AwareDatetime | None = None
     all_users: bool = False
     reason: str = Field(default="bulk", min_length=1, max_length=200)
+    # Offboard rather than only disable: end every session and revoke the service
+    # accounts and API keys the users made, as POST /users/{id}/offboard does.
+    offboard: bool = False
 
     @model_validator(mode="after")
     def _one_selection(self) -> "BulkDisableRequest":

@@ -10,13 +10,35 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend.db.engine import Database
-from backend.db.models import AuditEvent, Job, JobStatus, Tenant, User, UserRole, UserStatus
+from backend.db.models import (
+    ApiKey,
+    AuditEvent,
+    Job,
+    JobStatus,
+    RefreshFamily,
+    RefreshToken,
+    ServiceAccount,
+    Tenant,
+    User,
+    UserRole,
+    UserStatus,
+)
 from backend.domain.scopes import TENANT_SCOPES
 from backend.main import create_app
 from backend.services import job_runner, sweeps
 from backend.settings import Settings
 from tests.conftest import bearer, builtin_role
-from tests.factories import RefreshFamilyFactory, RefreshTokenFactory, TenantFactory, UserFactory
+from tests.factories import (
+    DEFAULT_PASSWORD as PASSWORD,
+)
+from tests.factories import (
+    ApiKeyFactory,
+    RefreshFamilyFactory,
+    RefreshTokenFactory,
+    ServiceAccountFactory,
+    TenantFactory,
+    UserFactory,
+)
 
 IssueToken = Callable[..., str]
 
@@ -199,3 +221,95 @@ def test_sweeps_leave_tenants_without_the_policy_alone(
     sweeps.run(sessions, "disable_inactive_users", chunk=10)
     db.expire_all()
     assert db.get_one(User, (sleeper.tenant_id, sleeper.id)).status is UserStatus.ACTIVE
+
+
+def test_bulk_offboard_ends_every_session_and_audits_each_user_once(
+    client: TestClient, owner: User, token: str, db: Session, sessions: sessionmaker[Session]
+) -> None:
+    leavers = [UserFactory(tenant_id=owner.tenant_id, tenant=None) for _ in range(4)]
+    for leaver in leavers:
+        family = RefreshFamilyFactory(user=leaver)
+        RefreshTokenFactory(family=family, used_at=datetime.now(UTC))
+        RefreshTokenFactory(family=family)
+    account = ServiceAccountFactory(tenant=db.get_one(Tenant, owner.tenant_id))
+    account.created_by = leavers[0].id
+    ApiKeyFactory(creator=leavers[0])
+    # Disabled before: offboarding still ends their session; with nothing left, no event.
+    dormant = UserFactory(tenant_id=owner.tenant_id, tenant=None, status=UserStatus.DISABLED)
+    RefreshTokenFactory(family=RefreshFamilyFactory(user=dormant))
+    gone = UserFactory(tenant_id=owner.tenant_id, tenant=None, status=UserStatus.DISABLED)
+    owners_session = RefreshFamilyFactory(user=owner)
+    # Logged in for real, so the refresh grant itself shows the session is over.
+    member = UserFactory(tenant_id=owner.tenant_id, tenant=None, email="mia@acme.test")
+    db.commit()
+    grant = client.post(
+        "/token",
+        data={"grant_type": "password", "username": "acme/mia@acme.test", "password": PASSWORD},
+    )
+    assert grant.status_code == 200, grant.text
+    refresh_token = grant.json()["refresh_token"]
+
+    response = client.post(
+        "/users/bulk-disable",
+        headers=bearer(token),
+        json={"all_users": True, "offboard": True, "reason": "contract ended"},
+    )
+    assert response.status_code == 202, response.text
+    assert response.json()["kind"] == "bulk_offboard"
+    assert response.json()["progress"] == {"done": 0, "total": 7}
+    run_job(sessions, owner, response.json()["id"])  # two users per batch
+    run_job(sessions, owner, response.json()["id"])  # a redelivery: must change nothing more
+
+    done = client.get(f"/jobs/{response.json()['id']}", headers=bearer(token)).json()
+    assert done["status"] == "succeeded"
+    assert done["result"] == {"offboarded": 6, "skipped_owners": 1}
+    assert done["progress"] == {"done": 6, "total": 7}
+    db.expire_all()
+    changed = [*leavers, dormant, member]
+    assert {db.get_one(User, (u.tenant_id, u.id)).status for u in changed} == {UserStatus.DISABLED}
+    assert db.get_one(User, (owner.tenant_id, owner.id)).status is UserStatus.ACTIVE
+    live = db.scalars(select(RefreshFamily.id).where(RefreshFamily.revoked_at.is_(None))).all()
+    assert live == [owners_session.id]
+    assert db.scalars(
+        select(RefreshToken.revoked_reason).where(RefreshToken.user_id != owner.id).distinct()
+    ).all() == ["offboarded"]
+    assert db.scalars(select(ServiceAccount.revoked_at)).one() is not None
+    assert db.scalars(select(ApiKey.revoked_at)).one() is not None
+    refused = client.post(
+        "/token", data={"grant_type": "refresh_token", "refresh_token": refresh_token}
+    )
+    assert refused.json()["error"] == "invalid_grant"
+
+    events = db.scalars(select(AuditEvent).where(AuditEvent.action == "user.offboarded")).all()
+    assert sorted(e.target for e in events) == sorted(f"user:{u.id}" for u in changed)
+    assert f"user:{gone.id}" not in {e.target for e in events}
+    by_target = {e.target: e.data for e in events}
+    assert by_target[f"user:{leavers[0].id}"] == {
+        "reason": "contract ended",
+        "before": {"status": "active"},
+        "after": {"status": "disabled"},
+        "sessions_revoked": 1,
+        "service_accounts_revoked": 1,
+        "api_keys_revoked": 1,
+    }
+    assert by_target[f"user:{dormant.id}"]["before"] == {"status": "disabled"}
+
+
+def test_a_sweep_over_more_rows_than_a_batch_handles_each_once(
+    owner: User, db: Session, sessions: sessionmaker[Session]
+) -> None:
+    old = datetime.now(UTC) - timedelta(days=90)
+    idle = [
+        UserFactory(tenant_id=owner.tenant_id, tenant=None, last_login_at=old) for _ in range(7)
+    ]
+    db.commit()
+    assert sweeps.run(sessions, "disable_inactive_users", chunk=3) == 7
+    assert sweeps.run(sessions, "disable_inactive_users", chunk=3) == 0
+    db.expire_all()
+    assert {db.get_one(User, (u.tenant_id, u.id)).status for u in idle} == {UserStatus.DISABLED}
+    per_user = db.execute(
+        select(AuditEvent.target, func.count())
+        .where(AuditEvent.action == "user.disabled")
+        .group_by(AuditEvent.target)
+    ).all()
+    assert sorted(per_user) == sorted((f"user:{u.id}", 1) for u in idle)

@@ -88,3 +88,29 @@ def insert_users(owner_engine: Engine, tenant_id: uuid.UUID, count: int) -> None
             ),
             {"tenant": tenant_id, "count": count},
         )
+
+
+def insert_sessions(owner_engine: Engine, tenant_id: uuid.UUID) -> None:
+    """A session for every user of the tenant: a rotated refresh token and a live one."""
+    with owner_engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO refresh_families "
+                "  (tenant_id, id, user_id, created_at, last_used_at, expires_at) "
+                "SELECT tenant_id, gen_random_uuid(), id, now(), now(), now() + interval '1 day' "
+                "FROM users WHERE tenant_id = :tenant"
+            ),
+            {"tenant": tenant_id},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO refresh_tokens (tenant_id, id, family_id, user_id, token_hash, "
+                "  scope, issued_at, expires_at, used_at) "
+                "SELECT f.tenant_id, gen_random_uuid(), f.id, f.user_id, "
+                "  sha256(convert_to(f.id::text || used, 'UTF8')), 'me', now(), "
+                "  now() + interval '1 hour', CASE WHEN used = 'used' THEN now() END "
+                "FROM refresh_families f CROSS JOIN (VALUES ('used'), ('live')) AS u(used) "
+                "WHERE f.tenant_id = :tenant"
+            ),
+            {"tenant": tenant_id},
+        )

@@ -10,13 +10,27 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
-from backend.db.models import Job, JobStatus, RefreshFamily, Tenant, User, UserRole, UserStatus
+from backend.db.models import (
+    Job,
+    JobStatus,
+    RefreshFamily,
+    RefreshToken,
+    Tenant,
+    User,
+    UserRole,
+    UserStatus,
+)
 from backend.domain.scopes import TENANT_SCOPES
 from backend.settings import Settings
 from backend.worker.celery_config import SWEEP_TASK, create_celery
 from tests.conftest import bearer, builtin_role
 from tests.factories import RefreshFamilyFactory, TenantFactory, UserFactory
-from tests.integration.worker.conftest import WorkerFactory, insert_users, wait_for
+from tests.integration.worker.conftest import (
+    WorkerFactory,
+    insert_sessions,
+    insert_users,
+    wait_for,
+)
 
 IssueToken = Callable[..., str]
 
@@ -109,7 +123,15 @@ def _grants_of(db: Session, user: User) -> int:
     )
 
 
+@pytest.mark.parametrize(
+    ("extra", "action", "counted"),
+    [({}, "user.disabled", "disabled"), ({"offboard": True}, "user.offboarded", "offboarded")],
+    ids=["disable", "offboard"],
+)
 def test_a_killed_worker_leaves_no_user_behind_and_none_twice(
+    extra: dict[str, object],
+    action: str,
+    counted: str,
     client: TestClient,
     owner: User,
     db: Session,
@@ -118,6 +140,7 @@ def test_a_killed_worker_leaves_no_user_behind_and_none_twice(
     start_worker: WorkerFactory,
 ) -> None:
     insert_users(owner_engine, owner.tenant_id, 2000)
+    insert_sessions(owner_engine, owner.tenant_id)
     fast_redelivery = {
         "TESSERA_JOB_CHUNK_SIZE": "25",
         "TESSERA_CELERY_VISIBILITY_TIMEOUT_SECONDS": "3",
@@ -125,7 +148,7 @@ def test_a_killed_worker_leaves_no_user_behind_and_none_twice(
     first = start_worker(**fast_redelivery)
     token = issue_token(owner, sorted(TENANT_SCOPES))
     job_id = client.post(
-        "/users/bulk-disable", headers=bearer(token), json={"all_users": True}
+        "/users/bulk-disable", headers=bearer(token), json={"all_users": True, **extra}
     ).json()["id"]
     wait_for(lambda: job_status(db, job_id).progress_done > 0, timeout=60, what="a first batch")
     os.killpg(first.pid, signal.SIGKILL)
@@ -141,16 +164,64 @@ def test_a_killed_worker_leaves_no_user_behind_and_none_twice(
     )
     job = job_status(db, job_id)
     assert job.attempts >= 2
-    assert job.result == {"disabled": 2000, "skipped_owners": 1}
+    assert job.result == {counted: 2000, "skipped_owners": 1}
     per_user = db.execute(
         text(
             "SELECT count(*) FILTER (WHERE n <> 1), count(*) FROM ("
             " SELECT target, count(*) AS n FROM audit_events"
-            " WHERE action = 'user.disabled' GROUP BY target) AS t"
-        )
+            " WHERE action = :action GROUP BY target) AS t"
+        ),
+        {"action": action},
     ).one()
     assert tuple(per_user) == (0, 2000)
     assert (
         db.scalar(select(func.count()).select_from(User).where(User.status == UserStatus.ACTIVE))
         == 1
     )
+    live = db.scalars(select(RefreshFamily.user_id).where(RefreshFamily.revoked_at.is_(None)))
+    if extra:
+        assert live.all() == [owner.id]
+        assert (
+            db.scalar(
+                select(func.count())
+                .select_from(RefreshToken)
+                .where(RefreshToken.revoked_at.is_(None), RefreshToken.user_id != owner.id)
+            )
+            == 0
+        )
+    else:
+        assert len(live.all()) == 2001
+
+
+def test_bulk_offboard_of_more_users_than_a_batch_on_a_real_worker(
+    client: TestClient,
+    owner: User,
+    db: Session,
+    owner_engine: Engine,
+    issue_token: IssueToken,
+    start_worker: WorkerFactory,
+) -> None:
+    insert_users(owner_engine, owner.tenant_id, 1234)
+    insert_sessions(owner_engine, owner.tenant_id)
+    start_worker(TESSERA_JOB_CHUNK_SIZE="500")
+    token = issue_token(owner, sorted(TENANT_SCOPES))
+    response = client.post(
+        "/users/bulk-disable", headers=bearer(token), json={"all_users": True, "offboard": True}
+    )
+    assert response.status_code == 202, response.text
+    job_id = response.json()["id"]
+    wait_for(lambda: job_status(db, job_id).status is JobStatus.SUCCEEDED, timeout=120, what="job")
+    job = job_status(db, job_id)
+    assert job.result == {"offboarded": 1234, "skipped_owners": 1}
+    assert (job.progress_done, job.progress_total) == (1234, 1234)
+    revoked = db.execute(
+        select(RefreshToken.revoked_reason, func.count()).group_by(RefreshToken.revoked_reason)
+    ).all()
+    assert sorted(revoked, key=str) == sorted([("offboarded", 2468), (None, 2)], key=str)
+    events = db.execute(
+        text(
+            "SELECT count(*), count(DISTINCT target), min(data->>'sessions_revoked') "
+            "FROM audit_events WHERE action = 'user.offboarded'"
+        )
+    ).one()
+    assert tuple(events) == (1234, 1234, "1")
