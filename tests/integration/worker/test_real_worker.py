@@ -142,7 +142,8 @@ def test_a_killed_worker_leaves_no_user_behind_and_none_twice(
     insert_users(owner_engine, owner.tenant_id, 2000)
     insert_sessions(owner_engine, owner.tenant_id)
     fast_redelivery = {
-        "TESSERA_JOB_CHUNK_SIZE": "25",
+        # Small batches, so the kill lands half-way however fast the machine is.
+        "TESSERA_JOB_CHUNK_SIZE": "5",
         "TESSERA_CELERY_VISIBILITY_TIMEOUT_SECONDS": "3",
     }
     first = start_worker(**fast_redelivery)
