@@ -4,6 +4,7 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
+from pydantic import TypeAdapter
 
 from backend.api.deps import AppRuntime, DbSession, UsersDisable, UsersRead, UsersWrite
 from backend.api.pagination import Cursor, Limit, decode_cursor, encode_cursor
@@ -29,6 +30,8 @@ from backend.services import users
 from backend.services.users import UserFilter, UserKey
 
 router = APIRouter(prefix="/users", tags=["users"])
+
+_LISTED_OUT = TypeAdapter(list[UserOut])
 
 
 def user_out(user: User) -> UserOut:
@@ -72,7 +75,10 @@ def list_users(
     next_cursor = (
         encode_cursor([page.next_key[0], str(page.next_key[1])]) if page.next_key else None
     )
-    return UserPage(items=[user_out(u) for u in page.items], next_cursor=next_cursor)
+    # One validation of the whole page, reading the rows' attributes, in pydantic's core.
+    return UserPage(
+        items=_LISTED_OUT.validate_python(page.items, from_attributes=True), next_cursor=next_cursor
+    )
 
 
 @router.post(
@@ -165,6 +171,9 @@ def _user_key(cursor: str | None) -> UserKey | None:
         email, user_id = key
         if not (isinstance(email, str) and isinstance(user_id, str)):
             raise TypeError(key)
+        # PostgreSQL text cannot hold NUL: such a key would fail in the query, a 500.
+        if "\x00" in email:
+            raise ValueError(key)
         return email, uuid.UUID(user_id)
     except (TypeError, ValueError) as exc:
         raise InvalidRequestError("cursor is not valid") from exc
