@@ -1,7 +1,7 @@
 """Request dependencies: the runtime, the unit of work, and the scope guards."""
 
-from collections.abc import AsyncIterator
-from typing import Annotated
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, TypeVar
 
 import anyio
 from fastapi import Depends, Request, Security
@@ -19,6 +19,8 @@ from backend.services.principals import (
     authenticate_bearer,
     authenticate_cached_bearer,
 )
+
+T = TypeVar("T")
 
 # The single OAuth2 scheme: its scope list is the catalogue, so /docs shows every scope.
 # auto_error=False: a missing token must get our RFC 6750 401, not FastAPI's default.
@@ -71,6 +73,24 @@ async def _end(session: Session, exc: BaseException | None) -> None:
 # scope="function": commit before the response is sent, so a failed commit is an error
 # response rather than a 200 for work that was lost.
 DbSession = Annotated[Session, Depends(get_db, scope="function")]
+
+
+async def read_in_thread(db: Session, read: Callable[[], T]) -> T:
+    """Run a read-only unit of work in one worker thread, ending its transaction there.
+
+    For async routes that only read: the query and the end of the transaction share one
+    thread hop, and `get_db` then has nothing left to end. The transaction is rolled
+    back, which for a read is the same as a commit and cannot fail for lack of one;
+    anything `read` wrote would be lost, so it must not write.
+    """
+
+    def work() -> T:
+        try:
+            return read()
+        finally:
+            db.rollback()
+
+    return await anyio.to_thread.run_sync(work)
 
 
 # The alternative credential: a scoped API key, for scripts.

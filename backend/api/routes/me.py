@@ -3,9 +3,8 @@
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, Request, Response
-from fastapi.concurrency import run_in_threadpool
 
-from backend.api.deps import AppRuntime, DbSession, Me
+from backend.api.deps import AppRuntime, DbSession, Me, read_in_thread
 from backend.api.schemas.errors import GUARDED_RESPONSES, ErrorBody
 from backend.api.schemas.me import MeResponse, PasswordChange, TenantSummary
 from backend.api.schemas.roles import ScopeChainOut
@@ -31,12 +30,10 @@ async def read_me(principal: Me, db: DbSession, request: Request) -> Response:
     body = cache.profile(principal.tenant_id, key)
     if body is None:
         since = cache.generation
-        profile = await run_in_threadpool(
-            users.get_profile,
+        slug = runtime.settings.platform_tenant_slug
+        profile = await read_in_thread(
             db,
-            principal.tenant_id,
-            user_id,
-            platform_tenant_slug=runtime.settings.platform_tenant_slug,
+            lambda: users.get_profile(db, principal.tenant_id, user_id, platform_tenant_slug=slug),
         )
         body = _render(profile, principal.scopes)
         changes_at = profile.holding.changes_at

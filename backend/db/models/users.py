@@ -2,7 +2,7 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, String, text
+from sqlalchemy import Computed, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.db.base import Base, CreatedAtMixin, str_enum
@@ -16,8 +16,8 @@ class UserStatus(StrEnum):
 class User(CreatedAtMixin, Base):
     __tablename__ = "users"
     __table_args__ = (
-        # Email is unique per tenant regardless of case.
-        Index("uq_users_tenant_id_email", "tenant_id", text("lower(email)"), unique=True),
+        # Email is unique per tenant regardless of case; the listing's order and keyset.
+        Index("uq_users_tenant_id_email_lower", "tenant_id", "email_lower", unique=True),
         # The inactivity sweep looks for active users by last login.
         Index("ix_users_tenant_id_last_login_at", "tenant_id", "last_login_at"),
     )
@@ -27,6 +27,12 @@ class User(CreatedAtMixin, Base):
     )
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     email: Mapped[str] = mapped_column(String(320))
+    # lower(email), kept by PostgreSQL. A plain column, unlike the expression, can be an
+    # index condition under row-level security (its comparisons are leakproof), and
+    # collation "C" orders it by code point on every server.
+    email_lower: Mapped[str] = mapped_column(
+        String(320, collation="C"), Computed("lower(email)", persisted=True)
+    )
     password_hash: Mapped[str | None] = mapped_column(String(255))
     full_name: Mapped[str] = mapped_column(String(200), default="", server_default="")
     status: Mapped[UserStatus] = mapped_column(

@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from backend.api.pagination import encode_cursor
 from backend.db.models import AuditEvent, Tenant, User, UserRole, UserStatus
 from backend.domain.scopes import TENANT_SCOPES
 from tests.conftest import bearer, builtin_role, random_id
@@ -288,6 +289,66 @@ def test_role_filter_lists_unexpired_holders(client: TestClient, acme: Acme, db:
     assert emails(nobody) == []
 
 
+def test_listed_users_read_as_they_do_one_by_one(client: TestClient, acme: Acme) -> None:
+    """The listing reads columns, not whole users: each item must still be what
+    GET /users/{id} shows, for an invited, a disabled and a deleted user too."""
+    made = [
+        client.post("/users", headers=bearer(acme.token), json=body).json()["id"]
+        for body in (
+            {"email": "Invited@acme.test", "invite": True},
+            {"email": "quiet@acme.test", "full_name": "Q", "password": GOOD_PASSWORD},
+            {"email": "gone@acme.test", "full_name": "G", "password": GOOD_PASSWORD},
+        )
+    ]
+    headers = bearer(acme.token)
+    assert client.post(f"/users/{made[1]}/disable", headers=headers, json={}).status_code == 200
+    assert client.delete(f"/users/{made[2]}", headers=headers).status_code == 204
+    listed = client.get("/users", headers=headers).json()["items"]
+    one_by_one = [client.get(f"/users/{u['id']}", headers=headers).json() for u in listed]
+    assert listed == one_by_one
+    flags = {u["id"]: (u["password_set"], u["status"], u["deleted"]) for u in listed}
+    assert flags[made[0]] == (False, "active", False)
+    assert flags[made[1]] == (True, "disabled", False)
+    assert flags[made[2]] == (False, "disabled", True)
+
+
+def test_order_is_case_insensitive_by_code_point(
+    client: TestClient, acme: Acme, db: Session
+) -> None:
+    """lower(email) in code point order, the same whatever the server's locale: `.`
+    and `_` sort as their code points, not skipped as a linguistic collation would."""
+    for email in ["a_z@acme.test", "A.B@acme.test", "ab@acme.test", "AZ@acme.test", "Ä@acme.test"]:
+        UserFactory(tenant=acme.tenant, email=email)
+    db.commit()
+    listed = [e for page in walk(client, acme.token, limit=2) for e in page]
+    assert listed == [
+        "A.B@acme.test",
+        "a_z@acme.test",
+        "ab@acme.test",
+        "AZ@acme.test",
+        "owner@acme.test",
+        "Ä@acme.test",
+    ]
+
+
+def test_a_cursor_outlives_the_user_it_names(
+    client: TestClient, acme: Acme, crowd: list[str]
+) -> None:
+    """A cursor holds a sort key, not a row: renaming the page's last user away does not
+    move the next page."""
+    first = client.get("/users", headers=bearer(acme.token), params={"limit": 3}).json()
+    moved = client.patch(
+        f"/users/{first['items'][-1]['id']}",
+        headers=bearer(acme.token),
+        json={"email": "zed@acme.test"},
+    )
+    assert moved.status_code == 200
+    after = client.get(
+        "/users", headers=bearer(acme.token), params={"limit": 3, "cursor": first["next_cursor"]}
+    )
+    assert emails(after) == crowd[3:6]
+
+
 @pytest.mark.parametrize("limit", [0, 201])
 def test_limit_out_of_range_is_422(client: TestClient, acme: Acme, limit: int) -> None:
     response = client.get("/users", headers=bearer(acme.token), params={"limit": limit})
@@ -296,8 +357,16 @@ def test_limit_out_of_range_is_422(client: TestClient, acme: Acme, limit: int) -
 
 @pytest.mark.parametrize(
     "cursor",
-    ["garbage!", "bm90IGpzb24", "eyJhIjoxfQ", "WyJhIl0", "WyJhIiwibm90LWEtdXVpZCJd", "WzEsMl0"],
-    ids=["not-base64", "not-json", "object", "short", "bad-uuid", "numbers"],
+    [
+        "garbage!",
+        "bm90IGpzb24",
+        "eyJhIjoxfQ",
+        "WyJhIl0",
+        "WyJhIiwibm90LWEtdXVpZCJd",
+        "WzEsMl0",
+        encode_cursor(["a\x00", "00000000-0000-0000-0000-000000000000"]),
+    ],
+    ids=["not-base64", "not-json", "object", "short", "bad-uuid", "numbers", "nul-in-email"],
 )
 def test_a_bad_cursor_is_400(client: TestClient, acme: Acme, cursor: str) -> None:
     response = client.get("/users", headers=bearer(acme.token), params={"cursor": cursor})
