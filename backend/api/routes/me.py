@@ -31,21 +31,16 @@ async def read_me(principal: Me, db: DbSession, request: Request) -> Response:
     if body is None:
         since = cache.generation
         slug = runtime.settings.platform_tenant_slug
-        profile = await read_in_thread(
-            db,
-            lambda: users.get_profile(db, principal.tenant_id, user_id, platform_tenant_slug=slug),
-        )
-        body = _render(profile, principal.scopes)
-        changes_at = profile.holding.changes_at
-        cache.keep_profile(
-            principal.tenant_id,
-            key,
-            body,
-            since=since,
-            valid_for=None
-            if changes_at is None
-            else (changes_at - datetime.now(UTC)).total_seconds(),
-        )
+
+        def load() -> tuple[bytes, datetime | None]:
+            # Rendered in the thread: the read's rollback expires the loaded rows.
+            profile = users.get_profile(db, principal.tenant_id, user_id, platform_tenant_slug=slug)
+            return _render(profile, principal.scopes), profile.holding.changes_at
+
+        rendered, changes_at = await read_in_thread(db, load)
+        lifetime = None if changes_at is None else (changes_at - datetime.now(UTC)).total_seconds()
+        cache.keep_profile(principal.tenant_id, key, rendered, since=since, valid_for=lifetime)
+        body = rendered
     # Rendered once per cache fill, so a repeat costs no model building at all.
     return Response(body, media_type="application/json")
 
