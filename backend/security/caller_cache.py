@@ -86,15 +86,17 @@ class CallerCache:
         client: redis.Redis,
         *,
         ttl: float = 30.0,
-        limit: int = 100_000,
+        # A standing takes ~300 bytes, a /me body ~1.5 KiB: ~30 MB and ~15 MB at most.
+        standing_limit: int = 100_000,
+        profile_limit: int = 10_000,
         reconnect_seconds: float = 1.0,
     ) -> None:
         self._redis = client
         self._ttl = ttl
         self._reconnect = reconnect_seconds
         self._lock = threading.Lock()
-        self._standing: _Entries[CallerStanding] = _Entries(limit)
-        self._profiles: _Entries[bytes] = _Entries(limit)
+        self._standing: _Entries[CallerStanding] = _Entries(standing_limit)
+        self._profiles: _Entries[bytes] = _Entries(profile_limit)
         self._generation = 0
         self._live = False
         self._stopping = threading.Event()

@@ -182,3 +182,20 @@ def test_rows_changed_without_the_app_are_seen_once_forgotten(
     # A change by hand publishes nothing; an operator's forget (or the TTL) ends it.
     cache.forget(member.tenant_id, [member.id])
     assert client.get("/me", headers=bearer(token)).status_code == 401
+
+
+def test_a_full_cache_starts_again_rather_than_growing(settings: Settings) -> None:
+    client = redis.Redis.from_url(settings.redis_url)
+    cache = CallerCache(client, standing_limit=2)
+    cache.listen()
+    try:
+        eventually(lambda: cache.live, "the cache subscribed")
+        tenant = uuid.uuid4()
+        subjects = [uuid.uuid4() for _ in range(3)]
+        state = CallerStanding(user_status="active", token_version=1, tenant_status="active")
+        for subject in subjects:
+            cache.keep_standing(tenant, subject, state, since=cache.generation)
+        assert [cache.standing(tenant, s) for s in subjects] == [None, None, state]
+    finally:
+        cache.close()
+        client.close()
