@@ -1,0 +1,107 @@
+"""What a grant needs to know about the user it issues a token to, read in one statement.
+
+The user's and the tenant's standing and the user's effective scopes come from the SQL
+function `tessera_token_subject` (binds the tenant; row-level security applies), so a
+refresh reads them in the same round trip as its rotation.
+"""
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, text
+from sqlalchemy.orm import Session
+
+from backend.db.models import TenantStatus, UserStatus
+from backend.domain.scopes import TENANT_SCOPES, Scope
+
+# The columns `from_row` reads, in order, as they are selected from the function `s`.
+COLUMNS = "s.user_status, s.token_version, s.locked_until, s.tenant_status, s.tenant_slug, s.scopes"
+_SUBJECT = text(f"SELECT {COLUMNS} FROM tessera_token_subject(:tenant_id, :user_id, :now) s")  # noqa: S608
+
+
+@dataclass(frozen=True, slots=True)
+class TokenSubject:
+    tenant_id: uuid.UUID
+    user_id: uuid.UUID
+    user_status: UserStatus
+    token_version: int
+    locked_until: datetime | None
+    tenant_status: TenantStatus
+    tenant_slug: str
+    # From the user's unexpired roles, platform scopes included: see `scopes_in`.
+    held: frozenset[Scope]
+
+    def scopes_in(self, platform_tenant_slug: str) -> frozenset[Scope]:
+        """The effective scopes: platform scopes count only in the platform tenant."""
+        if self.tenant_slug == platform_tenant_slug:
+            return self.held
+        return self.held & TENANT_SCOPES
+
+
+def load(db: Session, tenant_id: uuid.UUID, user_id: uuid.UUID, now: datetime) -> TokenSubject:
+    """Bind the tenant and read the user's standing and scopes (NoResultFound if absent)."""
+    row = db.execute(_SUBJECT, {"tenant_id": tenant_id, "user_id": user_id, "now": now}).one()
+    return from_row(tenant_id, user_id, row)
+
+
+def from_row(
+    tenant_id: uuid.UUID, user_id: uuid.UUID, row: Row[Any], start: int = 0
+) -> TokenSubject:
+    """A subject from the COLUMNS of a result row, the first at index `start`."""
+    status, version, locked_until, tenant_status, slug, scopes = row[start : start + 6]
+    return TokenSubject(
+        tenant_id=tenant_id,
+        user_id=user_id,
+        user_status=UserStatus(status),
+        token_version=version,
+        locked_until=locked_until,
+        tenant_status=TenantStatus(tenant_status),
+        tenant_slug=slug,
+        held=known(scopes),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class LoginCandidate:
+    """A password login's tenant and, if the email is known there, its user."""
+
+    tenant_id: uuid.UUID
+    tenant_policy: dict[str, Any]
+    # None for an unknown email; then `subject` is None too.
+    user_id: uuid.UUID | None
+    password_hash: str | None
+    subject: TokenSubject | None
+
+
+def load_login(db: Session, tenant_slug: str, email: str, now: datetime) -> LoginCandidate | None:
+    """Resolve the tenant by slug and bind it, then read the user by email (any case)
+    with their standing and scopes: one statement. None if the tenant is unknown."""
+    row = db.execute(
+        _LOGIN, {"slug": tenant_slug, "email": email.lower(), "now": now}
+    ).one_or_none()
+    if row is None:
+        return None
+    tenant_id, policy, user_id, password_hash = row[:4]
+    return LoginCandidate(
+        tenant_id=tenant_id,
+        tenant_policy=policy,
+        user_id=user_id,
+        password_hash=password_hash,
+        subject=from_row(tenant_id, user_id, row, start=4) if user_id is not None else None,
+    )
+
+
+_LOGIN = text(
+    f"SELECT s.tenant_id, s.tenant_policy, s.user_id, s.password_hash, {COLUMNS} "  # noqa: S608
+    "FROM tessera_login_subject(:slug, :email, :now) s"
+)
+
+
+def known(raw: list[str] | None) -> frozenset[Scope]:
+    """Scopes from the database, dropping any retired from the catalogue since."""
+    return frozenset(Scope(name) for name in raw or () if name in _CATALOGUE)
+
+
+_CATALOGUE = frozenset(Scope.__members__.values())
