@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import Insert, insert, select, tuple_
 from sqlalchemy.orm import Session
 
 from backend.db.models import AuditEvent
@@ -34,6 +34,29 @@ def record(
     must never hold secrets: no passwords, tokens or keys.
     """
     record_many(db, tenant_id=tenant_id, actor=actor, action=action, targets=[target], data=data)
+
+
+def event_insert(
+    *,
+    tenant_id: uuid.UUID,
+    actor: str,
+    action: str,
+    target: str,
+    data: dict[str, Any] | None = None,
+) -> Insert:
+    """The INSERT of one event, for a caller that folds it into a statement of its own
+    (it must run in the same transaction as the change). The same columns as `record`."""
+    context = current_request.get()
+    return insert(AuditEvent).values(
+        tenant_id=tenant_id,
+        id=uuid.uuid4(),
+        actor=actor,
+        action=action,
+        target=target,
+        data=data or {},
+        request_id=context.request_id if context else None,
+        client_ip=context.client_ip if context else None,
+    )
 
 
 def record_many(

@@ -4,7 +4,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import update
+from sqlalchemy import Insert, select, update
 from sqlalchemy.orm import Session
 
 from backend.db.models import TenantStatus, User, UserStatus
@@ -91,10 +91,8 @@ def password_grant(
     if login.requested_scopes and not granted:
         raise InvalidScopeError("none of the requested scopes is granted to this user")
 
-    token_version = _record_login(db, tenant_id, user_id, now, checked.new_hash)
     scope = format_scopes(granted)
-    refresh_token = refresh_tokens.start_family(
-        db,
+    refresh_token, session = refresh_tokens.start_family(
         issuers.refresh,
         tenant_id=tenant_id,
         user_id=user_id,
@@ -102,14 +100,14 @@ def password_grant(
         user_agent=login.user_agent,
         now=now,
     )
-    audit.record(
-        db,
+    event = audit.event_insert(
         tenant_id=tenant_id,
         actor=f"user:{user_id}",
         action="auth.login_succeeded",
         target=f"user:{user_id}",
         data={"scope": scope},
     )
+    token_version = _record_login(db, tenant_id, user_id, now, checked.new_hash, [*session, event])
     return _grant(issuers, tenant_id, user_id, token_version, scope, refresh_token)
 
 
@@ -143,19 +141,28 @@ def refresh_grant(
 
 
 def _record_login(
-    db: Session, tenant_id: uuid.UUID, user_id: uuid.UUID, now: datetime, new_hash: str | None
+    db: Session,
+    tenant_id: uuid.UUID,
+    user_id: uuid.UUID,
+    now: datetime,
+    new_hash: str | None,
+    inserts: list[Insert],
 ) -> int:
     """Clear the failure count and lock, note the login, store a re-hashed password if
-    any; one statement that also returns the user's current token_version."""
+    any, and run `inserts` (the session, the audit event): one statement, whose CTEs
+    PostgreSQL runs together. Returns the user's current token_version."""
     values: dict[str, object] = {"last_login_at": now, "failed_logins": 0, "locked_until": None}
     if new_hash is not None:
         values["password_hash"] = new_hash
-    version: int = db.execute(
+    login = (
         update(User)
         .where(User.tenant_id == tenant_id, User.id == user_id)
         .values(values)
         .returning(User.token_version)
-    ).scalar_one()
+        .cte("login")
+    )
+    writes = [statement.cte(f"write_{index}") for index, statement in enumerate(inserts)]
+    version: int = db.execute(select(login.c.token_version).add_cte(*writes)).scalar_one()
     return version
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, select, text, update
+from sqlalchemy import CursorResult, Insert, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from backend.db.models import RefreshFamily, RefreshToken
@@ -67,7 +67,6 @@ class Rotation:
 
 
 def start_family(
-    db: Session,
     policy: RefreshPolicy,
     *,
     tenant_id: uuid.UUID,
@@ -75,41 +74,32 @@ def start_family(
     scope: str,
     user_agent: str,
     now: datetime,
-) -> str:
-    """Open a session for a fresh login and return its first refresh token.
-
-    The family and its first token are inserted in one statement.
-    """
+) -> tuple[str, list[Insert]]:
+    """A session for a fresh login: its first refresh token, and the statements that
+    store the family and that token, for the caller to run (in one statement, as CTEs)."""
     secret = new_secret(KIND, tenant_id)
+    family_id = uuid.uuid4()
     family_expires_at = now + policy.family_ttl
-    db.execute(
-        _START_FAMILY,
-        {
-            "tenant_id": tenant_id,
-            "family_id": uuid.uuid4(),
-            "user_id": user_id,
-            "now": now,
-            "family_expires_at": family_expires_at,
-            "user_agent": user_agent[:300],
-            "token_id": uuid.uuid4(),
-            "token_hash": secret.digest,
-            "scope": scope,
-            "token_expires_at": min(now + policy.idle_ttl, family_expires_at),
-        },
+    family = insert(RefreshFamily).values(
+        tenant_id=tenant_id,
+        id=family_id,
+        user_id=user_id,
+        created_at=now,
+        last_used_at=now,
+        expires_at=family_expires_at,
+        user_agent=user_agent[:300],
     )
-    return secret.value
-
-
-_START_FAMILY = text(
-    "WITH family AS ("
-    "INSERT INTO refresh_families "
-    "(tenant_id, id, user_id, created_at, last_used_at, expires_at, user_agent) "
-    "VALUES (:tenant_id, :family_id, :user_id, :now, :now, :family_expires_at, :user_agent)) "
-    "INSERT INTO refresh_tokens "
-    "(tenant_id, id, family_id, user_id, token_hash, scope, issued_at, expires_at) "
-    "VALUES (:tenant_id, :token_id, :family_id, :user_id, :token_hash, :scope, :now, "
-    ":token_expires_at)"
-)
+    token = insert(RefreshToken).values(
+        tenant_id=tenant_id,
+        id=uuid.uuid4(),
+        family_id=family_id,
+        user_id=user_id,
+        token_hash=secret.digest,
+        scope=scope,
+        issued_at=now,
+        expires_at=min(now + policy.idle_ttl, family_expires_at),
+    )
+    return secret.value, [family, token]
 
 
 def rotate(db: Session, policy: RefreshPolicy, presented: str, now: datetime) -> Rotation:
@@ -130,7 +120,6 @@ def rotate(db: Session, policy: RefreshPolicy, presented: str, now: datetime) ->
             "tenant_id": secret.tenant_id,
             "token_hash": secret.digest,
             "successor_hash": successor.digest,
-            "successor_id": uuid.uuid4(),
             "now": now,
             "idle_ttl": policy.idle_ttl,
             "reuse_grace": policy.reuse_grace,
@@ -169,7 +158,7 @@ _ROTATE = text(
     "SELECT r.outcome, r.family_id, r.user_id, r.token_id, r.scope, r.used_at, "  # noqa: S608
     f"{subjects.COLUMNS} "
     "FROM tessera_rotate_refresh_token(:tenant_id, :token_hash, :successor_hash, "
-    ":successor_id, :now, :idle_ttl, :reuse_grace) r "
+    ":now, :idle_ttl, :reuse_grace) r "
     # Runs after the rotation has returned (it reads r), with the tenant bound.
     "LEFT JOIN LATERAL tessera_token_subject(:tenant_id, r.user_id, :now) s ON true"
 )

@@ -110,8 +110,8 @@ def upgrade() -> None:
     op.execute(
         """
         CREATE FUNCTION tessera_rotate_refresh_token(
-            p_tenant uuid, p_token_hash bytea, p_successor_hash bytea, p_successor_id uuid,
-            p_now timestamptz, p_idle_ttl interval, p_reuse_grace interval)
+            p_tenant uuid, p_token_hash bytea, p_successor_hash bytea, p_now timestamptz,
+            p_idle_ttl interval, p_reuse_grace interval)
         RETURNS TABLE (outcome text, family_id uuid, user_id uuid, token_id uuid,
                        scope text, used_at timestamptz)
         LANGUAGE plpgsql VOLATILE
@@ -157,7 +157,7 @@ def upgrade() -> None:
                     INSERT INTO public.refresh_tokens
                         (tenant_id, id, family_id, user_id, token_hash, scope,
                          issued_at, expires_at)
-                    VALUES (p_tenant, p_successor_id, fam.id, fam.user_id, p_successor_hash,
+                    VALUES (p_tenant, gen_random_uuid(), fam.id, fam.user_id, p_successor_hash,
                             tok.scope, p_now, least(p_now + p_idle_ttl, fam.expires_at));
                     outcome := 'rotated';
                 END IF;
@@ -185,7 +185,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute(
         "DROP FUNCTION tessera_rotate_refresh_token"
-        "(uuid, bytea, bytea, uuid, timestamptz, interval, interval)"
+        "(uuid, bytea, bytea, timestamptz, interval, interval)"
     )
     op.execute("DROP FUNCTION tessera_login_subject(text, text, timestamptz)")
     op.execute("DROP FUNCTION tessera_token_subject(uuid, uuid, timestamptz)")
