@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Insert, insert, select, text, update
+from sqlalchemy import CursorResult, select, text, update
 from sqlalchemy.orm import Session
 
 from backend.db.models import RefreshFamily, RefreshToken
@@ -74,32 +74,36 @@ def start_family(
     scope: str,
     user_agent: str,
     now: datetime,
-) -> tuple[str, list[Insert]]:
-    """A session for a fresh login: its first refresh token, and the statements that
-    store the family and that token, for the caller to run (in one statement, as CTEs)."""
+) -> tuple[str, dict[str, object]]:
+    """A session for a fresh login: its first refresh token, and the parameters of
+    START_FAMILY_CTES, which the caller runs inside a statement of its own."""
     secret = new_secret(KIND, tenant_id)
-    family_id = uuid.uuid4()
     family_expires_at = now + policy.family_ttl
-    family = insert(RefreshFamily).values(
-        tenant_id=tenant_id,
-        id=family_id,
-        user_id=user_id,
-        created_at=now,
-        last_used_at=now,
-        expires_at=family_expires_at,
-        user_agent=user_agent[:300],
-    )
-    token = insert(RefreshToken).values(
-        tenant_id=tenant_id,
-        id=uuid.uuid4(),
-        family_id=family_id,
-        user_id=user_id,
-        token_hash=secret.digest,
-        scope=scope,
-        issued_at=now,
-        expires_at=min(now + policy.idle_ttl, family_expires_at),
-    )
-    return secret.value, [family, token]
+    return secret.value, {
+        "tenant_id": tenant_id,
+        "user_id": user_id,
+        "now": now,
+        "family_id": uuid.uuid4(),
+        "family_expires_at": family_expires_at,
+        "user_agent": user_agent[:300],
+        "token_id": uuid.uuid4(),
+        "token_hash": secret.digest,
+        "scope": scope,
+        "token_expires_at": min(now + policy.idle_ttl, family_expires_at),
+    }
+
+
+# Two CTEs (`WITH` them into a statement) that store a new session: the family and its
+# first token. Plain SQL, built once: the login runs it on every success.
+START_FAMILY_CTES = (
+    "session_family AS (INSERT INTO refresh_families "
+    "(tenant_id, id, user_id, created_at, last_used_at, expires_at, user_agent) "
+    "VALUES (:tenant_id, :family_id, :user_id, :now, :now, :family_expires_at, :user_agent)), "
+    "session_token AS (INSERT INTO refresh_tokens "
+    "(tenant_id, id, family_id, user_id, token_hash, scope, issued_at, expires_at) "
+    "VALUES (:tenant_id, :token_id, :family_id, :user_id, :token_hash, :scope, :now, "
+    ":token_expires_at))"
+)
 
 
 def rotate(db: Session, policy: RefreshPolicy, presented: str, now: datetime) -> Rotation:

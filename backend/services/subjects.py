@@ -1,8 +1,9 @@
 """What a grant needs to know about the user it issues a token to, read in one statement.
 
 The user's and the tenant's standing and the user's effective scopes come from the SQL
-function `tessera_token_subject` (binds the tenant; row-level security applies), so a
-refresh reads them in the same round trip as its rotation.
+functions `tessera_token_subject` (a refresh reads it in the same statement as its
+rotation) and `tessera_login_subject` (a login's one read before the hash). Both bind the
+tenant and run with the caller's rights, so row-level security applies.
 """
 
 import uuid
@@ -16,9 +17,8 @@ from sqlalchemy.orm import Session
 from backend.db.models import TenantStatus, UserStatus
 from backend.domain.scopes import TENANT_SCOPES, Scope
 
-# The columns `from_row` reads, in order, as they are selected from the function `s`.
+# The columns `from_row` reads, in order, as selected from either function aliased `s`.
 COLUMNS = "s.user_status, s.token_version, s.locked_until, s.tenant_status, s.tenant_slug, s.scopes"
-_SUBJECT = text(f"SELECT {COLUMNS} FROM tessera_token_subject(:tenant_id, :user_id, :now) s")  # noqa: S608
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,12 +38,6 @@ class TokenSubject:
         if self.tenant_slug == platform_tenant_slug:
             return self.held
         return self.held & TENANT_SCOPES
-
-
-def load(db: Session, tenant_id: uuid.UUID, user_id: uuid.UUID, now: datetime) -> TokenSubject:
-    """Bind the tenant and read the user's standing and scopes (NoResultFound if absent)."""
-    row = db.execute(_SUBJECT, {"tenant_id": tenant_id, "user_id": user_id, "now": now}).one()
-    return from_row(tenant_id, user_id, row)
 
 
 def from_row(
