@@ -145,6 +145,12 @@ def upgrade() -> None:
             SELECT t.* INTO tok
             FROM public.refresh_tokens t
             WHERE t.tenant_id = p_tenant AND t.token_hash = p_token_hash;
+            IF NOT FOUND THEN
+                -- Deleted meanwhile (a sweep of dead tokens): as unknown as never issued.
+                outcome := 'unknown';
+                RETURN NEXT;
+                RETURN;
+            END IF;
             family_id := fam.id;
             user_id := fam.user_id;
             token_id := tok.id;
