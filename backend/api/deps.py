@@ -76,19 +76,18 @@ DbSession = Annotated[Session, Depends(get_db, scope="function")]
 
 
 async def read_in_thread(db: Session, read: Callable[[], T]) -> T:
-    """Run a read-only unit of work in one worker thread, ending its transaction there.
+    """Run a route's reading in a worker thread and commit its transaction there.
 
-    For async routes that only read: the query and the end of the transaction share one
-    thread hop, and `get_db` then has nothing left to end. The transaction is rolled
-    back, which for a read is the same as a commit and cannot fail for lack of one;
-    anything `read` wrote would be lost, so it must not write.
+    For async routes whose own work only reads: the query and the end of the
+    transaction share one thread hop, and `get_db` then has nothing left to end. It
+    commits rather than rolls back because the guard may have written in the same
+    transaction (an API key's last use); if `read` fails, `get_db` rolls back as usual.
     """
 
     def work() -> T:
-        try:
-            return read()
-        finally:
-            db.rollback()
+        result = read()
+        db.commit()
+        return result
 
     return await anyio.to_thread.run_sync(work)
 

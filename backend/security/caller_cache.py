@@ -101,6 +101,8 @@ class CallerCache:
         self._live = False
         self._stopping = threading.Event()
         self._listener: threading.Thread | None = None
+        # Names this cache in what it publishes: it has applied its own messages already.
+        self._origin = uuid.uuid4().hex
 
     @property
     def generation(self) -> int:
@@ -156,7 +158,7 @@ class CallerCache:
         """
         self.drop(tenant_id, subject_ids)
         try:
-            self._redis.publish(CHANNEL, _message(tenant_id, subject_ids))
+            self._redis.publish(CHANNEL, _message(self._origin, tenant_id, subject_ids))
         except redis.RedisError as exc:
             # Every other process is then either cut off from Redis too (and trusts
             # nothing it holds) or keeps a stale entry for at most `ttl` seconds.
@@ -223,11 +225,12 @@ class CallerCache:
 
     def _apply(self, data: bytes | str) -> None:
         try:
-            tenant_id, subject_ids = _parse(data)
+            origin, tenant_id, subject_ids = _parse(data)
         except ValueError:
             logger.warning("ignored a malformed caller cache message")
             return
-        self.drop(tenant_id, subject_ids)
+        if origin != self._origin:
+            self.drop(tenant_id, subject_ids)
 
     def _set_live(self, live: bool) -> None:
         with self._lock:
@@ -237,16 +240,17 @@ class CallerCache:
             self._live = live
 
 
-def _message(tenant_id: uuid.UUID, subject_ids: list[uuid.UUID] | None) -> str:
-    """`<tenant>` for the whole tenant, or `<tenant>:<subject> <subject> ...`."""
+def _message(origin: str, tenant_id: uuid.UUID, subject_ids: list[uuid.UUID] | None) -> str:
+    """`<origin> <tenant>` for the whole tenant, or `<origin> <tenant>:<subject> ...`."""
     if subject_ids is None or len(subject_ids) > MESSAGE_SUBJECTS:
-        return str(tenant_id)
-    return f"{tenant_id}:" + " ".join(str(s) for s in subject_ids)
+        return f"{origin} {tenant_id}"
+    return f"{origin} {tenant_id}:" + " ".join(str(s) for s in subject_ids)
 
 
-def _parse(data: bytes | str) -> tuple[uuid.UUID, list[uuid.UUID] | None]:
+def _parse(data: bytes | str) -> tuple[str, uuid.UUID, list[uuid.UUID] | None]:
     text = data.decode() if isinstance(data, bytes) else data
-    tenant, colon, subjects = text.partition(":")
+    origin, _, about = text.partition(" ")
+    tenant, colon, subjects = about.partition(":")
     if not colon:
-        return uuid.UUID(tenant), None
-    return uuid.UUID(tenant), [uuid.UUID(s) for s in subjects.split()]
+        return origin, uuid.UUID(tenant), None
+    return origin, uuid.UUID(tenant), [uuid.UUID(s) for s in subjects.split()]

@@ -1,6 +1,7 @@
 """The audit log: written in the same transaction as the change it records, read
 newest first. Append-only: the application's database role cannot update or delete it."""
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -49,6 +50,39 @@ def record(
     must never hold secrets: no passwords, tokens or keys.
     """
     record_many(db, tenant_id=tenant_id, actor=actor, action=action, targets=[target], data=data)
+
+
+def event_params(
+    *,
+    tenant_id: uuid.UUID,
+    actor: str,
+    action: str,
+    target: str,
+    data: dict[str, Any] | None = None,
+) -> dict[str, object]:
+    """The parameters of EVENT_CTE: one event, for a caller that writes it inside a
+    statement of its own (in the same transaction as the change). The same columns as
+    `record`; `data` must never hold secrets."""
+    context = current_request.get()
+    return {
+        "tenant_id": tenant_id,
+        "event_id": uuid.uuid4(),
+        "event_actor": actor,
+        "event_action": action,
+        "event_target": target,
+        "event_data": json.dumps(data or {}),
+        "event_request_id": context.request_id if context else None,
+        "event_client_ip": context.client_ip if context else None,
+    }
+
+
+# A CTE (`WITH` it into a statement) that adds one audit event; see event_params.
+EVENT_CTE = (
+    "audit_event AS (INSERT INTO audit_events "
+    "(tenant_id, id, actor, action, target, data, request_id, client_ip) "
+    "VALUES (:tenant_id, :event_id, :event_actor, :event_action, :event_target, "
+    "CAST(:event_data AS jsonb), :event_request_id, :event_client_ip))"
+)
 
 
 def record_many(

@@ -11,8 +11,9 @@ from backend.domain.policy import TenantPolicy
 from backend.services import audit, principals
 
 
-def is_locked(user: User, now: datetime) -> bool:
-    return user.locked_until is not None and user.locked_until > now
+def locked(locked_until: datetime | None, now: datetime) -> bool:
+    """Whether an account locked until `locked_until` is still locked at `now`."""
+    return locked_until is not None and locked_until > now
 
 
 def record_failure(

@@ -15,14 +15,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, select, text, update
 from sqlalchemy.orm import Session
 
 from backend.db.models import RefreshFamily, RefreshToken
 from backend.db.tenant_context import enter_tenant
 from backend.domain.errors import InvalidGrantError, NotFoundError
-from backend.security.opaque import OpaqueSecret, derived_secret, new_secret, parse_secret
-from backend.services import audit
+from backend.security.opaque import derived_secret, new_secret, parse_secret
+from backend.services import audit, subjects
 from backend.settings import Settings
 
 KIND = "rt"
@@ -62,10 +62,11 @@ class Rotation:
     family_id: uuid.UUID
     scope: str
     token: str
+    # The user's standing and scopes, read in the same statement.
+    subject: subjects.TokenSubject
 
 
 def start_family(
-    db: Session,
     policy: RefreshPolicy,
     *,
     tenant_id: uuid.UUID,
@@ -73,56 +74,68 @@ def start_family(
     scope: str,
     user_agent: str,
     now: datetime,
-) -> str:
-    """Open a session for a fresh login and return its first refresh token."""
-    family = RefreshFamily(
-        tenant_id=tenant_id,
-        id=uuid.uuid4(),
-        user_id=user_id,
-        created_at=now,
-        last_used_at=now,
-        expires_at=now + policy.family_ttl,
-        user_agent=user_agent[:300],
-    )
-    db.add(family)
-    db.flush()
+) -> tuple[str, dict[str, object]]:
+    """A session for a fresh login: its first refresh token, and the parameters of
+    START_FAMILY_CTES, which the caller runs inside a statement of its own."""
     secret = new_secret(KIND, tenant_id)
-    _add_token(db, policy, family, secret, scope, now)
-    return secret.value
+    family_expires_at = now + policy.family_ttl
+    return secret.value, {
+        "tenant_id": tenant_id,
+        "user_id": user_id,
+        "now": now,
+        "family_id": uuid.uuid4(),
+        "family_expires_at": family_expires_at,
+        "user_agent": user_agent[:300],
+        "token_id": uuid.uuid4(),
+        "token_hash": secret.digest,
+        "scope": scope,
+        "token_expires_at": min(now + policy.idle_ttl, family_expires_at),
+    }
+
+
+# Two CTEs (`WITH` them into a statement) that store a new session: the family and its
+# first token. Plain SQL, built once: the login runs it on every success.
+START_FAMILY_CTES = (
+    "session_family AS (INSERT INTO refresh_families "
+    "(tenant_id, id, user_id, created_at, last_used_at, expires_at, user_agent) "
+    "VALUES (:tenant_id, :family_id, :user_id, :now, :now, :family_expires_at, :user_agent)), "
+    "session_token AS (INSERT INTO refresh_tokens "
+    "(tenant_id, id, family_id, user_id, token_hash, scope, issued_at, expires_at) "
+    "VALUES (:tenant_id, :token_id, :family_id, :user_id, :token_hash, :scope, :now, "
+    ":token_expires_at))"
+)
 
 
 def rotate(db: Session, policy: RefreshPolicy, presented: str, now: datetime) -> Rotation:
-    """Exchange a refresh token for its successor; raise InvalidGrantError otherwise."""
+    """Exchange a refresh token for its successor; raise InvalidGrantError otherwise.
+
+    One statement: the SQL function `tessera_rotate_refresh_token` binds the tenant,
+    locks the family, re-reads the token under the lock and rotates it (or tells a
+    grace-window repeat, a reuse or a refusal), and `tessera_token_subject` reads the
+    user's standing and scopes for the new access token.
+    """
     secret = parse_secret(KIND, presented)
     if secret is None:
         raise InvalidGrantError("refresh token is invalid")
-    enter_tenant(db, secret.tenant_id)
-    token = db.scalar(
-        select(RefreshToken).where(
-            RefreshToken.tenant_id == secret.tenant_id, RefreshToken.token_hash == secret.digest
-        )
-    )
-    if token is None:
-        raise InvalidGrantError("refresh token is invalid")
-    # Serialises every rotation of this family; the token row is re-read under it.
-    family = db.scalars(
-        select(RefreshFamily)
-        .where(RefreshFamily.tenant_id == token.tenant_id, RefreshFamily.id == token.family_id)
-        .with_for_update()
-    ).one()
-    db.refresh(token)
-    if family.revoked_at is not None:
-        raise InvalidGrantError("this session has been ended")
-    if family.expires_at <= now:
-        raise InvalidGrantError("this session has expired; log in again")
-
     successor = derived_secret(KIND, secret.tenant_id, policy.derivation_key, secret.value)
-    if token.used_at is None and token.revoked_at is None:
-        if token.expires_at <= now:
-            raise InvalidGrantError("refresh token expired; log in again")
-        token.used_at = now
-        _add_token(db, policy, family, successor, token.scope, now)
-    elif not _is_grace_repeat(db, policy, token, successor, now):
+    row = db.execute(
+        _ROTATE,
+        {
+            "tenant_id": secret.tenant_id,
+            "token_hash": secret.digest,
+            "successor_hash": successor.digest,
+            "now": now,
+            "idle_ttl": policy.idle_ttl,
+            "reuse_grace": policy.reuse_grace,
+        },
+    ).one()
+    outcome, family_id, user_id, token_id, scope, used_at = row[:6]
+    refusal = _REFUSALS.get(outcome)
+    if refusal is not None:
+        raise InvalidGrantError(refusal)
+    if outcome == "reused":
+        # The function holds the family's row lock for the rest of the transaction.
+        family = db.get_one(RefreshFamily, (secret.tenant_id, family_id))
         revoke_family(db, family, reason="reuse_detected", now=now)
         audit.record(
             db,
@@ -130,18 +143,36 @@ def rotate(db: Session, policy: RefreshPolicy, presented: str, now: datetime) ->
             actor=f"user:{family.user_id}",
             action="token.reuse_detected",
             target=f"session:{family.id}",
-            data={"token_id": str(token.id), "rotated_at": _iso(token.used_at)},
+            data={"token_id": str(token_id), "rotated_at": _iso(used_at)},
         )
         raise RefreshTokenReuseError("refresh token was already used; the session is ended")
-    family.last_used_at = now
-    db.flush()
+    if outcome not in ("rotated", "repeated"):
+        raise RuntimeError(f"unexpected rotation outcome {outcome!r}")
     return Rotation(
-        tenant_id=family.tenant_id,
-        user_id=family.user_id,
-        family_id=family.id,
-        scope=token.scope,
+        tenant_id=secret.tenant_id,
+        user_id=user_id,
+        family_id=family_id,
+        scope=scope,
         token=successor.value,
+        subject=subjects.from_row(secret.tenant_id, user_id, row, start=6),
     )
+
+
+_ROTATE = text(
+    "SELECT r.outcome, r.family_id, r.user_id, r.token_id, r.scope, r.used_at, "  # noqa: S608
+    f"{subjects.COLUMNS} "
+    "FROM tessera_rotate_refresh_token(:tenant_id, :token_hash, :successor_hash, "
+    ":now, :idle_ttl, :reuse_grace) r "
+    # Runs after the rotation has returned (it reads r), with the tenant bound.
+    "LEFT JOIN LATERAL tessera_token_subject(:tenant_id, r.user_id, :now) s ON true"
+)
+# Outcomes of tessera_rotate_refresh_token that refuse the token and change nothing.
+_REFUSALS = {
+    "unknown": "refresh token is invalid",
+    "session_ended": "this session has been ended",
+    "session_expired": "this session has expired; log in again",
+    "token_expired": "refresh token expired; log in again",
+}
 
 
 def revoke_family(db: Session, family: RefreshFamily, *, reason: str, now: datetime) -> None:
@@ -197,48 +228,6 @@ def live_families(
             .order_by(RefreshFamily.created_at.desc())
         )
     )
-
-
-def _is_grace_repeat(
-    db: Session, policy: RefreshPolicy, token: RefreshToken, successor: OpaqueSecret, now: datetime
-) -> bool:
-    """True if `token` was rotated moments ago into the family's still-unused live token."""
-    if token.used_at is None or token.revoked_at is not None or not policy.reuse_grace:
-        return False
-    if now - token.used_at > policy.reuse_grace:
-        return False
-    live_successor = db.scalar(
-        select(RefreshToken.id).where(
-            RefreshToken.tenant_id == token.tenant_id,
-            RefreshToken.token_hash == successor.digest,
-            RefreshToken.used_at.is_(None),
-            RefreshToken.revoked_at.is_(None),
-        )
-    )
-    return live_successor is not None
-
-
-def _add_token(
-    db: Session,
-    policy: RefreshPolicy,
-    family: RefreshFamily,
-    secret: OpaqueSecret,
-    scope: str,
-    now: datetime,
-) -> None:
-    db.add(
-        RefreshToken(
-            tenant_id=family.tenant_id,
-            id=uuid.uuid4(),
-            family_id=family.id,
-            user_id=family.user_id,
-            token_hash=secret.digest,
-            scope=scope,
-            issued_at=now,
-            expires_at=min(now + policy.idle_ttl, family.expires_at),
-        )
-    )
-    db.flush()
 
 
 def _iso(moment: datetime | None) -> str | None:

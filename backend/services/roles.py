@@ -5,13 +5,14 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, text
 from sqlalchemy.orm import Session
 
 from backend.db.models import Role, RoleInclude, RoleScope, ServiceAccountRole, Tenant, UserRole
 from backend.domain.errors import NotFoundError
 from backend.domain.roles import BUILTIN_ROLES, RoleGraph, RoleNode
 from backend.domain.scopes import TENANT_SCOPES, Scope
+from backend.services import subjects
 
 # A tenant's roles are a short list an admin reads whole; the cap keeps it one.
 MAX_ROLES_PER_TENANT = 500
@@ -95,11 +96,18 @@ def effective_scopes(
 ) -> frozenset[Scope]:
     """A user's scopes: the union over the closure of their unexpired roles.
 
-    Outside the platform tenant, platform scopes are never effective, whatever a role says.
+    One query: the SQL function walks role inclusion itself (the same expansion as
+    RoleGraph.expand). Outside the platform tenant, platform scopes are never effective,
+    whatever a role says.
     """
-    graph = load_role_graph(db, tenant_id)
-    scopes = graph.expand(active_role_ids(db, tenant_id, user_id))
+    raw = db.scalar(
+        _USER_SCOPES, {"tenant_id": tenant_id, "user_id": user_id, "now": datetime.now(UTC)}
+    )
+    scopes = subjects.known(raw)
     return scopes if platform else scopes & TENANT_SCOPES
+
+
+_USER_SCOPES = text("SELECT tessera_user_scopes(:tenant_id, :user_id, :now)")
 
 
 def service_account_scopes(

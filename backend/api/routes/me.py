@@ -33,7 +33,6 @@ async def read_me(principal: Me, db: DbSession, request: Request) -> Response:
         slug = runtime.settings.platform_tenant_slug
 
         def load() -> tuple[bytes, datetime | None]:
-            # Rendered in the thread: the read's rollback expires the loaded rows.
             profile = users.get_profile(db, principal.tenant_id, user_id, platform_tenant_slug=slug)
             return _render(profile, principal.scopes), profile.holding.changes_at
 

@@ -16,15 +16,18 @@ from backend.db.models import (
     AuditEvent,
     RefreshFamily,
     RefreshToken,
+    RoleInclude,
     Tenant,
+    TenantStatus,
     User,
     UserRole,
     UserStatus,
 )
+from backend.domain.scopes import Scope
 from backend.main import create_app
 from backend.settings import Settings
 from tests.conftest import bearer, builtin_role
-from tests.factories import DEFAULT_PASSWORD, TenantFactory, UserFactory
+from tests.factories import DEFAULT_PASSWORD, RoleFactory, TenantFactory, UserFactory
 
 
 @pytest.fixture
@@ -306,3 +309,76 @@ def test_sessions_are_listed_and_can_be_ended(client: TestClient, user: User) ->
     assert refresh(client, first["refresh_token"]).status_code == 200
     again = client.delete(f"/me/sessions/{newest['id']}", headers=headers)
     assert again.status_code == 404
+
+
+def test_suspended_tenant_cannot_refresh(client: TestClient, user: User, db: Session) -> None:
+    token = login(client)["refresh_token"]
+    db.get_one(Tenant, user.tenant_id).status = TenantStatus.SUSPENDED
+    db.commit()
+    response = refresh(client, token)
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "invalid_grant",
+        "error_description": "this tenant is suspended",
+    }
+
+
+def test_refresh_drops_scopes_of_a_role_no_longer_included(
+    client: TestClient, user: User, db: Session
+) -> None:
+    tenant = db.get_one(Tenant, user.tenant_id)
+    writer = RoleFactory(tenant=tenant, scopes=[Scope.USERS_WRITE])
+    lead = RoleFactory(tenant=tenant, scopes=[Scope.ROLES_WRITE], includes=[writer])
+    db.add(UserRole(tenant_id=tenant.id, user_id=user.id, role_id=lead.id))
+    db.commit()
+    body = login(client)
+    assert "users:write" in body["scope"].split()
+    token = body["refresh_token"]
+    db.execute(delete(RoleInclude).where(RoleInclude.role_id == lead.id))
+    db.commit()
+    scopes = refresh(client, token).json()["scope"].split()
+    assert "roles:write" in scopes
+    assert "users:write" not in scopes
+
+
+def test_refreshed_access_token_carries_the_current_token_version(
+    client: TestClient, user: User, db: Session
+) -> None:
+    token = login(client)["refresh_token"]
+    user.token_version += 5
+    db.commit()
+    body = refresh(client, token).json()
+    claims = jwt.decode(body["access_token"], options={"verify_signature": False})
+    assert claims["ver"] == user.token_version
+
+
+def test_a_refresh_token_names_its_tenant_and_works_in_no_other(
+    client: TestClient, user: User, db: Session
+) -> None:
+    """The lookup is bound to the tenant written in the token: put another tenant's id
+    there and the same secret is unknown, and the real session is left alone."""
+    token = login(client)["refresh_token"]
+    other = TenantFactory(slug="globex")
+    db.commit()
+    kind, _, secret = token.split("_", 2)
+    forged = f"{kind}_{other.id.hex}_{secret}"
+    assert refresh(client, forged).json() == {
+        "error": "invalid_grant",
+        "error_description": "refresh token is invalid",
+    }
+    assert refresh(client, token).status_code == 200
+
+
+def test_reuse_after_a_narrowed_refresh_still_ends_the_session(
+    no_grace: TestClient, user: User, db: Session
+) -> None:
+    first = login(no_grace)["refresh_token"]
+    second = refresh(no_grace, first, scope="me").json()["refresh_token"]
+    replay = refresh(no_grace, first)
+    assert replay.json()["error_description"] == (
+        "refresh token was already used; the session is ended"
+    )
+    assert refresh(no_grace, second).json()["error_description"] == "this session has been ended"
+    family = family_of(db, second)
+    assert family.revoked_reason == "reuse_detected"
+    assert live_tokens(db, family.id) == 0

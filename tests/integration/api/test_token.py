@@ -1,11 +1,13 @@
 """POST /token, password grant, through HTTP against real PostgreSQL."""
 
+from datetime import UTC, datetime, timedelta
+
 import jwt
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from backend.db.models import Tenant, TenantStatus, User, UserStatus
+from backend.db.models import Tenant, TenantStatus, User, UserRole, UserStatus
 from backend.domain.scopes import TENANT_SCOPES, Scope
 from backend.settings import Settings
 from tests.conftest import builtin_role
@@ -203,3 +205,44 @@ def test_json_body_is_not_a_token_request(client: TestClient, owner: User) -> No
     )
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_request"
+
+
+def test_scopes_come_from_the_whole_role_closure_and_only_unexpired_grants(
+    client: TestClient, db: Session
+) -> None:
+    """A chain three deep, a diamond, and a grant that has run out."""
+    tenant = TenantFactory(slug="acme")
+    base = RoleFactory(tenant=tenant, scopes=[Scope.USERS_READ])
+    left = RoleFactory(tenant=tenant, scopes=[Scope.ROLES_READ], includes=[base])
+    right = RoleFactory(tenant=tenant, scopes=[Scope.AUDIT_READ], includes=[base])
+    top = RoleFactory(tenant=tenant, scopes=[], includes=[left, right])
+    lapsed = RoleFactory(tenant=tenant, scopes=[Scope.USERS_WRITE])
+    user = UserFactory(tenant=tenant, email="lead@acme.test", roles=[top])
+    db.add(
+        UserRole(
+            tenant_id=tenant.id,
+            user_id=user.id,
+            role_id=lapsed.id,
+            granted_at=datetime.now(UTC) - timedelta(days=2),
+            expires_at=datetime.now(UTC) - timedelta(seconds=1),
+        )
+    )
+    db.commit()
+    body = login(client, "acme/lead@acme.test").json()
+    assert body["scope"] == "audit:read roles:read users:read"
+
+
+def test_email_matches_whatever_its_case(client: TestClient, owner: User) -> None:
+    response = login(client, "acme/" + owner.email.upper())
+    assert response.status_code == 200, response.text
+    claims = jwt.decode(response.json()["access_token"], options={"verify_signature": False})
+    assert claims["sub"] == str(owner.id)
+
+
+def test_access_token_carries_the_users_current_token_version(
+    client: TestClient, owner: User, db: Session
+) -> None:
+    owner.token_version = 7
+    db.commit()
+    body = login(client, "acme/" + owner.email).json()
+    assert jwt.decode(body["access_token"], options={"verify_signature": False})["ver"] == 7

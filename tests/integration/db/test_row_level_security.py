@@ -203,3 +203,42 @@ def test_login_function_enters_only_the_named_tenant(world: World, app_engine: E
     with app_engine.begin() as connection:
         assert connection.scalar(text("SELECT tessera_enter_tenant_by_slug('nope')")) is None
         assert count(connection, "users") == 0
+
+
+def test_grant_functions_read_only_the_tenant_they_bind(world: World, app_engine: Engine) -> None:
+    """The token grants' functions run with the caller's rights: asked about another
+    tenant's user or token, they bind their own tenant and find nothing."""
+    with app_engine.begin() as connection:
+        enter(connection, world.b.id)
+        b_user, b_hash, b_email = connection.execute(
+            text(
+                "SELECT t.user_id, t.token_hash, u.email FROM refresh_tokens t "
+                "JOIN users u ON u.tenant_id = t.tenant_id AND u.id = t.user_id LIMIT 1"
+            )
+        ).one()
+    with app_engine.begin() as connection:
+        a, now = world.a.id, {"now": "2026-01-01T00:00:00+00:00"}
+        scopes = connection.scalar(
+            text("SELECT tessera_user_scopes(:t, :u, :now)"), {"t": a, "u": b_user, **now}
+        )
+        assert scopes == []
+        subject = connection.execute(
+            text("SELECT * FROM tessera_token_subject(:t, :u, :now)"), {"t": a, "u": b_user, **now}
+        ).all()
+        assert subject == []
+        outcome = connection.scalar(
+            text(
+                "SELECT outcome FROM tessera_rotate_refresh_token("
+                "CAST(:t AS uuid), :h, :h, now(), interval '1 day', interval '10 seconds')"
+            ),
+            {"t": a, "h": b_hash},
+        )
+        assert outcome == "unknown"
+        # The bound tenant is the one asked for, not the token's.
+        assert connection.scalars(text("SELECT id FROM tenants")).all() == [a]
+    with app_engine.begin() as connection:
+        login = connection.execute(
+            text("SELECT tenant_id, user_id FROM tessera_login_subject('alpha', :e, now())"),
+            {"e": b_email.lower()},
+        ).one()
+        assert login == (world.a.id, None)
