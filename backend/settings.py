@@ -71,7 +71,7 @@ class Settings(BaseSettings):
 
     # Lifecycle jobs and sweeps: rows per transaction, how often beat runs the sweeps,
     # and how long Redis keeps a task a dead worker took before handing it out again.
-    job_chunk_size: int = Field(default=500, ge=1, le=10_000)
+    job_chunk_size: int = Field(default=2_000, ge=1, le=10_000)
     sweep_interval_seconds: int = Field(default=300, ge=5)
     inactivity_sweep_interval_seconds: int = Field(default=86_400, ge=5)
     celery_visibility_timeout_seconds: int = Field(default=3600, ge=1)
