@@ -56,7 +56,7 @@ worker: install
 beat: install
 	$(BIN)/celery -A backend.worker.app beat --loglevel INFO --schedule var/celerybeat-schedule
 
-# Hot paths against baselines in the same run (~10 min); see docs/benchmarks.md.
+# Hot paths against baselines in the same run (~7 min); see docs/benchmarks.md.
 bench: install
 	$(BIN)/python -m bench
 
