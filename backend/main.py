@@ -1,8 +1,10 @@
 """The ASGI application factory."""
 
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
 from fastapi import FastAPI
 
 from backend.api.docs import install_docs
@@ -31,6 +33,10 @@ from backend.observability.logging import configure_logging
 from backend.runtime import Runtime
 from backend.settings import Settings, get_settings
 
+# How long start-up waits for the caller cache's subscription (not at all when Redis
+# refuses): serving before it would keep nothing from the first requests.
+CALLER_CACHE_START_SECONDS = 2.0
+
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the API. Tests pass their own settings; uvicorn uses the environment's."""
@@ -43,7 +49,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.runtime = Runtime.from_settings(resolved)
         # Only the API serves from the caller cache; workers and the CLI just publish.
-        app.state.runtime.callers.listen()
+        await anyio.to_thread.run_sync(
+            functools.partial(app.state.runtime.callers.listen, wait=CALLER_CACHE_START_SECONDS)
+        )
         try:
             yield
         finally:

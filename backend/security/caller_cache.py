@@ -29,7 +29,9 @@ from backend.domain.standing import CallerStanding
 
 logger = logging.getLogger(__name__)
 
-CHANNEL = "tessera:callers"
+# One channel per Redis database: pub/sub ignores database numbers, and installations
+# (or test workers) that share a server by database must not hear each other.
+CHANNEL_PREFIX = "tessera:callers"
 # Beyond this many subjects a message names the whole tenant: cheaper to send and apply.
 MESSAGE_SUBJECTS = 200
 # A ping on the subscription this often; without a pong within twice that, reconnect.
@@ -103,6 +105,9 @@ class CallerCache:
         self._listener: threading.Thread | None = None
         # Names this cache in what it publishes: it has applied its own messages already.
         self._origin = uuid.uuid4().hex
+        self.channel = f"{CHANNEL_PREFIX}:{client.connection_pool.connection_kwargs.get('db', 0)}"
+        # Set once the first subscription has succeeded or failed: see listen().
+        self._settled = threading.Event()
 
     @property
     def generation(self) -> int:
@@ -158,7 +163,7 @@ class CallerCache:
         """
         self.drop(tenant_id, subject_ids)
         try:
-            self._redis.publish(CHANNEL, _message(self._origin, tenant_id, subject_ids))
+            self._redis.publish(self.channel, _message(self._origin, tenant_id, subject_ids))
         except redis.RedisError as exc:
             # Every other process is then either cut off from Redis too (and trusts
             # nothing it holds) or keeps a stale entry for at most `ttl` seconds.
@@ -171,13 +176,18 @@ class CallerCache:
             self._standing.drop(tenant_id, subject_ids)
             self._profiles.drop(tenant_id)
 
-    def listen(self) -> None:
-        """Subscribe in a background thread; entries are served once subscribed."""
+    def listen(self, *, wait: float = 0.0) -> None:
+        """Subscribe in a background thread; entries are served once subscribed.
+
+        Waits up to `wait` seconds for the first attempt to succeed or fail, so a process
+        that starts serving at once does not start with a cache that keeps nothing.
+        """
         if self._listener is None:
             self._listener = threading.Thread(
                 target=self._listen, name="caller-cache-listener", daemon=True
             )
             self._listener.start()
+        self._settled.wait(wait)
 
     def close(self) -> None:
         self._stopping.set()
@@ -190,6 +200,7 @@ class CallerCache:
             try:
                 self._follow()
             except (redis.RedisError, OSError) as exc:
+                self._settled.set()
                 if self._live:
                     logger.warning(
                         "caller cache cut off from Redis (%s); asking PostgreSQL until it is back",
@@ -202,7 +213,7 @@ class CallerCache:
         """Subscribe, then apply messages until the subscription fails or we stop."""
         # redis-py leaves pubsub() unannotated.
         with self._redis.pubsub() as pubsub:  # type: ignore[no-untyped-call]
-            pubsub.subscribe(CHANNEL)
+            pubsub.subscribe(self.channel)
             last_pong = pinged = time.monotonic()
             while not self._stopping.is_set():
                 message = pubsub.get_message(timeout=1.0)
@@ -214,6 +225,7 @@ class CallerCache:
                     elif kind == "subscribe":
                         # Whatever happened while unsubscribed is unknown: start empty.
                         self._set_live(True)
+                        self._settled.set()
                         last_pong = now
                     elif kind == "pong":
                         last_pong = now

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from backend.db.models import UserStatus
 from backend.devstack.embedded import EmbeddedRedis
-from backend.security.caller_cache import CHANNEL
+from backend.security.caller_cache import CallerCache
 from backend.services import users
 from backend.settings import Settings
 from tests.conftest import bearer, builtin_role
@@ -40,7 +40,8 @@ def redis_keys(url: str, pattern: str) -> list[bytes]:
 def cache_listeners(url: str) -> int:
     """How many processes' caller caches are subscribed to the invalidation channel."""
     with redis.Redis.from_url(url, socket_timeout=2) as client:
-        return int(dict(client.pubsub_numsub(CHANNEL))[CHANNEL.encode()])
+        channel = CallerCache(client).channel
+        return int(dict(client.pubsub_numsub(channel))[channel.encode()])
 
 
 def test_logins_and_guarded_requests_survive_a_redis_outage_and_recover(

@@ -203,3 +203,24 @@ def test_a_full_cache_starts_again_rather_than_growing(settings: Settings) -> No
     finally:
         cache.close()
         client.close()
+
+
+def test_installations_sharing_a_redis_server_by_database_do_not_hear_each_other(
+    client: TestClient, settings: Settings
+) -> None:
+    cache = app_cache(client)
+    tenant, subject = uuid.uuid4(), uuid.uuid4()
+    state = CallerStanding(user_status="active", token_version=1, tenant_status="active")
+    cache.keep_standing(tenant, subject, state, since=cache.generation)
+    # Pub/sub ignores database numbers; the channel carries the database's instead.
+    other_db = settings.redis_url.rsplit("/", 1)[0] + "/14"
+    with redis.Redis.from_url(other_db) as other_client:
+        other = CallerCache(other_client)
+        assert other.channel != cache.channel
+        other.forget(tenant, [subject])
+    generation = cache.generation
+    with redis.Redis.from_url(settings.redis_url) as same_client:
+        CallerCache(same_client).forget(uuid.uuid4())  # a marker on our own channel
+    # Once a later message on our channel has been applied, the other one never was.
+    eventually(lambda: cache.generation > generation, "our own channel's message applied")
+    assert cache.standing(tenant, subject) == state
