@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from backend.db.liveness import refuse_closed_connection
 from backend.db.tenant_context import bind_pending_tenant
 from backend.settings import Settings
 
@@ -25,13 +26,13 @@ class Database:
             settings.database_url,
             pool_size=settings.database_pool_size,
             max_overflow=settings.database_pool_size,
-            # A connection killed by a database restart is replaced, not handed out.
-            pool_pre_ping=True,
             pool_timeout=settings.database_pool_timeout_seconds,
             connect_args=_connect_args(settings),
             # SQL parameters (password hashes, emails) stay out of error messages and logs.
             hide_parameters=True,
         )
+        # A connection killed by a database restart is replaced, not handed out.
+        event.listen(engine, "checkout", refuse_closed_connection)
         sessions = sessionmaker(engine, expire_on_commit=False, info=session_info or {})
         event.listen(sessions, "after_begin", bind_pending_tenant)
         return cls(engine=engine, sessions=sessions)
