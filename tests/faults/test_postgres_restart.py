@@ -3,7 +3,7 @@
 The PostgreSQL here is the test's own (EmbeddedPostgres on a data dir under tmp),
 never the machine's shared server, which other test workers are using. While it is
 down, requests fail fast with 503 and a clear body; once it is back, the pool's
-pre-ping replaces the dead connections and the API serves again without a restart.
+checkout check replaces the dead connections and the API serves again without a restart.
 """
 
 import logging
