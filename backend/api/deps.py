@@ -75,21 +75,25 @@ async def _end(session: Session, exc: BaseException | None) -> None:
 DbSession = Annotated[Session, Depends(get_db, scope="function")]
 
 
-async def read_in_thread(db: Session, read: Callable[[], T]) -> T:
-    """Run a route's reading in a worker thread and commit its transaction there.
+async def in_thread(db: Session, work: Callable[[], T]) -> T:
+    """Run a route's work in one worker thread and end its unit of work there.
 
-    For async routes whose own work only reads: the query and the end of the
-    transaction share one thread hop, and `get_db` then has nothing left to end. It
-    commits rather than rolls back because the guard may have written in the same
-    transaction (an API key's last use); if `read` fails, `get_db` rolls back as usual.
+    The same ending as `get_db`'s (commit; on an error roll back, or commit one that
+    `keeps_changes`, and re-raise), in the work's own thread: one thread hop per request
+    instead of two, and `get_db` then has nothing left to end. For async routes whose
+    work touches the database.
     """
 
-    def work() -> T:
-        result = read()
-        db.commit()
+    def run() -> T:
+        try:
+            result = work()
+        except BaseException as exc:
+            finish(db, exc)
+            raise
+        finish(db, None)
         return result
 
-    return await anyio.to_thread.run_sync(work)
+    return await anyio.to_thread.run_sync(run)
 
 
 # The alternative credential: a scoped API key, for scripts.

@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Header, Request, Response
 
-from backend.api.deps import AppRuntime, DbSession
+from backend.api.deps import AppRuntime, DbSession, in_thread
 from backend.api.errors import NO_STORE
 from backend.api.schemas.auth import TokenResponse
 from backend.api.schemas.errors import ErrorBody
@@ -54,7 +54,7 @@ def limit_token_requests(request: Request, runtime: AppRuntime) -> None:
     },
     summary="Issue tokens: password, refresh_token and client_credentials grants",
 )
-def issue_token(
+async def issue_token(
     request: Request,
     runtime: AppRuntime,
     db: DbSession,
@@ -77,38 +77,45 @@ def issue_token(
     `grant_type=client_credentials`: a service account authenticates with HTTP Basic
     (`client_id:client_secret`) and gets an access token; no refresh token.
     """
-    limit_token_requests(request, runtime)
-    requested = _requested_scopes(scope)
-    if grant_type == "password":
-        with metrics.count_grant(grant_type):
-            grant = auth.password_grant(
-                db,
-                runtime.passwords,
-                runtime.issuers,
-                _password_login(username, password, tenant, requested, user_agent),
+
+    def issue() -> auth.TokenGrant:
+        limit_token_requests(request, runtime)
+        requested = _requested_scopes(scope)
+        if grant_type == "password":
+            with metrics.count_grant(grant_type):
+                grant = auth.password_grant(
+                    db,
+                    runtime.passwords,
+                    runtime.issuers,
+                    _password_login(username, password, tenant, requested, user_agent),
+                )
+        elif grant_type == "refresh_token":
+            if not refresh_token:
+                raise InvalidRequestError("refresh_token is required")
+            with metrics.count_grant(grant_type):
+                grant = auth.refresh_grant(db, runtime.issuers, refresh_token, requested)
+        elif grant_type == "client_credentials":
+            credentials = parse_basic(authorization)
+            if credentials is None:
+                raise InvalidClientError("authenticate the client with HTTP Basic")
+            grant = service_accounts.client_credentials_grant(
+                db, runtime.issuers, *credentials, requested
             )
-    elif grant_type == "refresh_token":
-        if not refresh_token:
-            raise InvalidRequestError("refresh_token is required")
-        with metrics.count_grant(grant_type):
-            grant = auth.refresh_grant(db, runtime.issuers, refresh_token, requested)
-    elif grant_type == "client_credentials":
-        credentials = parse_basic(authorization)
-        if credentials is None:
-            raise InvalidClientError("authenticate the client with HTTP Basic")
-        grant = service_accounts.client_credentials_grant(
-            db, runtime.issuers, *credentials, requested
-        )
-    elif grant_type is None:
-        raise InvalidRequestError("grant_type is required")
-    else:
-        raise UnsupportedGrantTypeError(f"grant_type {grant_type!r} is not supported")
+        elif grant_type is None:
+            raise InvalidRequestError("grant_type is required")
+        else:
+            raise UnsupportedGrantTypeError(f"grant_type {grant_type!r} is not supported")
+        return grant
+
+    # The rate limit, the grant and the commit in one worker thread; the form and the
+    # response stay on the event loop.
+    issued = await in_thread(db, issue)
     response.headers.update(NO_STORE)
     return TokenResponse(
-        access_token=grant.access_token,
-        expires_in=grant.expires_in,
-        scope=grant.scope,
-        refresh_token=grant.refresh_token,
+        access_token=issued.access_token,
+        expires_in=issued.expires_in,
+        scope=issued.scope,
+        refresh_token=issued.refresh_token,
     )
 
 

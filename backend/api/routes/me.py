@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter, Request, Response
 
-from backend.api.deps import AppRuntime, DbSession, Me, read_in_thread
+from backend.api.deps import AppRuntime, DbSession, Me, in_thread
 from backend.api.schemas.errors import GUARDED_RESPONSES, ErrorBody
 from backend.api.schemas.me import MeResponse, PasswordChange, TenantSummary
 from backend.api.schemas.roles import ScopeChainOut
@@ -36,7 +36,7 @@ async def read_me(principal: Me, db: DbSession, request: Request) -> Response:
             profile = users.get_profile(db, principal.tenant_id, user_id, platform_tenant_slug=slug)
             return _render(profile, principal.scopes), profile.holding.changes_at
 
-        rendered, changes_at = await read_in_thread(db, load)
+        rendered, changes_at = await in_thread(db, load)
         lifetime = None if changes_at is None else (changes_at - datetime.now(UTC)).total_seconds()
         cache.keep_profile(principal.tenant_id, key, rendered, since=since, valid_for=lifetime)
         body = rendered

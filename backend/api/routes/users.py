@@ -11,7 +11,7 @@ from backend.api.deps import (
     UsersDisable,
     UsersRead,
     UsersWrite,
-    read_in_thread,
+    in_thread,
 )
 from backend.api.pagination import Cursor, Limit, decode_cursor, encode_cursor
 from backend.api.schemas.errors import (
@@ -73,7 +73,7 @@ async def list_users(
     filters = UserFilter(status=status, email_prefix=email_prefix, role_id=role_id)
     # Async, so that the page is validated and serialised on the event loop: the query
     # and the end of its transaction are the request's only thread hop after the guard.
-    page = await read_in_thread(
+    page = await in_thread(
         db, lambda: users.list_users(db, principal.tenant_id, filters, after=after, limit=limit)
     )
     next_cursor = (
