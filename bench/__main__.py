@@ -19,7 +19,16 @@ from backend.security.tokens import AccessTokenCodec
 from bench import data, report, scenarios_data, scenarios_http
 from bench.load import ensure_wrk
 from bench.measure import Row
-from bench.stack import OWASP_MINIMUM, RECOMMENDED, Stack, bench_stack, server, worker
+from bench.stack import (
+    OWASP_MINIMUM,
+    RECOMMENDED,
+    Argon2,
+    Server,
+    Stack,
+    bench_stack,
+    server,
+    worker,
+)
 
 STARTED = time.monotonic()
 # BENCH_ONLY=1,4 runs those scenarios alone (data is generated either way).
@@ -73,20 +82,7 @@ def run(stack: Stack, rows: list[Row], raw: dict[str, Any]) -> None:
             found, raw["1_hs256"] = scenarios_http.guarded_read(srv, me, "HS256")
             rows += found
             rows.append(scenarios_http.worker_memory(srv))
-        data.set_passwords(stack.owner, PasswordService(settings), made.small_tenant)
-        if wanted("3"):
-            say(f"3 login cost, {RECOMMENDED.name}")
-            hashed = current_hash(stack.owner, made.small_tenant)
-            found, raw["3_recommended"] = scenarios_http.login_cost(
-                srv, made.login_users, RECOMMENDED, hashed
-            )
-            rows += found
-        if wanted("2"):
-            say(f"2 logins vs a guarded GET, {RECOMMENDED.name}")
-            found, raw["2_recommended"] = scenarios_http.login_starvation(
-                srv, me, made.login_users, RECOMMENDED
-            )
-            rows += found
+        login_scenarios(srv, stack, made, me, RECOMMENDED, "recommended", rows, raw)
         if wanted("4"):
             say("4 refresh")
             found, raw["4_refresh"] = scenarios_http.refresh(srv, token_files, per_file)
@@ -115,23 +111,35 @@ def run(stack: Stack, rows: list[Row], raw: dict[str, Any]) -> None:
 
     if wanted("2", "3"):
         with server(stack, stack.server_env("HS256", OWASP_MINIMUM), "owasp") as srv:
-            owasp = stack.settings("HS256", OWASP_MINIMUM)
-            codec = AccessTokenCodec(owasp)
+            codec = AccessTokenCodec(stack.settings("HS256", OWASP_MINIMUM))
             me = token_for(stack, codec, made.small_tenant, made.small_owner, "me")
-            data.set_passwords(stack.owner, PasswordService(owasp), made.small_tenant)
-            hashed = current_hash(stack.owner, made.small_tenant)
-            if wanted("3"):
-                say(f"3 login cost, {OWASP_MINIMUM.name}")
-                found, raw["3_owasp"] = scenarios_http.login_cost(
-                    srv, made.login_users, OWASP_MINIMUM, hashed
-                )
-                rows += found
-            if wanted("2"):
-                say(f"2 logins vs a guarded GET, {OWASP_MINIMUM.name}")
-                found, raw["2_owasp"] = scenarios_http.login_starvation(
-                    srv, me, made.login_users, OWASP_MINIMUM
-                )
-                rows += found
+            login_scenarios(srv, stack, made, me, OWASP_MINIMUM, "owasp", rows, raw)
+
+
+def login_scenarios(
+    srv: Server,
+    stack: Stack,
+    made: data.Dataset,
+    me: str,
+    argon2: Argon2,
+    tag: str,
+    rows: list[Row],
+    raw: dict[str, Any],
+) -> None:
+    """Scenarios 3 and 2 for one argon2 setting, the logins' passwords hashed under it."""
+    if not wanted("2", "3"):
+        return
+    passwords = PasswordService(stack.settings("HS256", argon2))
+    data.set_passwords(stack.owner, passwords, made.small_tenant)
+    if wanted("3"):
+        say(f"3 login cost, {argon2.name}")
+        hashed = current_hash(stack.owner, made.small_tenant)
+        found, raw[f"3_{tag}"] = scenarios_http.login_cost(srv, made.login_users, argon2, hashed)
+        rows.extend(found)
+    if wanted("2"):
+        say(f"2 logins vs a guarded GET, {argon2.name}")
+        found, raw[f"2_{tag}"] = scenarios_http.login_starvation(srv, me, made.login_users, argon2)
+        rows.extend(found)
 
 
 def main() -> int:

@@ -5,6 +5,7 @@ role validation. Tenant scopes can be granted in any tenant; platform scopes onl
 the platform tenant.
 """
 
+from collections.abc import Iterable
 from enum import StrEnum
 
 from backend.domain.errors import UnknownScopeError
@@ -65,10 +66,12 @@ def parse_scopes(raw: str | None) -> frozenset[Scope]:
     return frozenset(Scope(name) for name in names)
 
 
-def known_scopes(raw: str) -> frozenset[Scope]:
-    """Parse a stored scope string, dropping scopes retired from the catalogue since."""
-    catalogue = set(Scope.__members__.values())
-    return frozenset(Scope(name) for name in raw.split() if name in catalogue)
+def known_scopes(names: Iterable[str]) -> frozenset[Scope]:
+    """Scopes named in stored data, dropping any retired from the catalogue since."""
+    return frozenset(Scope(name) for name in names if name in _CATALOGUE)
+
+
+_CATALOGUE: frozenset[str] = frozenset(Scope)
 
 
 def format_scopes(scopes: frozenset[Scope] | set[Scope]) -> str:

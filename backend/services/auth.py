@@ -132,7 +132,7 @@ def refresh_grant(
     # Saying so is safe here: the caller has proved a past login, not guessed a password.
     if lockout.locked(subject.locked_until, now):
         raise InvalidGrantError(ACCOUNT_LOCKED)
-    original = known_scopes(rotation.scope)
+    original = known_scopes(rotation.scope.split())
     if not requested_scopes <= original:
         widened = format_scopes(frozenset(requested_scopes - original))
         raise InvalidScopeError(f"a refresh cannot add scopes beyond the login's: {widened}")

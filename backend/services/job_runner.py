@@ -30,35 +30,27 @@ Step = Callable[[Session, uuid.UUID, dict[str, Any], str, int, Any], offboarding
 Summary = Callable[[Session, uuid.UUID, dict[str, Any], int], dict[str, Any]]
 
 
-def _bulk_disable(
-    db: Session, tenant_id: uuid.UUID, params: dict[str, Any], actor: str, chunk: int, after: Any
-) -> offboarding.Batch:
-    return offboarding.bulk_disable_step(
-        db, tenant_id, params, actor=actor, chunk=chunk, after=after
-    )
+def _bulk(*, offboard: bool, counted: str) -> tuple[Step, Summary]:
+    """A bulk job's step and summary: disable, or with `offboard`, offboard."""
 
+    def step(
+        db: Session,
+        tenant_id: uuid.UUID,
+        params: dict[str, Any],
+        actor: str,
+        chunk: int,
+        after: Any,
+    ) -> offboarding.Batch:
+        return offboarding.bulk_step(
+            db, tenant_id, params, actor=actor, chunk=chunk, after=after, offboard=offboard
+        )
 
-def _bulk_disable_summary(
-    db: Session, tenant_id: uuid.UUID, params: dict[str, Any], done: int
-) -> dict[str, Any]:
-    return {"disabled": done, "skipped_owners": offboarding.skipped_owners(db, tenant_id, params)}
+    def summary(
+        db: Session, tenant_id: uuid.UUID, params: dict[str, Any], done: int
+    ) -> dict[str, Any]:
+        return {counted: done, "skipped_owners": offboarding.skipped_owners(db, tenant_id, params)}
 
-
-def _bulk_offboard(
-    db: Session, tenant_id: uuid.UUID, params: dict[str, Any], actor: str, chunk: int, after: Any
-) -> offboarding.Batch:
-    return offboarding.bulk_offboard_step(
-        db, tenant_id, params, actor=actor, chunk=chunk, after=after
-    )
-
-
-def _bulk_offboard_summary(
-    db: Session, tenant_id: uuid.UUID, params: dict[str, Any], done: int
-) -> dict[str, Any]:
-    return {
-        "offboarded": done,
-        "skipped_owners": offboarding.skipped_owners(db, tenant_id, params),
-    }
+    return step, summary
 
 
 def _offboard(
@@ -75,8 +67,8 @@ def _offboard_summary(
 
 
 KINDS: dict[str, tuple[Step, Summary]] = {
-    "bulk_disable": (_bulk_disable, _bulk_disable_summary),
-    "bulk_offboard": (_bulk_offboard, _bulk_offboard_summary),
+    "bulk_disable": _bulk(offboard=False, counted="disabled"),
+    "bulk_offboard": _bulk(offboard=True, counted="offboarded"),
     "offboard": (_offboard, _offboard_summary),
 }
 

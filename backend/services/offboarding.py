@@ -87,7 +87,7 @@ def count_bulk(db: Session, tenant_id: uuid.UUID, params: dict[str, Any], *, off
     return int(db.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0)
 
 
-def bulk_disable_step(
+def bulk_step(
     db: Session,
     tenant_id: uuid.UUID,
     params: dict[str, Any],
@@ -95,31 +95,19 @@ def bulk_disable_step(
     actor: str,
     chunk: int,
     after: uuid.UUID | None,
+    offboard: bool,
 ) -> Batch:
-    """Disable the next `chunk` matching active users after `after`; owners are left alone.
-
-    A tenant keeps its owners: the result of the job reports them as skipped.
+    """Disable the next `chunk` matching active users after `after`; with `offboard`,
+    offboard the next matching users, active or already disabled (a disabled user's
+    sessions end too). Owners are left alone: the job's result reports them as skipped.
     """
-    ids = _next_ids(db, tenant_id, params, chunk=chunk, after=after, active_only=True)
-    reason = params.get("reason") or "bulk"
-    changed = len(disable_users(db, tenant_id, ids, actor=actor, reason=reason))
-    return Batch(changed, ids[-1] if len(ids) == chunk else None)
-
-
-def bulk_offboard_step(
-    db: Session,
-    tenant_id: uuid.UUID,
-    params: dict[str, Any],
-    *,
-    actor: str,
-    chunk: int,
-    after: uuid.UUID | None,
-) -> Batch:
-    """Offboard the next `chunk` matching users after `after` (active or already
-    disabled: a disabled user's sessions end too); owners are left alone."""
-    ids = _next_ids(db, tenant_id, params, chunk=chunk, after=after, active_only=False)
-    reason = params.get("reason") or OFFBOARDED
-    changed = offboard_users(db, tenant_id, ids, actor=actor, reason=reason)
+    ids = _next_ids(db, tenant_id, params, chunk=chunk, after=after, active_only=not offboard)
+    if offboard:
+        reason = params.get("reason") or OFFBOARDED
+        changed = offboard_users(db, tenant_id, ids, actor=actor, reason=reason)
+    else:
+        reason = params.get("reason") or "bulk"
+        changed = len(disable_users(db, tenant_id, ids, actor=actor, reason=reason))
     return Batch(changed, ids[-1] if len(ids) == chunk else None)
 
 

@@ -16,7 +16,7 @@ from backend.db.tenant_context import (
 from backend.domain.errors import InvalidTokenError, NotFoundError
 from backend.domain.standing import CallerStanding
 from backend.security.caller_cache import CallerCache
-from backend.security.tokens import USER, AccessClaims, AccessTokenCodec
+from backend.security.tokens import USER, AccessClaims
 from backend.services import roles
 
 
@@ -52,18 +52,14 @@ class Principal:
 
 
 CALLER_CACHE = "tessera.caller_cache"
-_PROFILES_TO_FORGET = "tessera.profiles_to_forget"
 
 
-def authenticate_cached_bearer(
-    db: Session, codec: AccessTokenCodec, cache: CallerCache, token: str
-) -> Principal | None:
-    """The hot path: verify an access token against the standing this process remembers.
+def remembered_principal(db: Session, cache: CallerCache, claims: AccessClaims) -> Principal | None:
+    """The hot path: check verified claims against the standing this process remembers.
 
     No I/O: the tenant is bound on the request's first query, if it makes one. None when
-    the caller's standing is not in the cache; then call authenticate_bearer.
+    the caller's standing is not in the cache; then ask authenticated_principal.
     """
-    claims = codec.decode(token)
     standing = cache.standing(claims.tenant_id, claims.user_id)
     if standing is None:
         return None
@@ -71,16 +67,13 @@ def authenticate_cached_bearer(
     return _admit(claims, standing)
 
 
-def authenticate_bearer(
-    db: Session, codec: AccessTokenCodec, cache: CallerCache, token: str
-) -> Principal:
-    """Verify an access token and that its user may still use it; bind the tenant.
+def authenticated_principal(db: Session, cache: CallerCache, claims: AccessClaims) -> Principal:
+    """Check that the user of verified claims may still use them, and bind the tenant.
 
     The caller's standing comes from one PostgreSQL statement that also binds the
     tenant, and is remembered for the next request. A disabled user, a suspended tenant
     or a bumped token version is refused at once.
     """
-    claims = codec.decode(token)
     since = cache.generation
     enter = enter_tenant_as if claims.subject_kind == USER else enter_tenant_as_service_account
     standing = enter(db, claims.tenant_id, claims.user_id)
@@ -143,16 +136,7 @@ def forget_many_after_commit(
 
 
 def forget_profiles_after_commit(db: Session, tenant_id: uuid.UUID) -> None:
-    """Drop the tenant's cached profiles once committed, once per transaction."""
-    pending: set[uuid.UUID] = db.info.setdefault(_PROFILES_TO_FORGET, set())
-    if tenant_id in pending:
-        return
-    pending.add(tenant_id)
-
-    def forget() -> None:
-        db.info.pop(_PROFILES_TO_FORGET, None)
-
-    after_commit(db, forget)
+    """Drop the tenant's cached profiles (GET /me), not its standings, once committed."""
     forget_many_after_commit(db, tenant_id, [])
 
 

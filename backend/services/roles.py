@@ -11,8 +11,7 @@ from sqlalchemy.orm import Session
 from backend.db.models import Role, RoleInclude, RoleScope, ServiceAccountRole, Tenant, UserRole
 from backend.domain.errors import NotFoundError
 from backend.domain.roles import BUILTIN_ROLES, RoleGraph, RoleNode
-from backend.domain.scopes import TENANT_SCOPES, Scope
-from backend.services import subjects
+from backend.domain.scopes import TENANT_SCOPES, Scope, known_scopes
 
 # A tenant's roles are a short list an admin reads whole; the cap keeps it one.
 MAX_ROLES_PER_TENANT = 500
@@ -103,7 +102,7 @@ def effective_scopes(
     raw = db.scalar(
         _USER_SCOPES, {"tenant_id": tenant_id, "user_id": user_id, "now": datetime.now(UTC)}
     )
-    scopes = subjects.known(raw)
+    scopes = known_scopes(raw or ())
     return scopes if platform else scopes & TENANT_SCOPES
 
 

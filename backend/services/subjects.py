@@ -15,7 +15,7 @@ from sqlalchemy import Row, text
 from sqlalchemy.orm import Session
 
 from backend.db.models import TenantStatus, UserStatus
-from backend.domain.scopes import TENANT_SCOPES, Scope
+from backend.domain.scopes import TENANT_SCOPES, Scope, known_scopes
 
 # The columns `from_row` reads, in order, as selected from either function aliased `s`.
 COLUMNS = "s.user_status, s.token_version, s.locked_until, s.tenant_status, s.tenant_slug, s.scopes"
@@ -53,7 +53,7 @@ def from_row(
         locked_until=locked_until,
         tenant_status=TenantStatus(tenant_status),
         tenant_slug=slug,
-        held=known(scopes),
+        held=known_scopes(scopes or ()),
     )
 
 
@@ -93,11 +93,3 @@ _LOGIN = text(
     f"SELECT s.tenant_id, s.tenant_policy, s.user_id, s.password_hash, {COLUMNS} "  # noqa: S608
     "FROM tessera_login_subject(:slug, :email, :now) s"
 )
-
-
-def known(raw: list[str] | None) -> frozenset[Scope]:
-    """Scopes from the database, dropping any retired from the catalogue since."""
-    return frozenset(Scope(name) for name in raw or () if name in _CATALOGUE)
-
-
-_CATALOGUE = frozenset(Scope.__members__.values())

@@ -34,6 +34,8 @@ from backend.services.paging import Page
 from backend.services.principals import Principal
 
 DELETED_REASON = "deleted"
+# A deleted user's email becomes prefix + id + suffix (see deleted_email).
+_DELETED_PREFIX, _DELETED_SUFFIX = "deleted-", "@invalid"
 UserKey = tuple[str, uuid.UUID]
 
 
@@ -116,7 +118,7 @@ _LISTED = (
     # is_deleted(), in SQL.
     (
         (User.status == UserStatus.DISABLED)
-        & (User.email == func.concat("deleted-", User.id, "@invalid"))
+        & (User.email == func.concat(_DELETED_PREFIX, User.id, _DELETED_SUFFIX))
     ).label("deleted"),
     # The sort key, for the cursor; last, after the fields UserOut shows.
     User.email_lower,
@@ -357,7 +359,7 @@ def delete(db: Session, actor: Principal, user_id: uuid.UUID) -> None:
 def deleted_email(user_id: uuid.UUID) -> str:
     """The placeholder a deleted user's email becomes: unique, and never deliverable
     (`.invalid` is reserved, RFC 2606), and refused by the API's email check."""
-    return f"deleted-{user_id}@invalid"
+    return f"{_DELETED_PREFIX}{user_id}{_DELETED_SUFFIX}"
 
 
 def is_deleted(user: User) -> bool:

@@ -8,6 +8,7 @@ from backend.domain.scopes import (
     TENANT_SCOPES,
     Scope,
     format_scopes,
+    known_scopes,
     parse_scopes,
 )
 
@@ -56,3 +57,8 @@ def test_read_scopes_change_nothing() -> None:
     assert all(s.value.endswith(":read") or s is Scope.ME for s in READ_SCOPES)
     assert Scope.USERS_READ in READ_SCOPES
     assert Scope.USERS_WRITE not in READ_SCOPES
+
+
+def test_stored_scopes_retired_from_the_catalogue_are_dropped() -> None:
+    assert known_scopes(["me", "reports:export", "users:read"]) == {Scope.ME, Scope.USERS_READ}
+    assert known_scopes([]) == frozenset()
