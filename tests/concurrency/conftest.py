@@ -15,10 +15,12 @@ import pytest
 from sqlalchemy.orm import Session
 
 from backend.db.models import Tenant, User
-from backend.domain.scopes import TENANT_SCOPES
+from backend.domain.scopes import TENANT_SCOPES, Scope
+from backend.security.passwords import PasswordService
+from backend.services import platform_admins
 from backend.settings import Settings
 from tests.conftest import bearer, builtin_role
-from tests.factories import TenantFactory, UserFactory
+from tests.factories import DEFAULT_PASSWORD, TenantFactory, UserFactory
 from tests.support.live_server import LiveServer, server_env, start_server
 
 REQUEST_TIMEOUT_S = 30.0
@@ -82,11 +84,11 @@ def _body(response: httpx.Response) -> object:
 
 
 @dataclass(frozen=True)
-class Acme:
-    """A tenant, its owner and the owner's token with every tenant scope."""
+class Admin:
+    """A user of a tenant and a token with every scope they may hold, for the live API."""
 
     tenant: Tenant
-    owner: User
+    user: User
     token: str
     url: str
 
@@ -95,7 +97,7 @@ class Acme:
         return bearer(self.token)
 
     def events(self, action: str, target: str | None = None) -> list[dict[str, object]]:
-        """The tenant's audit events of one action (and target), through the API."""
+        """Their tenant's audit events of one action (and target), through the API."""
         params = {"action": action, "limit": "100"}
         if target is not None:
             params["target"] = target
@@ -108,10 +110,29 @@ class Acme:
 
 
 @pytest.fixture
-def acme(db: Session, issue_token: IssueToken, live_api: LiveServer) -> Acme:
+def acme(db: Session, issue_token: IssueToken, live_api: LiveServer) -> Admin:
+    """A tenant and its owner."""
     tenant = TenantFactory(slug="acme")
     owner = UserFactory(
         tenant=tenant, email="ada@acme.test", roles=[builtin_role(db, tenant, "owner")]
     )
     db.commit()
-    return Acme(tenant, owner, issue_token(owner, sorted(TENANT_SCOPES)), live_api.url)
+    return Admin(tenant, owner, issue_token(owner, sorted(TENANT_SCOPES)), live_api.url)
+
+
+@pytest.fixture
+def operator(
+    db: Session, settings: Settings, issue_token: IssueToken, live_api: LiveServer
+) -> Admin:
+    """The platform tenant and an operator, made as `tessera create-platform-admin` does."""
+    created = platform_admins.create_platform_admin(
+        db,
+        PasswordService(settings),
+        platform_tenant_slug=settings.platform_tenant_slug,
+        email="ops@platform.test",
+        password=DEFAULT_PASSWORD,
+    )
+    db.commit()
+    user = db.get_one(User, (created.tenant_id, created.user_id))
+    tenant = db.get_one(Tenant, created.tenant_id)
+    return Admin(tenant, user, issue_token(user, sorted(Scope)), live_api.url)

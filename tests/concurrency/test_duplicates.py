@@ -6,13 +6,8 @@ import httpx
 import pytest
 from sqlalchemy.orm import Session
 
-from backend.db.models import User
 from backend.domain.scopes import Scope
-from backend.security.passwords import PasswordService
-from backend.services import platform_admins
-from backend.settings import Settings
-from tests.concurrency.conftest import Acme, IssueToken, race, statuses
-from tests.conftest import bearer
+from tests.concurrency.conftest import Admin, race, statuses
 from tests.factories import DEFAULT_PASSWORD, RoleFactory, UserFactory
 
 pytestmark = pytest.mark.concurrency
@@ -20,7 +15,7 @@ pytestmark = pytest.mark.concurrency
 N = 10
 
 
-def test_identical_grants_make_one_grant_and_the_rest_are_200(acme: Acme, db: Session) -> None:
+def test_identical_grants_make_one_grant_and_the_rest_are_200(acme: Admin, db: Session) -> None:
     member = UserFactory(tenant=acme.tenant)
     role = RoleFactory(tenant=acme.tenant, scopes=[Scope.USERS_READ])
     db.commit()
@@ -34,7 +29,7 @@ def test_identical_grants_make_one_grant_and_the_rest_are_200(acme: Acme, db: Se
     assert len(acme.events("role.assigned", f"user:{member.id}")) == 1
 
 
-def test_identical_expiry_changes_are_audited_once(acme: Acme, db: Session) -> None:
+def test_identical_expiry_changes_are_audited_once(acme: Admin, db: Session) -> None:
     member = UserFactory(tenant=acme.tenant)
     role = RoleFactory(tenant=acme.tenant, scopes=[Scope.USERS_READ])
     db.commit()
@@ -50,7 +45,7 @@ def test_identical_expiry_changes_are_audited_once(acme: Acme, db: Session) -> N
     assert len(acme.events("role.assigned", f"user:{member.id}")) == 2
 
 
-def test_service_accounts_with_one_name_make_one(acme: Acme) -> None:
+def test_service_accounts_with_one_name_make_one(acme: Admin) -> None:
     def create(client: httpx.Client, _: int) -> httpx.Response:
         return client.post("/service-accounts", headers=acme.headers, json={"name": "robot"})
 
@@ -64,7 +59,7 @@ def test_service_accounts_with_one_name_make_one(acme: Acme) -> None:
     assert len(acme.events("service_account.created")) == 1
 
 
-def test_roles_with_one_name_make_one(acme: Acme) -> None:
+def test_roles_with_one_name_make_one(acme: Admin) -> None:
     def create(client: httpx.Client, _: int) -> httpx.Response:
         return client.post(
             "/roles", headers=acme.headers, json={"name": "helpdesk", "scopes": ["users:read"]}
@@ -75,7 +70,7 @@ def test_roles_with_one_name_make_one(acme: Acme) -> None:
     assert len(acme.events("role.created")) == 1
 
 
-def test_users_with_one_email_in_any_case_make_one(acme: Acme) -> None:
+def test_users_with_one_email_in_any_case_make_one(acme: Admin) -> None:
     def create(client: httpx.Client, index: int) -> httpx.Response:
         # The same address in ten spellings: unique regardless of case.
         email = "kai@acme.test" if index % 2 else "KAI@Acme.Test"
@@ -88,25 +83,17 @@ def test_users_with_one_email_in_any_case_make_one(acme: Acme) -> None:
     assert len(acme.events("user.created")) == 1
 
 
-def test_tenants_with_one_slug_make_one(
-    acme: Acme, db: Session, settings: Settings, issue_token: IssueToken
-) -> None:
-    created = platform_admins.create_platform_admin(
-        db,
-        PasswordService(settings),
-        platform_tenant_slug=settings.platform_tenant_slug,
-        email="ops@platform.test",
-        password=DEFAULT_PASSWORD,
-    )
-    db.commit()
-    operator = db.get_one(User, (created.tenant_id, created.user_id))
-    headers = bearer(issue_token(operator, sorted(Scope)))
-
+def test_tenants_with_one_slug_make_one(operator: Admin) -> None:
     def create(client: httpx.Client, index: int) -> httpx.Response:
         owner = {"email": f"owner{index}@globex.test", "invite": True}
         return client.post(
-            "/tenants", headers=headers, json={"slug": "globex", "name": "Globex", "owner": owner}
+            "/tenants",
+            headers=operator.headers,
+            json={"slug": "globex", "name": "Globex", "owner": owner},
         )
 
-    answers = race(acme.url, N, create)
+    answers = race(operator.url, N, create)
     assert statuses(answers) == {201: 1, 409: N - 1}, answers
+    # The platform's log also holds the platform tenant's own creation.
+    events = operator.events("tenant.created")
+    assert [e["data"].get("tenant") for e in events].count("globex") == 1  # type: ignore[attr-defined]
