@@ -26,12 +26,15 @@ test: install
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 # The adversarial suites alone (they also run in `make test`); see docs/security.md.
-.PHONY: test-security test-faults test-browser
+.PHONY: test-security test-faults test-concurrency test-browser
 test-security: install
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) -m security $(PYTEST_ARGS)
 
 test-faults: install
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) -m faults $(PYTEST_ARGS)
+
+test-concurrency: install
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) -m concurrency $(PYTEST_ARGS)
 
 test-browser: install
 	$(BIN)/python -m pytest -m browser $(PYTEST_ARGS)

@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from backend.db.models import ApiKey, Tenant, TenantStatus, User, UserStatus
@@ -20,7 +20,7 @@ from backend.domain.policy import require_within
 from backend.domain.scopes import Scope, format_scopes
 from backend.security.opaque import new_secret, parse_secret
 from backend.security.tokens import USER
-from backend.services import audit, principals, roles
+from backend.services import audit, concurrency, principals, roles
 from backend.services.principals import Principal
 
 KIND = "ak"
@@ -85,12 +85,23 @@ def list_keys(db: Session, tenant_id: uuid.UUID) -> list[ApiKey]:
 
 
 def revoke(db: Session, actor: Principal, key_id: uuid.UUID) -> None:
+    """Revoke a key; revoking a revoked key changes nothing.
+
+    Conditional: of concurrent revocations one changes the row and audits; the others,
+    like a repeat, change nothing.
+    """
     key = db.get(ApiKey, (actor.tenant_id, key_id))
     if key is None:
         raise NotFoundError("API key")
-    if key.revoked_at is None:
-        key.revoked_at = datetime.now(UTC)
-        db.flush()
+    revoked = concurrency.changed(
+        db,
+        update(ApiKey)
+        .where(
+            ApiKey.tenant_id == actor.tenant_id, ApiKey.id == key.id, ApiKey.revoked_at.is_(None)
+        )
+        .values(revoked_at=datetime.now(UTC)),
+    )
+    if revoked is not None:
         audit.record(
             db,
             tenant_id=actor.tenant_id,

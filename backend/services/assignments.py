@@ -10,14 +10,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from backend.db.models import Role, User, UserRole
 from backend.domain.errors import ConflictError, InvalidRequestError, NotFoundError
 from backend.domain.policy import require_within
 from backend.domain.roles import OWNER
-from backend.services import audit, owners, principals, role_impact, roles, users
+from backend.services import (
+    audit,
+    concurrency,
+    owners,
+    principals,
+    role_impact,
+    roles,
+    users,
+)
 from backend.services.principals import Principal
 from backend.services.role_impact import USER, Changed
 
@@ -68,6 +76,7 @@ def assign(
     re-granted it and when.
     """
     tenant_id = actor.tenant_id
+    roles.lock_role_graph(db, tenant_id, shared=True)
     user, role = _fetch(db, tenant_id, user_id, role_id)
     now = datetime.now(UTC)
     if expires_at is not None and expires_at <= now:
@@ -80,8 +89,8 @@ def assign(
         # An owner grant that lapses would leave the tenant ownerless the same way.
         owners.require_another_owner(db, tenant_id, user_id)
     reach = role_impact.snapshot(db, tenant_id, {(USER, user_id)}, platform=platform)
-    grant = db.get(UserRole, (tenant_id, user_id, role_id))
-    created = grant is None
+    grant = _locked_grant(db, tenant_id, user_id, role_id)
+    created = False
     if grant is None:
         grant = UserRole(
             tenant_id=tenant_id,
@@ -91,8 +100,13 @@ def assign(
             granted_at=now,
             expires_at=expires_at,
         )
-        db.add(grant)
-        db.flush()
+        created = concurrency.insert_new(db, grant, "pk_user_roles")
+        if not created:
+            # A concurrent PUT made the grant first: go on as with a grant already held.
+            grant = _locked_grant(db, tenant_id, user_id, role_id)
+            if grant is None:
+                raise ConflictError("the grant was revoked meanwhile; try again")
+    if created:
         _audit(db, actor, "role.assigned", user, role, {"after": {"expires_at": _iso(expires_at)}})
     elif grant.expires_at != expires_at:
         before = grant.expires_at
@@ -120,8 +134,13 @@ def unassign(
     *,
     platform_tenant_slug: str,
 ) -> Changed[None]:
-    """Take a role back; the user is cut off if that costs them a scope."""
+    """Take a role back; the user is cut off if that costs them a scope.
+
+    Of concurrent revocations of one grant, one deletes it and audits; the others 404,
+    as a repeat does.
+    """
     tenant_id = actor.tenant_id
+    roles.lock_role_graph(db, tenant_id, shared=True)
     user, role = _fetch(db, tenant_id, user_id, role_id)
     grant = db.get(UserRole, (tenant_id, user_id, role_id))
     if grant is None:
@@ -131,10 +150,19 @@ def unassign(
         owners.require_another_owner(db, tenant_id, user_id)
     platform = roles.is_platform_tenant(db, tenant_id, platform_tenant_slug)
     reach = role_impact.snapshot(db, tenant_id, {(USER, user_id)}, platform=platform)
-    expired_at = grant.expires_at
-    db.delete(grant)
-    db.flush()
-    _audit(db, actor, "role.unassigned", user, role, {"before": {"expires_at": _iso(expired_at)}})
+    deleted = concurrency.changed(
+        db,
+        delete(UserRole).where(
+            UserRole.tenant_id == tenant_id,
+            UserRole.user_id == user_id,
+            UserRole.role_id == role_id,
+        ),
+        UserRole.expires_at,
+    )
+    if deleted is None:
+        raise NotFoundError("role grant")
+    before = {"expires_at": _iso(deleted.expires_at)}
+    _audit(db, actor, "role.unassigned", user, role, {"before": before})
     return Changed(result=None, changes=role_impact.settle(db, reach))
 
 
@@ -146,6 +174,16 @@ def _fetch(
     if role is None:
         raise NotFoundError("role")
     return user, role
+
+
+def _locked_grant(
+    db: Session, tenant_id: uuid.UUID, user_id: uuid.UUID, role_id: uuid.UUID
+) -> UserRole | None:
+    """The grant read afresh and locked: concurrent PUTs of one grant change it one after
+    the other, each seeing the expiry the last one left, so only real changes audit."""
+    return db.get(
+        UserRole, (tenant_id, user_id, role_id), with_for_update=True, populate_existing=True
+    )
 
 
 def _is_owner(role: Role) -> bool:

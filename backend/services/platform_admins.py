@@ -11,7 +11,7 @@ from backend.domain.errors import ConflictError
 from backend.domain.roles import OWNER
 from backend.domain.scopes import Scope
 from backend.security.passwords import PasswordService
-from backend.services import audit, tenants, users
+from backend.services import audit, roles, tenants, users
 
 PLATFORM_ADMIN = "platform-admin"
 PLATFORM_TENANT_NAME = "Platform"
@@ -85,6 +85,8 @@ def _builtin_owner(db: Session, tenant_id: uuid.UUID) -> uuid.UUID:
 
 def _platform_admin_role(db: Session, tenant_id: uuid.UUID) -> uuid.UUID:
     """The platform-admin role, made if missing, with every catalogue scope."""
+    # Two runs at once would both find the role (or a scope) missing and both add it.
+    roles.lock_role_graph(db, tenant_id)
     role = db.scalar(select(Role).where(Role.tenant_id == tenant_id, Role.name == PLATFORM_ADMIN))
     if role is None:
         role = Role(

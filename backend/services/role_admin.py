@@ -8,10 +8,10 @@ fixed. A change that takes scopes away from anyone cuts off their access tokens
 """
 
 import uuid
+from contextlib import AbstractContextManager
 from typing import Any
 
-from sqlalchemy import delete, func, select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from backend.db.models import Role, RoleInclude, RoleScope
@@ -19,7 +19,7 @@ from backend.domain.errors import ConflictError, NotFoundError
 from backend.domain.policy import require_within
 from backend.domain.roles import RoleGraph, RoleNode, require_grantable
 from backend.domain.scopes import Scope
-from backend.services import audit, principals, role_impact, roles
+from backend.services import audit, concurrency, principals, role_impact, roles
 from backend.services.principals import Principal
 from backend.services.role_impact import Changed
 from backend.services.roles import RoleView
@@ -37,6 +37,8 @@ def create_role(
 ) -> Changed[RoleView]:
     """Create a custom role. Nobody holds it yet, so nobody's scopes change."""
     tenant_id = actor.tenant_id
+    # Also makes the name check and the cap on roles exact among concurrent creations.
+    roles.lock_role_graph(db, tenant_id)
     platform = roles.is_platform_tenant(db, tenant_id, platform_tenant_slug)
     require_grantable(scopes, platform=platform)
     graph = roles.load_role_graph(db, tenant_id)
@@ -49,8 +51,8 @@ def create_role(
     count = db.scalar(select(func.count()).select_from(Role).where(Role.tenant_id == tenant_id))
     if (count or 0) >= roles.MAX_ROLES_PER_TENANT:
         raise ConflictError(f"a tenant may have at most {roles.MAX_ROLES_PER_TENANT} roles")
-    db.add(Role(tenant_id=tenant_id, id=role_id, name=name, description=description))
-    _flush_unique_name(db, name)
+    with _unique_name(db, name):
+        db.add(Role(tenant_id=tenant_id, id=role_id, name=name, description=description))
     _write_grants(db, tenant_id, role_id, scopes, includes)
     view = roles.get_role(db, tenant_id, role_id)
     _audit(db, actor, "role.created", role_id, {"after": _state(view)})
@@ -76,12 +78,12 @@ def update_role(
     are cut off.
     """
     tenant_id = actor.tenant_id
+    roles.lock_role_graph(db, tenant_id)
     before = roles.get_role(db, tenant_id, role_id)
     _require_custom(before.role, "edited")
     platform = roles.is_platform_tenant(db, tenant_id, platform_tenant_slug)
     if scopes is not None:
         require_grantable(scopes, platform=platform)
-    _lock_role_graph(db, tenant_id)
     graph = roles.load_role_graph(db, tenant_id)
     if includes is not None:
         _require_known(graph, includes)
@@ -109,10 +111,10 @@ def update_role(
     old_state = _state(before)
     role = before.role
     if name is not None:
-        role.name = name
+        with _unique_name(db, name):
+            role.name = name
     if description is not None:
         role.description = description
-    _flush_unique_name(db, role.name)
     if scopes is not None or includes is not None:
         db.execute(
             delete(RoleScope).where(RoleScope.tenant_id == tenant_id, RoleScope.role_id == role_id)
@@ -144,8 +146,13 @@ def update_role(
 def delete_role(
     db: Session, actor: Principal, role_id: uuid.UUID, *, platform_tenant_slug: str
 ) -> Changed[None]:
-    """Delete a custom role with its grants; whoever loses scopes by it is cut off."""
+    """Delete a custom role with its grants; whoever loses scopes by it is cut off.
+
+    The graph's lock makes a grant of the role either land before (its holder is cut
+    off here) or wait and find the role gone (404).
+    """
     tenant_id = actor.tenant_id
+    roles.lock_role_graph(db, tenant_id)
     view = roles.get_role(db, tenant_id, role_id)
     _require_custom(view.role, "deleted")
     platform = roles.is_platform_tenant(db, tenant_id, platform_tenant_slug)
@@ -162,19 +169,6 @@ def delete_role(
     db.execute(delete(Role).where(Role.tenant_id == tenant_id, Role.id == role_id))
     _audit(db, actor, "role.deleted", role_id, {"before": old_state})
     return Changed(result=None, changes=role_impact.settle(db, reach))
-
-
-def _lock_role_graph(db: Session, tenant_id: uuid.UUID) -> None:
-    """Serialise edits of one tenant's role graph until the transaction ends.
-
-    Two edits that each pass the cycle check alone (a includes b, b includes a) would
-    together commit a cycle, and a cyclic graph can no longer be loaded. An advisory
-    lock needs no row to lock and no privilege, and is released at commit or rollback.
-    """
-    db.execute(
-        text("SELECT pg_advisory_xact_lock(hashtext('tessera.role_graph'), hashtext(:tenant))"),
-        {"tenant": str(tenant_id)},
-    )
 
 
 def _acting(db: Session, actor: Principal, platform_tenant_slug: str) -> frozenset[str]:
@@ -199,13 +193,10 @@ def _require_free_name(db: Session, tenant_id: uuid.UUID, name: str) -> None:
         raise ConflictError(_taken(name))
 
 
-def _flush_unique_name(db: Session, name: str) -> None:
-    """A concurrent request that took the name since our check is a 409, not a 500."""
-    try:
-        with db.begin_nested():
-            db.flush()
-    except IntegrityError as exc:
-        raise ConflictError(_taken(name)) from exc
+def _unique_name(db: Session, name: str) -> AbstractContextManager[None]:
+    """Writes a role's name: one taken by another writer since our check (the CLI's
+    platform-admin role, say) is a 409, not a 500."""
+    return concurrency.unique(db, "uq_roles_tenant_id_name", _taken(name))
 
 
 def _taken(name: str) -> str:

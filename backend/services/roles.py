@@ -12,6 +12,7 @@ from backend.db.models import Role, RoleInclude, RoleScope, ServiceAccountRole, 
 from backend.domain.errors import NotFoundError
 from backend.domain.roles import BUILTIN_ROLES, RoleGraph, RoleNode
 from backend.domain.scopes import TENANT_SCOPES, Scope, known_scopes
+from backend.services import concurrency
 
 # A tenant's roles are a short list an admin reads whole; the cap keeps it one.
 MAX_ROLES_PER_TENANT = 500
@@ -43,6 +44,20 @@ def seed_builtin_roles(db: Session, tenant_id: uuid.UUID) -> dict[str, Role]:
 def is_platform_tenant(db: Session, tenant_id: uuid.UUID, platform_tenant_slug: str) -> bool:
     """Whether roles of this tenant may carry platform scopes."""
     return db.get_one(Tenant, tenant_id).slug == platform_tenant_slug
+
+
+def lock_role_graph(db: Session, tenant_id: uuid.UUID, *, shared: bool = False) -> None:
+    """Hold one tenant's role graph still until the transaction ends.
+
+    Exclusive for what changes the graph (creating, editing, deleting a role), shared
+    for what relies on it not changing underneath (granting a role, giving one to a
+    service account). Without it, two edits that each pass the cycle check alone
+    (a includes b, b includes a) would together commit a cycle; a deletion would miss
+    the holders of a grant made meanwhile (and leave their tokens their scopes), or a
+    grant of the role being deleted would fail on its foreign key. Take it before
+    reading the graph, and before the last-owner check.
+    """
+    concurrency.advisory_lock(db, "tessera.role_graph", tenant_id, shared=shared)
 
 
 def load_role_graph(db: Session, tenant_id: uuid.UUID) -> RoleGraph[uuid.UUID]:

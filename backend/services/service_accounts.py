@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from backend.db.models import Role, ServiceAccount, ServiceAccountRole, Tenant, TenantStatus
@@ -28,7 +28,7 @@ from backend.domain.policy import require_within
 from backend.domain.scopes import Scope, format_scopes
 from backend.security.opaque import new_secret
 from backend.security.tokens import SERVICE_ACCOUNT
-from backend.services import audit, principals, roles
+from backend.services import audit, concurrency, principals, roles
 from backend.services.auth import Issuers, TokenGrant
 from backend.services.principals import Principal
 
@@ -63,14 +63,20 @@ def create(
     role_ids: list[uuid.UUID],
     platform_tenant_slug: str,
 ) -> CreatedAccount:
-    """Create a service account with roles whose scopes the actor holds themselves."""
+    """Create a service account with roles whose scopes the actor holds themselves.
+
+    A name taken by a concurrent creation is 409, as a name taken before is.
+    """
+    # The roles cannot be deleted or changed until this account holds them.
+    roles.lock_role_graph(db, actor.tenant_id, shared=True)
     _require_grantable(db, actor, role_ids, platform_tenant_slug=platform_tenant_slug)
+    taken = f"a service account named {name!r} already exists"
     if db.scalar(
         select(ServiceAccount.id).where(
             ServiceAccount.tenant_id == actor.tenant_id, ServiceAccount.name == name
         )
     ):
-        raise ConflictError(f"a service account named {name!r} already exists")
+        raise ConflictError(taken)
     secret = new_secret(SECRET_KIND, actor.tenant_id)
     account = ServiceAccount(
         tenant_id=actor.tenant_id,
@@ -81,8 +87,8 @@ def create(
         secret_prefix=secret.prefix,
         created_by=actor.user_id,
     )
-    db.add(account)
-    db.flush()
+    with concurrency.unique(db, "uq_service_accounts_tenant_id_name", taken):
+        db.add(account)
     db.add_all(
         ServiceAccountRole(tenant_id=actor.tenant_id, service_account_id=account.id, role_id=r)
         for r in set(role_ids)
@@ -113,26 +119,37 @@ def get(db: Session, tenant_id: uuid.UUID, account_id: uuid.UUID) -> AccountView
 
 
 def revoke(db: Session, actor: Principal, account_id: uuid.UUID) -> None:
-    """Revoke a service account: its secret and every token it holds stop working."""
+    """Revoke a service account: its secret and every token it holds stop working.
+    Revoking a revoked account changes nothing."""
     account = _get(db, actor.tenant_id, account_id)
-    if account.revoked_at is None:
-        account.revoked_at = datetime.now(UTC)
-        account.token_version += 1
-        db.execute(
-            delete(ServiceAccountRole).where(
-                ServiceAccountRole.tenant_id == actor.tenant_id,
-                ServiceAccountRole.service_account_id == account.id,
-            )
+    # Conditional: of concurrent revocations one changes the row and audits; the others,
+    # like a repeat, change nothing.
+    revoked = concurrency.changed(
+        db,
+        update(ServiceAccount)
+        .where(
+            ServiceAccount.tenant_id == actor.tenant_id,
+            ServiceAccount.id == account.id,
+            ServiceAccount.revoked_at.is_(None),
         )
-        db.flush()
-        principals.forget_standing_after_commit(db, actor.tenant_id, account.id)
-        audit.record(
-            db,
-            tenant_id=actor.tenant_id,
-            actor=actor.actor,
-            action="service_account.revoked",
-            target=f"service_account:{account.id}",
+        .values(revoked_at=datetime.now(UTC), token_version=ServiceAccount.token_version + 1),
+    )
+    if revoked is None:
+        return
+    db.execute(
+        delete(ServiceAccountRole).where(
+            ServiceAccountRole.tenant_id == actor.tenant_id,
+            ServiceAccountRole.service_account_id == account.id,
         )
+    )
+    principals.forget_standing_after_commit(db, actor.tenant_id, account.id)
+    audit.record(
+        db,
+        tenant_id=actor.tenant_id,
+        actor=actor.actor,
+        action="service_account.revoked",
+        target=f"service_account:{account.id}",
+    )
 
 
 def client_credentials_grant(

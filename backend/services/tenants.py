@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from backend.db.models import Tenant, TenantStatus
@@ -25,7 +24,14 @@ from backend.domain.roles import OWNER
 from backend.domain.scopes import PLATFORM_SCOPES
 from backend.domain.tenants import validate_slug
 from backend.security.passwords import PasswordService
-from backend.services import audit, invitations, principals, refresh_tokens, users
+from backend.services import (
+    audit,
+    concurrency,
+    invitations,
+    principals,
+    refresh_tokens,
+    users,
+)
 from backend.services.invitations import IssuedInvitation
 from backend.services.paging import Page
 from backend.services.principals import Principal
@@ -69,12 +75,8 @@ def create_tenant(
     validate_slug(slug)
     tenant = Tenant(id=uuid.uuid4(), slug=slug, name=name)
     enter_tenant(db, tenant.id)
-    try:
-        # A savepoint, so a taken slug leaves the caller's transaction usable.
-        with db.begin_nested():
-            db.add(tenant)
-    except IntegrityError as exc:
-        raise ConflictError(f"tenant {slug!r} already exists") from exc
+    with concurrency.unique(db, "uq_tenants_slug", f"tenant {slug!r} already exists"):
+        db.add(tenant)
     roles = seed_builtin_roles(db, tenant.id)
     owner = users.create_user(
         db, passwords, tenant_id=tenant.id, email=owner_email, password=owner_password
@@ -142,8 +144,13 @@ def list_tenants(
 
 
 def get(db: Session, tenant_id: uuid.UUID, *, for_update: bool = False) -> Tenant:
-    """One tenant (needs enter_as_operator first); NotFoundError if there is none."""
-    tenant = db.get(Tenant, tenant_id, with_for_update=for_update)
+    """One tenant (needs enter_as_operator first); NotFoundError if there is none.
+
+    With `for_update`, read afresh and locked until the transaction ends: of concurrent
+    suspensions (or renames, reactivations) one acts and audits, and the others wait and
+    find it done.
+    """
+    tenant = db.get(Tenant, tenant_id, with_for_update=for_update, populate_existing=for_update)
     if tenant is None:
         raise NotFoundError("tenant")
     return tenant

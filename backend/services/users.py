@@ -7,12 +7,12 @@ personal data and password removed and its sessions ended.
 
 import functools
 import uuid
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Row, Select, bindparam, exists, func, or_, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from backend.db.models import Role, Tenant, User, UserRole, UserStatus
@@ -22,6 +22,7 @@ from backend.domain.roles import MEMBER
 from backend.security.passwords import PasswordService
 from backend.services import (
     audit,
+    concurrency,
     credentials,
     invitations,
     owners,
@@ -68,8 +69,8 @@ def create_user(
         full_name=full_name,
         password_hash=passwords.hash(password) if password is not None else None,
     )
-    db.add(user)
-    _flush_unique_email(db, email)
+    with _unique_email(db, email):
+        db.add(user)
     return user
 
 
@@ -194,8 +195,16 @@ def _like_literal(text: str) -> str:
     return text.replace("/", "//").replace("%", "/%").replace("_", "/_")
 
 
-def get(db: Session, tenant_id: uuid.UUID, user_id: uuid.UUID) -> User:
-    user = db.get(User, (tenant_id, user_id))
+def get(db: Session, tenant_id: uuid.UUID, user_id: uuid.UUID, *, for_update: bool = False) -> User:
+    """One user; NotFoundError if there is none.
+
+    With `for_update`, read afresh and locked until the transaction ends: a change that
+    checks the user's state first makes concurrent changes of that user wait, and then
+    see what the first one left (so only one of them acts and audits).
+    """
+    user = db.get(
+        User, (tenant_id, user_id), with_for_update=for_update, populate_existing=for_update
+    )
     if user is None:
         raise NotFoundError("user")
     return user
@@ -265,7 +274,7 @@ def update(
     full_name: str | None = None,
 ) -> User:
     """Change a user's email (unique per tenant, case-insensitively) and/or full name."""
-    user = get(db, actor.tenant_id, user_id)
+    user = get(db, actor.tenant_id, user_id, for_update=True)
     _require_not_deleted(user)
     before: dict[str, str] = {}
     after: dict[str, str] = {}
@@ -278,9 +287,9 @@ def update(
         if holder is not None and holder.id != user.id:
             raise ConflictError(_taken(email))
         before["email"], after["email"] = user.email, email
-        user.email = email
+        with _unique_email(db, email):
+            user.email = email
     if after:
-        _flush_unique_email(db, email or user.email)
         _audit(db, actor, "user.updated", user, {"before": before, "after": after})
     return user
 
@@ -294,6 +303,9 @@ def disable(
     if user.status is UserStatus.DISABLED:
         return user
     owners.require_another_owner(db, actor.tenant_id, user.id)
+    # Checked again under the row's lock: of concurrent disables, one acts and audits.
+    if get(db, actor.tenant_id, user_id, for_update=True).status is UserStatus.DISABLED:
+        return user
     set_status(db, actor.tenant_id, user.id, UserStatus.DISABLED, reason=reason)
     _audit(
         db,
@@ -307,7 +319,7 @@ def disable(
 
 def enable(db: Session, actor: Principal, user_id: uuid.UUID) -> User:
     """Re-enable a disabled user; a deleted user stays deleted (409)."""
-    user = get(db, actor.tenant_id, user_id)
+    user = get(db, actor.tenant_id, user_id, for_update=True)
     if user.status is UserStatus.ACTIVE:
         return user
     _require_not_deleted(user)
@@ -329,6 +341,9 @@ def delete(db: Session, actor: Principal, user_id: uuid.UUID) -> None:
     if is_deleted(user):
         return
     owners.require_another_owner(db, actor.tenant_id, user.id)
+    # Checked again under the row's lock: of concurrent deletes, one acts and audits.
+    if is_deleted(get(db, actor.tenant_id, user_id, for_update=True)):
+        return
     now = datetime.now(UTC)
     before_status = user.status.value
     user.status = UserStatus.DISABLED
@@ -419,13 +434,10 @@ def _require_free_email(db: Session, tenant_id: uuid.UUID, email: str) -> None:
         raise ConflictError(_taken(email))
 
 
-def _flush_unique_email(db: Session, email: str) -> None:
+def _unique_email(db: Session, email: str) -> AbstractContextManager[None]:
     """A concurrent request that took the email since our check makes the unique index
-    refuse the row: that is a 409 (and the request's rollback), not a 500."""
-    try:
-        db.flush()
-    except IntegrityError as exc:
-        raise ConflictError(_taken(email)) from exc
+    refuse the row: that is a 409, not a 500."""
+    return concurrency.unique(db, "uq_users_tenant_id_email_lower", _taken(email))
 
 
 def _require_not_deleted(user: User) -> None:
