@@ -14,15 +14,14 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from backend.db.models import Role, User, UserRole, UserStatus
 from backend.domain.scopes import TENANT_SCOPES
 from backend.settings import Settings
 from tests.conftest import bearer, builtin_role
 from tests.factories import RoleFactory, TenantFactory, UserFactory
 from tests.support.live_server import LiveServer, server_env, start_server
+from tests.support.owners import lasting_owners
 
 pytestmark = pytest.mark.security
 
@@ -37,26 +36,6 @@ def live(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     server = start_server(server_env(settings, directory / "var"), directory / "api.log")
     yield server
     server.stop()
-
-
-def lasting_owners(db: Session, tenant_id: uuid.UUID) -> int:
-    db.expire_all()
-    return int(
-        db.scalar(
-            select(func.count())
-            .select_from(UserRole)
-            .join(Role, (Role.tenant_id == UserRole.tenant_id) & (Role.id == UserRole.role_id))
-            .join(User, (User.tenant_id == UserRole.tenant_id) & (User.id == UserRole.user_id))
-            .where(
-                UserRole.tenant_id == tenant_id,
-                Role.builtin,
-                Role.name == "owner",
-                User.status == UserStatus.ACTIVE,
-                UserRole.expires_at.is_(None),
-            )
-        )
-        or 0
-    )
 
 
 def removals(owners: list[uuid.UUID], owner_role: uuid.UUID) -> list[tuple[str, str, object]]:

@@ -11,23 +11,21 @@ does not expire: one that no time passing can take away.
 """
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, Phase, event, given, note, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from backend.db.engine import Database
-from backend.db.models import Job, JobStatus, Role, Tenant, User, UserRole, UserStatus
+from backend.db.models import Job, JobStatus, Tenant, UserRole
 from backend.domain.scopes import TENANT_SCOPES
 from backend.services import job_runner, sweeps
-from backend.settings import Settings
 from tests.conftest import bearer, builtin_role
 from tests.factories import RoleFactory, TenantFactory, UserFactory
+from tests.support.owners import lasting_owners
 
 IssueToken = Callable[..., str]
 # Anything else would be a bug: a 500, or a status the routes do not document.
@@ -47,35 +45,6 @@ KINDS = [
     "run jobs",
     "time passes",
 ]
-
-
-@pytest.fixture
-def sessions(settings: Settings) -> Iterator[sessionmaker[Session]]:
-    """The application role's sessions, as the worker uses them."""
-    database = Database.from_settings(settings)
-    yield database.sessions
-    database.dispose()
-
-
-def lasting_owners(db: Session, tenant: Tenant) -> int:
-    """Active users holding the owner role with no expiry, counted here in SQL."""
-    db.expire_all()
-    return int(
-        db.scalar(
-            select(func.count())
-            .select_from(UserRole)
-            .join(Role, (Role.tenant_id == UserRole.tenant_id) & (Role.id == UserRole.role_id))
-            .join(User, (User.tenant_id == UserRole.tenant_id) & (User.id == UserRole.user_id))
-            .where(
-                UserRole.tenant_id == tenant.id,
-                Role.builtin,
-                Role.name == "owner",
-                User.status == UserStatus.ACTIVE,
-                UserRole.expires_at.is_(None),
-            )
-        )
-        or 0
-    )
 
 
 def run_queued_jobs(db: Session, sessions: sessionmaker[Session], tenant: Tenant) -> list[str]:
@@ -165,8 +134,8 @@ def test_no_sequence_of_admin_operations_leaves_a_tenant_without_an_owner(
             note(f"{method} {path} {body} -> {response.status_code}")
             assert response.status_code in EXPECTED, (method, path, response.text)
             event(f"{kind}: {response.status_code}")
-        assert lasting_owners(db, tenant) >= 1, "the tenant has no lasting owner"
+        assert lasting_owners(db, tenant.id) >= 1, "the tenant has no lasting owner"
 
     note(f"run jobs -> {run_queued_jobs(db, sessions, tenant)}")
     time_passes(db, sessions, tenant)
-    assert lasting_owners(db, tenant) >= 1, "the tenant has no lasting owner"
+    assert lasting_owners(db, tenant.id) >= 1, "the tenant has no lasting owner"

@@ -6,16 +6,15 @@ the tenant keeps an active owner."""
 
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import Engine, create_engine, func, select
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
-from sqlalchemy.pool import NullPool
 
-from backend.db.models import Role, User, UserRole, UserStatus
+from backend.db.models import Role, UserStatus
 from backend.db.tenant_context import enter_tenant
 from backend.domain.errors import ConflictError
 from backend.domain.scopes import TENANT_SCOPES
@@ -25,6 +24,7 @@ from backend.services.principals import Principal
 from backend.settings import Settings
 from tests.conftest import builtin_role
 from tests.factories import RoleFactory, TenantFactory, UserFactory
+from tests.support.owners import lasting_owners
 
 # Long enough for a second transaction that does not wait to have finished its work.
 BLOCKED_S = 0.5
@@ -66,13 +66,6 @@ class Owners:
 
 
 @pytest.fixture
-def app_engine(settings: Settings) -> Iterator[Engine]:
-    engine = create_engine(settings.database_url, poolclass=NullPool)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
 def two_owners(db: Session) -> Owners:
     """Two owners, and an admin who holds every tenant scope without being one."""
     tenant = TenantFactory()
@@ -84,27 +77,6 @@ def two_owners(db: Session) -> Owners:
         kind=USER, subject_id=admin.id, tenant_id=tenant.id, scopes=frozenset(TENANT_SCOPES)
     )
     return Owners(tenant.id, actor, owner_role.id, first.id, second.id)
-
-
-def active_owners(db: Session, tenant_id: uuid.UUID) -> int:
-    """Counted here, not by the code under test: active users with an owner grant."""
-    db.expire_all()
-    return int(
-        db.scalar(
-            select(func.count())
-            .select_from(UserRole)
-            .join(Role, (Role.tenant_id == UserRole.tenant_id) & (Role.id == UserRole.role_id))
-            .join(User, (User.tenant_id == UserRole.tenant_id) & (User.id == UserRole.user_id))
-            .where(
-                UserRole.tenant_id == tenant_id,
-                Role.name == "owner",
-                Role.builtin,
-                User.status == UserStatus.ACTIVE,
-                UserRole.expires_at.is_(None),
-            )
-        )
-        or 0
-    )
 
 
 def race(engine: Engine, owners: Owners, first: Removal, second: Removal) -> BaseException | None:
@@ -166,7 +138,7 @@ def test_two_owners_removed_at_once_leave_one(
     refused = race(app_engine, two_owners, REMOVALS[first], REMOVALS[second])
     assert isinstance(refused, ConflictError)
     assert "owner" in str(refused)
-    assert active_owners(db, two_owners.tenant_id) == 1
+    assert lasting_owners(db, two_owners.tenant_id) == 1
 
 
 def test_removals_of_owners_while_another_stays_do_not_wait_for_nothing(
@@ -180,6 +152,6 @@ def test_removals_of_owners_while_another_stays_do_not_wait_for_nothing(
     )
     db.commit()
     assert race(app_engine, two_owners, disable, revoke) is None
-    assert active_owners(db, two_owners.tenant_id) == 1
+    assert lasting_owners(db, two_owners.tenant_id) == 1
     db.refresh(third)
     assert third.status is UserStatus.ACTIVE

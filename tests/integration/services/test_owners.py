@@ -2,19 +2,16 @@
 however long before it ran, the change cannot take the tenant's last lasting owner."""
 
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from backend.db.engine import Database
 from backend.db.models import User, UserStatus
 from backend.db.session import unit_of_work
 from backend.db.tenant_context import enter_tenant
 from backend.services import offboarding, sweeps
-from backend.settings import Settings
 from tests.conftest import builtin_role
 from tests.factories import TenantFactory, UserFactory
 
@@ -26,14 +23,6 @@ class Tenant:
     id: uuid.UUID
     owner: uuid.UUID
     member: uuid.UUID
-
-
-@pytest.fixture
-def sessions(settings: Settings) -> Iterator[sessionmaker[Session]]:
-    """The application role's sessions, as the worker uses them."""
-    database = Database.from_settings(settings)
-    yield database.sessions
-    database.dispose()
 
 
 @pytest.fixture
