@@ -1,7 +1,8 @@
 """Granting roles to users and taking them back.
 
 The actor must hold every scope of the role's closure to grant or revoke it (no
-escalation). Revoking the owner role from the tenant's last active owner is refused.
+escalation). Revoking the owner role from the tenant's last lasting owner, or giving
+that grant an expiry, is refused (see services.owners).
 A user who loses scopes by a revocation is cut off at once (see role_impact).
 """
 
@@ -86,7 +87,7 @@ def assign(
     if users.is_deleted(user):
         raise ConflictError("this user has been deleted")
     if expires_at is not None and _is_owner(role):
-        # An owner grant that lapses would leave the tenant ownerless the same way.
+        # A grant that lapses cannot be the owner the tenant keeps (domain.owners).
         owners.require_another_owner(db, tenant_id, user_id)
     reach = role_impact.snapshot(db, tenant_id, {(USER, user_id)}, platform=platform)
     grant = _locked_grant(db, tenant_id, user_id, role_id)

@@ -3,7 +3,8 @@
 Safe to run twice for the same job (a task redelivered after its worker died): every
 step changes only what is still to do, progress is added per committed batch, and a
 finished job is left alone. Errors the worker should retry (the database or Redis
-briefly gone) propagate; anything else marks the job failed with its reason.
+briefly gone) propagate; anything else marks the job failed with its reason: a rule
+that refuses the work when it runs (the owner rule) with the refusal's own words.
 """
 
 import logging
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from backend.db.models import Job, JobStatus
 from backend.db.session import unit_of_work
 from backend.db.tenant_context import enter_tenant
+from backend.domain.errors import DomainError
 from backend.services import offboarding
 
 logger = logging.getLogger(__name__)
@@ -114,11 +116,22 @@ def run(
             job.finished_at = datetime.now(UTC)
     except TRANSIENT:
         raise
+    except DomainError as exc:
+        # A rule refused the work when it ran (an offboarding that would take the
+        # tenant's last owner, say): not a crash, and the reason is the job's error.
+        logger.info("job %s (%s) refused: %s", job_id, kind, exc)
+        _fail(sessions, tenant_id, job_id, str(exc))
     except Exception as exc:
         logger.exception("job %s (%s) failed", job_id, kind)
-        with unit_of_work(sessions) as db:
-            enter_tenant(db, tenant_id)
-            job = db.get_one(Job, (tenant_id, job_id))
-            job.status = JobStatus.FAILED
-            job.error = f"{type(exc).__name__}: {exc}"[:2000]
-            job.finished_at = datetime.now(UTC)
+        _fail(sessions, tenant_id, job_id, f"{type(exc).__name__}: {exc}")
+
+
+def _fail(
+    sessions: sessionmaker[Session], tenant_id: uuid.UUID, job_id: uuid.UUID, error: str
+) -> None:
+    with unit_of_work(sessions) as db:
+        enter_tenant(db, tenant_id)
+        job = db.get_one(Job, (tenant_id, job_id))
+        job.status = JobStatus.FAILED
+        job.error = error[:2000]
+        job.finished_at = datetime.now(UTC)

@@ -101,6 +101,9 @@ def bulk_step(
     offboard the next matching users, active or already disabled (a disabled user's
     sessions end too). Owners are left alone: the job's result reports them as skipped.
     """
+    # Owners are excluded as they are once the lock is held: someone made an owner
+    # a moment ago is one, and no removal of another owner is halfway through.
+    owners.lock(db, tenant_id)
     ids = _next_ids(db, tenant_id, params, chunk=chunk, after=after, active_only=not offboard)
     if offboard:
         reason = params.get("reason") or OFFBOARDED
@@ -124,8 +127,11 @@ def skipped_owners(db: Session, tenant_id: uuid.UUID, params: dict[str, Any]) ->
 def offboard_step(db: Session, tenant_id: uuid.UUID, user_id: uuid.UUID, *, actor: str) -> int:
     """Disable one user and revoke every session, service account and API key they made.
 
-    Returns 1 if anything changed, 0 once everything is already done.
+    Returns 1 if anything changed, 0 once everything is already done. The owner rule is
+    checked again here, when the job runs: two offboardings queued while each owner had
+    another cannot both go through (LastOwnerError).
     """
+    owners.require_another_owner(db, tenant_id, user_id)
     return offboard_users(db, tenant_id, [user_id], actor=actor, reason=OFFBOARDED)
 
 
@@ -158,6 +164,17 @@ def _next_ids(
     return list(db.scalars(query.limit(chunk).with_for_update(of=User, skip_locked=True)))
 
 
+def _without_owners_who_must_stay(
+    db: Session, tenant_id: uuid.UUID, ids: list[uuid.UUID]
+) -> list[uuid.UUID]:
+    """`ids` less the owners who must stay: whoever picked the ids, and however long ago,
+    the change cannot take the tenant's last lasting owner."""
+    if not ids:
+        return ids
+    staying = owners.must_stay(db, tenant_id, ids)
+    return [user_id for user_id in ids if user_id not in staying]
+
+
 def _ids_param(ids: list[uuid.UUID]) -> Any:
     """The batch as one array parameter: `= ANY(:ids)`, not thousands of bind values."""
     return any_(bindparam("ids", ids, type_=ARRAY(Uuid())))
@@ -184,8 +201,10 @@ def disable_users(
     """Disable those of `ids` still active, audit each and drop their cached standing.
 
     One statement: the update and its audit rows. Their sessions are kept (refused while
-    disabled, usable again if re-enabled); offboarding ends them.
+    disabled, usable again if re-enabled); offboarding ends them. Owners the tenant
+    must keep are left as they are (see owners.must_stay).
     """
+    ids = _without_owners_who_must_stay(db, tenant_id, ids)
     if not ids:
         return []
     disabled = (
@@ -221,8 +240,9 @@ def offboard_users(
     """Offboard `ids`: disable those still active, end their sessions (families and the
     tokens in them), revoke the service accounts and API keys they made, and write one
     `user.offboarded` event per user something changed for. One statement; how many
-    users changed.
+    users changed. Owners the tenant must keep are left as they are.
     """
+    ids = _without_owners_who_must_stay(db, tenant_id, ids)
     if not ids:
         return 0
     now = datetime.now(UTC)

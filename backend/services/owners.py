@@ -1,23 +1,80 @@
-"""The last-owner rule: a tenant always keeps at least one active owner."""
+"""Enforcing the owner rule (backend.domain.owners) where it cannot be raced.
+
+Every change that can take an owner away (disable, delete, offboard, bulk jobs, the
+inactivity sweep, revoking the owner role or giving it an expiry) calls `must_stay`
+before it changes anything. That takes a per-tenant advisory lock held until the
+transaction ends, then reads the owners: two changes racing in one tenant are
+serialised, and the second counts the owners as the first left them. A lock on the
+grant rows would not do: disabling a user writes the user row, not the grant.
+Changes that only add owners need no lock.
+
+Expired grants never count, so the expiry sweep cannot remove an owner the tenant
+keeps: only a grant without expiry is lasting.
+"""
 
 import uuid
+from collections.abc import Collection
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, or_, select, text
 from sqlalchemy.orm import Session
 
 from backend.db.models import Role, User, UserRole, UserStatus
-from backend.domain.errors import ConflictError
+from backend.domain import owners as rule
+from backend.domain.owners import LastOwnerError
 from backend.domain.roles import OWNER
+
+Q = TypeVar("Q", bound=Select[*tuple[Any, ...]])
+
+_LOCK = text("SELECT pg_advisory_xact_lock(hashtext('tessera.owners'), hashtext(:tenant))")
 
 
 def active_owners(tenant_id: uuid.UUID) -> Select[uuid.UUID]:
     """The ids of the tenant's active users holding an unexpired grant of the built-in
     owner role, as a query: set-based jobs exclude them in the database."""
+    return _of_active_owners(select(UserRole.user_id), tenant_id)
+
+
+def lock(db: Session, tenant_id: uuid.UUID) -> None:
+    """Serialise every change of the tenant's owners until this transaction ends.
+
+    An advisory lock needs no row and no privilege, and is released at commit or
+    rollback; taking it again in the same transaction is free.
+    """
+    db.execute(_LOCK, {"tenant": str(tenant_id)})
+
+
+def must_stay(
+    db: Session, tenant_id: uuid.UUID, leaving: Collection[uuid.UUID]
+) -> frozenset[uuid.UUID]:
+    """Lock the tenant's owners, then return those of `leaving` who must stay.
+
+    The count is read after the lock, so it sees every earlier change committed.
+    """
+    lock(db, tenant_id)
+    query = select(UserRole.user_id, UserRole.expires_at.is_(None))
+    rows = db.execute(_of_active_owners(query, tenant_id)).all()
+    owners = {user_id for user_id, _ in rows}
+    lasting = {user_id for user_id, forever in rows if forever}
+    return rule.must_stay(owners, lasting, leaving)
+
+
+def require_another_owner(db: Session, tenant_id: uuid.UUID, leaving: uuid.UUID) -> None:
+    """Refuse (409) a change that would leave the tenant without a lasting owner.
+
+    Call before disabling, deleting or offboarding `leaving`, or before taking the owner
+    role from them or giving their grant an expiry; again when a queued job runs.
+    """
+    if must_stay(db, tenant_id, [leaving]):
+        raise LastOwnerError()
+
+
+def _of_active_owners(query: Q, tenant_id: uuid.UUID) -> Q:
+    """`query` over user_roles, cut to the tenant's unexpired owner grants of active users."""
     now = datetime.now(UTC)
     return (
-        select(UserRole.user_id)
-        .join(Role, (Role.tenant_id == UserRole.tenant_id) & (Role.id == UserRole.role_id))
+        query.join(Role, (Role.tenant_id == UserRole.tenant_id) & (Role.id == UserRole.role_id))
         .join(User, (User.tenant_id == UserRole.tenant_id) & (User.id == UserRole.user_id))
         .where(
             UserRole.tenant_id == tenant_id,
@@ -27,26 +84,3 @@ def active_owners(tenant_id: uuid.UUID) -> Select[uuid.UUID]:
             or_(UserRole.expires_at.is_(None), UserRole.expires_at > now),
         )
     )
-
-
-def active_owner_ids(db: Session, tenant_id: uuid.UUID, *, lock: bool = False) -> set[uuid.UUID]:
-    """Active users holding an unexpired grant of the built-in owner role.
-
-    With `lock`, the owners' grants stay locked until the transaction ends: two admins
-    removing the last two owners at once cannot both pass the last-owner check.
-    Readers that only exclude owners (sweeps, previews, bulk jobs) take no lock.
-    """
-    query = active_owners(tenant_id)
-    if lock:
-        query = query.with_for_update(of=UserRole)
-    return set(db.scalars(query))
-
-
-def require_another_owner(db: Session, tenant_id: uuid.UUID, leaving: uuid.UUID) -> None:
-    """Refuse (409) a change that would leave the tenant without an active owner.
-
-    Call before disabling, deleting or taking the owner role from `leaving`.
-    """
-    owners = active_owner_ids(db, tenant_id, lock=True)
-    if leaving in owners and len(owners) == 1:
-        raise ConflictError("a tenant must keep at least one active owner")

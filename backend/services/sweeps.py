@@ -182,7 +182,14 @@ def _inactive_candidates(db: Session, tenant_id: uuid.UUID, now: datetime) -> Ca
 
 
 def _disable_inactive(db: Session, tenant_id: uuid.UUID, keys: list[Any], now: datetime) -> int:
-    ids = [uuid.UUID(str(key)) for key in keys]
+    # The candidates are read again under the owner lock: one made an owner (or who
+    # logged in) since the batch was picked is not disabled.
+    owners.lock(db, tenant_id)
+    query = _inactive_candidates(db, tenant_id, now)
+    if query is None:
+        return 0
+    due = db.execute(query.where(User.id.in_([uuid.UUID(str(key)) for key in keys]))).all()
+    ids = [user_id for user_id, _, _ in due]
     return len(offboarding.disable_users(db, tenant_id, ids, actor=SYSTEM, reason="inactive"))
 
 

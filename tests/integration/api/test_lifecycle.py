@@ -1,7 +1,7 @@
 """Lifecycle jobs through HTTP, run in-process; sweeps and the preview that mirrors them."""
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -9,7 +9,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from backend.db.engine import Database
 from backend.db.models import (
     ApiKey,
     AuditEvent,
@@ -41,14 +40,6 @@ from tests.factories import (
 )
 
 IssueToken = Callable[..., str]
-
-
-@pytest.fixture
-def sessions(settings: Settings) -> Iterator[sessionmaker[Session]]:
-    """The application role's sessions, as the worker uses them."""
-    database = Database.from_settings(settings)
-    yield database.sessions
-    database.dispose()
 
 
 @pytest.fixture

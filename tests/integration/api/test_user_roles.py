@@ -183,6 +183,28 @@ def test_the_last_owner_keeps_the_owner_role(client: TestClient, acme: Acme, db:
     assert client.delete(path, headers=bearer(acme.token)).status_code == 204
 
 
+def test_a_time_bound_owner_is_not_the_owner_the_tenant_keeps(
+    client: TestClient, acme: Acme, db: Session
+) -> None:
+    """A grant that lapses on its own cannot stand in for the last lasting owner."""
+    owner = builtin_role(db, acme.tenant, "owner")
+    later = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    assert put(client, acme.token, acme.user.id, owner.id, {"expires_at": later}).status_code == 201
+    path = f"/users/{acme.owner.id}/roles/{owner.id}"
+    for refused in (
+        client.delete(path, headers=bearer(acme.token)),
+        client.post(f"/users/{acme.owner.id}/disable", headers=bearer(acme.token)),
+        client.delete(f"/users/{acme.owner.id}", headers=bearer(acme.token)),
+        client.post(f"/users/{acme.owner.id}/offboard", headers=bearer(acme.token)),
+        put(client, acme.token, acme.owner.id, owner.id, {"expires_at": later}),
+    ):
+        assert refused.status_code == 409, refused.text
+        assert "does not expire" in refused.json()["error_description"]
+    # Made lasting, the second owner can take over.
+    assert put(client, acme.token, acme.user.id, owner.id, {"expires_at": None}).status_code == 200
+    assert client.delete(path, headers=bearer(acme.token)).status_code == 204
+
+
 def test_no_escalation_when_granting_or_revoking(
     client: TestClient, acme: Acme, db: Session, issue_token: IssueToken
 ) -> None:

@@ -5,19 +5,16 @@ are covered without touching this file (as long as the `world` fixture gives the
 """
 
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
-from sqlalchemy.pool import NullPool
 
 from backend.db.base import Base
 from backend.db.models import Tenant
 from backend.domain.scopes import Scope
-from backend.settings import Settings
 from tests.factories import (
     ApiKeyFactory,
     AuditEventFactory,
@@ -70,14 +67,6 @@ def world(db: Session) -> World:
     populate(b)
     db.commit()
     return World(a=a, b=b)
-
-
-@pytest.fixture
-def app_engine(settings: Settings) -> Iterator[Engine]:
-    """The application's own role, exactly as the API connects."""
-    engine = create_engine(settings.database_url, poolclass=NullPool)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

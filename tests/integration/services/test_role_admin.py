@@ -2,12 +2,9 @@
 sessions against real PostgreSQL, the second started while the first is uncommitted."""
 
 import threading
-from collections.abc import Iterator
 
-import pytest
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
-from sqlalchemy.pool import NullPool
 
 from backend.db.tenant_context import enter_tenant
 from backend.domain.errors import RoleCycleError
@@ -18,13 +15,6 @@ from backend.services.principals import Principal
 from backend.settings import Settings
 from tests.conftest import builtin_role
 from tests.factories import RoleFactory, TenantFactory, UserFactory
-
-
-@pytest.fixture
-def app_engine(settings: Settings) -> Iterator[Engine]:
-    engine = create_engine(settings.database_url, poolclass=NullPool)
-    yield engine
-    engine.dispose()
 
 
 def test_two_edits_that_together_close_a_cycle_cannot_both_commit(

@@ -5,24 +5,13 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import pytest
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, event, text
 from sqlalchemy.orm import Session
-from sqlalchemy.pool import NullPool
 
 from backend.db.tenant_context import enter_tenant
 from backend.services import users
 from backend.services.users import UserFilter
-from backend.settings import Settings
 from tests.factories import TenantFactory, UserFactory
-
-
-@pytest.fixture
-def app_engine(settings: Settings) -> Iterator[Engine]:
-    """The application's own role, which row-level security binds, as the API connects."""
-    engine = create_engine(settings.database_url, poolclass=NullPool)
-    yield engine
-    engine.dispose()
 
 
 def plan_nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:

@@ -1,0 +1,157 @@
+"""The owner rule under concurrency: two application sessions against real PostgreSQL,
+the second started while the first is uncommitted, each removing one of the tenant's
+two owners by any path (disable, delete, revoke, an expiry set on the grant, an
+offboarding job's step). Whatever the pair, one wins and the other is refused, and
+the tenant keeps an active owner."""
+
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from backend.db.models import Role, UserStatus
+from backend.db.tenant_context import enter_tenant
+from backend.domain.errors import ConflictError
+from backend.domain.scopes import TENANT_SCOPES
+from backend.security.tokens import USER
+from backend.services import assignments, offboarding, users
+from backend.services.principals import Principal
+from backend.settings import Settings
+from tests.conftest import builtin_role
+from tests.factories import RoleFactory, TenantFactory, UserFactory
+from tests.support.owners import lasting_owners
+
+# Long enough for a second transaction that does not wait to have finished its work.
+BLOCKED_S = 0.5
+# (session, actor, owner role id, user) -> None: one way of removing an owner.
+Removal = Callable[[Session, Principal, uuid.UUID, uuid.UUID], None]
+SLUG = Settings.model_fields["platform_tenant_slug"].default
+
+
+def disable(db: Session, actor: Principal, owner_role: uuid.UUID, user: uuid.UUID) -> None:
+    users.disable(db, actor, user, reason="race")
+
+
+def delete(db: Session, actor: Principal, owner_role: uuid.UUID, user: uuid.UUID) -> None:
+    users.delete(db, actor, user)
+
+
+def revoke(db: Session, actor: Principal, owner_role: uuid.UUID, user: uuid.UUID) -> None:
+    assignments.unassign(db, actor, user, owner_role, platform_tenant_slug=SLUG)
+
+
+def make_lapsing(db: Session, actor: Principal, owner_role: uuid.UUID, user: uuid.UUID) -> None:
+    later = datetime.now(UTC) + timedelta(hours=1)
+    assignments.assign(db, actor, user, owner_role, expires_at=later, platform_tenant_slug=SLUG)
+
+
+def offboard_job_step(
+    db: Session, actor: Principal, owner_role: uuid.UUID, user: uuid.UUID
+) -> None:
+    offboarding.offboard_step(db, actor.tenant_id, user, actor=actor.actor)
+
+
+@dataclass(frozen=True)
+class Owners:
+    tenant_id: uuid.UUID
+    actor: Principal
+    owner_role: uuid.UUID
+    first: uuid.UUID
+    second: uuid.UUID
+
+
+@pytest.fixture
+def two_owners(db: Session) -> Owners:
+    """Two owners, and an admin who holds every tenant scope without being one."""
+    tenant = TenantFactory()
+    owner_role = builtin_role(db, tenant, "owner")
+    first, second = (UserFactory(tenant=tenant, roles=[owner_role]) for _ in range(2))
+    admin = UserFactory(tenant=tenant, roles=[RoleFactory(tenant=tenant, scopes=TENANT_SCOPES)])
+    db.commit()
+    actor = Principal(
+        kind=USER, subject_id=admin.id, tenant_id=tenant.id, scopes=frozenset(TENANT_SCOPES)
+    )
+    return Owners(tenant.id, actor, owner_role.id, first.id, second.id)
+
+
+def race(engine: Engine, owners: Owners, first: Removal, second: Removal) -> BaseException | None:
+    """Run `first` on one owner, and `second` on the other while `first` is uncommitted.
+
+    Returns how `second` ended: None if it committed, else its error.
+    """
+    outcome: list[BaseException | None] = []
+
+    def run_second() -> None:
+        with Session(engine) as session:
+            enter_tenant(session, owners.tenant_id)
+            try:
+                second(session, owners.actor, owners.owner_role, owners.second)
+                session.commit()
+                outcome.append(None)
+            except ConflictError as exc:
+                outcome.append(exc)
+
+    with Session(engine) as session:
+        enter_tenant(session, owners.tenant_id)
+        first(session, owners.actor, owners.owner_role, owners.first)
+        racer = threading.Thread(target=run_second)
+        racer.start()
+        racer.join(timeout=BLOCKED_S)
+        waited = racer.is_alive()
+        session.commit()
+    racer.join(timeout=10)
+    assert not racer.is_alive(), "the second removal never finished"
+    assert waited, "the second removal counted owners before the first one committed"
+    assert len(outcome) == 1
+    return outcome[0]
+
+
+REMOVALS: dict[str, Removal] = {
+    "disable": disable,
+    "delete": delete,
+    "revoke": revoke,
+    "expiry": make_lapsing,
+    "offboard job": offboard_job_step,
+}
+PAIRS = [
+    ("disable", "disable"),
+    ("delete", "delete"),
+    ("disable", "revoke"),
+    ("revoke", "disable"),
+    ("revoke", "revoke"),
+    ("delete", "expiry"),
+    ("offboard job", "offboard job"),
+    ("offboard job", "disable"),
+    ("disable", "offboard job"),
+]
+
+
+@pytest.mark.parametrize(("first", "second"), PAIRS, ids=[f"{a} || {b}" for a, b in PAIRS])
+def test_two_owners_removed_at_once_leave_one(
+    db: Session, app_engine: Engine, two_owners: Owners, first: str, second: str
+) -> None:
+    refused = race(app_engine, two_owners, REMOVALS[first], REMOVALS[second])
+    assert isinstance(refused, ConflictError)
+    assert "owner" in str(refused)
+    assert lasting_owners(db, two_owners.tenant_id) == 1
+
+
+def test_removals_of_owners_while_another_stays_do_not_wait_for_nothing(
+    db: Session, app_engine: Engine, two_owners: Owners
+) -> None:
+    """With a third owner, both removals commit: the lock orders them, it refuses neither."""
+    third = UserFactory(
+        tenant_id=two_owners.tenant_id,
+        tenant=None,
+        roles=[db.get_one(Role, (two_owners.tenant_id, two_owners.owner_role))],
+    )
+    db.commit()
+    assert race(app_engine, two_owners, disable, revoke) is None
+    assert lasting_owners(db, two_owners.tenant_id) == 1
+    db.refresh(third)
+    assert third.status is UserStatus.ACTIVE
