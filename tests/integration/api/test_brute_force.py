@@ -3,7 +3,6 @@ account lockout, the per-address rate limit, timing equalisation and legacy hash
 
 import logging
 import secrets
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -21,6 +20,7 @@ from backend.security import rate_limit
 from backend.settings import Settings
 from tests.conftest import bearer, builtin_role
 from tests.factories import DEFAULT_PASSWORD, TenantFactory, UserFactory
+from tests.support.concurrency import all_at_once
 
 BAD_CREDENTIALS = {"error": "invalid_grant", "error_description": "invalid username or password"}
 WRONG = "not the password at all"
@@ -148,18 +148,7 @@ def test_concurrent_wrong_guesses_all_count_and_lock_once(
 ) -> None:
     guesses = THRESHOLD * 3
     version = user.token_version
-    barrier = threading.Barrier(guesses)
-    statuses: list[int] = []
-
-    def guess() -> None:
-        barrier.wait()
-        statuses.append(login(client, WRONG).status_code)
-
-    threads = [threading.Thread(target=guess) for _ in range(guesses)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    statuses = all_at_once(guesses, lambda: login(client, WRONG).status_code)
     assert statuses == [400] * guesses
     locked = reload(db, user)
     assert locked.failed_logins == guesses
@@ -319,18 +308,7 @@ def test_concurrent_guesses_count_only_until_the_pause(
 ) -> None:
     guesses = 8
     version = throttled.token_version
-    barrier = threading.Barrier(guesses)
-    statuses: list[int] = []
-
-    def guess() -> None:
-        barrier.wait()
-        statuses.append(login(client, WRONG).status_code)
-
-    threads = [threading.Thread(target=guess) for _ in range(guesses)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    statuses = all_at_once(guesses, lambda: login(client, WRONG).status_code)
     assert statuses == [400] * guesses
     # The second guess's row lock orders the rest after its pause: exactly two count,
     # however the requests interleave.

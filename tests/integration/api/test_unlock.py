@@ -1,7 +1,6 @@
 """POST /users/{id}/unlock over HTTP, and what admins see of a lockout: an administrator
 lifts a pause or lock at once, audited once, in their own tenant only."""
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,6 +15,7 @@ from backend.db.models import AuditEvent, Tenant, User
 from backend.domain.scopes import TENANT_SCOPES, Scope
 from tests.conftest import bearer, builtin_role
 from tests.factories import DEFAULT_PASSWORD, TenantFactory, UserFactory
+from tests.support.concurrency import all_at_once
 
 IssueToken = Callable[..., str]
 THRESHOLD = 3
@@ -126,18 +126,7 @@ def test_concurrent_unlocks_clear_and_audit_once(
 ) -> None:
     lock(client)
     callers = 6
-    barrier = threading.Barrier(callers)
-    statuses: list[int] = []
-
-    def call() -> None:
-        barrier.wait()
-        statuses.append(unlock(client, acme.token, acme.ann).status_code)
-
-    threads = [threading.Thread(target=call) for _ in range(callers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    statuses = all_at_once(callers, lambda: unlock(client, acme.token, acme.ann).status_code)
     assert statuses == [200] * callers
     assert len(unlocked_events(db, acme.ann)) == 1
 
