@@ -18,7 +18,6 @@ from backend.services.refresh_tokens import RefreshPolicy
 
 # One message for every credential failure, so it cannot tell which part was wrong.
 BAD_CREDENTIALS = "invalid username or password"
-ACCOUNT_LOCKED = "this user account is temporarily locked; try again later"
 # The audit target of a login attempt for an unknown email, cut to fit the column:
 # the email is the attacker's text, so its length must be bounded.
 _TARGET_LENGTH = 120
@@ -57,8 +56,9 @@ def password_grant(
 
     An unknown tenant, an unknown user, a wrong password and a locked account are
     indistinguishable, in message and (through a dummy hash verification) in time. A
-    wrong password counts towards the tenant's lockout threshold. A legacy (bcrypt) hash
-    is replaced by an argon2id one on success.
+    wrong password counts towards the tenant's lockout (see services/lockout.py), which
+    refuses new logins only: the account's sessions go on. A legacy (bcrypt) hash is
+    replaced by an argon2id one on success.
 
     Success and failure are audited (`auth.login_succeeded`, `auth.login_failed` with a
     reason), the failure kept although the request fails; except in an unknown tenant,
@@ -74,14 +74,19 @@ def password_grant(
         target = f"email:{login.email}"[:_TARGET_LENGTH]
         raise _login_failed(db, tenant_id, target, "unknown_user", BAD_CREDENTIALS)
     now = datetime.now(UTC)
-    if not checked.ok:
-        policy = TenantPolicy.from_json(found.tenant_policy)
-        lockout.record_failure(db, tenant_id, user_id, policy, now)
-        raise _login_failed(db, tenant_id, f"user:{user_id}", "wrong_password", BAD_CREDENTIALS)
-    # Locked: even the right password gets the generic answer. Telling it apart would
-    # tell a guesser which guess was right, and the lock would stop nothing.
-    if lockout.locked(subject.locked_until, now):
-        raise _login_failed(db, tenant_id, f"user:{user_id}", "locked", BAD_CREDENTIALS)
+    outcome = lockout.check(
+        db,
+        tenant_id,
+        user_id,
+        TenantPolicy.from_json(found.tenant_policy),
+        password_ok=checked.ok,
+        locked_until=subject.locked_until,
+        now=now,
+    )
+    # Locked or wrong, the same answer: saying "locked" would tell a guesser either that
+    # this guess was right or (said to everyone) that the account exists.
+    if outcome is not lockout.Check.PASSED:
+        raise _login_failed(db, tenant_id, f"user:{user_id}", outcome.value, BAD_CREDENTIALS)
     refusal = _refusal(subject.user_status, subject.tenant_status)
     if refusal is not None:
         raise _login_failed(db, tenant_id, f"user:{user_id}", *refusal)
@@ -120,8 +125,8 @@ def refresh_grant(
     """RFC 6749 §6: rotate the refresh token and issue an access token from current roles.
 
     The scope may be narrowed, never widened beyond the login's; a role removed since
-    the login is gone from the new token. A locked account's sessions wait out the lock
-    (the refresh token stays usable afterwards).
+    the login is gone from the new token. A lockout does not stop it: it stops password
+    guessing, and a refresh token proves a login made with the right password.
     """
     now = datetime.now(UTC)
     rotation = refresh_tokens.rotate(db, issuers.refresh, presented, now)
@@ -129,9 +134,6 @@ def refresh_grant(
     refusal = _refusal(subject.user_status, subject.tenant_status)
     if refusal is not None:
         raise InvalidGrantError(refusal[1])
-    # Saying so is safe here: the caller has proved a past login, not guessed a password.
-    if lockout.locked(subject.locked_until, now):
-        raise InvalidGrantError(ACCOUNT_LOCKED)
     original = known_scopes(rotation.scope.split())
     if not requested_scopes <= original:
         widened = format_scopes(frozenset(requested_scopes - original))
