@@ -1,4 +1,4 @@
-"""Token grants learn when each scope lapses.
+"""Token grants learn when each scope lapses; stored expiries stay readable.
 
 A lapsed time-bound grant kept granting through the access tokens issued before its
 expiry, until they expired. The token grants now cap a token's `exp` at the first lapse
@@ -14,6 +14,14 @@ scope lapses:
 - tessera_token_subject, tessera_login_subject: as before, plus `lapsing` and `lapses`
   (their result type changes, so they are dropped and created again).
 
+An expiry was accepted up to what PostgreSQL stores (294276 AD), though Python, and so
+the API, reads dates up to 9999 only: such a row made every read of it fail. The API
+now refuses those; the CHECK constraints make the database refuse any expiry that
+cannot be read back, in any session time zone (offsets stay within a day), whatever
+writes it. Rows written before are brought within the range first: an expiry later
+than 9998 becomes the last second of 9998 (it is no nearer a lapse in practice), and
+one before year 1 the first second of year 1 (it had lapsed long since).
+
 Revision ID: 7c4e2a91d0b3
 Revises: 5e1c0a7b9d24
 Create Date: 2026-12-02 09:10:00.000000+00:00
@@ -27,6 +35,12 @@ revision: str = "7c4e2a91d0b3"
 down_revision: str | None = "5e1c0a7b9d24"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+
+# The range a stored expiry must keep to (and the values rows out of it are given).
+_FIRST = "0001-01-02 00:00:00+00"
+_LAST = "9998-12-31 23:59:59+00"
+_READABLE = f"expires_at BETWEEN '{_FIRST}' AND '{_LAST}'"
+_BOUNDED = ("user_roles", "api_keys")
 
 
 def upgrade() -> None:
@@ -137,9 +151,18 @@ def upgrade() -> None:
         $$
         """
     )
+    for table in _BOUNDED:
+        op.execute(
+            f"UPDATE {table} SET expires_at = CASE WHEN expires_at > '{_LAST}' "  # noqa: S608
+            f"THEN timestamptz '{_LAST}' ELSE timestamptz '{_FIRST}' END "
+            f"WHERE NOT ({_READABLE})"
+        )
+        op.create_check_constraint("expires_at_readable", table, _READABLE)
 
 
 def downgrade() -> None:
+    for table in _BOUNDED:
+        op.drop_constraint("expires_at_readable", table, type_="check")
     op.execute("DROP FUNCTION tessera_login_subject(text, text, timestamptz)")
     op.execute(
         """
