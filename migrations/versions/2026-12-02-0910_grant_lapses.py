@@ -8,7 +8,7 @@ scope lapses:
 - tessera_user_grants: one walk of the user's unexpired grants through role_includes
   giving their scopes (as tessera_user_scopes did) and, for each scope that lapses, when:
   when the last grant giving it expires; a scope some grant gives for good never lapses
-  and is not listed. `lapsing` and `lapses` are parallel arrays, in scope order.
+  and is not listed. `lapsing` and `lapses` are parallel arrays.
 - tessera_user_scopes: now the `scopes` of tessera_user_grants, so the expansion is
   written once.
 - tessera_token_subject, tessera_login_subject: as before, plus `lapsing` and `lapses`
@@ -72,11 +72,11 @@ def upgrade() -> None:
                 WHERE rs.tenant_id = p_tenant
                 GROUP BY rs.scope
             )
-            SELECT coalesce(array_agg(h.scope ORDER BY h.scope), '{}'),
-                   coalesce(array_agg(h.scope ORDER BY h.scope)
-                            FILTER (WHERE h.lapse IS NOT NULL), '{}'),
-                   coalesce(array_agg(h.lapse ORDER BY h.scope)
-                            FILTER (WHERE h.lapse IS NOT NULL), '{}')
+            -- One pass over the rows feeds every aggregate in the same order, so
+            -- lapsing and lapses stay parallel without sorting.
+            SELECT coalesce(array_agg(h.scope), '{}'),
+                   coalesce(array_agg(h.scope) FILTER (WHERE h.lapse IS NOT NULL), '{}'),
+                   coalesce(array_agg(h.lapse) FILTER (WHERE h.lapse IS NOT NULL), '{}')
             INTO scopes, lapsing, lapses
             FROM held h;
         END
