@@ -43,6 +43,12 @@ _READABLE = f"expires_at BETWEEN '{_FIRST}' AND '{_LAST}'"
 _BOUNDED = ("user_roles", "api_keys")
 
 
+# What the token and login subjects select as scopes, before and after this revision.
+_OLD_SCOPES = "public.tessera_user_scopes({tenant}, {user}, p_now)"
+_NEW_SCOPES = "g.scopes, g.lapsing, g.lapses"
+_NEW_COLUMNS = ", lapsing text[], lapses timestamptz[]"
+
+
 def upgrade() -> None:
     op.execute(
         """
@@ -84,72 +90,24 @@ def upgrade() -> None:
         """
     )
     op.execute(
-        """
-        CREATE OR REPLACE FUNCTION tessera_user_scopes(
-            p_tenant uuid, p_user uuid, p_now timestamptz)
-        RETURNS text[]
-        LANGUAGE plpgsql STABLE
-        SET search_path = pg_catalog, public
-        AS $$
-        BEGIN
-            RETURN (SELECT g.scopes FROM public.tessera_user_grants(p_tenant, p_user, p_now) g);
-        END
-        $$
-        """
+        _user_scopes("(SELECT g.scopes FROM public.tessera_user_grants(p_tenant, p_user, p_now) g)")
     )
     op.execute("DROP FUNCTION tessera_token_subject(uuid, uuid, timestamptz)")
     op.execute(
-        """
-        CREATE FUNCTION tessera_token_subject(p_tenant uuid, p_user uuid, p_now timestamptz)
-        RETURNS TABLE (user_status varchar, token_version integer, locked_until timestamptz,
-                       tenant_status varchar, tenant_slug varchar, scopes text[],
-                       lapsing text[], lapses timestamptz[])
-        LANGUAGE plpgsql VOLATILE
-        SET search_path = pg_catalog, public
-        AS $$
-        BEGIN
-            PERFORM set_config('app.tenant_id', p_tenant::text, true);
-            RETURN QUERY
-                SELECT u.status, u.token_version, u.locked_until, t.status, t.slug,
-                       g.scopes, g.lapsing, g.lapses
-                FROM public.users u JOIN public.tenants t ON t.id = u.tenant_id
-                CROSS JOIN LATERAL public.tessera_user_grants(p_tenant, p_user, p_now) g
-                WHERE u.tenant_id = p_tenant AND u.id = p_user;
-        END
-        $$
-        """
+        _token_subject(
+            _NEW_COLUMNS,
+            _NEW_SCOPES,
+            "CROSS JOIN LATERAL public.tessera_user_grants(p_tenant, p_user, p_now) g",
+        )
     )
     op.execute("DROP FUNCTION tessera_login_subject(text, text, timestamptz)")
     op.execute(
-        """
-        CREATE FUNCTION tessera_login_subject(p_slug text, p_email text, p_now timestamptz)
-        RETURNS TABLE (tenant_id uuid, tenant_policy jsonb, user_id uuid,
-                       password_hash varchar, user_status varchar, token_version integer,
-                       locked_until timestamptz, tenant_status varchar, tenant_slug varchar,
-                       scopes text[], lapsing text[], lapses timestamptz[])
-        LANGUAGE plpgsql VOLATILE
-        SET search_path = pg_catalog, public
-        AS $$
-        #variable_conflict use_column
-        DECLARE
-            found uuid;
-        BEGIN
-            found := public.tessera_enter_tenant_by_slug(p_slug);
-            IF found IS NULL THEN
-                RETURN;
-            END IF;
-            RETURN QUERY
-                SELECT t.id, t.policy, u.id, u.password_hash, u.status, u.token_version,
-                       u.locked_until, t.status, t.slug, g.scopes, g.lapsing, g.lapses
-                FROM public.tenants t
-                LEFT JOIN public.users u ON u.tenant_id = t.id AND u.email_lower = lower(p_email)
-                -- Only for a known user: an unknown email reads null scopes.
-                LEFT JOIN LATERAL public.tessera_user_grants(t.id, u.id, p_now) g
-                    ON u.id IS NOT NULL
-                WHERE t.id = found;
-        END
-        $$
-        """
+        _login_subject(
+            _NEW_COLUMNS,
+            _NEW_SCOPES,
+            # Only for a known user: an unknown email reads null scopes.
+            "LEFT JOIN LATERAL public.tessera_user_grants(t.id, u.id, p_now) g ON u.id IS NOT NULL",
+        )
     )
     for table in _BOUNDED:
         op.execute(
@@ -165,12 +123,83 @@ def downgrade() -> None:
         op.drop_constraint("expires_at_readable", table, type_="check")
     op.execute("DROP FUNCTION tessera_login_subject(text, text, timestamptz)")
     op.execute(
+        _login_subject(
+            "",
+            "CASE WHEN u.id IS NOT NULL THEN "
+            + _OLD_SCOPES.format(tenant="t.id", user="u.id")
+            + " END",
+            "",
+        )
+    )
+    op.execute("DROP FUNCTION tessera_token_subject(uuid, uuid, timestamptz)")
+    op.execute(_token_subject("", _OLD_SCOPES.format(tenant="p_tenant", user="p_user"), ""))
+    op.execute(
+        _user_scopes(
+            """(
+                WITH RECURSIVE granted(role_id) AS (
+                    SELECT ur.role_id FROM public.user_roles ur
+                    WHERE ur.tenant_id = p_tenant AND ur.user_id = p_user
+                      AND (ur.expires_at IS NULL OR ur.expires_at > p_now)
+                  UNION
+                    SELECT ri.included_role_id
+                    FROM public.role_includes ri JOIN granted g ON g.role_id = ri.role_id
+                    WHERE ri.tenant_id = p_tenant
+                )
+                SELECT coalesce(array_agg(DISTINCT rs.scope::text), '{}')
+                FROM public.role_scopes rs JOIN granted g ON g.role_id = rs.role_id
+                WHERE rs.tenant_id = p_tenant
+            )"""
+        )
+    )
+    op.execute("DROP FUNCTION tessera_user_grants(uuid, uuid, timestamptz)")
+
+
+# The three functions as the previous revisions made them, but for what they read the
+# scopes from. Their arguments are fixed strings of this file, never input.
+
+
+def _user_scopes(returned: str) -> str:
+    return f"""
+        CREATE OR REPLACE FUNCTION tessera_user_scopes(
+            p_tenant uuid, p_user uuid, p_now timestamptz)
+        RETURNS text[]
+        LANGUAGE plpgsql STABLE
+        SET search_path = pg_catalog, public
+        AS $$
+        BEGIN
+            RETURN {returned};
+        END
+        $$
         """
+
+
+def _token_subject(columns: str, scopes: str, joins: str) -> str:
+    return f"""
+        CREATE FUNCTION tessera_token_subject(p_tenant uuid, p_user uuid, p_now timestamptz)
+        RETURNS TABLE (user_status varchar, token_version integer, locked_until timestamptz,
+                       tenant_status varchar, tenant_slug varchar, scopes text[]{columns})
+        LANGUAGE plpgsql VOLATILE
+        SET search_path = pg_catalog, public
+        AS $$
+        BEGIN
+            PERFORM set_config('app.tenant_id', p_tenant::text, true);
+            RETURN QUERY
+                SELECT u.status, u.token_version, u.locked_until, t.status, t.slug, {scopes}
+                FROM public.users u JOIN public.tenants t ON t.id = u.tenant_id
+                {joins}
+                WHERE u.tenant_id = p_tenant AND u.id = p_user;
+        END
+        $$
+        """  # noqa: S608
+
+
+def _login_subject(columns: str, scopes: str, joins: str) -> str:
+    return f"""
         CREATE FUNCTION tessera_login_subject(p_slug text, p_email text, p_now timestamptz)
         RETURNS TABLE (tenant_id uuid, tenant_policy jsonb, user_id uuid,
                        password_hash varchar, user_status varchar, token_version integer,
                        locked_until timestamptz, tenant_status varchar, tenant_slug varchar,
-                       scopes text[])
+                       scopes text[]{columns})
         LANGUAGE plpgsql VOLATILE
         SET search_path = pg_catalog, public
         AS $$
@@ -184,61 +213,11 @@ def downgrade() -> None:
             END IF;
             RETURN QUERY
                 SELECT t.id, t.policy, u.id, u.password_hash, u.status, u.token_version,
-                       u.locked_until, t.status, t.slug,
-                       CASE WHEN u.id IS NOT NULL
-                            THEN public.tessera_user_scopes(t.id, u.id, p_now) END
+                       u.locked_until, t.status, t.slug, {scopes}
                 FROM public.tenants t
                 LEFT JOIN public.users u ON u.tenant_id = t.id AND u.email_lower = lower(p_email)
+                {joins}
                 WHERE t.id = found;
         END
         $$
-        """
-    )
-    op.execute("DROP FUNCTION tessera_token_subject(uuid, uuid, timestamptz)")
-    op.execute(
-        """
-        CREATE FUNCTION tessera_token_subject(p_tenant uuid, p_user uuid, p_now timestamptz)
-        RETURNS TABLE (user_status varchar, token_version integer, locked_until timestamptz,
-                       tenant_status varchar, tenant_slug varchar, scopes text[])
-        LANGUAGE plpgsql VOLATILE
-        SET search_path = pg_catalog, public
-        AS $$
-        BEGIN
-            PERFORM set_config('app.tenant_id', p_tenant::text, true);
-            RETURN QUERY
-                SELECT u.status, u.token_version, u.locked_until, t.status, t.slug,
-                       public.tessera_user_scopes(p_tenant, p_user, p_now)
-                FROM public.users u JOIN public.tenants t ON t.id = u.tenant_id
-                WHERE u.tenant_id = p_tenant AND u.id = p_user;
-        END
-        $$
-        """
-    )
-    op.execute(
-        """
-        CREATE OR REPLACE FUNCTION tessera_user_scopes(
-            p_tenant uuid, p_user uuid, p_now timestamptz)
-        RETURNS text[]
-        LANGUAGE plpgsql STABLE
-        SET search_path = pg_catalog, public
-        AS $$
-        BEGIN
-            RETURN (
-                WITH RECURSIVE granted(role_id) AS (
-                    SELECT ur.role_id FROM public.user_roles ur
-                    WHERE ur.tenant_id = p_tenant AND ur.user_id = p_user
-                      AND (ur.expires_at IS NULL OR ur.expires_at > p_now)
-                  UNION
-                    SELECT ri.included_role_id
-                    FROM public.role_includes ri JOIN granted g ON g.role_id = ri.role_id
-                    WHERE ri.tenant_id = p_tenant
-                )
-                SELECT coalesce(array_agg(DISTINCT rs.scope::text), '{}')
-                FROM public.role_scopes rs JOIN granted g ON g.role_id = rs.role_id
-                WHERE rs.tenant_id = p_tenant
-            );
-        END
-        $$
-        """
-    )
-    op.execute("DROP FUNCTION tessera_user_grants(uuid, uuid, timestamptz)")
+        """  # noqa: S608

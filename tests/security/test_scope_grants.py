@@ -11,6 +11,7 @@ import math
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import jwt
 import pytest
@@ -30,6 +31,14 @@ from tests.factories import DEFAULT_PASSWORD, RoleFactory, TenantFactory, UserFa
 pytestmark = pytest.mark.security
 
 EVERY_SCOPE = sorted(Scope)
+EXAMPLES = settings(
+    max_examples=40,
+    deadline=None,
+    # No shrinking: each example is a fresh tenant and a few HTTP calls; the notes print
+    # the failing arrangement, and the example database replays it on the next run.
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 # A grant's expiry, relative to the arrangement: lapsed, two lapses within an access
 # token's lifetime (so they cap it), or none.
 EXPIRIES: dict[str, timedelta | None] = {
@@ -129,14 +138,7 @@ def token_request(
     return body
 
 
-@settings(
-    max_examples=40,
-    deadline=None,
-    # No shrinking: each example is a fresh tenant and a few HTTP calls; the notes print
-    # the failing arrangement, and the example database replays it on the next run.
-    phases=[Phase.explicit, Phase.reuse, Phase.generate],
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@EXAMPLES
 @given(data=st.data())
 def test_requested_scopes_beyond_the_roles_are_never_granted(
     client: TestClient, db: Session, settings: Settings, data: st.DataObject
@@ -173,12 +175,7 @@ def test_requested_scopes_beyond_the_roles_are_never_granted(
     assert login["status"] == 200, login
     granted = set(str(login["scope"]).split())
     assert granted == expected
-    claims = jwt.decode(
-        str(login["access_token"]),
-        settings.signing_secret(),
-        algorithms=["HS256"],
-        audience=settings.jwt_audience,
-    )
+    claims = decode(settings, login["access_token"])
     assert set(str(claims["scope"]).split()) == granted
     assert claims["exp"] == expected_exp(claims["iat"], settings, granted, lapse)
     if Scope.ME in granted:
@@ -198,13 +195,15 @@ def test_requested_scopes_beyond_the_roles_are_never_granted(
         assert refreshed["status"] == 200, refreshed
         renewed = set(str(refreshed["scope"]).split())
         assert renewed == (narrowed or granted) & held
-        issued = jwt.decode(
-            str(refreshed["access_token"]),
-            settings.signing_secret(),
-            algorithms=["HS256"],
-            audience=settings.jwt_audience,
-        )
+        issued = decode(settings, refreshed["access_token"])
         assert issued["exp"] == expected_exp(issued["iat"], settings, renewed, lapse)
+
+
+def decode(settings: Settings, token: object) -> dict[str, Any]:
+    claims: dict[str, Any] = jwt.decode(
+        str(token), settings.signing_secret(), algorithms=["HS256"], audience=settings.jwt_audience
+    )
+    return claims
 
 
 def expected_exp(
@@ -215,12 +214,7 @@ def expected_exp(
     return min([issued_at + settings.access_token_ttl_seconds, *ends])
 
 
-@settings(
-    max_examples=40,
-    deadline=None,
-    phases=[Phase.explicit, Phase.reuse, Phase.generate],
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@EXAMPLES
 @given(data=st.data())
 def test_the_sql_and_python_expansions_agree_on_lapses(db: Session, data: st.DataObject) -> None:
     """One rule, two homes: tessera_user_grants (the token grants) and RoleGraph.lapses

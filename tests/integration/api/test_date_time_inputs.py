@@ -6,7 +6,6 @@ grant all failed, leaving a grant that gave scopes and could not be taken back.
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -16,11 +15,11 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from backend.db.models import ApiKey, Role, Tenant, User, UserRole
+from backend.db.models import ApiKey, UserRole
 from backend.domain.moments import MAX_EXPIRY_AHEAD
-from backend.domain.scopes import TENANT_SCOPES
-from tests.conftest import bearer, builtin_role
-from tests.factories import ApiKeyFactory, TenantFactory, UserFactory
+from tests.conftest import bearer
+from tests.factories import ApiKeyFactory
+from tests.support.grants import Granting, granting
 
 IssueToken = Callable[..., str]
 FAR_FUTURE = "9999-12-31T23:59:59-14:00"
@@ -28,35 +27,12 @@ FAR_FUTURE = "9999-12-31T23:59:59-14:00"
 LAST_STORABLE = datetime(9998, 12, 31, 23, 59, 59, tzinfo=UTC)
 
 
-@dataclass(frozen=True)
-class Acme:
-    tenant: Tenant
-    owner_token: str
-    user: User
-    user_token: str
-    auditor: Role
-
-
 @pytest.fixture
-def acme(db: Session, issue_token: IssueToken) -> Acme:
-    tenant = TenantFactory(slug="acme")
-    owner = UserFactory(
-        tenant=tenant, email="owner@acme.test", roles=[builtin_role(db, tenant, "owner")]
-    )
-    user = UserFactory(
-        tenant=tenant, email="ann@acme.test", roles=[builtin_role(db, tenant, "member")]
-    )
-    db.commit()
-    return Acme(
-        tenant=tenant,
-        owner_token=issue_token(owner, sorted(TENANT_SCOPES)),
-        user=user,
-        user_token=issue_token(user, ["me"]),
-        auditor=builtin_role(db, tenant, "auditor"),
-    )
+def acme(db: Session, issue_token: IssueToken) -> Granting:
+    return granting(db, issue_token)
 
 
-def put_grant(client: TestClient, acme: Acme, expires_at: object) -> httpx.Response:
+def put_grant(client: TestClient, acme: Granting, expires_at: object) -> httpx.Response:
     return client.put(
         f"/users/{acme.user.id}/roles/{acme.auditor.id}",
         headers=bearer(acme.owner_token),
@@ -64,7 +40,7 @@ def put_grant(client: TestClient, acme: Acme, expires_at: object) -> httpx.Respo
     )
 
 
-def assert_grant_is_readable_and_revocable(client: TestClient, acme: Acme) -> None:
+def assert_grant_is_readable_and_revocable(client: TestClient, acme: Granting) -> None:
     listed = client.get(f"/users/{acme.user.id}/roles", headers=bearer(acme.owner_token))
     assert listed.status_code == 200, listed.text
     me = client.get("/me", headers=bearer(acme.user_token))
@@ -102,7 +78,7 @@ def assert_grant_is_readable_and_revocable(client: TestClient, acme: Acme) -> No
     ],
 )
 def test_an_expiry_out_of_range_is_refused_and_nothing_is_granted(
-    client: TestClient, acme: Acme, db: Session, expires_at: object
+    client: TestClient, acme: Granting, db: Session, expires_at: object
 ) -> None:
     response = put_grant(client, acme, expires_at)
     assert response.status_code == 422, response.text
@@ -111,7 +87,7 @@ def test_an_expiry_out_of_range_is_refused_and_nothing_is_granted(
 
 
 def test_beyond_the_horizon_the_refusal_says_why_in_the_error_shape(
-    client: TestClient, acme: Acme
+    client: TestClient, acme: Granting
 ) -> None:
     response = put_grant(client, acme, "9000-01-01T00:00:00Z")
     assert response.json()["error"] == "invalid_request"
@@ -119,7 +95,7 @@ def test_beyond_the_horizon_the_refusal_says_why_in_the_error_shape(
 
 
 def test_an_expiry_at_the_horizon_is_granted_and_stays_readable(
-    client: TestClient, acme: Acme
+    client: TestClient, acme: Granting
 ) -> None:
     at_horizon = datetime.now(UTC) + MAX_EXPIRY_AHEAD - timedelta(minutes=1)
     # In the furthest time zone: the offset must not matter, only the moment.
@@ -130,7 +106,7 @@ def test_an_expiry_at_the_horizon_is_granted_and_stays_readable(
 
 
 def test_a_stored_expiry_at_the_database_limit_reads_back(
-    client: TestClient, acme: Acme, db: Session
+    client: TestClient, acme: Granting, db: Session
 ) -> None:
     # Not the API's horizon: what an older version accepted, clamped by the migration.
     db.add(
@@ -152,7 +128,7 @@ def test_a_stored_expiry_at_the_database_limit_reads_back(
 @pytest.mark.parametrize("table", [UserRole, ApiKey])
 @pytest.mark.parametrize("expires_at", [FAR_FUTURE, "0001-01-01T00:00:00+14:00", "infinity"])
 def test_the_database_refuses_an_expiry_it_could_not_read_back(
-    acme: Acme, db: Session, table: type[UserRole] | type[ApiKey], expires_at: str
+    acme: Granting, db: Session, table: type[UserRole] | type[ApiKey], expires_at: str
 ) -> None:
     ApiKeyFactory(creator=acme.user)
     db.commit()
@@ -172,7 +148,7 @@ def test_the_database_refuses_an_expiry_it_could_not_read_back(
     ids=["year-10000-in-utc", "beyond-ten-years", "unix-number"],
 )
 def test_an_api_key_expiry_is_bounded_too(
-    client: TestClient, acme: Acme, db: Session, body: dict[str, object]
+    client: TestClient, acme: Granting, db: Session, body: dict[str, object]
 ) -> None:
     response = client.post(
         "/api-keys",
@@ -197,7 +173,7 @@ def test_an_api_key_expiry_is_bounded_too(
     ],
 )
 def test_audit_filters_are_bounded_date_times(
-    client: TestClient, acme: Acme, since: str, status: int
+    client: TestClient, acme: Granting, since: str, status: int
 ) -> None:
     response = client.get(f"/audit-events?since={since}", headers=bearer(acme.owner_token))
     assert response.status_code == status, response.text

@@ -6,7 +6,6 @@ the lapse must hold through the tokens themselves.
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -15,44 +14,23 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from backend.db.models import Role, Tenant, User
-from backend.domain.scopes import TENANT_SCOPES
+from backend.db.models import Role
 from backend.settings import Settings
-from tests.conftest import bearer, builtin_role
-from tests.factories import DEFAULT_PASSWORD, RoleFactory, TenantFactory, UserFactory
+from tests.conftest import bearer
+from tests.factories import DEFAULT_PASSWORD, RoleFactory
+from tests.support.grants import Granting, granting
 
 IssueToken = Callable[..., str]
 # Long enough for a login and a first request, short enough to wait out in a test.
 LAPSE_SECONDS = 2.5
 
 
-@dataclass(frozen=True)
-class Acme:
-    tenant: Tenant
-    owner_token: str
-    user: User
-    auditor: Role
-
-
 @pytest.fixture
-def acme(db: Session, issue_token: IssueToken) -> Acme:
-    tenant = TenantFactory(slug="acme")
-    owner = UserFactory(
-        tenant=tenant, email="owner@acme.test", roles=[builtin_role(db, tenant, "owner")]
-    )
-    user = UserFactory(
-        tenant=tenant, email="ann@acme.test", roles=[builtin_role(db, tenant, "member")]
-    )
-    db.commit()
-    return Acme(
-        tenant=tenant,
-        owner_token=issue_token(owner, sorted(TENANT_SCOPES)),
-        user=user,
-        auditor=builtin_role(db, tenant, "auditor"),
-    )
+def acme(db: Session, issue_token: IssueToken) -> Granting:
+    return granting(db, issue_token)
 
 
-def grant(client: TestClient, acme: Acme, role: Role, expires_at: datetime | None) -> None:
+def grant(client: TestClient, acme: Granting, role: Role, expires_at: datetime | None) -> None:
     response = client.put(
         f"/users/{acme.user.id}/roles/{role.id}",
         headers=bearer(acme.owner_token),
@@ -95,7 +73,7 @@ def wait_until(moment: datetime) -> None:
 
 
 def test_a_token_dies_when_a_grant_of_its_scopes_lapses(
-    client: TestClient, acme: Acme, settings: Settings
+    client: TestClient, acme: Granting, settings: Settings
 ) -> None:
     lapse = datetime.now(UTC) + timedelta(seconds=LAPSE_SECONDS)
     grant(client, acme, acme.auditor, lapse)
@@ -125,7 +103,7 @@ def test_a_token_dies_when_a_grant_of_its_scopes_lapses(
 
 
 def test_only_scopes_that_would_be_lost_cap_the_token(
-    client: TestClient, acme: Acme, db: Session, settings: Settings
+    client: TestClient, acme: Granting, db: Session, settings: Settings
 ) -> None:
     # audit:read comes from the lapsing auditor grant and, for good, from `reader` too;
     # users:read from the auditor grant alone.
@@ -139,7 +117,7 @@ def test_only_scopes_that_would_be_lost_cap_the_token(
 
 
 def test_a_lapse_brought_forward_cuts_off_tokens_issued_before(
-    client: TestClient, acme: Acme
+    client: TestClient, acme: Granting
 ) -> None:
     grant(client, acme, acme.auditor, None)
     before = login(client)
@@ -154,7 +132,7 @@ def test_a_lapse_brought_forward_cuts_off_tokens_issued_before(
 
 
 def test_a_role_edit_that_hastens_a_lapse_cuts_off_tokens_issued_before(
-    client: TestClient, acme: Acme, db: Session
+    client: TestClient, acme: Granting, db: Session
 ) -> None:
     # audit:read: for good through `desk`, which includes auditor; and until the grant
     # of auditor itself lapses, an hour away.
