@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from backend.settings import Environment, Settings
+from backend.settings import MAX_SESSION_SECONDS, Environment, Settings
 
 
 def test_production_refuses_to_start_without_a_secret(tmp_path: Path) -> None:
@@ -40,3 +40,11 @@ def test_development_generates_one_secret_and_keeps_it(tmp_path: Path) -> None:
 def test_secret_is_not_shown_in_repr() -> None:
     settings = Settings(secret_key=SecretStr("p" * 40))
     assert "p" * 40 not in repr(settings)
+
+
+@pytest.mark.parametrize("name", ["refresh_idle_ttl_seconds", "refresh_family_ttl_seconds"])
+def test_a_session_lifetime_stays_within_storable_dates(name: str) -> None:
+    # 10**12 s is some 31,700 years: every login would have failed to compute its expiry.
+    with pytest.raises(ValidationError, match=name):
+        Settings(**{name: 10**12})
+    assert getattr(Settings(**{name: MAX_SESSION_SECONDS}), name) == MAX_SESSION_SECONDS
