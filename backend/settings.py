@@ -15,9 +15,11 @@ from pydantic_settings import (
 )
 
 from backend import devstack_env
+from backend.domain.moments import MAX_EXPIRY_AHEAD
 from backend.secret_files import write_once
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+MAX_SESSION_SECONDS = int(MAX_EXPIRY_AHEAD.total_seconds())
 
 
 class Environment(StrEnum):
@@ -70,9 +72,11 @@ class Settings(BaseSettings):
 
     # Refresh tokens: a session lives at most refresh_family_ttl, and dies when idle
     # longer than refresh_idle_ttl. A repeat of the token just rotated is answered within
-    # the grace window (two tabs, a retried request); 0 turns the grace off.
-    refresh_idle_ttl_seconds: int = Field(default=14 * 86_400, ge=60)
-    refresh_family_ttl_seconds: int = Field(default=60 * 86_400, ge=60)
+    # the grace window (two tabs, a retried request); 0 turns the grace off. At most 10
+    # years, as any stored expiry: a session's expiry must stay a date the database and
+    # Python can hold (a lifetime of centuries made every login fail).
+    refresh_idle_ttl_seconds: int = Field(default=14 * 86_400, ge=60, le=MAX_SESSION_SECONDS)
+    refresh_family_ttl_seconds: int = Field(default=60 * 86_400, ge=60, le=MAX_SESSION_SECONDS)
     refresh_reuse_grace_seconds: int = Field(default=10, ge=0, le=300)
 
     # Lifecycle jobs and sweeps: rows per transaction, how often beat runs the sweeps,

@@ -11,6 +11,7 @@ from backend.db.models import TenantStatus, UserStatus
 from backend.domain.errors import InvalidGrantError, InvalidScopeError, LoginFailedError
 from backend.domain.policy import TenantPolicy
 from backend.domain.scopes import Scope, format_scopes, known_scopes
+from backend.domain.token_lifetime import Carried, carried
 from backend.security.passwords import PasswordService
 from backend.security.tokens import AccessTokenCodec
 from backend.services import audit, lockout, refresh_tokens, subjects
@@ -92,11 +93,16 @@ def password_grant(
         raise _login_failed(db, tenant_id, f"user:{user_id}", *refusal)
 
     held = subject.scopes_in(issuers.platform_tenant_slug)
-    granted = held & login.requested_scopes if login.requested_scopes else held
-    if login.requested_scopes and not granted:
+    issued_at = int(now.timestamp())
+    granted = carried(
+        held & login.requested_scopes if login.requested_scopes else held,
+        subject.lapses,
+        issued_at,
+    )
+    if login.requested_scopes and not granted.scopes:
         raise InvalidScopeError("none of the requested scopes is granted to this user")
 
-    scope = format_scopes(granted)
+    scope = format_scopes(granted.scopes)
     refresh_token, session = refresh_tokens.start_family(
         issuers.refresh,
         tenant_id=tenant_id,
@@ -116,7 +122,7 @@ def password_grant(
     token_version: int = db.execute(
         _LOGIN_WRITES, {**session, **event, "new_hash": checked.new_hash}
     ).scalar_one()
-    return _grant(issuers, tenant_id, user_id, token_version, scope, refresh_token)
+    return _grant(issuers, tenant_id, user_id, token_version, granted, issued_at, refresh_token)
 
 
 def refresh_grant(
@@ -125,8 +131,9 @@ def refresh_grant(
     """RFC 6749 §6: rotate the refresh token and issue an access token from current roles.
 
     The scope may be narrowed, never widened beyond the login's; a role removed since
-    the login is gone from the new token. A lockout does not stop it: it stops password
-    guessing, and a refresh token proves a login made with the right password.
+    the login is gone from the new token, and so is a lapsed grant's. A lockout does not
+    stop it: it stops password guessing, and a refresh token proves a login made with the
+    right password.
     """
     now = datetime.now(UTC)
     rotation = refresh_tokens.rotate(db, issuers.refresh, presented, now)
@@ -139,9 +146,18 @@ def refresh_grant(
         widened = format_scopes(frozenset(requested_scopes - original))
         raise InvalidScopeError(f"a refresh cannot add scopes beyond the login's: {widened}")
     wanted = requested_scopes or original
-    scope = format_scopes(wanted & subject.scopes_in(issuers.platform_tenant_slug))
+    issued_at = int(now.timestamp())
+    granted = carried(
+        wanted & subject.scopes_in(issuers.platform_tenant_slug), subject.lapses, issued_at
+    )
     return _grant(
-        issuers, subject.tenant_id, subject.user_id, subject.token_version, scope, rotation.token
+        issuers,
+        subject.tenant_id,
+        subject.user_id,
+        subject.token_version,
+        granted,
+        issued_at,
+        rotation.token,
     )
 
 
@@ -188,11 +204,19 @@ def _grant(
     tenant_id: uuid.UUID,
     user_id: uuid.UUID,
     token_version: int,
-    scope: str,
+    granted: Carried,
+    issued_at: int,
     refresh_token: str | None,
 ) -> TokenGrant:
+    """An access token that ends, at the latest, when one of its scopes lapses."""
+    scope = format_scopes(granted.scopes)
     issued = issuers.codec.issue(
-        user_id=user_id, tenant_id=tenant_id, scope=scope, token_version=token_version
+        user_id=user_id,
+        tenant_id=tenant_id,
+        scope=scope,
+        token_version=token_version,
+        now=issued_at,
+        not_after=granted.not_after,
     )
     return TokenGrant(
         access_token=issued.token,

@@ -4,7 +4,7 @@ import pytest
 from pydantic import SecretStr, ValidationError
 
 from backend import devstack_env
-from backend.settings import Environment, Settings
+from backend.settings import MAX_SESSION_SECONDS, Environment, Settings
 
 
 def test_production_refuses_to_start_without_a_secret(tmp_path: Path) -> None:
@@ -105,3 +105,11 @@ def test_only_development_reads_the_dev_stack(dev_stack_var_dir: Path, env: Envi
         defaults.redis_url,
     )
     assert settings.database_url != EMBEDDED_APP_URL
+
+
+@pytest.mark.parametrize("name", ["refresh_idle_ttl_seconds", "refresh_family_ttl_seconds"])
+def test_a_session_lifetime_stays_within_storable_dates(name: str) -> None:
+    # 10**12 s is some 31,700 years: every login would have failed to compute its expiry.
+    with pytest.raises(ValidationError, match=name):
+        Settings(**{name: 10**12})
+    assert getattr(Settings(**{name: MAX_SESSION_SECONDS}), name) == MAX_SESSION_SECONDS
