@@ -141,10 +141,9 @@ def _edited(name: str, old: str, new: str) -> str:
     return sql.replace(old, new, 1)
 
 
-# Pairs of texts, built when a test runs (a missing file fails that test, not collection).
-Pair = Callable[[], tuple[str, str]]
-
-RELAID: dict[str, Pair] = {
+# Pairs of texts with the same meaning, built when a test runs (a missing file fails
+# that test, not the collection).
+RELAID: dict[str, Callable[[], tuple[str, str]]] = {
     "indented as a migration embeds it": lambda: (
         _file("tessera_user_scopes"),
         textwrap.indent(_file("tessera_user_scopes"), " " * 8),
@@ -159,38 +158,27 @@ RELAID: dict[str, Pair] = {
     ),
 }
 
-CHANGED: dict[str, Pair] = {
-    "an operator": lambda: (
-        _file("tessera_user_scopes"),
-        _edited("tessera_user_scopes", "ur.expires_at > p_now", "ur.expires_at >= p_now"),
+# Edits of one file, (function, old text, new text), each a change of meaning.
+CHANGED: dict[str, tuple[str, str, str]] = {
+    "an operator": ("tessera_user_scopes", "ur.expires_at > p_now", "ur.expires_at >= p_now"),
+    "a string literal's spaces": (
+        "tessera_enter_tenant_as_service_account",
+        "ELSE 'disabled'",
+        "ELSE ' disabled'",
     ),
-    "a string literal's spaces": lambda: (
-        _file("tessera_enter_tenant_as_service_account"),
-        _edited("tessera_enter_tenant_as_service_account", "ELSE 'disabled'", "ELSE ' disabled'"),
+    # The same words, but a statement now ends the comment's line: it no longer runs.
+    "code moved into a comment": (
+        "tessera_rotate_refresh_token",
+        "never issued.\n        outcome := 'unknown';",
+        "never issued. outcome := 'unknown';",
     ),
-    "code moved into a comment": lambda: (
-        _edited("tessera_user_scopes", "AND ur.user_id = p_user\n", "AND ur.user_id = p_user --\n"),
-        _edited("tessera_user_scopes", "AND ur.user_id = p_user\n", "AND ur.user_id = p_user --"),
-    ),
-    "volatility": lambda: (
-        _file("tessera_user_scopes"),
-        _edited("tessera_user_scopes", "LANGUAGE plpgsql STABLE", "LANGUAGE plpgsql VOLATILE"),
-    ),
-    "search_path": lambda: (
-        _file("tessera_enter_tenant_as"),
-        _edited("tessera_enter_tenant_as", "pg_catalog, public", "public, pg_catalog"),
-    ),
-    "SECURITY DEFINER": lambda: (
-        _file("tessera_enter_tenant_by_slug"),
-        _edited("tessera_enter_tenant_by_slug", "VOLATILE SECURITY DEFINER", "VOLATILE"),
-    ),
-    "EXECUTE for PUBLIC": lambda: (
-        _file("tessera_enter_tenant_by_slug"),
-        _edited(
-            "tessera_enter_tenant_by_slug",
-            "REVOKE ALL ON FUNCTION tessera_enter_tenant_by_slug(text) FROM PUBLIC;",
-            "",
-        ),
+    "volatility": ("tessera_user_scopes", "LANGUAGE plpgsql STABLE", "LANGUAGE plpgsql VOLATILE"),
+    "search_path": ("tessera_enter_tenant_as", "pg_catalog, public", "public, pg_catalog"),
+    "SECURITY DEFINER": ("tessera_enter_tenant_by_slug", "VOLATILE SECURITY DEFINER", "VOLATILE"),
+    "EXECUTE for PUBLIC": (
+        "tessera_enter_tenant_by_slug",
+        "REVOKE ALL ON FUNCTION tessera_enter_tenant_by_slug(text) FROM PUBLIC;",
+        "",
     ),
 }
 
@@ -203,7 +191,10 @@ def test_layout_does_not_count(connection: Connection, how: str) -> None:
 
 @pytest.mark.parametrize("what", sorted(CHANGED))
 def test_any_other_change_does(connection: Connection, what: str) -> None:
-    before, after = CHANGED[what]()
-    first, second = installed(connection, before), installed(connection, after)
+    name, old, new = CHANGED[what]
+    first, second = (
+        installed(connection, _file(name)),
+        installed(connection, _edited(name, old, new)),
+    )
     assert set(first) == set(second) != set()
     assert first != second
