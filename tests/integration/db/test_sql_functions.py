@@ -145,8 +145,8 @@ def _edited(name: str, old: str, new: str) -> str:
 # that test, not the collection).
 RELAID: dict[str, Callable[[], tuple[str, str]]] = {
     "indented as a migration embeds it": lambda: (
-        _file("tessera_user_scopes"),
-        textwrap.indent(_file("tessera_user_scopes"), " " * 8),
+        _file("tessera_user_grants"),
+        textwrap.indent(_file("tessera_user_grants"), " " * 8),
     ),
     "lines joined and split": lambda: (
         _file("tessera_rotate_refresh_token"),
@@ -160,7 +160,7 @@ RELAID: dict[str, Callable[[], tuple[str, str]]] = {
 
 # Edits of one file, (function, old text, new text), each a change of meaning.
 CHANGED: dict[str, tuple[str, str, str]] = {
-    "an operator": ("tessera_user_scopes", "ur.expires_at > p_now", "ur.expires_at >= p_now"),
+    "an operator": ("tessera_user_grants", "ur.expires_at > p_now", "ur.expires_at >= p_now"),
     "a string literal's spaces": (
         "tessera_enter_tenant_as_service_account",
         "ELSE 'disabled'",
@@ -172,7 +172,7 @@ CHANGED: dict[str, tuple[str, str, str]] = {
         "never issued.\n        outcome := 'unknown';",
         "never issued. outcome := 'unknown';",
     ),
-    "volatility": ("tessera_user_scopes", "LANGUAGE plpgsql STABLE", "LANGUAGE plpgsql VOLATILE"),
+    "volatility": ("tessera_user_grants", "LANGUAGE plpgsql STABLE", "LANGUAGE plpgsql VOLATILE"),
     "search_path": ("tessera_enter_tenant_as", "pg_catalog, public", "public, pg_catalog"),
     "SECURITY DEFINER": ("tessera_enter_tenant_by_slug", "VOLATILE SECURITY DEFINER", "VOLATILE"),
     "EXECUTE for PUBLIC": (

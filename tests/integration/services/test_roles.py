@@ -1,13 +1,14 @@
-"""One role expansion, written twice: in SQL (`tessera_user_scopes`, behind a user's
+"""One role expansion, written twice: in SQL (`tessera_user_grants`, behind a user's
 access tokens) and in Python (`RoleGraph`, behind service accounts, the explanations and
-the cut-off after a role change). A property: over random role graphs, both give the
-same scopes, and the ones the arranged rows call for.
+the cut-off after a role change). A property: over random role graphs, every path gives
+the same scopes, and the same lapses where it tells them, and the ones the arranged rows
+call for.
 
 Each example is a fresh tenant (sometimes the platform tenant) with the built-in roles
 and a few custom ones including earlier roles (a DAG), scopes from the whole catalogue
 plus some retired from it, and two users whose grants never expire, have expired, or
-expire later. Every user has a service account twin holding the roles of the user's
-live grants. The expansions run as the application runs them: its database role, under
+expire soon or later. Every user has a service account twin holding the roles of the
+user's live grants. The expansions run as the application runs them: its database role, under
 row-level security; the example's rows are rolled back after it.
 """
 
@@ -31,7 +32,13 @@ from tests.support.database import APP_ROLE
 # Stored in role_scopes, gone from the catalogue: they must grant nothing.
 RETIRED = ("reports:read", "billing:manage", "users:impersonate")
 STORED_SCOPES = sorted(Scope) + list(RETIRED)
-EXPIRIES = ("never", "expired", "later")
+# How a grant expires, from the arrangement's start (None: never).
+EXPIRIES: dict[str, timedelta | None] = {
+    "never": None,
+    "expired": timedelta(minutes=-5),
+    "soon": timedelta(hours=1),
+    "later": timedelta(days=1),
+}
 
 
 @dataclass(frozen=True)
@@ -68,7 +75,10 @@ def arrangements(draw: st.DrawFn) -> Arrangement:
     ]
     every_role = st.integers(0, builtins + len(custom) - 1)
     grants = [
-        draw(st.dictionaries(every_role, st.sampled_from(EXPIRIES), max_size=4), label="grants")
+        draw(
+            st.dictionaries(every_role, st.sampled_from(sorted(EXPIRIES)), max_size=4),
+            label="grants",
+        )
         for _ in range(2)
     ]
     return Arrangement(draw(st.booleans(), label="platform"), custom, builtin_extras, grants)
@@ -83,21 +93,37 @@ def stored_scopes(arrangement: Arrangement) -> list[frozenset[str]]:
     return builtins + [spec.scopes for spec in arrangement.custom]
 
 
-def expected(arrangement: Arrangement, grants: dict[int, str]) -> frozenset[Scope]:
-    """What the rows call for, from the arrangement alone: the closure of the live
-    grants, catalogue scopes only, platform scopes only in the platform tenant."""
+def expected(
+    arrangement: Arrangement, grants: dict[int, str], start: datetime
+) -> dict[Scope, datetime | None]:
+    """What the rows call for, from the arrangement alone: each scope of the closure of
+    the live grants (catalogue scopes only, platform scopes only in the platform tenant)
+    and when it lapses: never if a grant that never expires reaches it, else with the
+    longest-lived grant that does."""
     includes = [frozenset[int]()] * len(BUILTIN_ROLES) + [r.includes for r in arrangement.custom]
-    seen: set[int] = set()
-    stack = [index for index, expiry in grants.items() if expiry != "expired"]
-    while stack:
-        index = stack.pop()
-        if index not in seen:
-            seen.add(index)
-            stack.extend(includes[index])
     stored = stored_scopes(arrangement)
-    names = {name for index in seen for name in stored[index]}
-    held = frozenset(Scope(name) for name in names if name not in RETIRED)
-    return held if arrangement.platform else held & TENANT_SCOPES
+    mask = frozenset(Scope) if arrangement.platform else TENANT_SCOPES
+    reaching: dict[Scope, list[datetime | None]] = {}
+    for granted, expiry in grants.items():
+        if expiry == "expired":
+            continue
+        offset = EXPIRIES[expiry]
+        seen: set[int] = set()
+        stack = [granted]
+        while stack:
+            index = stack.pop()
+            if index not in seen:
+                seen.add(index)
+                stack.extend(includes[index])
+        for name in {name for index in seen for name in stored[index]} - set(RETIRED):
+            if Scope(name) in mask:
+                reaching.setdefault(Scope(name), []).append(
+                    None if offset is None else start + offset
+                )
+    return {
+        scope: None if None in ends else max(end for end in ends if end is not None)
+        for scope, ends in reaching.items()
+    }
 
 
 @dataclass(frozen=True)
@@ -108,7 +134,7 @@ class Rows:
     twins: list[ServiceAccount]
 
 
-def arrange(db: Session, arrangement: Arrangement, platform_slug: str) -> Rows:
+def arrange(db: Session, arrangement: Arrangement, platform_slug: str, start: datetime) -> Rows:
     tenant = TenantFactory(slug=platform_slug) if arrangement.platform else TenantFactory()
     by_name = {
         role.name: role for role in db.scalars(select(Role).where(Role.tenant_id == tenant.id))
@@ -129,12 +155,6 @@ def arrange(db: Session, arrangement: Arrangement, platform_slug: str) -> Rows:
                 includes=[all_roles[index] for index in sorted(spec.includes)],
             )
         )
-    now = datetime.now(UTC)
-    expiry_of = {
-        "never": None,
-        "expired": now - timedelta(minutes=5),
-        "later": now + timedelta(days=1),
-    }
     users, twins = [], []
     for grants in arrangement.grants:
         user = UserFactory(tenant=tenant)
@@ -143,9 +163,9 @@ def arrange(db: Session, arrangement: Arrangement, platform_slug: str) -> Rows:
                 tenant_id=tenant.id,
                 user_id=user.id,
                 role_id=all_roles[index].id,
-                expires_at=expiry_of[expiry],
+                expires_at=None if offset is None else start + offset,
             )
-            for index, expiry in grants.items()
+            for index, offset in ((i, EXPIRIES[expiry]) for i, expiry in grants.items())
         )
         users.append(user)
         live = [all_roles[index] for index, expiry in grants.items() if expiry != "expired"]
@@ -164,7 +184,8 @@ def test_sql_and_python_expansions_give_the_same_scopes(
     db: Session, settings: Settings, arrangement: Arrangement
 ) -> None:
     try:
-        rows = arrange(db, arrangement, settings.platform_tenant_slug)
+        start = datetime.now(UTC)
+        rows = arrange(db, arrangement, settings.platform_tenant_slug, start)
         tenant, users, twins = rows.tenant, rows.users, rows.twins
         # As the application: its role, row-level security, the tenant bound.
         db.execute(text(f"SET LOCAL ROLE {APP_ROLE}"))
@@ -175,27 +196,40 @@ def test_sql_and_python_expansions_give_the_same_scopes(
         }
         snapshot = role_impact.snapshot(db, tenant.id, keys, platform=platform).scopes
         for user, twin, grants in zip(users, twins, arrangement.grants, strict=True):
+            want = expected(arrangement, grants, start)
             login = subjects.load_login(db, tenant.slug, user.email, datetime.now(UTC))
             assert login is not None
             assert login.subject is not None
-            found = {
+            sql = login.subject.scopes_in(settings.platform_tenant_slug)
+            scopes = {
                 "SQL, effective_scopes": roles.effective_scopes(
                     db, tenant.id, user.id, platform=platform
                 ),
-                "SQL, the login's read": login.subject.scopes_in(settings.platform_tenant_slug),
+                "SQL, the login's read": sql,
                 "Python, holding": roles.holding(db, tenant.id, user.id, platform=platform).scopes,
                 "Python, explain": frozenset(
                     e.scope for e in roles.explain(db, tenant.id, user.id, platform=platform)
                 ),
-                "Python, role change snapshot": snapshot[(role_impact.USER, user.id)],
+                "Python, role change snapshot": frozenset(snapshot[(role_impact.USER, user.id)]),
                 "Python, the twin service account": roles.service_account_scopes(
                     db, tenant.id, twin.id, platform=platform
                 ),
-                "Python, the twin's snapshot": snapshot[(role_impact.SERVICE_ACCOUNT, twin.id)],
+                "Python, the twin's snapshot": frozenset(
+                    snapshot[(role_impact.SERVICE_ACCOUNT, twin.id)]
+                ),
             }
-            want = expected(arrangement, grants)
-            note(f"grants {grants}: expected {format_scopes(want)!r}")
-            disagree = {how: format_scopes(got) for how, got in found.items() if got != want}
-            assert not disagree, f"expected {format_scopes(want)!r}, but {disagree}"
+            note(f"grants {grants}: expected {want}")
+            disagree = {
+                how: format_scopes(got) for how, got in scopes.items() if got != want.keys()
+            }
+            assert not disagree, f"expected {format_scopes(set(want))!r}, but {disagree}"
+            # Where the scopes lapse (a service account's never do).
+            lapses = {
+                "SQL, the login's read": {s: login.subject.lapses.get(s) for s in sql},
+                "Python, role change snapshot": snapshot[(role_impact.USER, user.id)],
+            }
+            for how, got in lapses.items():
+                assert got == want, how
+            assert set(snapshot[(role_impact.SERVICE_ACCOUNT, twin.id)].values()) <= {None}
     finally:
         db.rollback()
