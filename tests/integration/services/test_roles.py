@@ -28,6 +28,7 @@ from backend.services import role_impact, roles, subjects
 from backend.settings import Settings
 from tests.factories import RoleFactory, ServiceAccountFactory, TenantFactory, UserFactory
 from tests.support.database import APP_ROLE
+from tests.support.role_model import lapses
 
 # Stored in role_scopes, gone from the catalogue: they must grant nothing.
 RETIRED = ("reports:read", "billing:manage", "users:impersonate")
@@ -96,33 +97,20 @@ def stored_scopes(arrangement: Arrangement) -> list[frozenset[str]]:
 def expected(
     arrangement: Arrangement, grants: dict[int, str], start: datetime
 ) -> dict[Scope, datetime | None]:
-    """What the rows call for, from the arrangement alone: each scope of the closure of
-    the live grants (catalogue scopes only, platform scopes only in the platform tenant)
-    and when it lapses: never if a grant that never expires reaches it, else with the
-    longest-lived grant that does."""
+    """What the rows call for, from the arrangement alone: each scope of the live grants'
+    closure and when it lapses, catalogue scopes only, platform scopes only in the
+    platform tenant."""
     includes = [frozenset[int]()] * len(BUILTIN_ROLES) + [r.includes for r in arrangement.custom]
-    stored = stored_scopes(arrangement)
+    graph = list(zip(stored_scopes(arrangement), includes, strict=True))
+    live = {
+        index: None if offset is None else start + offset
+        for index, offset in ((i, EXPIRIES[e]) for i, e in grants.items() if e != "expired")
+    }
     mask = frozenset(Scope) if arrangement.platform else TENANT_SCOPES
-    reaching: dict[Scope, list[datetime | None]] = {}
-    for granted, expiry in grants.items():
-        if expiry == "expired":
-            continue
-        offset = EXPIRIES[expiry]
-        seen: set[int] = set()
-        stack = [granted]
-        while stack:
-            index = stack.pop()
-            if index not in seen:
-                seen.add(index)
-                stack.extend(includes[index])
-        for name in {name for index in seen for name in stored[index]} - set(RETIRED):
-            if Scope(name) in mask:
-                reaching.setdefault(Scope(name), []).append(
-                    None if offset is None else start + offset
-                )
     return {
-        scope: None if None in ends else max(end for end in ends if end is not None)
-        for scope, ends in reaching.items()
+        Scope(name): lapse
+        for name, lapse in lapses(graph, live).items()
+        if name not in RETIRED and Scope(name) in mask
     }
 
 
@@ -180,7 +168,7 @@ def arrange(db: Session, arrangement: Arrangement, platform_slug: str, start: da
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(arrangement=arrangements())
-def test_sql_and_python_expansions_give_the_same_scopes(
+def test_sql_and_python_expansions_give_the_same_scopes_and_lapses(
     db: Session, settings: Settings, arrangement: Arrangement
 ) -> None:
     try:
@@ -224,11 +212,11 @@ def test_sql_and_python_expansions_give_the_same_scopes(
             }
             assert not disagree, f"expected {format_scopes(set(want))!r}, but {disagree}"
             # Where the scopes lapse (a service account's never do).
-            lapses = {
+            lapse_of = {
                 "SQL, the login's read": {s: login.subject.lapses.get(s) for s in sql},
                 "Python, role change snapshot": snapshot[(role_impact.USER, user.id)],
             }
-            for how, got in lapses.items():
+            for how, got in lapse_of.items():
                 assert got == want, how
             assert set(snapshot[(role_impact.SERVICE_ACCOUNT, twin.id)].values()) <= {None}
     finally:
