@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from backend.api.docs import install_docs
 from backend.api.errors import install_error_handlers
+from backend.api.links import install_links
 from backend.api.middleware import RequestContextMiddleware
 from backend.api.operation_ids import operation_id
 from backend.api.routes import (
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     install_docs(app)
+    install_links(app)
     install_error_handlers(app)
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(RequestContextMiddleware)
