@@ -59,10 +59,9 @@ def test_every_operation_is_listed_once_with_its_operation_id_and_guard() -> Non
     paste = "\n".join(
         f"| {m} | `{p}` | `{o}` | {g} | {operations[(m, p, o, g)]} |" for m, p, o, g in missing
     )
-    assert not (missing or unknown or repeated), (
-        f"docs/api.md is out of date with the app's OpenAPI.\n"
-        f"Add (or fix) these rows, then describe each route in the last column:\n{paste}\n"
-        f"Rows for no operation of the app (or with another operationId or guard): {unknown}\n"
-        f"Rows listed more than once: {repeated}"
+    assert not missing, (
+        "docs/api.md is out of date with the app's OpenAPI. Add (or fix) these rows, then "
+        f"describe each route in the last column:\n{paste}"
     )
-
+    assert not unknown, f"rows for no operation of the app (or with another id or guard): {unknown}"
+    assert not repeated, f"rows listed more than once: {repeated}"
