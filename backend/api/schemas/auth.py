@@ -34,7 +34,8 @@ def _string(**rule: Any) -> WithJsonSchema:
     return WithJsonSchema({"type": "string", **rule})
 
 
-Text = Annotated[str | None, _string()]
+# The route takes an empty field for a missing one (400), so a value has a character.
+Text = Annotated[str | None, _string(minLength=1)]
 
 
 class TokenRequest(BaseModel):
@@ -44,9 +45,10 @@ class TokenRequest(BaseModel):
 
     grant_type: Annotated[str | None, _string(enum=list(GRANT_TYPES))] = None
     username: Annotated[
-        str | None, _string(description="`tenant-slug/email`, or the email with `tenant`")
+        str | None,
+        _string(minLength=1, description="`tenant-slug/email`, or the email with `tenant`"),
     ] = None
-    password: Annotated[str | None, _string(format="password")] = None
+    password: Annotated[str | None, _string(minLength=1, format="password")] = None
     scope: Annotated[
         str | None,
         _string(

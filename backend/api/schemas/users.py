@@ -18,6 +18,7 @@ from backend.domain.policy import (
     DEFAULT_MIN_PASSWORD_LENGTH,
     MAX_PASSWORD_LENGTH,
     MIN_PASSWORD_LENGTH_FLOOR,
+    NOT_ONE_CHARACTER_REPEATED,
 )
 
 # A pragmatic check, not RFC 5322: one @, a dotted domain, no spaces or control
@@ -56,11 +57,13 @@ NewPassword = Annotated[
         description=(
             "At least the tenant's minimum length (by default "
             f"{DEFAULT_MIN_PASSWORD_LENGTH}, never under {MIN_PASSWORD_LENGTH_FLOOR}) and at "
-            f"most {MAX_PASSWORD_LENGTH} characters, and not a well-known password"
+            f"most {MAX_PASSWORD_LENGTH} characters, not one character repeated, and not a "
+            "well-known password"
         ),
         json_schema_extra={
             "minLength": MIN_PASSWORD_LENGTH_FLOOR,
             "maxLength": MAX_PASSWORD_LENGTH,
+            "pattern": NOT_ONE_CHARACTER_REPEATED,
         },
     ),
 ]
