@@ -1,4 +1,3 @@
-import re
 import uuid
 from datetime import datetime
 from typing import Annotated
@@ -12,21 +11,19 @@ from pydantic import (
     field_validator,
 )
 
-# A pragmatic check, not RFC 5322: one @, a dotted domain, no spaces or control
-# characters, a local part of at most 64. Deliverability is the invitation's test.
-_EMAIL = re.compile(
-    r"[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f.][^@\s\x00-\x1f\x7f]*\.[^@\s\x00-\x1f\x7f.]+"
-)
+from backend.domain.emails import MAX_EMAIL_LENGTH, is_email
 
 
 def _email(value: str) -> str:
     value = value.strip()
-    if not _EMAIL.fullmatch(value):
+    if not is_email(value):
         raise ValueError("not a valid email address")
     return value
 
 
-Email = Annotated[str, Field(max_length=320, examples=["ann@example.com"]), AfterValidator(_email)]
+Email = Annotated[
+    str, Field(max_length=MAX_EMAIL_LENGTH, examples=["ann@example.com"]), AfterValidator(_email)
+]
 FullName = Annotated[str, Field(max_length=200, examples=["Ann Example"])]
 
 
