@@ -21,6 +21,7 @@ from backend.settings import Settings
 from tests.factories import (
     ApiKeyFactory,
     AuditEventFactory,
+    ImportRowFactory,
     InvitationFactory,
     JobFactory,
     RefreshFamilyFactory,
@@ -60,7 +61,7 @@ def populate(tenant: Tenant) -> None:
     ApiKeyFactory(creator=user)
     AuditEventFactory(tenant=tenant)
     InvitationFactory(user=user)
-    JobFactory(tenant=tenant)
+    ImportRowFactory(job=JobFactory(tenant=tenant, kind="import_users"))
 
 
 @pytest.fixture
