@@ -6,6 +6,7 @@ import secrets
 import sys
 from collections.abc import Sequence
 
+from backend.cli_import import add_commands as add_import_commands
 from backend.db.session import unit_of_work
 from backend.domain.errors import DomainError
 from backend.runtime import Runtime
@@ -95,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
         "ensure-demo-tenant", help="create the 'demo' tenant once, printing its password"
     )
     demo.set_defaults(handler=_ensure_demo_tenant)
+
+    add_import_commands(commands)
     return parser
 
 
