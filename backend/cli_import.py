@@ -67,20 +67,23 @@ def add_commands(commands: "argparse._SubParsersAction[argparse.ArgumentParser]"
     resume = actions.add_parser(
         "resume", help="send a failed or stalled import job to the worker again"
     )
-    resume.add_argument("--tenant", required=True, metavar="SLUG")
-    resume.add_argument("job_id", type=uuid.UUID, metavar="JOB_ID")
+    _name_job(resume)
     resume.add_argument("--no-wait", action="store_true", help="exit once the job is sent")
     resume.set_defaults(handler=_resume)
 
     report = actions.add_parser(
         "report", help="an import job's state and every row it did not import"
     )
-    report.add_argument("--tenant", required=True, metavar="SLUG")
-    report.add_argument("job_id", type=uuid.UUID, metavar="JOB_ID")
+    _name_job(report)
     report.add_argument(
         "--exists", action="store_true", help="also list the rows whose user was already there"
     )
     report.set_defaults(handler=_report_command)
+
+
+def _name_job(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--tenant", required=True, metavar="SLUG")
+    parser.add_argument("job_id", type=uuid.UUID, metavar="JOB_ID")
 
 
 def _import_users(runtime: Runtime, args: argparse.Namespace) -> int:

@@ -1,8 +1,6 @@
 """`tessera import users`: a real CLI process stages the file, a real worker imports it,
 and the users log in over HTTP with the passwords they had."""
 
-import base64
-import hashlib
 import json
 import os
 import re
@@ -28,6 +26,7 @@ from tests.factories import RoleFactory, TenantFactory
 from tests.integration.cli.conftest import RunCli
 from tests.integration.worker.conftest import WorkerFactory, wait_for
 from tests.support.database import drop_database, recreate_database
+from tests.support.hashes import django_pbkdf2, passlib_pbkdf2
 
 HEADER = "email,full_name,status,roles,password_hash\n"
 JOB_ID = re.compile(r"import job ([0-9a-f-]{36})")
@@ -167,22 +166,6 @@ def test_a_fastapi_users_database_comes_in_and_logs_in_with_its_passwords(
     assert login(client, "ann@acme.test", "not ann's passphrase")[0] == 400
     assert stored_hash(db, "dan@acme.test") == hashes["dan@acme.test"]
     assert len(imported_events(db)) == 4
-
-
-def passlib_pbkdf2(password: str, rounds: int = 29000) -> str:
-    salt = os.urandom(16)
-    digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, rounds)
-
-    def ab64(raw: bytes) -> str:
-        return base64.b64encode(raw).decode().rstrip("=").replace("+", ".")
-
-    return f"$pbkdf2-sha256${rounds}${ab64(salt)}${ab64(digest)}"
-
-
-def django_pbkdf2(password: str, rounds: int = 870000) -> str:
-    salt = base64.b32encode(os.urandom(10)).decode()
-    digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt.encode(), rounds)
-    return f"pbkdf2_sha256${rounds}${salt}${base64.b64encode(digest).decode()}"
 
 
 def test_pbkdf2_users_from_jsonl_log_in_and_are_rehashed(
