@@ -24,11 +24,12 @@ from datetime import UTC, datetime
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import func, insert, select
+import sqlalchemy
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
-from backend.db.models import ImportOutcome, ImportRow, Job, Role, User, UserRole, UserStatus
+from backend.db.models import ImportOutcome, ImportRow, Job, Role, User, UserStatus
 from backend.domain.errors import NotFoundError
 from backend.domain.password_hashes import scheme_of
 from backend.domain.roles import MEMBER
@@ -94,61 +95,109 @@ def _staged(tenant_id: uuid.UUID, job_id: uuid.UUID, row: Row) -> dict[str, Any]
 def step(db: Session, job: JobRun, chunk: int, after: int | None) -> Batch:
     """Import the next `chunk` pending rows after line `after`, in line order.
 
-    The rows are locked, so two runs of one job (a
-    redelivery while the first still runs) never import a row twice.
+    The rows are locked, so two runs of one job (a redelivery while the first still
+    runs) never import a row twice. A batch is a handful of statements, whatever its
+    size: the rows, the tenant's roles, the users, their grants, their audit events,
+    and the rows' outcomes.
     """
-    rows = list(
-        db.scalars(
-            select(ImportRow)
-            .where(
-                ImportRow.tenant_id == job.tenant_id,
-                ImportRow.job_id == job.job_id,
-                ImportRow.outcome == ImportOutcome.PENDING,
-                ImportRow.line > (after or 0),
-            )
-            .order_by(ImportRow.line)
-            .limit(chunk)
-            .with_for_update()
+    rows = db.execute(
+        select(*_PENDING_COLUMNS)
+        .where(
+            ImportRow.tenant_id == job.tenant_id,
+            ImportRow.job_id == job.job_id,
+            ImportRow.outcome == ImportOutcome.PENDING,
+            ImportRow.line > (after or 0),
         )
-    )
+        .order_by(ImportRow.line)
+        .limit(chunk)
+        .with_for_update()
+    ).all()
     role_ids = dict(
         db.execute(select(Role.name, Role.id).where(Role.tenant_id == job.tenant_id)).all()
     )
-    fresh: dict[uuid.UUID, tuple[ImportRow, list[str]]] = {}
+    outcomes: dict[int, tuple[ImportOutcome, str | None]] = {}
+    fresh: dict[uuid.UUID, tuple[Pending, list[str]]] = {}
     for row in rows:
         names = row.roles or [MEMBER.name]
         unknown = [name for name in names if name not in role_ids]
         if unknown:
-            _finish(
-                row, ImportOutcome.REJECTED, f"unknown role(s): {', '.join(map(repr, unknown))}"
-            )
+            reason = f"unknown role(s): {', '.join(map(repr, unknown))}"
+            outcomes[row.line] = (ImportOutcome.REJECTED, reason)
         else:
             fresh[uuid.uuid4()] = (row, names)
     created = _insert_users(db, job.tenant_id, fresh)
     events: list[tuple[str, dict[str, Any] | None]] = []
-    grants: list[dict[str, Any]] = []
+    grants: list[tuple[uuid.UUID, uuid.UUID]] = []
     for user_id, (row, names) in fresh.items():
         if user_id not in created:
-            _finish(row, ImportOutcome.EXISTS, EXISTS_REASON)
+            outcomes[row.line] = (ImportOutcome.EXISTS, EXISTS_REASON)
             continue
-        grants += [
-            {"tenant_id": job.tenant_id, "user_id": user_id, "role_id": role_ids[name]}
-            for name in names
-        ]
+        grants += [(user_id, role_ids[name]) for name in names]
         events.append((f"user:{user_id}", _event_data(job.job_id, row, names)))
-        _finish(row, ImportOutcome.IMPORTED)
+        outcomes[row.line] = (ImportOutcome.IMPORTED, None)
     if grants:
-        db.execute(insert(UserRole), grants)
+        user_ids, granted = zip(*grants, strict=True)
+        db.execute(
+            _GRANT_ROLES,
+            {"tenant_id": job.tenant_id, "user_ids": list(user_ids), "role_ids": list(granted)},
+        )
     if events:
         audit.record_each(
             db, tenant_id=job.tenant_id, actor=job.actor, action="user.imported", events=events
         )
-    db.flush()
+    _finish(db, job, outcomes)
     return Batch(len(rows), rows[-1].line if len(rows) == chunk else None)
 
 
+# What importing a staged row needs of it.
+_PENDING_COLUMNS = (
+    ImportRow.line,
+    ImportRow.email,
+    ImportRow.full_name,
+    ImportRow.status,
+    ImportRow.roles,
+    ImportRow.password_hash,
+)
+Pending = sqlalchemy.Row[
+    int, str | None, str | None, UserStatus | None, list[str] | None, str | None
+]
+# A batch's grants, one statement: (user, role) pairs side by side in two arrays.
+_GRANT_ROLES = text(
+    "INSERT INTO user_roles (tenant_id, user_id, role_id) "
+    "SELECT :tenant_id, g.user_id, g.role_id "
+    "FROM unnest(CAST(:user_ids AS uuid[]), CAST(:role_ids AS uuid[])) AS g(user_id, role_id)"
+)
+# A batch's outcomes, one statement; a done row forgets its name, roles and hash.
+_FINISH_ROWS = text(
+    "UPDATE import_rows AS r SET outcome = d.outcome, reason = d.reason, "
+    "full_name = NULL, roles = NULL, password_hash = NULL "
+    "FROM unnest(CAST(:lines AS integer[]), CAST(:outcomes AS varchar[]), "
+    "CAST(:reasons AS text[])) AS d(line, outcome, reason) "
+    "WHERE r.tenant_id = :tenant_id AND r.job_id = :job_id AND r.line = d.line"
+)
+
+
+def _finish(
+    db: Session, job: JobRun, outcomes: dict[int, tuple[ImportOutcome, str | None]]
+) -> None:
+    """Record each row's outcome (and reason) in one statement."""
+    if not outcomes:
+        return
+    lines = list(outcomes)
+    db.execute(
+        _FINISH_ROWS,
+        {
+            "tenant_id": job.tenant_id,
+            "job_id": job.job_id,
+            "lines": lines,
+            "outcomes": [outcomes[line][0].value for line in lines],
+            "reasons": [outcomes[line][1] for line in lines],
+        },
+    )
+
+
 def _insert_users(
-    db: Session, tenant_id: uuid.UUID, fresh: dict[uuid.UUID, tuple[ImportRow, list[str]]]
+    db: Session, tenant_id: uuid.UUID, fresh: dict[uuid.UUID, tuple[Pending, list[str]]]
 ) -> set[uuid.UUID]:
     """Insert the users whose email is still free; the ids of those inserted.
 
@@ -181,7 +230,7 @@ def _insert_users(
     return set(db.scalars(statement, values))
 
 
-def _event_data(job_id: uuid.UUID, row: ImportRow, roles: list[str]) -> dict[str, Any]:
+def _event_data(job_id: uuid.UUID, row: Pending, roles: list[str]) -> dict[str, Any]:
     """What the audit log keeps of an imported user; the hash's scheme, never the hash."""
     status = row.status or UserStatus.ACTIVE
     return {
@@ -191,12 +240,6 @@ def _event_data(job_id: uuid.UUID, row: ImportRow, roles: list[str]) -> dict[str
         "roles": roles,
         "password_hash": str(scheme_of(row.password_hash or "")),
     }
-
-
-def _finish(row: ImportRow, outcome: ImportOutcome, reason: str | None = None) -> None:
-    """Record a row's outcome and forget what the report does not need (hash, name)."""
-    row.outcome, row.reason = outcome, reason
-    row.full_name = row.roles = row.password_hash = None
 
 
 def summary(db: Session, job: JobRun, done: int) -> dict[str, Any]:
