@@ -1,4 +1,3 @@
-import re
 import uuid
 from datetime import datetime
 from typing import Annotated
@@ -14,6 +13,7 @@ from pydantic import (
 )
 from pydantic.config import JsonDict
 
+from backend.domain.emails import EMAIL, MAX_EMAIL_LENGTH, is_email
 from backend.domain.policy import (
     DEFAULT_MIN_PASSWORD_LENGTH,
     MAX_PASSWORD_LENGTH,
@@ -21,20 +21,13 @@ from backend.domain.policy import (
     NOT_ONE_CHARACTER_REPEATED,
 )
 
-# A pragmatic check, not RFC 5322: one @, a dotted domain, no spaces or control
-# characters, a local part of at most 64. Deliverability is the invitation's test.
-_EMAIL = re.compile(
-    r"[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f.][^@\s\x00-\x1f\x7f]*\.[^@\s\x00-\x1f\x7f.]+"
-)
-
-
 # What _email accepts, for OpenAPI: the address, with any whitespace around it.
-EMAIL_PATTERN = rf"^\s*{_EMAIL.pattern}\s*$"
+EMAIL_PATTERN = rf"^\s*{EMAIL.pattern}\s*$"
 
 
 def _email(value: str) -> str:
     value = value.strip()
-    if not _EMAIL.fullmatch(value):
+    if not is_email(value):
         raise ValueError("not a valid email address")
     return value
 
@@ -42,7 +35,9 @@ def _email(value: str) -> str:
 Email = Annotated[
     str,
     Field(
-        max_length=320, examples=["ann@example.com"], json_schema_extra={"pattern": EMAIL_PATTERN}
+        max_length=MAX_EMAIL_LENGTH,
+        examples=["ann@example.com"],
+        json_schema_extra={"pattern": EMAIL_PATTERN},
     ),
     AfterValidator(_email),
 ]
