@@ -1,5 +1,6 @@
 """Pooled connections the server has ended are replaced at checkout, without a ping."""
 
+import time
 from collections.abc import Callable
 
 from fastapi.testclient import TestClient
@@ -9,6 +10,18 @@ from sqlalchemy.orm import Session
 from backend.db.models import User
 from tests.conftest import bearer, builtin_role
 from tests.factories import TenantFactory, UserFactory
+
+
+def app_connections(engine: Engine) -> int:
+    """The app's connections to the test database that the server still holds."""
+    with engine.connect() as admin:
+        count = admin.scalar(
+            text(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND application_name = 'tessera'"
+            )
+        )
+    return int(count or 0)
 
 
 def test_requests_after_the_server_ended_pooled_connections_still_succeed(
@@ -30,6 +43,11 @@ def test_requests_after_the_server_ended_pooled_connections_still_succeed(
             )
         )
     assert ended, "the app held no idle pooled connection to end"
+    # pg_terminate_backend only signals: wait until the backends have gone, so their
+    # sockets are closed when the pool checks them (a live one passes the check).
+    deadline = time.monotonic() + 10
+    while app_connections(owner_engine) and time.monotonic() < deadline:
+        time.sleep(0.05)
     # Each ended connection is caught at checkout and replaced: no request fails.
     for _ in range(3):
         response = client.get("/users", headers=bearer(token))
