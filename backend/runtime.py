@@ -15,8 +15,8 @@ from backend.security.passwords import PasswordService
 from backend.security.rate_limit import RateLimiter
 from backend.security.tokens import AccessTokenCodec
 from backend.services.auth import Issuers
+from backend.services.cutoff import CALLER_CACHE
 from backend.services.jobs import JOB_DISPATCHER
-from backend.services.principals import CALLER_CACHE
 from backend.services.refresh_tokens import RefreshPolicy
 from backend.settings import Settings
 from backend.worker.celery_config import create_producer, send_job

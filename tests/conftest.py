@@ -17,7 +17,7 @@ from backend.db.models import Role, Tenant, User
 from backend.main import create_app
 from backend.security.passwords import PasswordService
 from backend.security.tokens import AccessTokenCodec
-from backend.services.principals import CALLER_CACHE
+from backend.services.cutoff import CALLER_CACHE
 from backend.settings import PROJECT_ROOT, Environment, Settings
 from tests import factories
 from tests.support.database import (

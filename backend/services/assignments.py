@@ -21,6 +21,7 @@ from backend.domain.roles import OWNER
 from backend.services import (
     audit,
     concurrency,
+    cutoff,
     owners,
     principals,
     role_impact,
@@ -109,6 +110,7 @@ def assign(
                 raise ConflictError("the grant was revoked meanwhile; try again")
     if created:
         _audit(db, actor, "role.assigned", user, role, {"after": {"expires_at": _iso(expires_at)}})
+        cutoff.profiles(db, tenant_id)
     elif grant.expires_at != expires_at:
         before = grant.expires_at
         grant.expires_at = expires_at
@@ -123,6 +125,7 @@ def assign(
             role,
             {"before": {"expires_at": _iso(before)}, "after": {"expires_at": _iso(expires_at)}},
         )
+        cutoff.profiles(db, tenant_id)
     changes = role_impact.settle(db, reach)
     return Changed(result=Assigned(grant=_view(grant, role, now), created=created), changes=changes)
 
@@ -164,6 +167,7 @@ def unassign(
         raise NotFoundError("role grant")
     before = {"expires_at": _iso(deleted.expires_at)}
     _audit(db, actor, "role.unassigned", user, role, {"before": before})
+    cutoff.profiles(db, tenant_id)
     return Changed(result=None, changes=role_impact.settle(db, reach))
 
 

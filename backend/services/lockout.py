@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from backend.db.models import User
 from backend.domain.policy import TenantPolicy
-from backend.services import audit, principals
+from backend.services import audit, cutoff
 
 
 def locked(locked_until: datetime | None, now: datetime) -> bool:
@@ -45,7 +45,7 @@ def record_failure(
         .where(User.tenant_id == tenant_id, User.id == user_id)
         .values(locked_until=until)
     )
-    principals.bump_token_version(db, tenant_id, user_id)
+    cutoff.users(db, tenant_id, [user_id], reason=cutoff.Reason.LOCKED)
     audit.record(
         db,
         tenant_id=tenant_id,

@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
-    ARRAY,
     Boolean,
     ColumnElement,
     Integer,
@@ -25,8 +24,6 @@ from sqlalchemy import (
     String,
     Uuid,
     and_,
-    any_,
-    bindparam,
     case,
     func,
     insert,
@@ -50,8 +47,9 @@ from backend.db.models import (
     User,
     UserStatus,
 )
+from backend.db.params import any_id
 from backend.request_context import current_request
-from backend.services import owners, principals
+from backend.services import cutoff, owners
 
 OFFBOARDED = "offboarded"
 
@@ -175,11 +173,6 @@ def _without_owners_who_must_stay(
     return [user_id for user_id in ids if user_id not in staying]
 
 
-def _ids_param(ids: list[uuid.UUID]) -> Any:
-    """The batch as one array parameter: `= ANY(:ids)`, not thousands of bind values."""
-    return any_(bindparam("ids", ids, type_=ARRAY(Uuid())))
-
-
 def _audit_columns(tenant_id: uuid.UUID, actor: str, action: str) -> list[Any]:
     context = current_request.get()
     return [
@@ -198,7 +191,7 @@ _AUDIT_INTO = ["tenant_id", "id", "actor", "action", "request_id", "client_ip", 
 def disable_users(
     db: Session, tenant_id: uuid.UUID, ids: list[uuid.UUID], *, actor: str, reason: str
 ) -> list[uuid.UUID]:
-    """Disable those of `ids` still active, audit each and drop their cached standing.
+    """Disable those of `ids` still active, audit each and cut them off.
 
     One statement: the update and its audit rows. Their sessions are kept (refused while
     disabled, usable again if re-enabled); offboarding ends them. Owners the tenant
@@ -209,13 +202,12 @@ def disable_users(
         return []
     disabled = (
         update(User)
-        .where(User.tenant_id == tenant_id, User.id == _ids_param(ids))
+        .where(User.tenant_id == tenant_id, User.id == any_id(ids))
         .where(User.status == UserStatus.ACTIVE)
         .values(
             status=UserStatus.DISABLED,
             disabled_at=func.now(),
             disabled_reason=reason,
-            token_version=User.token_version + 1,
         )
         .returning(User.id)
         .cte("disabled")
@@ -230,7 +222,7 @@ def disable_users(
         ),
     )
     changed = list(db.scalars(select(disabled.c.id).add_cte(audited.cte("audited"))))
-    principals.forget_many_after_commit(db, tenant_id, changed)
+    cutoff.users(db, tenant_id, changed, reason=cutoff.Reason.DISABLED)
     return changed
 
 
@@ -248,20 +240,19 @@ def offboard_users(
     now = datetime.now(UTC)
     disabled = (
         update(User)
-        .where(User.tenant_id == tenant_id, User.id == _ids_param(ids))
+        .where(User.tenant_id == tenant_id, User.id == any_id(ids))
         .where(User.status == UserStatus.ACTIVE)
         .values(
             status=UserStatus.DISABLED,
             disabled_at=now,
             disabled_reason=reason,
-            token_version=User.token_version + 1,
         )
         .returning(User.id.label("user_id"))
         .cte("disabled")
     )
     families = (
         update(RefreshFamily)
-        .where(RefreshFamily.tenant_id == tenant_id, RefreshFamily.user_id == _ids_param(ids))
+        .where(RefreshFamily.tenant_id == tenant_id, RefreshFamily.user_id == any_id(ids))
         .where(RefreshFamily.revoked_at.is_(None))
         .values(revoked_at=now, revoked_reason=OFFBOARDED)
         .returning(RefreshFamily.id, RefreshFamily.user_id)
@@ -281,15 +272,15 @@ def offboard_users(
     )
     accounts = (
         update(ServiceAccount)
-        .where(ServiceAccount.tenant_id == tenant_id, ServiceAccount.created_by == _ids_param(ids))
+        .where(ServiceAccount.tenant_id == tenant_id, ServiceAccount.created_by == any_id(ids))
         .where(ServiceAccount.revoked_at.is_(None))
-        .values(revoked_at=now, token_version=ServiceAccount.token_version + 1)
+        .values(revoked_at=now)
         .returning(ServiceAccount.id, ServiceAccount.created_by.label("user_id"))
         .cte("accounts")
     )
     keys = (
         update(ApiKey)
-        .where(ApiKey.tenant_id == tenant_id, ApiKey.created_by == _ids_param(ids))
+        .where(ApiKey.tenant_id == tenant_id, ApiKey.created_by == any_id(ids))
         .where(ApiKey.revoked_at.is_(None))
         .values(revoked_at=now)
         .returning(ApiKey.created_by.label("user_id"))
@@ -331,16 +322,17 @@ def offboard_users(
         .outerjoin(accounts_n, accounts_n.c.user_id == touched.c.user_id)
         .outerjoin(keys_n, keys_n.c.user_id == touched.c.user_id),
     )
-    # One row per user changed, then the revoked service accounts: the cached standing
-    # of those and of the users just disabled is dropped.
+    # One row per user changed, then the revoked service accounts: those and the users
+    # just disabled are cut off.
     statement = union_all(
-        select(touched.c.user_id, was_disabled.label("forget"), literal(False, Boolean()))
+        select(touched.c.user_id, was_disabled.label("was_disabled"), literal(False, Boolean()))
         .select_from(touched)
         .outerjoin(disabled, disabled.c.user_id == touched.c.user_id),
-        select(accounts.c.id, literal(True, Boolean()), literal(True, Boolean())),
+        select(accounts.c.id, literal(False, Boolean()), literal(True, Boolean())),
     ).add_cte(tokens, audited.cte("audited"))
     rows = db.execute(statement).all()
-    principals.forget_many_after_commit(
-        db, tenant_id, [subject for subject, forget, _ in rows if forget]
-    )
+    offboarded = [subject for subject, was, _ in rows if was]
+    revoked = [subject for subject, _, account in rows if account]
+    cutoff.users(db, tenant_id, offboarded, reason=cutoff.Reason.OFFBOARDED)
+    cutoff.service_accounts(db, tenant_id, revoked, reason=cutoff.Reason.OFFBOARDED)
     return sum(1 for _, _, account in rows if not account)

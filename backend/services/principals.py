@@ -3,11 +3,9 @@
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from backend.db.models import Tenant, User
-from backend.db.session import after_commit
+from backend.db.models import Tenant
 from backend.db.tenant_context import (
     enter_tenant_as,
     enter_tenant_as_service_account,
@@ -49,9 +47,6 @@ class Principal:
         if self.user_id is None:
             raise NotFoundError("user profile")
         return self.user_id
-
-
-CALLER_CACHE = "tessera.caller_cache"
 
 
 def remembered_principal(db: Session, cache: CallerCache, claims: AccessClaims) -> Principal | None:
@@ -114,37 +109,3 @@ def acting_scopes(
             db, principal.tenant_id, principal.subject_id, platform=platform
         )
     return principal.scopes & held
-
-
-def forget_standing_after_commit(
-    db: Session, tenant_id: uuid.UUID, subject_id: uuid.UUID | None = None
-) -> None:
-    """Drop the cached standing of a subject (or, with none, of the tenant) once committed."""
-    forget_many_after_commit(db, tenant_id, None if subject_id is None else [subject_id])
-
-
-def forget_many_after_commit(
-    db: Session, tenant_id: uuid.UUID, subject_ids: list[uuid.UUID] | None
-) -> None:
-    """forget_standing_after_commit for many subjects, in one message to other processes.
-
-    The tenant's cached profiles (GET /me) go too: what changes a standing may change them.
-    """
-    cache = db.info.get(CALLER_CACHE)
-    if isinstance(cache, CallerCache):
-        after_commit(db, lambda: cache.forget(tenant_id, subject_ids))
-
-
-def forget_profiles_after_commit(db: Session, tenant_id: uuid.UUID) -> None:
-    """Drop the tenant's cached profiles (GET /me), not its standings, once committed."""
-    forget_many_after_commit(db, tenant_id, [])
-
-
-def bump_token_version(db: Session, tenant_id: uuid.UUID, user_id: uuid.UUID) -> None:
-    """Make every access token issued so far to this user stop working at once."""
-    db.execute(
-        update(User)
-        .where(User.tenant_id == tenant_id, User.id == user_id)
-        .values(token_version=User.token_version + 1)
-    )
-    forget_standing_after_commit(db, tenant_id, user_id)

@@ -19,7 +19,7 @@ from backend.domain.errors import ConflictError, NotFoundError
 from backend.domain.policy import require_within
 from backend.domain.roles import RoleGraph, RoleNode, require_grantable
 from backend.domain.scopes import Scope
-from backend.services import audit, concurrency, principals, role_impact, roles
+from backend.services import audit, concurrency, cutoff, principals, role_impact, roles
 from backend.services.principals import Principal
 from backend.services.role_impact import Changed
 from backend.services.roles import RoleView
@@ -140,6 +140,8 @@ def update_role(
                 "after": {f: new_state[f] for f in changed},
             },
         )
+        # GET /me shows role names and the chains of roles behind each scope.
+        cutoff.profiles(db, tenant_id)
     return Changed(result=after, changes=role_impact.settle(db, reach))
 
 
@@ -168,6 +170,7 @@ def delete_role(
     # The foreign keys cascade: its scopes, inclusions both ways, and every grant of it.
     db.execute(delete(Role).where(Role.tenant_id == tenant_id, Role.id == role_id))
     _audit(db, actor, "role.deleted", role_id, {"before": old_state})
+    cutoff.profiles(db, tenant_id)
     return Changed(result=None, changes=role_impact.settle(db, reach))
 
 

@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from backend.db.models import ServiceAccount, ServiceAccountRole, User, UserRole
 from backend.domain.roles import ScopeChange, scope_changes
 from backend.domain.scopes import TENANT_SCOPES, Scope
-from backend.services import principals, refresh_tokens, roles
+from backend.services import cutoff, refresh_tokens, roles
 
 Result = TypeVar("Result")
 USER = "user"
@@ -80,20 +80,8 @@ def settle(db: Session, before: Snapshot) -> list[ScopeChange[SubjectKey]]:
     users = [i for (kind, i) in (c.subject for c in changes if c.lost) if kind == USER]
     accounts = [i for (kind, i) in (c.subject for c in changes if c.lost) if kind != USER]
     # Set-based: one statement per kind however many subjects a role reaches.
-    if users:
-        db.execute(
-            update(User)
-            .where(User.tenant_id == before.tenant_id, User.id.in_(users))
-            .values(token_version=User.token_version + 1)
-        )
-    if accounts:
-        db.execute(
-            update(ServiceAccount)
-            .where(ServiceAccount.tenant_id == before.tenant_id, ServiceAccount.id.in_(accounts))
-            .values(token_version=ServiceAccount.token_version + 1)
-        )
-    if users or accounts:
-        principals.forget_many_after_commit(db, before.tenant_id, users + accounts)
+    cutoff.users(db, before.tenant_id, users, reason=cutoff.Reason.SCOPES_LOST)
+    cutoff.service_accounts(db, before.tenant_id, accounts, reason=cutoff.Reason.SCOPES_LOST)
     return changes
 
 

@@ -28,7 +28,7 @@ from backend.domain.policy import require_within
 from backend.domain.scopes import Scope, format_scopes
 from backend.security.opaque import new_secret
 from backend.security.tokens import SERVICE_ACCOUNT
-from backend.services import audit, concurrency, principals, roles
+from backend.services import audit, concurrency, cutoff, principals, roles
 from backend.services.auth import Issuers, TokenGrant
 from backend.services.principals import Principal
 
@@ -132,7 +132,7 @@ def revoke(db: Session, actor: Principal, account_id: uuid.UUID) -> None:
             ServiceAccount.id == account.id,
             ServiceAccount.revoked_at.is_(None),
         )
-        .values(revoked_at=datetime.now(UTC), token_version=ServiceAccount.token_version + 1),
+        .values(revoked_at=datetime.now(UTC)),
     )
     if revoked is None:
         return
@@ -142,7 +142,9 @@ def revoke(db: Session, actor: Principal, account_id: uuid.UUID) -> None:
             ServiceAccountRole.service_account_id == account.id,
         )
     )
-    principals.forget_standing_after_commit(db, actor.tenant_id, account.id)
+    cutoff.service_accounts(
+        db, actor.tenant_id, [account.id], reason=cutoff.Reason.SERVICE_ACCOUNT_REVOKED
+    )
     audit.record(
         db,
         tenant_id=actor.tenant_id,

@@ -27,7 +27,7 @@ from backend.db.models import (
 from backend.db.session import unit_of_work
 from backend.db.tenant_context import enter_platform, enter_tenant
 from backend.domain.policy import TenantPolicy
-from backend.services import audit, offboarding, owners, principals
+from backend.services import audit, cutoff, offboarding, owners
 
 SYSTEM = "system:sweep"
 
@@ -141,13 +141,7 @@ def _expire_grants(db: Session, tenant_id: uuid.UUID, keys: list[Any], now: date
         .returning(UserRole.user_id, UserRole.role_id)
     ).all()
     users = sorted({user_id for user_id, _ in removed})
-    if users:
-        db.execute(
-            update(User)
-            .where(User.tenant_id == tenant_id, User.id.in_(users))
-            .values(token_version=User.token_version + 1)
-        )
-        principals.forget_many_after_commit(db, tenant_id, users)
+    cutoff.users(db, tenant_id, users, reason=cutoff.Reason.GRANT_EXPIRED)
     audit.record_many(
         db,
         tenant_id=tenant_id,

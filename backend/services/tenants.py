@@ -27,8 +27,8 @@ from backend.security.passwords import PasswordService
 from backend.services import (
     audit,
     concurrency,
+    cutoff,
     invitations,
-    principals,
     refresh_tokens,
     users,
 )
@@ -99,13 +99,16 @@ def create_tenant(
 
 
 def set_status(db: Session, tenant_id: uuid.UUID, status: TenantStatus) -> None:
-    """Suspend or reactivate a tenant; suspension cuts off all its callers at once."""
+    """Suspend or reactivate a tenant; either way every caller of it is checked anew at
+    once: suspension cuts them off, reactivation lets them back."""
     tenant = db.get(Tenant, tenant_id)
     if tenant is None:
         raise NotFoundError("tenant")
     tenant.status = status
     db.flush()
-    principals.forget_standing_after_commit(db, tenant_id)
+    suspended = status is TenantStatus.SUSPENDED
+    reason = cutoff.Reason.TENANT_SUSPENDED if suspended else cutoff.Reason.TENANT_REACTIVATED
+    cutoff.tenant(db, tenant_id, reason=reason)
 
 
 def enter_as_operator(db: Session, operator: Principal, *, platform_tenant_slug: str) -> None:
@@ -196,6 +199,8 @@ def rename(db: Session, operator: Principal, tenant_id: uuid.UUID, *, name: str)
         tenant.name = name
         db.flush()
         _audit_both(db, operator, "tenant.renamed", tenant, data)
+        # GET /me shows the tenant's name.
+        cutoff.profiles(db, tenant.id)
     return tenant
 
 

@@ -24,6 +24,7 @@ from backend.services import (
     audit,
     concurrency,
     credentials,
+    cutoff,
     invitations,
     owners,
     principals,
@@ -291,6 +292,7 @@ def update(
             user.email = email
     if after:
         _audit(db, actor, "user.updated", user, {"before": before, "after": after})
+        cutoff.profiles(db, actor.tenant_id)
     return user
 
 
@@ -353,7 +355,7 @@ def delete(db: Session, actor: Principal, user_id: uuid.UUID) -> None:
     user.full_name = ""
     user.password_hash = None
     db.flush()
-    principals.bump_token_version(db, actor.tenant_id, user.id)
+    cutoff.users(db, actor.tenant_id, [user.id], reason=cutoff.Reason.DELETED)
     sessions = refresh_tokens.live_families(db, actor.tenant_id, user.id, now)
     for family in sessions:
         refresh_tokens.revoke_family(db, family, reason="user_deleted", now=now)
@@ -414,7 +416,8 @@ def set_status(
     *,
     reason: str | None = None,
 ) -> None:
-    """Disable or re-enable a user; disabling cuts off their access tokens at once."""
+    """Disable or re-enable a user; either ends the access tokens they hold at once (a
+    token from before a disable stays dead after the enable)."""
     user = db.get(User, (tenant_id, user_id))
     if user is None:
         raise NotFoundError("user")
@@ -426,7 +429,8 @@ def set_status(
         user.disabled_at = None
         user.disabled_reason = None
     db.flush()
-    principals.bump_token_version(db, tenant_id, user_id)
+    reason = cutoff.Reason.DISABLED if status is UserStatus.DISABLED else cutoff.Reason.ENABLED
+    cutoff.users(db, tenant_id, [user_id], reason=reason)
 
 
 def _require_free_email(db: Session, tenant_id: uuid.UUID, email: str) -> None:

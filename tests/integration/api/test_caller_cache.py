@@ -20,7 +20,7 @@ from backend.db.models import User, UserRole, UserStatus
 from backend.domain.standing import CallerStanding
 from backend.security.caller_cache import CallerCache
 from backend.services import principals, users
-from backend.services.principals import CALLER_CACHE
+from backend.services.cutoff import CALLER_CACHE
 from backend.settings import Settings
 from tests.conftest import bearer, builtin_role
 from tests.factories import RoleFactory, TenantFactory, UserFactory

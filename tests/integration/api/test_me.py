@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from backend.db.models import TenantStatus, User, UserRole, UserStatus
 from backend.domain.scopes import TENANT_SCOPES, Scope
 from backend.main import create_app
-from backend.services import principals, tenants, users
+from backend.services import cutoff, tenants, users
 from backend.settings import Settings
 from tests.conftest import bearer, builtin_role
 from tests.factories import DEFAULT_PASSWORD, RoleFactory, TenantFactory, UserFactory
@@ -123,7 +123,7 @@ def test_token_with_an_old_version_is_refused(
 ) -> None:
     token = issue_token(member, ["me"])
     assert client.get("/me", headers=bearer(token)).status_code == 200
-    principals.bump_token_version(db, member.tenant_id, member.id)
+    cutoff.users(db, member.tenant_id, [member.id], reason=cutoff.Reason.PASSWORD_CHANGED)
     db.commit()
     db.refresh(member)
     assert_invalid_token(client.get("/me", headers=bearer(token)), "token has been revoked")
