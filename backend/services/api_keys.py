@@ -41,7 +41,6 @@ def create(
     name: str,
     scopes: frozenset[Scope],
     expires_at: datetime | None,
-    platform_tenant_slug: str,
 ) -> CreatedKey:
     """Create a key for the calling user with scopes they hold themselves."""
     creator = actor.require_user()
@@ -49,9 +48,7 @@ def create(
         raise InvalidRequestError("an API key needs at least one scope")
     if expires_at is not None and expires_at <= datetime.now(UTC):
         raise InvalidRequestError("expires_at must be in the future")
-    require_within(
-        principals.acting_scopes(db, actor, platform_tenant_slug=platform_tenant_slug), scopes
-    )
+    require_within(principals.acting_scopes(db, actor), scopes)
     secret = new_secret(KIND, actor.tenant_id)
     key = ApiKey(
         tenant_id=actor.tenant_id,
@@ -138,13 +135,13 @@ def authenticate(db: Session, presented: str, *, platform_tenant_slug: str) -> P
     if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
         key.last_used_at = now
         db.flush()
-    held = roles.effective_scopes(
-        db, key.tenant_id, key.created_by, platform=slug == platform_tenant_slug
-    )
+    platform = slug == platform_tenant_slug
+    held = roles.effective_scopes(db, key.tenant_id, key.created_by, platform=platform)
     return Principal(
         kind=USER,
         subject_id=key.created_by,
         tenant_id=key.tenant_id,
         scopes=frozenset(key.scope.split()) & held,
+        platform=platform,
         api_key_id=key.id,
     )

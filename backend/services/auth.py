@@ -14,6 +14,7 @@ from backend.domain.scopes import Scope, format_scopes, known_scopes
 from backend.security.passwords import PasswordService
 from backend.security.tokens import AccessTokenCodec
 from backend.services import audit, lockout, refresh_tokens, subjects
+from backend.services.effects import Effects
 from backend.services.refresh_tokens import RefreshPolicy
 
 # One message for every credential failure, so it cannot tell which part was wrong.
@@ -51,7 +52,11 @@ class Issuers:
 
 
 def password_grant(
-    db: Session, passwords: PasswordService, issuers: Issuers, login: PasswordLogin
+    db: Session,
+    effects: Effects,
+    passwords: PasswordService,
+    issuers: Issuers,
+    login: PasswordLogin,
 ) -> TokenGrant:
     """RFC 6749 §4.3: check the credentials, issue an access token and open a session.
 
@@ -76,7 +81,7 @@ def password_grant(
     now = datetime.now(UTC)
     if not checked.ok:
         policy = TenantPolicy.from_json(found.tenant_policy)
-        lockout.record_failure(db, tenant_id, user_id, policy, now)
+        lockout.record_failure(db, effects, tenant_id, user_id, policy, now)
         raise _login_failed(db, tenant_id, f"user:{user_id}", "wrong_password", BAD_CREDENTIALS)
     # Locked: even the right password gets the generic answer. Telling it apart would
     # tell a guesser which guess was right, and the lock would stop nothing.

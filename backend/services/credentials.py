@@ -12,6 +12,7 @@ from backend.domain.policy import TenantPolicy, WrongPasswordError, check_passwo
 from backend.security.opaque import parse_secret
 from backend.security.passwords import PasswordService
 from backend.services import audit, cutoff, lockout, refresh_tokens
+from backend.services.effects import Effects
 from backend.services.principals import Principal
 
 WRONG_CURRENT = "current password is incorrect"
@@ -28,6 +29,7 @@ def check_new_password(db: Session, tenant_id: uuid.UUID, password: str) -> None
 
 def change_own_password(
     db: Session,
+    effects: Effects,
     passwords: PasswordService,
     actor: Principal,
     *,
@@ -49,7 +51,7 @@ def change_own_password(
     policy = tenant_policy(db, tenant_id)
     now = datetime.now(UTC)
     if not passwords.verify_and_update(current, user.password_hash).ok:
-        lockout.record_failure(db, tenant_id, user_id, policy, now)
+        lockout.record_failure(db, effects, tenant_id, user_id, policy, now)
         audit.record(
             db,
             tenant_id=tenant_id,
@@ -62,7 +64,7 @@ def change_own_password(
     check_password(new, min_length=policy.password_min_length)
     user.password_hash = passwords.hash(new)
     db.flush()
-    cutoff.users(db, tenant_id, [user_id], reason=cutoff.Reason.PASSWORD_CHANGED)
+    cutoff.users(db, effects, tenant_id, [user_id], reason=cutoff.Reason.PASSWORD_CHANGED)
     ended = [f for f in refresh_tokens.live_families(db, tenant_id, user_id, now) if f.id != kept]
     for family in ended:
         refresh_tokens.revoke_family(db, family, reason="password_changed", now=now)

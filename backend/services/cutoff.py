@@ -34,12 +34,9 @@ from sqlalchemy.orm import Session
 from backend.db.models import ServiceAccount, User
 from backend.db.params import any_id
 from backend.db.session import after_commit
-from backend.security.caller_cache import CallerCache
+from backend.services.effects import Effects
 
 logger = logging.getLogger(__name__)
-
-# session.info key of the process's CallerCache.
-CALLER_CACHE = "tessera.caller_cache"
 
 
 class Reason(StrEnum):
@@ -59,7 +56,12 @@ class Reason(StrEnum):
 
 
 def users(
-    db: Session, tenant_id: uuid.UUID, user_ids: Sequence[uuid.UUID], *, reason: Reason
+    db: Session,
+    effects: Effects,
+    tenant_id: uuid.UUID,
+    user_ids: Sequence[uuid.UUID],
+    *,
+    reason: Reason,
 ) -> None:
     """End the live access tokens of these users of the tenant, at once."""
     if not user_ids:
@@ -69,11 +71,16 @@ def users(
         .where(User.tenant_id == tenant_id, User.id == any_id(user_ids))
         .values(token_version=User.token_version + 1)
     )
-    _forget_after_commit(db, tenant_id, list(user_ids), reason)
+    _forget_after_commit(db, effects, tenant_id, list(user_ids), reason)
 
 
 def service_accounts(
-    db: Session, tenant_id: uuid.UUID, account_ids: Sequence[uuid.UUID], *, reason: Reason
+    db: Session,
+    effects: Effects,
+    tenant_id: uuid.UUID,
+    account_ids: Sequence[uuid.UUID],
+    *,
+    reason: Reason,
 ) -> None:
     """End the live access tokens of these service accounts of the tenant, at once."""
     if not account_ids:
@@ -83,33 +90,32 @@ def service_accounts(
         .where(ServiceAccount.tenant_id == tenant_id, ServiceAccount.id == any_id(account_ids))
         .values(token_version=ServiceAccount.token_version + 1)
     )
-    _forget_after_commit(db, tenant_id, list(account_ids), reason)
+    _forget_after_commit(db, effects, tenant_id, list(account_ids), reason)
 
 
-def tenant(db: Session, tenant_id: uuid.UUID, *, reason: Reason) -> None:
+def tenant(db: Session, effects: Effects, tenant_id: uuid.UUID, *, reason: Reason) -> None:
     """After the tenant's status changed: every caller of it is checked anew at once."""
-    _forget_after_commit(db, tenant_id, None, reason)
+    _forget_after_commit(db, effects, tenant_id, None, reason)
 
 
-def profiles(db: Session, tenant_id: uuid.UUID) -> None:
+def profiles(db: Session, effects: Effects, tenant_id: uuid.UUID) -> None:
     """After a change of what GET /me shows in this tenant (a name, a role, a grant)
     that changes nobody's standing: its cached profiles go once committed."""
-    _forget_after_commit(db, tenant_id, [], None)
+    _forget_after_commit(db, effects, tenant_id, [], None)
 
 
 def _forget_after_commit(
     db: Session,
+    effects: Effects,
     tenant_id: uuid.UUID,
     subject_ids: list[uuid.UUID] | None,
     reason: Reason | None,
 ) -> None:
     """Drop the cached standing of `subject_ids` (the whole tenant's with None; none with
     an empty list) and the tenant's cached profiles, once the change is committed."""
-    cache = db.info.get(CALLER_CACHE)
 
     def forget() -> None:
-        if isinstance(cache, CallerCache):
-            cache.forget(tenant_id, subject_ids)
+        effects.callers.forget(tenant_id, subject_ids)
         if reason is not None:
             subjects = "every subject" if subject_ids is None else f"{len(subject_ids)} subject(s)"
             logger.info("cut off %s of tenant %s (%s)", subjects, tenant_id, reason.value)

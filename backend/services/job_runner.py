@@ -22,12 +22,13 @@ from backend.db.session import unit_of_work
 from backend.db.tenant_context import enter_tenant
 from backend.domain.errors import DomainError
 from backend.services import offboarding
+from backend.services.effects import Effects
 
 logger = logging.getLogger(__name__)
 
-# (db, tenant_id, params, actor, chunk, after) -> the batch: rows changed, and the last
-# key it looked at (None once nothing is left), which the next batch starts after.
-Step = Callable[[Session, uuid.UUID, dict[str, Any], str, int, Any], offboarding.Batch]
+# (db, effects, tenant_id, params, actor, chunk, after) -> the batch: rows changed, and
+# the last key it looked at (None once nothing is left), which the next batch starts after.
+Step = Callable[[Session, Effects, uuid.UUID, dict[str, Any], str, int, Any], offboarding.Batch]
 # (db, tenant_id, params, done) -> the job's result once it has finished.
 Summary = Callable[[Session, uuid.UUID, dict[str, Any], int], dict[str, Any]]
 
@@ -37,6 +38,7 @@ def _bulk(*, offboard: bool, counted: str) -> tuple[Step, Summary]:
 
     def step(
         db: Session,
+        effects: Effects,
         tenant_id: uuid.UUID,
         params: dict[str, Any],
         actor: str,
@@ -44,7 +46,7 @@ def _bulk(*, offboard: bool, counted: str) -> tuple[Step, Summary]:
         after: Any,
     ) -> offboarding.Batch:
         return offboarding.bulk_step(
-            db, tenant_id, params, actor=actor, chunk=chunk, after=after, offboard=offboard
+            db, effects, tenant_id, params, actor=actor, chunk=chunk, after=after, offboard=offboard
         )
 
     def summary(
@@ -56,10 +58,17 @@ def _bulk(*, offboard: bool, counted: str) -> tuple[Step, Summary]:
 
 
 def _offboard(
-    db: Session, tenant_id: uuid.UUID, params: dict[str, Any], actor: str, chunk: int, after: Any
+    db: Session,
+    effects: Effects,
+    tenant_id: uuid.UUID,
+    params: dict[str, Any],
+    actor: str,
+    chunk: int,
+    after: Any,
 ) -> offboarding.Batch:
     user_id = uuid.UUID(params["user_id"])
-    return offboarding.Batch(offboarding.offboard_step(db, tenant_id, user_id, actor=actor), None)
+    changed = offboarding.offboard_step(db, effects, tenant_id, user_id, actor=actor)
+    return offboarding.Batch(changed, None)
 
 
 def _offboard_summary(
@@ -78,7 +87,12 @@ TRANSIENT: tuple[type[Exception], ...] = (OperationalError,)
 
 
 def run(
-    sessions: sessionmaker[Session], tenant_id: uuid.UUID, job_id: uuid.UUID, *, chunk: int
+    sessions: sessionmaker[Session],
+    effects: Effects,
+    tenant_id: uuid.UUID,
+    job_id: uuid.UUID,
+    *,
+    chunk: int,
 ) -> None:
     """Run the job until its step reports nothing left, then record the result."""
     with unit_of_work(sessions) as db:
@@ -98,7 +112,7 @@ def run(
         while True:
             with unit_of_work(sessions) as db:
                 enter_tenant(db, tenant_id)
-                batch = step(db, tenant_id, params, actor, chunk, after)
+                batch = step(db, effects, tenant_id, params, actor, chunk, after)
                 if batch.changed:
                     db.execute(
                         update(Job)

@@ -7,7 +7,6 @@ sends it again once the broker is back.
 """
 
 import uuid
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -18,15 +17,13 @@ from backend.db.models import Job, JobStatus
 from backend.db.session import after_commit
 from backend.domain.errors import NotFoundError
 from backend.services import audit
+from backend.services.effects import Effects
 from backend.services.principals import Principal
-
-# session.info key of the callable that sends a job to the worker: (tenant_id, job_id).
-JOB_DISPATCHER = "tessera.job_dispatcher"
-Dispatcher = Callable[[uuid.UUID, uuid.UUID], None]
 
 
 def enqueue(
     db: Session,
+    effects: Effects,
     actor: Principal,
     kind: str,
     params: dict[str, Any],
@@ -52,14 +49,8 @@ def enqueue(
         target=f"job:{job.id}",
         data={"kind": kind, "params": params},
     )
-    dispatch_after_commit(db, job.tenant_id, job.id)
+    after_commit(db, lambda: effects.dispatch(job.tenant_id, job.id))
     return job
-
-
-def dispatch_after_commit(db: Session, tenant_id: uuid.UUID, job_id: uuid.UUID) -> None:
-    dispatcher = db.info.get(JOB_DISPATCHER)
-    if dispatcher is not None:
-        after_commit(db, lambda: dispatcher(tenant_id, job_id))
 
 
 def get(db: Session, tenant_id: uuid.UUID, job_id: uuid.UUID) -> Job:

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from backend.db.models import User
 from backend.domain.policy import TenantPolicy
 from backend.services import audit, cutoff
+from backend.services.effects import Effects
 
 
 def locked(locked_until: datetime | None, now: datetime) -> bool:
@@ -17,7 +18,12 @@ def locked(locked_until: datetime | None, now: datetime) -> bool:
 
 
 def record_failure(
-    db: Session, tenant_id: uuid.UUID, user_id: uuid.UUID, policy: TenantPolicy, now: datetime
+    db: Session,
+    effects: Effects,
+    tenant_id: uuid.UUID,
+    user_id: uuid.UUID,
+    policy: TenantPolicy,
+    now: datetime,
 ) -> None:
     """Count one wrong password; at the threshold, lock the account for the policy's time.
 
@@ -45,7 +51,7 @@ def record_failure(
         .where(User.tenant_id == tenant_id, User.id == user_id)
         .values(locked_until=until)
     )
-    cutoff.users(db, tenant_id, [user_id], reason=cutoff.Reason.LOCKED)
+    cutoff.users(db, effects, tenant_id, [user_id], reason=cutoff.Reason.LOCKED)
     audit.record(
         db,
         tenant_id=tenant_id,

@@ -50,6 +50,7 @@ from backend.db.models import (
 from backend.db.params import any_id
 from backend.request_context import current_request
 from backend.services import cutoff, owners
+from backend.services.effects import Effects
 
 OFFBOARDED = "offboarded"
 
@@ -87,6 +88,7 @@ def count_bulk(db: Session, tenant_id: uuid.UUID, params: dict[str, Any], *, off
 
 def bulk_step(
     db: Session,
+    effects: Effects,
     tenant_id: uuid.UUID,
     params: dict[str, Any],
     *,
@@ -105,10 +107,10 @@ def bulk_step(
     ids = _next_ids(db, tenant_id, params, chunk=chunk, after=after, active_only=not offboard)
     if offboard:
         reason = params.get("reason") or OFFBOARDED
-        changed = offboard_users(db, tenant_id, ids, actor=actor, reason=reason)
+        changed = offboard_users(db, effects, tenant_id, ids, actor=actor, reason=reason)
     else:
         reason = params.get("reason") or "bulk"
-        changed = len(disable_users(db, tenant_id, ids, actor=actor, reason=reason))
+        changed = len(disable_users(db, effects, tenant_id, ids, actor=actor, reason=reason))
     return Batch(changed, ids[-1] if len(ids) == chunk else None)
 
 
@@ -122,7 +124,9 @@ def skipped_owners(db: Session, tenant_id: uuid.UUID, params: dict[str, Any]) ->
     return int(db.scalar(matching) or 0)
 
 
-def offboard_step(db: Session, tenant_id: uuid.UUID, user_id: uuid.UUID, *, actor: str) -> int:
+def offboard_step(
+    db: Session, effects: Effects, tenant_id: uuid.UUID, user_id: uuid.UUID, *, actor: str
+) -> int:
     """Disable one user and revoke every session, service account and API key they made.
 
     Returns 1 if anything changed, 0 once everything is already done. The owner rule is
@@ -130,7 +134,7 @@ def offboard_step(db: Session, tenant_id: uuid.UUID, user_id: uuid.UUID, *, acto
     another cannot both go through (LastOwnerError).
     """
     owners.require_another_owner(db, tenant_id, user_id)
-    return offboard_users(db, tenant_id, [user_id], actor=actor, reason=OFFBOARDED)
+    return offboard_users(db, effects, tenant_id, [user_id], actor=actor, reason=OFFBOARDED)
 
 
 def _candidates_query(
@@ -189,7 +193,13 @@ _AUDIT_INTO = ["tenant_id", "id", "actor", "action", "request_id", "client_ip", 
 
 
 def disable_users(
-    db: Session, tenant_id: uuid.UUID, ids: list[uuid.UUID], *, actor: str, reason: str
+    db: Session,
+    effects: Effects,
+    tenant_id: uuid.UUID,
+    ids: list[uuid.UUID],
+    *,
+    actor: str,
+    reason: str,
 ) -> list[uuid.UUID]:
     """Disable those of `ids` still active, audit each and cut them off.
 
@@ -222,12 +232,18 @@ def disable_users(
         ),
     )
     changed = list(db.scalars(select(disabled.c.id).add_cte(audited.cte("audited"))))
-    cutoff.users(db, tenant_id, changed, reason=cutoff.Reason.DISABLED)
+    cutoff.users(db, effects, tenant_id, changed, reason=cutoff.Reason.DISABLED)
     return changed
 
 
 def offboard_users(
-    db: Session, tenant_id: uuid.UUID, ids: list[uuid.UUID], *, actor: str, reason: str
+    db: Session,
+    effects: Effects,
+    tenant_id: uuid.UUID,
+    ids: list[uuid.UUID],
+    *,
+    actor: str,
+    reason: str,
 ) -> int:
     """Offboard `ids`: disable those still active, end their sessions (families and the
     tokens in them), revoke the service accounts and API keys they made, and write one
@@ -333,6 +349,6 @@ def offboard_users(
     rows = db.execute(statement).all()
     offboarded = [subject for subject, was, _ in rows if was]
     revoked = [subject for subject, _, account in rows if account]
-    cutoff.users(db, tenant_id, offboarded, reason=cutoff.Reason.OFFBOARDED)
-    cutoff.service_accounts(db, tenant_id, revoked, reason=cutoff.Reason.OFFBOARDED)
+    cutoff.users(db, effects, tenant_id, offboarded, reason=cutoff.Reason.OFFBOARDED)
+    cutoff.service_accounts(db, effects, tenant_id, revoked, reason=cutoff.Reason.OFFBOARDED)
     return sum(1 for _, _, account in rows if not account)

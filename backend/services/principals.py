@@ -5,7 +5,6 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from backend.db.models import Tenant
 from backend.db.tenant_context import (
     enter_tenant_as,
     enter_tenant_as_service_account,
@@ -29,6 +28,9 @@ class Principal:
     subject_id: uuid.UUID
     tenant_id: uuid.UUID
     scopes: frozenset[str]
+    # Whether the tenant is the platform tenant (TESSERA_PLATFORM_TENANT_SLUG), the only
+    # one where platform scopes count: decided once, by the guard, from the standing.
+    platform: bool
     api_key_id: uuid.UUID | None = None
 
     @property
@@ -49,7 +51,9 @@ class Principal:
         return self.user_id
 
 
-def remembered_principal(db: Session, cache: CallerCache, claims: AccessClaims) -> Principal | None:
+def remembered_principal(
+    db: Session, cache: CallerCache, claims: AccessClaims, *, platform_tenant_slug: str
+) -> Principal | None:
     """The hot path: check verified claims against the standing this process remembers.
 
     No I/O: the tenant is bound on the request's first query, if it makes one. None when
@@ -59,10 +63,12 @@ def remembered_principal(db: Session, cache: CallerCache, claims: AccessClaims) 
     if standing is None:
         return None
     enter_tenant_on_first_query(db, claims.tenant_id)
-    return _admit(claims, standing)
+    return _admit(claims, standing, platform_tenant_slug)
 
 
-def authenticated_principal(db: Session, cache: CallerCache, claims: AccessClaims) -> Principal:
+def authenticated_principal(
+    db: Session, cache: CallerCache, claims: AccessClaims, *, platform_tenant_slug: str
+) -> Principal:
     """Check that the user of verified claims may still use them, and bind the tenant.
 
     The caller's standing comes from one PostgreSQL statement that also binds the
@@ -75,10 +81,10 @@ def authenticated_principal(db: Session, cache: CallerCache, claims: AccessClaim
     if standing is None:
         raise InvalidTokenError("token is invalid")
     cache.keep_standing(claims.tenant_id, claims.user_id, standing, since=since)
-    return _admit(claims, standing)
+    return _admit(claims, standing, platform_tenant_slug)
 
 
-def _admit(claims: AccessClaims, standing: CallerStanding) -> Principal:
+def _admit(claims: AccessClaims, standing: CallerStanding, platform_tenant_slug: str) -> Principal:
     refusal = standing.refusal(claims.token_version)
     if refusal is not None:
         raise InvalidTokenError(refusal)
@@ -87,25 +93,19 @@ def _admit(claims: AccessClaims, standing: CallerStanding) -> Principal:
         subject_id=claims.user_id,
         tenant_id=claims.tenant_id,
         scopes=claims.scopes,
+        platform=standing.tenant_slug == platform_tenant_slug,
     )
 
 
-def acting_scopes(
-    db: Session, principal: Principal, *, platform_tenant_slug: str
-) -> frozenset[str]:
+def acting_scopes(db: Session, principal: Principal) -> frozenset[str]:
     """What the caller may hand out: its credential's scopes, cut to what its roles give now.
 
     A token narrowed at login cannot be used to grant more than it carries, and a role
     removed since the token was issued grants nothing.
     """
-    tenant = db.get_one(Tenant, principal.tenant_id)
-    platform = tenant.slug == platform_tenant_slug
+    tenant_id, subject_id, platform = principal.tenant_id, principal.subject_id, principal.platform
     if principal.kind == USER:
-        held = roles.effective_scopes(
-            db, principal.tenant_id, principal.subject_id, platform=platform
-        )
+        held = roles.effective_scopes(db, tenant_id, subject_id, platform=platform)
     else:
-        held = roles.service_account_scopes(
-            db, principal.tenant_id, principal.subject_id, platform=platform
-        )
+        held = roles.service_account_scopes(db, tenant_id, subject_id, platform=platform)
     return principal.scopes & held

@@ -23,6 +23,7 @@ from backend.db.models import ServiceAccount, ServiceAccountRole, User, UserRole
 from backend.domain.roles import ScopeChange, scope_changes
 from backend.domain.scopes import TENANT_SCOPES, Scope
 from backend.services import cutoff, refresh_tokens, roles
+from backend.services.effects import Effects
 
 Result = TypeVar("Result")
 USER = "user"
@@ -73,15 +74,17 @@ def snapshot(
     return Snapshot(tenant_id, platform, _scopes_of(db, tenant_id, keys, platform=platform))
 
 
-def settle(db: Session, before: Snapshot) -> list[ScopeChange[SubjectKey]]:
+def settle(db: Session, effects: Effects, before: Snapshot) -> list[ScopeChange[SubjectKey]]:
     """Compare with `before` and cut off every subject that lost a scope."""
     after = _scopes_of(db, before.tenant_id, set(before.scopes), platform=before.platform)
     changes = scope_changes(before.scopes, after)
     users = [i for (kind, i) in (c.subject for c in changes if c.lost) if kind == USER]
     accounts = [i for (kind, i) in (c.subject for c in changes if c.lost) if kind != USER]
     # Set-based: one statement per kind however many subjects a role reaches.
-    cutoff.users(db, before.tenant_id, users, reason=cutoff.Reason.SCOPES_LOST)
-    cutoff.service_accounts(db, before.tenant_id, accounts, reason=cutoff.Reason.SCOPES_LOST)
+    cutoff.users(db, effects, before.tenant_id, users, reason=cutoff.Reason.SCOPES_LOST)
+    cutoff.service_accounts(
+        db, effects, before.tenant_id, accounts, reason=cutoff.Reason.SCOPES_LOST
+    )
     return changes
 
 

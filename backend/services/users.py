@@ -31,6 +31,7 @@ from backend.services import (
     refresh_tokens,
     roles,
 )
+from backend.services.effects import Effects
 from backend.services.invitations import IssuedInvitation
 from backend.services.paging import Page
 from backend.services.principals import Principal
@@ -225,7 +226,6 @@ def add(
     email: str,
     full_name: str,
     password: str | None,
-    platform_tenant_slug: str,
 ) -> CreatedUser:
     """An admin creates a user with the built-in member role.
 
@@ -238,7 +238,7 @@ def add(
         select(Role).where(Role.tenant_id == tenant_id, Role.builtin, Role.name == MEMBER.name)
     ).one()
     require_within(
-        principals.acting_scopes(db, actor, platform_tenant_slug=platform_tenant_slug),
+        principals.acting_scopes(db, actor),
         roles.load_role_graph(db, tenant_id).expand([member.id]),
     )
     user = create_user(
@@ -268,6 +268,7 @@ def add(
 
 def update(
     db: Session,
+    effects: Effects,
     actor: Principal,
     user_id: uuid.UUID,
     *,
@@ -292,12 +293,17 @@ def update(
             user.email = email
     if after:
         _audit(db, actor, "user.updated", user, {"before": before, "after": after})
-        cutoff.profiles(db, actor.tenant_id)
+        cutoff.profiles(db, effects, actor.tenant_id)
     return user
 
 
 def disable(
-    db: Session, actor: Principal, user_id: uuid.UUID, *, reason: str | None = None
+    db: Session,
+    effects: Effects,
+    actor: Principal,
+    user_id: uuid.UUID,
+    *,
+    reason: str | None = None,
 ) -> User:
     """Disable a user now: their tokens and API keys stop working at once. Refused (409)
     for the tenant's last active owner. Disabling a disabled user changes nothing."""
@@ -308,7 +314,7 @@ def disable(
     # Checked again under the row's lock: of concurrent disables, one acts and audits.
     if get(db, actor.tenant_id, user_id, for_update=True).status is UserStatus.DISABLED:
         return user
-    set_status(db, actor.tenant_id, user.id, UserStatus.DISABLED, reason=reason)
+    set_status(db, effects, actor.tenant_id, user.id, UserStatus.DISABLED, reason=reason)
     _audit(
         db,
         actor,
@@ -319,19 +325,19 @@ def disable(
     return user
 
 
-def enable(db: Session, actor: Principal, user_id: uuid.UUID) -> User:
+def enable(db: Session, effects: Effects, actor: Principal, user_id: uuid.UUID) -> User:
     """Re-enable a disabled user; a deleted user stays deleted (409)."""
     user = get(db, actor.tenant_id, user_id, for_update=True)
     if user.status is UserStatus.ACTIVE:
         return user
     _require_not_deleted(user)
     before = {"status": "disabled", "disabled_reason": user.disabled_reason}
-    set_status(db, actor.tenant_id, user.id, UserStatus.ACTIVE)
+    set_status(db, effects, actor.tenant_id, user.id, UserStatus.ACTIVE)
     _audit(db, actor, "user.enabled", user, {"before": before, "after": {"status": "active"}})
     return user
 
 
-def delete(db: Session, actor: Principal, user_id: uuid.UUID) -> None:
+def delete(db: Session, effects: Effects, actor: Principal, user_id: uuid.UUID) -> None:
     """Soft-delete: disable, anonymise the email, clear the name, remove the password,
     end every session. The row and the audit log stay. Refused (409) for the last
     active owner; deleting a deleted user changes nothing.
@@ -355,7 +361,7 @@ def delete(db: Session, actor: Principal, user_id: uuid.UUID) -> None:
     user.full_name = ""
     user.password_hash = None
     db.flush()
-    cutoff.users(db, actor.tenant_id, [user.id], reason=cutoff.Reason.DELETED)
+    cutoff.users(db, effects, actor.tenant_id, [user.id], reason=cutoff.Reason.DELETED)
     sessions = refresh_tokens.live_families(db, actor.tenant_id, user.id, now)
     for family in sessions:
         refresh_tokens.revoke_family(db, family, reason="user_deleted", now=now)
@@ -391,9 +397,10 @@ class Profile:
 
 
 def get_profile(
-    db: Session, tenant_id: uuid.UUID, user_id: uuid.UUID, *, platform_tenant_slug: str
+    db: Session, tenant_id: uuid.UUID, user_id: uuid.UUID, *, platform: bool
 ) -> Profile:
-    """A user with their tenant, directly granted roles, effective scopes and their chains."""
+    """A user with their tenant, directly granted roles, effective scopes and their chains
+    (platform scopes among them only if `platform`: the tenant is the platform tenant)."""
     row = db.execute(
         select(User, Tenant)
         .join(Tenant, Tenant.id == User.tenant_id)
@@ -402,7 +409,6 @@ def get_profile(
     if row is None:
         raise NotFoundError("user")
     user, tenant = row
-    platform = tenant.slug == platform_tenant_slug
     return Profile(
         user=user, tenant=tenant, holding=roles.holding(db, tenant_id, user_id, platform=platform)
     )
@@ -410,6 +416,7 @@ def get_profile(
 
 def set_status(
     db: Session,
+    effects: Effects,
     tenant_id: uuid.UUID,
     user_id: uuid.UUID,
     status: UserStatus,
@@ -430,7 +437,7 @@ def set_status(
         user.disabled_reason = None
     db.flush()
     reason = cutoff.Reason.DISABLED if status is UserStatus.DISABLED else cutoff.Reason.ENABLED
-    cutoff.users(db, tenant_id, [user_id], reason=reason)
+    cutoff.users(db, effects, tenant_id, [user_id], reason=reason)
 
 
 def _require_free_email(db: Session, tenant_id: uuid.UUID, email: str) -> None:

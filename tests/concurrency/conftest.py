@@ -18,6 +18,7 @@ from backend.db.models import Tenant, User
 from backend.domain.scopes import TENANT_SCOPES, Scope
 from backend.security.passwords import PasswordService
 from backend.services import platform_admins
+from backend.services.effects import Effects
 from backend.settings import Settings
 from tests.conftest import bearer, builtin_role
 from tests.factories import DEFAULT_PASSWORD, TenantFactory, UserFactory
@@ -122,11 +123,12 @@ def acme(db: Session, issue_token: IssueToken, live_api: LiveServer) -> Admin:
 
 @pytest.fixture
 def operator(
-    db: Session, settings: Settings, issue_token: IssueToken, live_api: LiveServer
+    db: Session, effects: Effects, settings: Settings, issue_token: IssueToken, live_api: LiveServer
 ) -> Admin:
     """The platform tenant and an operator, made as `tessera create-platform-admin` does."""
     created = platform_admins.create_platform_admin(
         db,
+        effects,
         PasswordService(settings),
         platform_tenant_slug=settings.platform_tenant_slug,
         email="ops@platform.test",

@@ -41,10 +41,9 @@ async def _fill_profile(
     """Read and render the caller's profile, and keep it until its first grant expires."""
     cache, tenant_id, user_id = runtime.callers, principal.tenant_id, principal.require_user()
     since = cache.generation
-    slug = runtime.settings.platform_tenant_slug
 
     def load() -> tuple[bytes, datetime | None]:
-        profile = users.get_profile(db, tenant_id, user_id, platform_tenant_slug=slug)
+        profile = users.get_profile(db, tenant_id, user_id, platform=principal.platform)
         return _render(profile, principal.scopes), profile.holding.changes_at
 
     body, changes_at = await in_thread(db, load)
@@ -90,6 +89,7 @@ def change_password(
     towards the lockout."""
     credentials.change_own_password(
         db,
+        runtime.effects,
         runtime.passwords,
         principal,
         current=body.current_password.get_secret_value(),

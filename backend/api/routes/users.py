@@ -6,6 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from backend.api.deps import (
+    AppEffects,
     AppRuntime,
     DbSession,
     UsersDisable,
@@ -107,7 +108,6 @@ def create_user(
         email=body.email,
         full_name=body.full_name,
         password=body.password.get_secret_value() if body.password is not None else None,
-        platform_tenant_slug=runtime.settings.platform_tenant_slug,
     )
     db.refresh(created.user)
     invitation = created.invitation
@@ -130,10 +130,13 @@ def get_user(id: uuid.UUID, principal: UsersRead, db: DbSession) -> UserOut:
 @router.patch(
     "/{id}", response_model=UserOut, responses={**GUARDED_RESPONSES, **NOT_FOUND, **CONFLICT}
 )
-def update_user(id: uuid.UUID, body: UserUpdate, principal: UsersWrite, db: DbSession) -> UserOut:
+def update_user(
+    id: uuid.UUID, body: UserUpdate, principal: UsersWrite, db: DbSession, effects: AppEffects
+) -> UserOut:
     """Change the email (409 if another user of the tenant has it, in any case) and/or
     the full name. A deleted user cannot be changed (409)."""
-    return user_out(users.update(db, principal, id, email=body.email, full_name=body.full_name))
+    user = users.update(db, effects, principal, id, email=body.email, full_name=body.full_name)
+    return user_out(user)
 
 
 @router.post(
@@ -142,12 +145,16 @@ def update_user(id: uuid.UUID, body: UserUpdate, principal: UsersWrite, db: DbSe
     responses={**GUARDED_RESPONSES, **NOT_FOUND, **CONFLICT},
 )
 def disable_user(
-    id: uuid.UUID, principal: UsersDisable, db: DbSession, body: UserDisable | None = None
+    id: uuid.UUID,
+    principal: UsersDisable,
+    db: DbSession,
+    effects: AppEffects,
+    body: UserDisable | None = None,
 ) -> UserOut:
     """Disable a user now: their access tokens, sessions and API keys stop working at
     once. The tenant's last active owner cannot be disabled (409)."""
     reason = body.reason if body is not None else None
-    return user_out(users.disable(db, principal, id, reason=reason))
+    return user_out(users.disable(db, effects, principal, id, reason=reason))
 
 
 @router.post(
@@ -155,17 +162,21 @@ def disable_user(
     response_model=UserOut,
     responses={**GUARDED_RESPONSES, **NOT_FOUND, **CONFLICT},
 )
-def enable_user(id: uuid.UUID, principal: UsersDisable, db: DbSession) -> UserOut:
+def enable_user(
+    id: uuid.UUID, principal: UsersDisable, db: DbSession, effects: AppEffects
+) -> UserOut:
     """Re-enable a disabled user (a deleted one cannot be, 409)."""
-    return user_out(users.enable(db, principal, id))
+    return user_out(users.enable(db, effects, principal, id))
 
 
 @router.delete("/{id}", status_code=204, responses={**GUARDED_RESPONSES, **NOT_FOUND, **CONFLICT})
-def delete_user(id: uuid.UUID, principal: UsersWrite, db: DbSession) -> Response:
+def delete_user(
+    id: uuid.UUID, principal: UsersWrite, db: DbSession, effects: AppEffects
+) -> Response:
     """Delete a user: disabled for good, email anonymised, name and password erased,
     sessions ended; the audit log keeps their history. The tenant's last active owner
     cannot be deleted (409)."""
-    users.delete(db, principal, id)
+    users.delete(db, effects, principal, id)
     return Response(status_code=204)
 
 

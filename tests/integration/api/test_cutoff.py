@@ -26,6 +26,7 @@ from backend.security.opaque import new_secret
 from backend.security.passwords import PasswordService
 from backend.services import job_runner, platform_admins, sweeps
 from backend.services.cutoff import Reason
+from backend.services.effects import Effects
 from backend.services.service_accounts import SECRET_KIND
 from backend.settings import Settings
 from tests.conftest import bearer, builtin_role
@@ -89,21 +90,30 @@ class World:
         ).all()
         assert queued, "the change queued no job"
         for job_id in queued:
-            job_runner.run(self.runtime.database.sessions, self.tenant.id, job_id, chunk=2)
+            job_runner.run(
+                self.runtime.database.sessions,
+                self.runtime.effects,
+                self.tenant.id,
+                job_id,
+                chunk=2,
+            )
         self.db.expire_all()
         statuses = self.db.scalars(select(Job.status).where(Job.id.in_(queued))).all()
         assert set(statuses) == {JobStatus.SUCCEEDED}
 
     def sweep(self, name: str) -> None:
         """Run one scheduled sweep as the worker's task does."""
-        assert sweeps.run(self.runtime.database.sessions, name, chunk=2) > 0
+        assert sweeps.run(self.runtime.database.sessions, self.runtime.effects, name, chunk=2) > 0
 
 
 @pytest.fixture
-def world(client: TestClient, db: Session, settings: Settings, issue_token: IssueToken) -> World:
+def world(
+    client: TestClient, db: Session, effects: Effects, settings: Settings, issue_token: IssueToken
+) -> World:
     runtime: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
     platform = platform_admins.create_platform_admin(
         db,
+        effects,
         PasswordService(settings),
         platform_tenant_slug=settings.platform_tenant_slug,
         email="ops@platform.test",

@@ -20,6 +20,7 @@ from backend.db.models import (
 from backend.domain.scopes import PLATFORM_SCOPES, TENANT_SCOPES, Scope
 from backend.security.passwords import PasswordService
 from backend.services import platform_admins
+from backend.services.effects import Effects
 from backend.settings import Settings
 from tests.conftest import bearer, builtin_role
 from tests.factories import DEFAULT_PASSWORD, RoleFactory, TenantFactory, UserFactory
@@ -53,11 +54,12 @@ def access_token(client: TestClient, username: str, password: str, **extra: str)
 
 
 @pytest.fixture
-def platform(client: TestClient, db: Session, settings: Settings) -> Platform:
+def platform(client: TestClient, db: Session, effects: Effects, settings: Settings) -> Platform:
     """The platform tenant and its admin, made as `tessera create-platform-admin` does,
     with a real login token."""
     created = platform_admins.create_platform_admin(
         db,
+        effects,
         PasswordService(settings),
         platform_tenant_slug=settings.platform_tenant_slug,
         email="ops@platform.test",
