@@ -9,15 +9,39 @@ DEPLOY_TOOLS := $(VENV)/.deploy-tools
 # Parallel test workers; each gets its own database and Redis db.
 TEST_WORKERS ?= 2
 
-.PHONY: install run test lint format typecheck migrate worker beat bench up down check-deploy clean
+# uv installs exactly what uv.lock pins. It lives in its own small virtualenv, since
+# syncing the project's removes whatever the lock does not list. Its version is pinned
+# here, so everyone writes and reads the lock with the same uv.
+UV_VERSION := 0.13.9
+UV_DIR := .uv
+UV := $(UV_DIR)/bin/uv
+UV_STAMP := $(UV_DIR)/.uv-$(UV_VERSION)
+# The virtualenv is $(VENV), on $(PYTHON); uv never downloads a Python of its own.
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+export UV_PYTHON_DOWNLOADS := never
+SYNC := $(UV) sync --frozen --python $(PYTHON) --extra dev --extra embedded
+
+.PHONY: install lock run test lint format typecheck migrate worker beat bench up down check-deploy clean
 
 install: $(INSTALLED)
 
-$(INSTALLED): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,embedded]'
+$(UV_STAMP):
+	rm -rf $(UV_DIR)
+	$(PYTHON) -m venv $(UV_DIR)
+	$(UV_DIR)/bin/python -m pip install --quiet 'uv==$(UV_VERSION)'
 	touch $@
+
+# Refuses a lock that pyproject.toml has moved away from, then installs the lock as is.
+$(INSTALLED): pyproject.toml uv.lock $(UV_STAMP)
+	@$(UV) lock --check || { echo "make install: uv.lock does not match pyproject.toml;" \
+		"run make lock and commit uv.lock" >&2; exit 1; }
+	$(SYNC)
+	touch $@
+
+# Re-resolve uv.lock after editing pyproject.toml, keeping every pin it can. To move
+# pins on: make lock LOCK_ARGS=--upgrade (or --upgrade-package NAME).
+lock: $(UV_STAMP)
+	$(UV) lock $(LOCK_ARGS)
 
 run: install
 	$(BIN)/python -m backend.devstack.run
@@ -75,9 +99,9 @@ down:
 check-deploy: $(DEPLOY_TOOLS)
 	VENV=$(VENV) sh deploy/check.sh
 
-$(DEPLOY_TOOLS): pyproject.toml $(INSTALLED)
-	$(BIN)/python -m pip install --quiet -e '.[dev,embedded,deploy-checks]'
+$(DEPLOY_TOOLS): $(INSTALLED)
+	$(SYNC) --extra deploy-checks
 	touch $@
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(UV_DIR) .pytest_cache .mypy_cache .ruff_cache

@@ -5,7 +5,11 @@ import getpass
 import secrets
 import sys
 from collections.abc import Sequence
+from urllib.parse import unquote
 
+from sqlalchemy.exc import OperationalError
+
+from backend.db.engine import Database
 from backend.db.session import unit_of_work
 from backend.domain.errors import DomainError
 from backend.runtime import Runtime
@@ -103,12 +107,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class DatabaseUnreachableError(Exception):
+    """The configured database refused or never answered a connection."""
+
+
+def _connect(database: Database) -> None:
+    """Open a first connection, so that a missing database is named before any work."""
+    # Unquoted for reading: a socket directory shows as a path, not %2F-escaped.
+    url = unquote(database.engine.url.render_as_string(hide_password=True))
+    try:
+        database.engine.connect().close()
+    except OperationalError as exc:
+        # libpq's message: a first line ending in the server's reason, then hints.
+        first_line = str(exc.orig).splitlines()[0]
+        reason = " ".join(first_line.rsplit("failed: ", 1)[-1].split())
+        raise DatabaseUnreachableError(
+            f"cannot connect to the database at {url} ({reason}); start `make run` in "
+            "another shell, or set TESSERA_DATABASE_URL"
+        ) from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     runtime = Runtime.from_settings(get_settings())
     try:
+        _connect(runtime.database)
         code: int = args.handler(runtime, args)
-    except DomainError as exc:
+    except (DomainError, DatabaseUnreachableError) as exc:
         print(f"tessera: error: {exc}", file=sys.stderr)
         return 2
     finally:

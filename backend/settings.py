@@ -4,14 +4,22 @@ import secrets
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
+from backend import devstack_env
+from backend.domain.moments import MAX_EXPIRY_AHEAD
 from backend.secret_files import write_once
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+MAX_SESSION_SECONDS = int(MAX_EXPIRY_AHEAD.total_seconds())
 
 
 class Environment(StrEnum):
@@ -64,9 +72,11 @@ class Settings(BaseSettings):
 
     # Refresh tokens: a session lives at most refresh_family_ttl, and dies when idle
     # longer than refresh_idle_ttl. A repeat of the token just rotated is answered within
-    # the grace window (two tabs, a retried request); 0 turns the grace off.
-    refresh_idle_ttl_seconds: int = Field(default=14 * 86_400, ge=60)
-    refresh_family_ttl_seconds: int = Field(default=60 * 86_400, ge=60)
+    # the grace window (two tabs, a retried request); 0 turns the grace off. At most 10
+    # years, as any stored expiry: a session's expiry must stay a date the database and
+    # Python can hold (a lifetime of centuries made every login fail).
+    refresh_idle_ttl_seconds: int = Field(default=14 * 86_400, ge=60, le=MAX_SESSION_SECONDS)
+    refresh_family_ttl_seconds: int = Field(default=60 * 86_400, ge=60, le=MAX_SESSION_SECONDS)
     refresh_reuse_grace_seconds: int = Field(default=10, ge=0, le=300)
 
     # Lifecycle jobs and sweeps: rows per transaction, how often beat runs the sweeps,
@@ -102,6 +112,25 @@ class Settings(BaseSettings):
     # The worker's Prometheus endpoint (the API serves /metrics itself); None: none.
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65_535)
     worker_metrics_host: str = "0.0.0.0"  # noqa: S104 (inside a container or pod)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Below the environment and the arguments: a running dev stack fills in only
+        # what nothing else configured.
+        return (
+            init_settings,
+            env_settings,
+            _DevStackSource(settings_cls),
+            dotenv_settings,
+            file_secret_settings,
+        )
 
     @model_validator(mode="after")
     def _require_secret_in_production(self) -> "Settings":
@@ -141,6 +170,42 @@ class Settings(BaseSettings):
         if self.secret_key is not None:
             return self.secret_key.get_secret_value().encode()
         return _development_secret(self.var_dir).encode()
+
+
+# Each service's URLs in var/devstack.env, by the setting that says it is configured: the
+# database's two URLs come from the file together or not at all, never one of each.
+_DEV_STACK_SERVICES = {
+    "database_url": ("database_url", "migration_database_url"),
+    "redis_url": ("redis_url",),
+}
+
+
+class _DevStackSource(PydanticBaseSettingsSource):
+    """In development, the URLs a running `make run` published for services left unset.
+
+    This is how the CLI, migrations, a worker or beat started in another shell reach the
+    embedded PostgreSQL and Redis of `make run` (see backend/devstack_env.py).
+    """
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        # Unused: __call__ reads the file whole.
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        state = self.current_state
+        fields = self.settings_cls.model_fields
+        if Environment(state.get("env", fields["env"].default)) is not Environment.DEVELOPMENT:
+            return {}
+        published = devstack_env.read(Path(state.get("var_dir", fields["var_dir"].default)))
+        values: dict[str, Any] = {}
+        for configured, names in _DEV_STACK_SERVICES.items():
+            if configured in state:
+                continue
+            for name in names:
+                variable = f"TESSERA_{name.upper()}"
+                if variable in published:
+                    values[name] = published[variable]
+        return values
 
 
 def _development_secret(var_dir: Path) -> str:

@@ -4,7 +4,7 @@ import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from sqlalchemy import DateTime, Enum, MetaData, Uuid, func
+from sqlalchemy import CheckConstraint, DateTime, Enum, MetaData, Uuid, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Deterministic constraint names, so migrations can drop and rename them by name.
@@ -31,6 +31,19 @@ def utcnow() -> datetime:
 
 class CreatedAtMixin:
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+def readable_expiry() -> CheckConstraint:
+    """A table's `expires_at` must read back as a Python datetime in any session time zone.
+
+    PostgreSQL stores dates up to 294276 AD, Python reads them up to 9999 only; a row
+    beyond that would make every read of it fail. The API's own bound is much nearer
+    (api/schemas/moments.py); this one holds whatever writes the row.
+    """
+    return CheckConstraint(
+        "expires_at BETWEEN '0001-01-02 00:00:00+00' AND '9998-12-31 23:59:59+00'",
+        name="expires_at_readable",
+    )
 
 
 def str_enum(enum_cls: type[StrEnum], name: str) -> Enum:

@@ -1,7 +1,8 @@
 """`make run`: migrate, ensure the demo tenant, then run the API, a Celery worker and beat.
 
 PostgreSQL and Redis come from the environment (TESSERA_DATABASE_URL, TESSERA_REDIS_URL);
-whichever is unset is started embedded under the var dir for the lifetime of the run.
+whichever is unset is started embedded under the var dir for the lifetime of the run, and
+its URLs are published in `var/devstack.env` for commands run in other shells.
 """
 
 import os
@@ -11,6 +12,7 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
+from backend import devstack_env
 from backend.devstack.embedded import (
     EmbeddedPostgres,
     EmbeddedRedis,
@@ -40,7 +42,9 @@ def main() -> None:
 
 
 def _run(stack: ExitStack, var_dir: Path, signals: StopSignals) -> int:
-    _provide_services(stack, var_dir)
+    # A file left by a run that could not clean up (SIGKILL) names servers long gone.
+    devstack_env.withdraw(var_dir)
+    started = _provide_services(stack, var_dir)
     setup = {
         "migrations": [sys.executable, "-m", "alembic", "upgrade", "head"],
         "demo tenant": [sys.executable, "-m", "backend.cli", "ensure-demo-tenant"],
@@ -60,25 +64,34 @@ def _run(stack: ExitStack, var_dir: Path, signals: StopSignals) -> int:
     port = os.environ.get("TESSERA_PORT", "8000")
     for name, argv in _children(var_dir, port).items():
         children.start(name, argv, cwd=PROJECT_ROOT)
+    if started:
+        # Published once the database is migrated, and withdrawn first on the way out,
+        # so that other shells are sent only to servers that are ready and staying.
+        stack.callback(devstack_env.withdraw, var_dir)
+        say(f"embedded services' URLs are in {devstack_env.publish(var_dir, started)}")
     _print_banner(port)
     return _supervise(children, signals)
 
 
-def _provide_services(stack: ExitStack, var_dir: Path) -> None:
-    # Written to os.environ, which every later subprocess inherits.
+def _provide_services(stack: ExitStack, var_dir: Path) -> dict[str, str]:
+    """Start what the environment does not configure; the variables that now reach it."""
+    started: dict[str, str] = {}
     if not os.environ.get("TESSERA_DATABASE_URL"):
         say(f"TESSERA_DATABASE_URL unset: starting embedded PostgreSQL in {var_dir / 'postgres'}")
         postgres = stack.enter_context(EmbeddedPostgres(var_dir / "postgres"))
         create_database_if_missing(postgres.admin_url(), _DATABASE)
         owner_url = postgres.admin_url(_DATABASE)
-        os.environ["TESSERA_MIGRATION_DATABASE_URL"] = owner_url
-        os.environ["TESSERA_DATABASE_URL"] = with_credentials(
+        started["TESSERA_MIGRATION_DATABASE_URL"] = owner_url
+        started["TESSERA_DATABASE_URL"] = with_credentials(
             owner_url, user=_APP_ROLE, password=_APP_ROLE, database=_DATABASE
         )
     if not os.environ.get("TESSERA_REDIS_URL"):
         say(f"TESSERA_REDIS_URL unset: starting embedded Redis in {var_dir / 'redis'}")
         redis_server = stack.enter_context(EmbeddedRedis(var_dir / "redis"))
-        os.environ["TESSERA_REDIS_URL"] = redis_server.url
+        started["TESSERA_REDIS_URL"] = redis_server.url
+    # Into os.environ, which every later subprocess inherits.
+    os.environ.update(started)
+    return started
 
 
 def _children(var_dir: Path, port: str) -> dict[str, list[str]]:

@@ -2,6 +2,7 @@
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import cache
 from importlib import resources
 
@@ -12,8 +13,15 @@ DEFAULT_MIN_PASSWORD_LENGTH = 12
 MIN_PASSWORD_LENGTH_FLOOR = 8
 MIN_PASSWORD_LENGTH_CEILING = 128
 MAX_PASSWORD_LENGTH = 1024
-DEFAULT_LOCKOUT_THRESHOLD = 5
+# NIST SP 800-63B-4 §3.2.2 allows at most 100 consecutive failures before a lockout,
+# and slowing guesses down before that: a short pause after a few, growing with each.
+DEFAULT_LOCKOUT_THRESHOLD = 100
 DEFAULT_LOCKOUT_MINUTES = 15
+DEFAULT_THROTTLE_AFTER = 5
+DEFAULT_THROTTLE_SECONDS = 30
+# Past this many doublings the pause is at its cap whatever the settings; it keeps the
+# power of two small.
+_MAX_DOUBLINGS = 32
 
 
 class WeakPasswordError(DomainError):
@@ -23,6 +31,15 @@ class WeakPasswordError(DomainError):
 class WrongPasswordError(InvalidRequestError):
     """The current password, given to change it, is wrong. Counted like a failed login,
     and the count (with any lockout it triggers) is kept although the request fails."""
+
+    keeps_changes = True
+
+
+class PasswordChecksPausedError(InvalidRequestError):
+    """The account is locked (see TenantPolicy), so its password is not being checked,
+    whatever was given. Said to a caller already signed in as the account, for whom it
+    tells nothing about the password; a login gets the generic invalid_grant instead.
+    Any failure counted on the way is kept although the request fails."""
 
     keeps_changes = True
 
@@ -68,8 +85,11 @@ def require_within(actor_scopes: Iterable[str], wanted: Iterable[str]) -> None:
 class TenantPolicy:
     """The parts of `tenants.policy` (JSON) that login and passwords read, with defaults.
 
-    Lockout: after `lockout_threshold` wrong passwords in a row the account is locked
-    for `lockout_minutes`. New passwords need `password_min_length` characters.
+    Lockout, which stops password checks and nothing else: from the `throttle_after`-th
+    wrong password in a row, each one pauses password checks for `throttle_seconds`,
+    doubled with every further one, at most `lockout_minutes`; the `lockout_threshold`-th
+    locks the account for `lockout_minutes`. New passwords need `password_min_length`
+    characters.
     """
 
     lockout_threshold: int = DEFAULT_LOCKOUT_THRESHOLD
@@ -77,6 +97,24 @@ class TenantPolicy:
     password_min_length: int = DEFAULT_MIN_PASSWORD_LENGTH
     # Users idle longer than this are disabled by the nightly sweep; None turns it off.
     inactivity_days: int | None = None
+    # At or above lockout_threshold the throttle never starts: the lock comes first.
+    throttle_after: int = DEFAULT_THROTTLE_AFTER
+    throttle_seconds: int = DEFAULT_THROTTLE_SECONDS
+
+    def locks_at(self, failures: int) -> bool:
+        """Whether `failures` wrong passwords in a row lock the account (not a pause)."""
+        return failures >= self.lockout_threshold
+
+    def pause_after(self, failures: int) -> timedelta | None:
+        """How long password checks stop after the `failures`-th wrong password in a row:
+        None before the throttle starts, the lock's time at the threshold."""
+        lock = timedelta(minutes=self.lockout_minutes)
+        if self.locks_at(failures):
+            return lock
+        if failures < self.throttle_after:
+            return None
+        doublings = min(failures - self.throttle_after, _MAX_DOUBLINGS)
+        return min(timedelta(seconds=self.throttle_seconds * 2**doublings), lock)
 
     @classmethod
     def from_json(cls, raw: Mapping[str, object] | None) -> "TenantPolicy":
@@ -105,6 +143,10 @@ class TenantPolicy:
                 None
                 if raw.get("inactivity_days") is None
                 else _bounded_int(raw.get("inactivity_days"), 90, 1, 3650)
+            ),
+            throttle_after=_bounded_int(raw.get("throttle_after"), DEFAULT_THROTTLE_AFTER, 1, 100),
+            throttle_seconds=_bounded_int(
+                raw.get("throttle_seconds"), DEFAULT_THROTTLE_SECONDS, 1, 3600
             ),
         )
 

@@ -7,6 +7,7 @@ tenant and ask questions of it.
 
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Generic, TypeVar
 
 from backend.domain.errors import DomainError, RoleCycleError
@@ -14,6 +15,9 @@ from backend.domain.scopes import PLATFORM_SCOPES, READ_SCOPES, TENANT_SCOPES, S
 
 RoleKey = TypeVar("RoleKey", bound=Hashable)
 Subject = TypeVar("Subject", bound=Hashable)
+# Each effective scope and when it lapses (None: never). A scope lapses when the last
+# of the grants that give it does; a grant that never expires keeps it for good.
+Lapses = Mapping[Scope, datetime | None]
 
 # How many chains `RoleGraph.chains` keeps per scope: a DAG of diamonds has
 # exponentially many paths, and a handful explains a grant as well as all of them.
@@ -64,6 +68,21 @@ class RoleGraph(Generic[RoleKey]):
         for key in self.closure(keys):
             scopes |= self._nodes[key].scopes
         return frozenset(scopes)
+
+    def lapses(self, grants: Mapping[RoleKey, datetime | None]) -> dict[Scope, datetime | None]:
+        """Each effective scope of `grants` (granted role -> its grant's expiry, None for
+        never) and when it lapses: the same expansion as `expand`, one grant at a time.
+
+        The SQL function tessera_user_grants computes the same for the token grants; a
+        property test keeps the two in agreement.
+        """
+        result: dict[Scope, datetime | None] = {}
+        for key, expires_at in grants.items():
+            for scope in self.expand([key]):
+                # The scope lasts as long as the longest-lived grant that gives it.
+                if scope not in result or lapses_sooner(expires_at, result[scope]):
+                    result[scope] = expires_at
+        return result
 
     def provenance(self, keys: Iterable[RoleKey]) -> dict[Scope, set[str]]:
         """For each effective scope, the names of the roles that carry it directly."""
@@ -169,24 +188,40 @@ def require_grantable(scopes: Iterable[Scope], *, platform: bool) -> None:
             raise PlatformScopeError(found)
 
 
+def lapses_sooner(old: datetime | None, new: datetime | None) -> bool:
+    """Whether a lapse at `new` comes before one at `old` (None is never)."""
+    return new is not None and (old is None or new < old)
+
+
 @dataclass(frozen=True, slots=True)
 class ScopeChange(Generic[Subject]):
-    """What one subject's effective scopes gained and lost through a change."""
+    """What one subject's effective scopes gained and lost through a change, and which
+    of those it keeps now lapse sooner than they did."""
 
     subject: Subject
     gained: frozenset[Scope]
     lost: frozenset[Scope]
+    hastened: frozenset[Scope] = frozenset()
+
+    @property
+    def cuts_off(self) -> bool:
+        """Whether the subject's access tokens must stop working: they carry a lost scope,
+        or an expiry set for a lapse that now comes sooner (see services/auth.py)."""
+        return bool(self.lost or self.hastened)
 
 
 def scope_changes(
-    before: Mapping[Subject, frozenset[Scope]], after: Mapping[Subject, frozenset[Scope]]
+    before: Mapping[Subject, Lapses], after: Mapping[Subject, Lapses]
 ) -> list[ScopeChange[Subject]]:
-    """The subjects whose scopes differ between two snapshots (absent means none)."""
+    """The subjects whose scopes, or their lapses, differ between two snapshots (absent
+    means none)."""
     changes = []
     for subject in before.keys() | after.keys():
-        old, new = before.get(subject, frozenset()), after.get(subject, frozenset())
-        if old != new:
-            changes.append(ScopeChange(subject=subject, gained=new - old, lost=old - new))
+        old, new = before.get(subject, {}), after.get(subject, {})
+        hastened = frozenset(s for s in old.keys() & new.keys() if lapses_sooner(old[s], new[s]))
+        gained, lost = frozenset(new.keys() - old.keys()), frozenset(old.keys() - new.keys())
+        if gained or lost or hastened:
+            changes.append(ScopeChange(subject, gained=gained, lost=lost, hastened=hastened))
     return changes
 
 

@@ -32,7 +32,7 @@ SCOPE_DESCRIPTIONS: dict[Scope, str] = {
     Scope.ME: "Read your own profile and manage your own sessions",
     Scope.USERS_READ: "List and read users of your tenant",
     Scope.USERS_WRITE: "Create and edit users of your tenant",
-    Scope.USERS_DISABLE: "Disable, enable and offboard users of your tenant",
+    Scope.USERS_DISABLE: "Disable, enable, unlock and offboard users of your tenant",
     Scope.ROLES_READ: "List and read roles",
     Scope.ROLES_WRITE: "Create, edit and delete roles",
     Scope.ROLES_ASSIGN: "Grant and revoke roles to users",

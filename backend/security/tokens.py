@@ -14,7 +14,8 @@ from backend.security.keys import Jwk, KeyRing
 from backend.settings import Settings
 
 ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 (a media type, not a secret)
-# Clock skew tolerated between this server and whoever checks its tokens.
+# Clock skew tolerated on `iat` and `nbf` between the processes that issue and check
+# tokens. Not on `exp`, which is checked exactly (see AccessTokenCodec.decode).
 LEEWAY_SECONDS = 5
 # Verified tokens a process remembers (each well under 1 KiB): a client sends the same
 # access token with every request for its lifetime, so repeats are the common case.
@@ -65,9 +66,15 @@ class AccessTokenCodec:
         scope: str,
         token_version: int,
         now: int | None = None,
+        not_after: int | None = None,
         subject_kind: str = USER,
     ) -> IssuedAccessToken:
+        """Sign a token for the configured lifetime, or until `not_after` (seconds since
+        the epoch) if that comes first: a time-bound grant lapsing (domain/token_lifetime.py)."""
         issued_at = int(time.time()) if now is None else now
+        expires_at = (
+            issued_at + self._ttl if not_after is None else min(issued_at + self._ttl, not_after)
+        )
         claims: dict[str, object] = {
             "iss": self._issuer,
             "aud": self._audience,
@@ -76,7 +83,7 @@ class AccessTokenCodec:
             "scope": scope,
             "jti": uuid.uuid4().hex,
             "iat": issued_at,
-            "exp": issued_at + self._ttl,
+            "exp": expires_at,
             "ver": token_version,
         }
         if subject_kind != USER:
@@ -87,7 +94,7 @@ class AccessTokenCodec:
             algorithm=self._keys.algorithm,
             headers={"typ": ACCESS_TOKEN_TYPE, "kid": self._keys.current_kid},
         )
-        return IssuedAccessToken(token=token, expires_in=self._ttl)
+        return IssuedAccessToken(token=token, expires_in=expires_at - issued_at)
 
     def jwks(self) -> dict[str, list[Jwk]]:
         """The public keys that verify these tokens (RFC 7517); empty under HS256."""
@@ -99,9 +106,13 @@ class AccessTokenCodec:
         A token verified before is not parsed again: only its expiry is checked. PyJWT's
         decode costs hundreds of microseconds (it checks every character of the token in
         Python), which would otherwise be paid on every request.
+
+        The expiry is exact, without the leeway: `exp` was set by this server's clock,
+        and may be the moment a role grant lapses, after which the token's scopes are no
+        longer held. The leeway serves `iat` and `nbf`, for skew between processes.
         """
         claims = self._verified(token)
-        if claims.expires_at + LEEWAY_SECONDS <= time.time():
+        if claims.expires_at <= time.time():
             raise InvalidTokenError("token expired")
         return claims
 

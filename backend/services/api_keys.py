@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from backend.db.models import ApiKey, Tenant, TenantStatus, User, UserStatus
 from backend.db.tenant_context import enter_tenant
 from backend.domain.errors import InvalidRequestError, InvalidTokenError, NotFoundError
+from backend.domain.moments import require_expiry
 from backend.domain.policy import require_within
 from backend.domain.scopes import Scope, format_scopes
 from backend.security.opaque import new_secret, parse_secret
@@ -46,8 +47,8 @@ def create(
     creator = actor.require_user()
     if not scopes:
         raise InvalidRequestError("an API key needs at least one scope")
-    if expires_at is not None and expires_at <= datetime.now(UTC):
-        raise InvalidRequestError("expires_at must be in the future")
+    if expires_at is not None:
+        require_expiry(expires_at, datetime.now(UTC))
     require_within(principals.acting_scopes(db, actor), scopes)
     secret = new_secret(KIND, actor.tenant_id)
     key = ApiKey(

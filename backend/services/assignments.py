@@ -15,7 +15,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from backend.db.models import Role, User, UserRole
-from backend.domain.errors import ConflictError, InvalidRequestError, NotFoundError
+from backend.domain.errors import ConflictError, NotFoundError
+from backend.domain.moments import require_expiry
 from backend.domain.policy import require_within
 from backend.domain.roles import OWNER
 from backend.services import (
@@ -82,8 +83,8 @@ def assign(
     roles.lock_role_graph(db, tenant_id, shared=True)
     user, role = _fetch(db, tenant_id, user_id, role_id)
     now = datetime.now(UTC)
-    if expires_at is not None and expires_at <= now:
-        raise InvalidRequestError("expires_at must be in the future")
+    if expires_at is not None:
+        require_expiry(expires_at, now)
     _require_within(db, actor, role)
     if users.is_deleted(user):
         raise ConflictError("this user has been deleted")

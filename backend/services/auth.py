@@ -11,15 +11,14 @@ from backend.db.models import TenantStatus, UserStatus
 from backend.domain.errors import InvalidGrantError, InvalidScopeError, LoginFailedError
 from backend.domain.policy import TenantPolicy
 from backend.domain.scopes import Scope, format_scopes, known_scopes
+from backend.domain.token_lifetime import Carried, carried
 from backend.security.passwords import PasswordService
 from backend.security.tokens import AccessTokenCodec
 from backend.services import audit, lockout, refresh_tokens, subjects
-from backend.services.effects import Effects
 from backend.services.refresh_tokens import RefreshPolicy
 
 # One message for every credential failure, so it cannot tell which part was wrong.
 BAD_CREDENTIALS = "invalid username or password"
-ACCOUNT_LOCKED = "this user account is temporarily locked; try again later"
 # The audit target of a login attempt for an unknown email, cut to fit the column:
 # the email is the attacker's text, so its length must be bounded.
 _TARGET_LENGTH = 120
@@ -52,18 +51,15 @@ class Issuers:
 
 
 def password_grant(
-    db: Session,
-    effects: Effects,
-    passwords: PasswordService,
-    issuers: Issuers,
-    login: PasswordLogin,
+    db: Session, passwords: PasswordService, issuers: Issuers, login: PasswordLogin
 ) -> TokenGrant:
     """RFC 6749 §4.3: check the credentials, issue an access token and open a session.
 
     An unknown tenant, an unknown user, a wrong password and a locked account are
     indistinguishable, in message and (through a dummy hash verification) in time. A
-    wrong password counts towards the tenant's lockout threshold. A legacy (bcrypt) hash
-    is replaced by an argon2id one on success.
+    wrong password counts towards the tenant's lockout (see services/lockout.py), which
+    refuses new logins only: the account's sessions go on. A legacy (bcrypt) hash is
+    replaced by an argon2id one on success.
 
     Success and failure are audited (`auth.login_succeeded`, `auth.login_failed` with a
     reason), the failure kept although the request fails; except in an unknown tenant,
@@ -79,24 +75,34 @@ def password_grant(
         target = f"email:{login.email}"[:_TARGET_LENGTH]
         raise _login_failed(db, tenant_id, target, "unknown_user", BAD_CREDENTIALS)
     now = datetime.now(UTC)
-    if not checked.ok:
-        policy = TenantPolicy.from_json(found.tenant_policy)
-        lockout.record_failure(db, effects, tenant_id, user_id, policy, now)
-        raise _login_failed(db, tenant_id, f"user:{user_id}", "wrong_password", BAD_CREDENTIALS)
-    # Locked: even the right password gets the generic answer. Telling it apart would
-    # tell a guesser which guess was right, and the lock would stop nothing.
-    if lockout.locked(subject.locked_until, now):
-        raise _login_failed(db, tenant_id, f"user:{user_id}", "locked", BAD_CREDENTIALS)
+    outcome = lockout.check(
+        db,
+        tenant_id,
+        user_id,
+        TenantPolicy.from_json(found.tenant_policy),
+        password_ok=checked.ok,
+        locked_until=subject.locked_until,
+        now=now,
+    )
+    # Locked or wrong, the same answer: saying "locked" would tell a guesser either that
+    # this guess was right or (said to everyone) that the account exists.
+    if outcome is not lockout.Check.PASSED:
+        raise _login_failed(db, tenant_id, f"user:{user_id}", outcome.value, BAD_CREDENTIALS)
     refusal = _refusal(subject.user_status, subject.tenant_status)
     if refusal is not None:
         raise _login_failed(db, tenant_id, f"user:{user_id}", *refusal)
 
     held = subject.scopes_in(issuers.platform_tenant_slug)
-    granted = held & login.requested_scopes if login.requested_scopes else held
-    if login.requested_scopes and not granted:
+    issued_at = int(now.timestamp())
+    granted = carried(
+        held & login.requested_scopes if login.requested_scopes else held,
+        subject.lapses,
+        issued_at,
+    )
+    if login.requested_scopes and not granted.scopes:
         raise InvalidScopeError("none of the requested scopes is granted to this user")
 
-    scope = format_scopes(granted)
+    scope = format_scopes(granted.scopes)
     refresh_token, session = refresh_tokens.start_family(
         issuers.refresh,
         tenant_id=tenant_id,
@@ -116,7 +122,7 @@ def password_grant(
     token_version: int = db.execute(
         _LOGIN_WRITES, {**session, **event, "new_hash": checked.new_hash}
     ).scalar_one()
-    return _grant(issuers, tenant_id, user_id, token_version, scope, refresh_token)
+    return _grant(issuers, tenant_id, user_id, token_version, granted, issued_at, refresh_token)
 
 
 def refresh_grant(
@@ -125,8 +131,9 @@ def refresh_grant(
     """RFC 6749 §6: rotate the refresh token and issue an access token from current roles.
 
     The scope may be narrowed, never widened beyond the login's; a role removed since
-    the login is gone from the new token. A locked account's sessions wait out the lock
-    (the refresh token stays usable afterwards).
+    the login is gone from the new token, and so is a lapsed grant's. A lockout does not
+    stop it: it stops password guessing, and a refresh token proves a login made with the
+    right password.
     """
     now = datetime.now(UTC)
     rotation = refresh_tokens.rotate(db, issuers.refresh, presented, now)
@@ -134,17 +141,23 @@ def refresh_grant(
     refusal = _refusal(subject.user_status, subject.tenant_status)
     if refusal is not None:
         raise InvalidGrantError(refusal[1])
-    # Saying so is safe here: the caller has proved a past login, not guessed a password.
-    if lockout.locked(subject.locked_until, now):
-        raise InvalidGrantError(ACCOUNT_LOCKED)
     original = known_scopes(rotation.scope.split())
     if not requested_scopes <= original:
         widened = format_scopes(frozenset(requested_scopes - original))
         raise InvalidScopeError(f"a refresh cannot add scopes beyond the login's: {widened}")
     wanted = requested_scopes or original
-    scope = format_scopes(wanted & subject.scopes_in(issuers.platform_tenant_slug))
+    issued_at = int(now.timestamp())
+    granted = carried(
+        wanted & subject.scopes_in(issuers.platform_tenant_slug), subject.lapses, issued_at
+    )
     return _grant(
-        issuers, subject.tenant_id, subject.user_id, subject.token_version, scope, rotation.token
+        issuers,
+        subject.tenant_id,
+        subject.user_id,
+        subject.token_version,
+        granted,
+        issued_at,
+        rotation.token,
     )
 
 
@@ -191,11 +204,19 @@ def _grant(
     tenant_id: uuid.UUID,
     user_id: uuid.UUID,
     token_version: int,
-    scope: str,
+    granted: Carried,
+    issued_at: int,
     refresh_token: str | None,
 ) -> TokenGrant:
+    """An access token that ends, at the latest, when one of its scopes lapses."""
+    scope = format_scopes(granted.scopes)
     issued = issuers.codec.issue(
-        user_id=user_id, tenant_id=tenant_id, scope=scope, token_version=token_version
+        user_id=user_id,
+        tenant_id=tenant_id,
+        scope=scope,
+        token_version=token_version,
+        now=issued_at,
+        not_after=granted.not_after,
     )
     return TokenGrant(
         access_token=issued.token,

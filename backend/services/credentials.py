@@ -8,7 +8,12 @@ from sqlalchemy.orm import Session
 
 from backend.db.models import RefreshToken, Tenant, User
 from backend.domain.errors import InvalidRequestError
-from backend.domain.policy import TenantPolicy, WrongPasswordError, check_password
+from backend.domain.policy import (
+    PasswordChecksPausedError,
+    TenantPolicy,
+    WrongPasswordError,
+    check_password,
+)
 from backend.security.opaque import parse_secret
 from backend.security.passwords import PasswordService
 from backend.services import audit, cutoff, lockout, refresh_tokens
@@ -16,6 +21,10 @@ from backend.services.effects import Effects
 from backend.services.principals import Principal
 
 WRONG_CURRENT = "current password is incorrect"
+CHECKS_PAUSED = (
+    "too many wrong passwords: this account's password is not being checked for now; "
+    "try again later"
+)
 
 
 def tenant_policy(db: Session, tenant_id: uuid.UUID) -> TenantPolicy:
@@ -41,26 +50,41 @@ def change_own_password(
 
     Every access token issued so far stops working (token_version), and every session
     ends except the one `keep_refresh_token` belongs to, whose client can refresh into
-    a new access token at once. A wrong current password counts towards the lockout
-    threshold, like a failed login: a stolen access token must not become an unlimited
-    password oracle. Hashes twice (~200 ms in production): call from a worker thread.
+    a new access token at once. The current password is checked under the lockout,
+    like a login's: a wrong one counts, and while the account is locked none passes, so
+    a stolen access token cannot become an unlimited password oracle (the answer then
+    says so whatever the password: the caller is signed in as the account already).
+    Hashes twice (~200 ms in production): call from a worker thread.
     """
     tenant_id, user_id = actor.tenant_id, actor.require_user()
     kept = _session_of(db, tenant_id, user_id, keep_refresh_token)
     user = db.get_one(User, (tenant_id, user_id))
     policy = tenant_policy(db, tenant_id)
     now = datetime.now(UTC)
-    if not passwords.verify_and_update(current, user.password_hash).ok:
-        lockout.record_failure(db, effects, tenant_id, user_id, policy, now)
+    outcome = lockout.check(
+        db,
+        tenant_id,
+        user_id,
+        policy,
+        password_ok=passwords.verify_and_update(current, user.password_hash).ok,
+        locked_until=user.locked_until,
+        now=now,
+    )
+    if outcome is not lockout.Check.PASSED:
+        locked = outcome is lockout.Check.LOCKED
         audit.record(
             db,
             tenant_id=tenant_id,
             actor=actor.actor,
             action="user.password_change_failed",
             target=f"user:{user_id}",
-            data={"reason": "wrong_current_password"},
+            data={"reason": "locked" if locked else "wrong_current_password"},
         )
-        raise WrongPasswordError(WRONG_CURRENT)
+        raise (
+            PasswordChecksPausedError(CHECKS_PAUSED)
+            if locked
+            else WrongPasswordError(WRONG_CURRENT)
+        )
     check_password(new, min_length=policy.password_min_length)
     user.password_hash = passwords.hash(new)
     db.flush()

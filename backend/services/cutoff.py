@@ -2,9 +2,9 @@
 
 A subject's standing is what the guard checks on every request: the user (or service
 account) is active, their tenant is active, and the token's `ver` equals their token
-version. Whatever changes it (disable, enable, delete, offboard, a password change or a
-lockout, a role or grant change that costs a scope, a grant's expiry, revoking a service
-account, suspending or reactivating a tenant) calls this module, which
+version. Whatever changes it (disable, enable, delete, offboard, a password change, a
+role or grant change that takes a scope away or makes one lapse sooner, revoking a
+service account, suspending or reactivating a tenant) calls this module, which
 
 - bumps the subjects' token version, so every access token issued to them so far is
   refused (a tenant's status is read with each standing, so a tenant needs no bump);
@@ -47,9 +47,8 @@ class Reason(StrEnum):
     DELETED = "deleted"
     OFFBOARDED = "offboarded"
     PASSWORD_CHANGED = "password_changed"  # noqa: S105 (a reason, not a password)
-    LOCKED = "locked"
-    SCOPES_LOST = "scopes_lost"
-    GRANT_EXPIRED = "grant_expired"
+    # A role or grant change took a scope away, or brought its lapse forward.
+    SCOPES_REDUCED = "scopes_reduced"
     SERVICE_ACCOUNT_REVOKED = "service_account_revoked"
     TENANT_SUSPENDED = "tenant_suspended"
     TENANT_REACTIVATED = "tenant_reactivated"

@@ -2,8 +2,10 @@
 
 Every role mutation takes a snapshot of the subjects it can reach, makes the change,
 then `settle`s: the subjects that lost a scope get their token version bumped, so the
-access tokens they hold (which carry the old scopes) stop working at once. Gaining a
-scope needs no cut-off: a new token picks it up.
+access tokens they hold (which carry the old scopes) stop working at once. So do those
+for whom a scope they keep now lapses sooner (an expiry set or brought forward, an
+inclusion that gave it for good removed): their tokens' expiry was set for the old
+lapse. Gaining a scope, or keeping one longer, needs no cut-off: a new token picks it up.
 
 A dry run makes the same change inside a savepoint, describes the impact, and rolls
 the savepoint back, so it is checked exactly as the real change would be (404, 403,
@@ -20,7 +22,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from backend.db.models import ServiceAccount, ServiceAccountRole, User, UserRole
-from backend.domain.roles import ScopeChange, scope_changes
+from backend.domain.roles import Lapses, ScopeChange, scope_changes
 from backend.domain.scopes import TENANT_SCOPES, Scope
 from backend.services import cutoff, refresh_tokens, roles
 from backend.services.effects import Effects
@@ -36,7 +38,7 @@ SubjectKey = tuple[str, uuid.UUID]
 class Snapshot:
     tenant_id: uuid.UUID
     platform: bool
-    scopes: dict[SubjectKey, frozenset[Scope]]
+    scopes: dict[SubjectKey, Lapses]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,21 +71,24 @@ def holders(db: Session, tenant_id: uuid.UUID, role_ids: Iterable[uuid.UUID]) ->
 def snapshot(
     db: Session, tenant_id: uuid.UUID, subjects: Iterable[SubjectKey], *, platform: bool
 ) -> Snapshot:
-    """The current effective scopes of `subjects`: one graph load, one query per kind."""
+    """The current effective scopes of `subjects`, and their lapses: one graph load, one
+    query per kind."""
     keys = set(subjects)
     return Snapshot(tenant_id, platform, _scopes_of(db, tenant_id, keys, platform=platform))
 
 
 def settle(db: Session, effects: Effects, before: Snapshot) -> list[ScopeChange[SubjectKey]]:
-    """Compare with `before` and cut off every subject that lost a scope."""
+    """Compare with `before` and cut off every subject that lost a scope, or for whom one
+    now lapses sooner."""
     after = _scopes_of(db, before.tenant_id, set(before.scopes), platform=before.platform)
     changes = scope_changes(before.scopes, after)
-    users = [i for (kind, i) in (c.subject for c in changes if c.lost) if kind == USER]
-    accounts = [i for (kind, i) in (c.subject for c in changes if c.lost) if kind != USER]
+    cut = [c.subject for c in changes if c.cuts_off]
+    users = [i for (kind, i) in cut if kind == USER]
+    accounts = [i for (kind, i) in cut if kind != USER]
     # Set-based: one statement per kind however many subjects a role reaches.
-    cutoff.users(db, effects, before.tenant_id, users, reason=cutoff.Reason.SCOPES_LOST)
+    cutoff.users(db, effects, before.tenant_id, users, reason=cutoff.Reason.SCOPES_REDUCED)
     cutoff.service_accounts(
-        db, effects, before.tenant_id, accounts, reason=cutoff.Reason.SCOPES_LOST
+        db, effects, before.tenant_id, accounts, reason=cutoff.Reason.SCOPES_REDUCED
     )
     return changes
 
@@ -94,7 +99,9 @@ class UserImpact:
     email: str
     gained: list[str]
     lost: list[str]
-    # Live refresh sessions whose access tokens the change cuts off (0 if nothing lost).
+    # Kept, but lapsing sooner than before: their tokens are cut off too.
+    lapses_sooner: list[str]
+    # Live refresh sessions whose access tokens the change cuts off (0 if none are).
     sessions_cut: int
 
 
@@ -146,8 +153,9 @@ def describe(db: Session, tenant_id: uuid.UUID, changes: list[ScopeChange[Subjec
             email=user.email,
             gained=sorted(by_kind[USER][user.id].gained),
             lost=sorted(by_kind[USER][user.id].lost),
+            lapses_sooner=sorted(by_kind[USER][user.id].hastened),
             sessions_cut=len(refresh_tokens.live_families(db, tenant_id, user.id, now))
-            if by_kind[USER][user.id].lost
+            if by_kind[USER][user.id].cuts_off
             else 0,
         )
         for user in users
@@ -169,29 +177,33 @@ def describe(db: Session, tenant_id: uuid.UUID, changes: list[ScopeChange[Subjec
 
 def _scopes_of(
     db: Session, tenant_id: uuid.UUID, subjects: set[SubjectKey], *, platform: bool
-) -> dict[SubjectKey, frozenset[Scope]]:
+) -> dict[SubjectKey, Lapses]:
     if not subjects:
         return {}
     graph = roles.load_role_graph(db, tenant_id)
     now = datetime.now(UTC)
-    granted: dict[SubjectKey, set[uuid.UUID]] = {key: set() for key in subjects}
+    # Each subject's granted roles, with the grant's expiry (a service account's never).
+    granted: dict[SubjectKey, dict[uuid.UUID, datetime | None]] = {key: {} for key in subjects}
     user_ids = [i for kind, i in subjects if kind == USER]
     account_ids = [i for kind, i in subjects if kind == SERVICE_ACCOUNT]
-    for user_id, role_id in db.execute(
-        select(UserRole.user_id, UserRole.role_id).where(
+    for user_id, role_id, expires_at in db.execute(
+        select(UserRole.user_id, UserRole.role_id, UserRole.expires_at).where(
             UserRole.tenant_id == tenant_id,
             UserRole.user_id.in_(user_ids),
             or_(UserRole.expires_at.is_(None), UserRole.expires_at > now),
         )
     ):
-        granted[(USER, user_id)].add(role_id)
+        granted[(USER, user_id)][role_id] = expires_at
     for account_id, role_id in db.execute(
         select(ServiceAccountRole.service_account_id, ServiceAccountRole.role_id).where(
             ServiceAccountRole.tenant_id == tenant_id,
             ServiceAccountRole.service_account_id.in_(account_ids),
         )
     ):
-        granted[(SERVICE_ACCOUNT, account_id)].add(role_id)
+        granted[(SERVICE_ACCOUNT, account_id)][role_id] = None
     # The same mask as roles.effective_scopes: platform scopes count only in the platform.
     mask = frozenset(Scope) if platform else TENANT_SCOPES
-    return {key: graph.expand(role_ids) & mask for key, role_ids in granted.items()}
+    return {
+        key: {scope: lapse for scope, lapse in graph.lapses(grants).items() if scope in mask}
+        for key, grants in granted.items()
+    }

@@ -1,9 +1,10 @@
 """What a grant needs to know about the user it issues a token to, read in one statement.
 
-The user's and the tenant's standing and the user's effective scopes come from the SQL
-functions `tessera_token_subject` (a refresh reads it in the same statement as its
-rotation) and `tessera_login_subject` (a login's one read before the hash). Both bind the
-tenant and run with the caller's rights, so row-level security applies.
+The user's and the tenant's standing, the user's effective scopes and when those that
+come from time-bound grants lapse come from the SQL functions `tessera_token_subject` (a
+refresh reads it in the same statement as its rotation) and `tessera_login_subject` (a
+login's one read before the hash). Both bind the tenant and run with the caller's
+rights, so row-level security applies.
 """
 
 import uuid
@@ -18,7 +19,10 @@ from backend.db.models import TenantStatus, UserStatus
 from backend.domain.scopes import TENANT_SCOPES, Scope, known_scopes
 
 # The columns `from_row` reads, in order, as selected from either function aliased `s`.
-COLUMNS = "s.user_status, s.token_version, s.locked_until, s.tenant_status, s.tenant_slug, s.scopes"
+COLUMNS = (
+    "s.user_status, s.token_version, s.locked_until, s.tenant_status, s.tenant_slug, "
+    "s.scopes, s.lapsing, s.lapses"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +36,8 @@ class TokenSubject:
     tenant_slug: str
     # From the user's unexpired roles, platform scopes included: see `scopes_in`.
     held: frozenset[Scope]
+    # When each held scope that lapses does (one given only by time-bound grants).
+    lapses: dict[Scope, datetime]
 
     def scopes_in(self, platform_tenant_slug: str) -> frozenset[Scope]:
         """The effective scopes: platform scopes count only in the platform tenant."""
@@ -44,7 +50,10 @@ def from_row(
     tenant_id: uuid.UUID, user_id: uuid.UUID, row: Row[Any], start: int = 0
 ) -> TokenSubject:
     """A subject from the COLUMNS of a result row, the first at index `start`."""
-    status, version, locked_until, tenant_status, slug, scopes = row[start : start + 6]
+    status, version, locked_until, tenant_status, slug, scopes, lapsing, lapses = row[
+        start : start + 8
+    ]
+    held = known_scopes(scopes or ())
     return TokenSubject(
         tenant_id=tenant_id,
         user_id=user_id,
@@ -53,7 +62,12 @@ def from_row(
         locked_until=locked_until,
         tenant_status=TenantStatus(tenant_status),
         tenant_slug=slug,
-        held=known_scopes(scopes or ()),
+        held=held,
+        lapses={
+            Scope(scope): lapse
+            for scope, lapse in zip(lapsing or (), lapses or (), strict=True)
+            if scope in held
+        },
     )
 
 

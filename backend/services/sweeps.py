@@ -27,7 +27,7 @@ from backend.db.models import (
 from backend.db.session import unit_of_work
 from backend.db.tenant_context import enter_platform, enter_tenant
 from backend.domain.policy import TenantPolicy
-from backend.services import audit, cutoff, offboarding, owners
+from backend.services import audit, lockout, offboarding, owners
 from backend.services.effects import Effects
 
 SYSTEM = "system:sweep"
@@ -147,8 +147,9 @@ def _expire_grants(
         )
         .returning(UserRole.user_id, UserRole.role_id)
     ).all()
-    users = sorted({user_id for user_id, _ in removed})
-    cutoff.users(db, effects, tenant_id, users, reason=cutoff.Reason.GRANT_EXPIRED)
+    # Tidying only: a lapsed grant gave nothing from its expiry on, and no access token
+    # outlived it (services/auth.py caps each at its scopes' first lapse), so nobody is
+    # cut off here.
     audit.record_many(
         db,
         tenant_id=tenant_id,
@@ -214,11 +215,12 @@ def _lockout_candidates(db: Session, tenant_id: uuid.UUID, now: datetime) -> Can
 def _lift_lockouts(
     db: Session, effects: Effects, tenant_id: uuid.UUID, keys: list[Any], now: datetime
 ) -> int:
+    policy = TenantPolicy.from_json(db.get_one(Tenant, tenant_id).policy)
     return len(
         db.scalars(
             update(User)
             .where(User.tenant_id == tenant_id, User.id.in_(keys), User.locked_until <= now)
-            .values(locked_until=None, failed_logins=0)
+            .values(locked_until=None, failed_logins=lockout.count_once_ended(policy))
             .returning(User.id)
         ).all()
     )

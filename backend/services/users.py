@@ -26,6 +26,7 @@ from backend.services import (
     credentials,
     cutoff,
     invitations,
+    lockout,
     owners,
     principals,
     refresh_tokens,
@@ -115,6 +116,7 @@ _LISTED = (
     User.disabled_at,
     User.disabled_reason,
     User.locked_until,
+    User.failed_logins,
     User.last_login_at,
     User.created_at,
     User.password_hash.is_not(None).label("password_set"),
@@ -387,6 +389,31 @@ def deleted_email(user_id: uuid.UUID) -> str:
 
 def is_deleted(user: User) -> bool:
     return user.status is UserStatus.DISABLED and user.email == deleted_email(user.id)
+
+
+def unlock(db: Session, actor: Principal, user_id: uuid.UUID) -> User:
+    """Lift a user's lockout: the count of wrong passwords and any pause or lock go, so
+    the right password logs in again at once. The user's sessions were never touched.
+
+    Unlocking a user with nothing to clear changes nothing and audits nothing; the row
+    is locked first, so of concurrent unlocks exactly one clears and audits. A deleted
+    user cannot be unlocked (409).
+    """
+    user = db.get(User, (actor.tenant_id, user_id), with_for_update=True, populate_existing=True)
+    if user is None:
+        raise NotFoundError("user")
+    _require_not_deleted(user)
+    before = lockout.lift(user)
+    if before is not None:
+        db.flush()
+        _audit(
+            db,
+            actor,
+            "user.unlocked",
+            user,
+            {"before": before, "after": {"failed_logins": 0, "locked_until": None}},
+        )
+    return user
 
 
 @dataclass(frozen=True, slots=True)

@@ -112,3 +112,14 @@ def test_the_image_runs_the_entrypoint_it_ships() -> None:
     assert "USER 10001" in dockerfile
     assert "/healthz" in dockerfile
     assert Path(ENTRYPOINT).stat().st_mode & 0o111, "entrypoint.sh must be executable"
+
+
+def test_the_image_installs_the_lock_with_the_makefiles_uv() -> None:
+    makefile = (PROJECT_ROOT / "Makefile").read_text()
+    dockerfile = (PROJECT_ROOT / "deploy" / "Dockerfile").read_text()
+    pinned = re.search(r"^UV_VERSION := (\S+)$", makefile, re.MULTILINE)
+    assert pinned, "the Makefile pins uv with UV_VERSION := X.Y.Z"
+    # A different uv could read the lock differently, or not at all.
+    assert f"ARG UV_VERSION={pinned.group(1)}\n" in dockerfile
+    assert "uv sync --frozen" in dockerfile
+    assert "!uv.lock" in (PROJECT_ROOT / "deploy" / "Dockerfile.dockerignore").read_text()

@@ -95,9 +95,9 @@ def fresh_headers(
     """A token for the caller a path needs, issued after restoring the caller's standing.
 
     Fuzzing is allowed to hurt its own callers (a wrong current password counts towards
-    the lockout, which bumps the token version; an operator may suspend the tenant it
-    read from GET /tenants); each case starts again from an active caller with a token
-    of the current version, so one case cannot turn every later one into a 401.
+    the lockout, after which no current password is checked; an operator may suspend the
+    tenant it read from GET /tenants); each case starts again from an active, unlocked
+    caller with a token of the current version, so one case cannot spoil every later one.
     """
     client = redis.Redis.from_url(settings.redis_url)
     cache = CallerCache(client)

@@ -1,22 +1,29 @@
-"""Property: POST /token never grants a scope the user's roles do not give.
+"""Property: POST /token never grants a scope the user's roles do not give, and no
+token outlives a grant its scopes hang on.
 
-Random role graphs (scopes, includes, expired grants, even platform scopes written
-straight into a normal tenant's roles) and random requested scope sets go through the
-password grant and then a refresh. The oracle computes the expected scopes itself,
-from the rows it wrote, not with the services under test.
+Random role graphs (scopes, includes, expired and time-bound grants, even platform
+scopes written straight into a normal tenant's roles) and random requested scope sets
+go through the password grant and then a refresh. The oracle computes the expected
+scopes and expiry itself, from the rows it wrote, not with the services under test.
 """
 
+import math
+import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import jwt
 import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, Phase, event, given, note, settings
 from hypothesis import strategies as st
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from backend.db.models import Tenant, User, UserRole
 from backend.domain.scopes import TENANT_SCOPES, Scope
+from backend.services import roles
 from backend.settings import Settings
 from tests.conftest import bearer
 from tests.factories import DEFAULT_PASSWORD, RoleFactory, TenantFactory, UserFactory
@@ -24,6 +31,22 @@ from tests.factories import DEFAULT_PASSWORD, RoleFactory, TenantFactory, UserFa
 pytestmark = pytest.mark.security
 
 EVERY_SCOPE = sorted(Scope)
+EXAMPLES = settings(
+    max_examples=40,
+    deadline=None,
+    # No shrinking: each example is a fresh tenant and a few HTTP calls; the notes print
+    # the failing arrangement, and the example database replays it on the next run.
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+# A grant's expiry, relative to the arrangement: lapsed, two lapses within an access
+# token's lifetime (so they cap it), or none.
+EXPIRIES: dict[str, timedelta | None] = {
+    "expired": timedelta(hours=-1),
+    "soon": timedelta(minutes=5),
+    "later": timedelta(minutes=10),
+    "never": None,
+}
 
 
 @st.composite
@@ -50,9 +73,31 @@ def closure(graph: list[tuple[frozenset[Scope], frozenset[int]]], granted: set[i
     return {scope for index in seen for scope in graph[index][0]}
 
 
+def lapses(
+    graph: list[tuple[frozenset[Scope], frozenset[int]]], grants: dict[int, datetime | None]
+) -> dict[Scope, datetime | None]:
+    """When each held scope lapses: with the longest-lived grant that reaches it."""
+    giving: dict[Scope, list[datetime | None]] = {}
+    for index, expires_at in grants.items():
+        for scope in closure(graph, {index}):
+            giving.setdefault(scope, []).append(expires_at)
+    return {
+        scope: None if None in ends else max(end for end in ends if end is not None)
+        for scope, ends in giving.items()
+    }
+
+
+@dataclass(frozen=True)
+class Arranged:
+    user: User
+    # The unexpired grants, by role index: their expiry (None: never).
+    unexpired: dict[int, datetime | None]
+    role_ids: list[uuid.UUID]
+
+
 def arrange(
-    db: Session, graph: list[tuple[frozenset[Scope], frozenset[int]]], grants: dict[int, bool]
-) -> User:
+    db: Session, graph: list[tuple[frozenset[Scope], frozenset[int]]], grants: dict[int, str]
+) -> Arranged:
     tenant = TenantFactory(builtin_roles=False)
     roles: list[object] = []
     for scopes, includes in graph:
@@ -61,17 +106,24 @@ def arrange(
         )
     user = UserFactory(tenant=tenant)
     now = datetime.now(UTC)
-    for index, expired in grants.items():
+    expiries = {}
+    for index, kind in grants.items():
+        delta = EXPIRIES[kind]
+        expiries[index] = None if delta is None else now + delta
         db.add(
             UserRole(
                 tenant_id=tenant.id,
                 user_id=user.id,
                 role_id=roles[index].id,  # type: ignore[attr-defined]
-                expires_at=now - timedelta(hours=1) if expired else now + timedelta(days=1),
+                expires_at=expiries[index],
             )
         )
     db.commit()
-    return user
+    return Arranged(
+        user=user,
+        unexpired={i: e for i, e in expiries.items() if grants[i] != "expired"},
+        role_ids=[role.id for role in roles],  # type: ignore[attr-defined]
+    )
 
 
 def token_request(
@@ -86,14 +138,7 @@ def token_request(
     return body
 
 
-@settings(
-    max_examples=40,
-    deadline=None,
-    # No shrinking: each example is a fresh tenant and a few HTTP calls; the notes print
-    # the failing arrangement, and the example database replays it on the next run.
-    phases=[Phase.explicit, Phase.reuse, Phase.generate],
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@EXAMPLES
 @given(data=st.data())
 def test_requested_scopes_beyond_the_roles_are_never_granted(
     client: TestClient, db: Session, settings: Settings, data: st.DataObject
@@ -101,14 +146,16 @@ def test_requested_scopes_beyond_the_roles_are_never_granted(
     graph = data.draw(role_graphs())
     grants = (
         data.draw(
-            st.dictionaries(st.integers(0, len(graph) - 1), st.booleans(), min_size=1),
+            st.dictionaries(
+                st.integers(0, len(graph) - 1), st.sampled_from(sorted(EXPIRIES)), min_size=1
+            ),
             label="grants",
         )
         if graph
         else {}
     )
     # Platform scopes never count outside the platform tenant, whatever a role row says.
-    held = closure(graph, {i for i, expired in grants.items() if not expired}) & TENANT_SCOPES
+    held = closure(graph, {i for i, kind in grants.items() if kind != "expired"}) & TENANT_SCOPES
     note(f"held={sorted(held)}")
     # Either some of what the user holds, or a few scopes from the whole catalogue.
     requested = data.draw(
@@ -116,7 +163,8 @@ def test_requested_scopes_beyond_the_roles_are_never_granted(
         | st.frozensets(st.sampled_from(EVERY_SCOPE), max_size=3),
         label="requested",
     )
-    user = arrange(db, graph, grants)
+    arranged = arrange(db, graph, grants)
+    user, lapse = arranged.user, lapses(graph, arranged.unexpired)
 
     login = token_request(client, password_form(db, user), requested)
     expected = held & requested if requested else held
@@ -127,13 +175,9 @@ def test_requested_scopes_beyond_the_roles_are_never_granted(
     assert login["status"] == 200, login
     granted = set(str(login["scope"]).split())
     assert granted == expected
-    claims = jwt.decode(
-        str(login["access_token"]),
-        settings.signing_secret(),
-        algorithms=["HS256"],
-        audience=settings.jwt_audience,
-    )
+    claims = decode(settings, login["access_token"])
     assert set(str(claims["scope"]).split()) == granted
+    assert claims["exp"] == expected_exp(claims["iat"], settings, granted, lapse)
     if Scope.ME in granted:
         me = client.get("/me", headers=bearer(str(login["access_token"])))
         assert set(me.json()["token_scopes"]) == granted
@@ -149,7 +193,52 @@ def test_requested_scopes_beyond_the_roles_are_never_granted(
         assert refreshed == {"status": 400, **_invalid_scope(refreshed)}
     else:
         assert refreshed["status"] == 200, refreshed
-        assert set(str(refreshed["scope"]).split()) == (narrowed or granted) & held
+        renewed = set(str(refreshed["scope"]).split())
+        assert renewed == (narrowed or granted) & held
+        issued = decode(settings, refreshed["access_token"])
+        assert issued["exp"] == expected_exp(issued["iat"], settings, renewed, lapse)
+
+
+def decode(settings: Settings, token: object) -> dict[str, Any]:
+    claims: dict[str, Any] = jwt.decode(
+        str(token), settings.signing_secret(), algorithms=["HS256"], audience=settings.jwt_audience
+    )
+    return claims
+
+
+def expected_exp(
+    issued_at: int, settings: Settings, scopes: set[str], lapse: dict[Scope, datetime | None]
+) -> int:
+    """The usual lifetime, cut at the first lapse among the token's scopes."""
+    ends = [math.floor(end.timestamp()) for s in scopes if (end := lapse[Scope(s)]) is not None]
+    return min([issued_at + settings.access_token_ttl_seconds, *ends])
+
+
+@EXAMPLES
+@given(data=st.data())
+def test_the_sql_and_python_expansions_agree_on_lapses(db: Session, data: st.DataObject) -> None:
+    """One rule, two homes: tessera_user_grants (the token grants) and RoleGraph.lapses
+    (the cut-off after a role change) must say the same of every user."""
+    graph = data.draw(role_graphs())
+    grants = data.draw(
+        st.dictionaries(st.integers(0, len(graph) - 1), st.sampled_from(sorted(EXPIRIES)))
+        if graph
+        else st.just({}),
+        label="grants",
+    )
+    arranged = arrange(db, graph, grants)
+    user, unexpired = arranged.user, arranged.unexpired
+    row = db.execute(
+        text("SELECT scopes, lapsing, lapses FROM tessera_user_grants(:t, :u, :now)"),
+        {"t": user.tenant_id, "u": user.id, "now": datetime.now(UTC)},
+    ).one()
+    python = roles.load_role_graph(db, user.tenant_id).lapses(
+        {arranged.role_ids[i]: expires_at for i, expires_at in unexpired.items()}
+    )
+    assert set(row.scopes) == set(python) == set(lapses(graph, unexpired))
+    assert dict(zip(row.lapsing, row.lapses, strict=True)) == {
+        scope: lapse for scope, lapse in python.items() if lapse is not None
+    }
 
 
 def password_form(db: Session, user: User) -> dict[str, str]:
@@ -169,7 +258,7 @@ def _invalid_scope(body: dict[str, object]) -> dict[str, object]:
 def test_a_user_without_roles_gets_no_scope_when_asking_for_one(
     client: TestClient, db: Session
 ) -> None:
-    user = arrange(db, [], {})
+    user = arrange(db, [], {}).user
     body = token_request(client, password_form(db, user), frozenset({Scope.ME}))
     assert body["status"] == 400
     assert body["error"] == "invalid_scope"

@@ -3,7 +3,8 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from backend.settings import Environment, Settings
+from backend import devstack_env
+from backend.settings import MAX_SESSION_SECONDS, Environment, Settings
 
 
 def test_production_refuses_to_start_without_a_secret(tmp_path: Path) -> None:
@@ -40,3 +41,75 @@ def test_development_generates_one_secret_and_keeps_it(tmp_path: Path) -> None:
 def test_secret_is_not_shown_in_repr() -> None:
     settings = Settings(secret_key=SecretStr("p" * 40))
     assert "p" * 40 not in repr(settings)
+
+
+EMBEDDED_APP_URL = "postgresql+psycopg://tessera_app:tessera_app@/tessera?host=/srv/var/postgres"
+EMBEDDED_OWNER_URL = "postgresql+psycopg://postgres@/tessera?host=/srv/var/postgres"
+EMBEDDED_REDIS_URL = "redis://127.0.0.1:41234/0"
+
+
+@pytest.fixture
+def dev_stack_var_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A var dir where a running `make run` published its embedded services."""
+    for name in ("ENV", "DATABASE_URL", "MIGRATION_DATABASE_URL", "REDIS_URL", "VAR_DIR"):
+        monkeypatch.delenv(f"TESSERA_{name}", raising=False)
+    devstack_env.publish(
+        tmp_path,
+        {
+            "TESSERA_MIGRATION_DATABASE_URL": EMBEDDED_OWNER_URL,
+            "TESSERA_DATABASE_URL": EMBEDDED_APP_URL,
+            "TESSERA_REDIS_URL": EMBEDDED_REDIS_URL,
+        },
+    )
+    return tmp_path
+
+
+def test_a_running_dev_stack_supplies_the_unset_urls(dev_stack_var_dir: Path) -> None:
+    settings = Settings(var_dir=dev_stack_var_dir)
+    assert settings.database_url == EMBEDDED_APP_URL
+    assert settings.owner_database_url == EMBEDDED_OWNER_URL
+    assert settings.redis_url == EMBEDDED_REDIS_URL
+
+
+def test_the_dev_stack_is_found_through_tessera_var_dir(
+    dev_stack_var_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TESSERA_VAR_DIR", str(dev_stack_var_dir))
+    assert Settings().database_url == EMBEDDED_APP_URL
+
+
+def test_a_configured_database_takes_nothing_of_the_dev_stacks(
+    dev_stack_var_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    configured = "postgresql+psycopg://app:pw@db.internal/tessera"
+    monkeypatch.setenv("TESSERA_DATABASE_URL", configured)
+    settings = Settings(var_dir=dev_stack_var_dir)
+    assert settings.database_url == configured
+    # Not the embedded owner: migrations run against the configured database.
+    assert settings.owner_database_url == configured
+    assert settings.redis_url == EMBEDDED_REDIS_URL
+
+
+def test_a_configured_redis_takes_nothing_of_the_dev_stacks(dev_stack_var_dir: Path) -> None:
+    settings = Settings(var_dir=dev_stack_var_dir, redis_url="redis://cache.internal:6379/2")
+    assert settings.redis_url == "redis://cache.internal:6379/2"
+    assert settings.database_url == EMBEDDED_APP_URL
+
+
+@pytest.mark.parametrize("env", [Environment.TEST, Environment.PRODUCTION])
+def test_only_development_reads_the_dev_stack(dev_stack_var_dir: Path, env: Environment) -> None:
+    settings = Settings(env=env, var_dir=dev_stack_var_dir, secret_key=SecretStr("s" * 40))
+    defaults = Settings(env=env, var_dir=dev_stack_var_dir / "none", secret_key=SecretStr("s" * 40))
+    assert (settings.database_url, settings.redis_url) == (
+        defaults.database_url,
+        defaults.redis_url,
+    )
+    assert settings.database_url != EMBEDDED_APP_URL
+
+
+@pytest.mark.parametrize("name", ["refresh_idle_ttl_seconds", "refresh_family_ttl_seconds"])
+def test_a_session_lifetime_stays_within_storable_dates(name: str) -> None:
+    # 10**12 s is some 31,700 years: every login would have failed to compute its expiry.
+    with pytest.raises(ValidationError, match=name):
+        Settings(**{name: 10**12})
+    assert getattr(Settings(**{name: MAX_SESSION_SECONDS}), name) == MAX_SESSION_SECONDS

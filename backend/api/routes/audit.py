@@ -1,17 +1,17 @@
 """The tenant's audit log (scope audit:read). Read-only: no route changes it."""
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime
 
 from backend.api.deps import AuditRead, DbSession
 from backend.api.pagination import Cursor, Limit, decode_cursor, encode_cursor
 from backend.api.schemas.audit import AuditEventOut, AuditPage
 from backend.api.schemas.errors import GUARDED_RESPONSES, ErrorBody
+from backend.api.schemas.moments import Moment
 from backend.domain.errors import InvalidRequestError
+from backend.domain.moments import parse_moment
 from backend.services import audit
 from backend.services.audit import EventFilter, EventKey
 
@@ -34,14 +34,14 @@ def list_audit_events(
     actor: Match = None,
     action: Match = None,
     target: Match = None,
-    since: AwareDatetime | None = None,
-    until: AwareDatetime | None = None,
+    since: Moment | None = None,
+    until: Moment | None = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> AuditPage:
     """Who did what to what, newest first. `actor`, `action` and `target` match exactly
-    (e.g. `target=user:<id>`); `since` is inclusive, `until` exclusive (ISO 8601 with a
-    time zone). Pass `next_cursor` back for the next page."""
+    (e.g. `target=user:<id>`); `since` is inclusive, `until` exclusive (RFC 3339 with a
+    time zone; a `+` in the query is `%2B`). Pass `next_cursor` back for the next page."""
     page = audit.list_events(
         db,
         principal.tenant_id,
@@ -80,9 +80,6 @@ def _event_key(cursor: str | None) -> EventKey | None:
         at, event_id = key
         if not (isinstance(at, str) and isinstance(event_id, str)):
             raise TypeError(key)
-        moment = datetime.fromisoformat(at)
-        if moment.tzinfo is None:
-            raise ValueError(at)
-        return moment, uuid.UUID(event_id)
+        return parse_moment(at), uuid.UUID(event_id)
     except (TypeError, ValueError) as exc:
         raise InvalidRequestError("cursor is not valid") from exc

@@ -85,7 +85,6 @@ async def issue_token(
             with metrics.count_grant(grant_type):
                 grant = auth.password_grant(
                     db,
-                    runtime.effects,
                     runtime.passwords,
                     runtime.issuers,
                     _password_login(username, password, tenant, requested, user_agent),

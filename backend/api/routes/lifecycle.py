@@ -18,6 +18,7 @@ from backend.api.schemas.jobs import (
 )
 from backend.db.models import User
 from backend.domain.errors import InvalidRequestError, NotFoundError
+from backend.domain.moments import parse_moment
 from backend.services import jobs, offboarding, owners, sweeps
 
 router = APIRouter(tags=["lifecycle"])
@@ -85,7 +86,7 @@ def list_jobs(
     after = None
     if key is not None:
         try:
-            after = (datetime.fromisoformat(key[0]), uuid.UUID(key[1]))
+            after = (parse_moment(key[0]), uuid.UUID(key[1]))
         except (IndexError, TypeError, ValueError) as exc:
             raise InvalidRequestError("cursor is not valid") from exc
     page = jobs.list_jobs(db, principal.tenant_id, limit=limit, after=after)

@@ -76,7 +76,10 @@ def _render(profile: users.Profile, token_scopes: frozenset[str]) -> bytes:
     status_code=204,
     responses={
         **GUARDED_RESPONSES,
-        400: {"model": ErrorBody, "description": "Wrong current password or refresh_token"},
+        400: {
+            "model": ErrorBody,
+            "description": "Wrong current password or refresh_token, or the account locked",
+        },
     },
 )
 def change_password(
@@ -86,7 +89,8 @@ def change_password(
     reason). Every access token issued so far stops working, yours included, and every
     session ends except the one whose `refresh_token` you send: refresh with it for a
     new access token. A wrong current password is 400 and counts as a failed login
-    towards the lockout."""
+    towards the lockout; while the account is locked, no current password is checked
+    (400, saying so)."""
     credentials.change_own_password(
         db,
         runtime.effects,

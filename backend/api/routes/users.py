@@ -48,6 +48,7 @@ def user_out(user: User) -> UserOut:
         disabled_at=user.disabled_at,
         disabled_reason=user.disabled_reason,
         locked_until=user.locked_until,
+        failed_logins=user.failed_logins,
         last_login_at=user.last_login_at,
         created_at=user.created_at,
         password_set=user.password_hash is not None,
@@ -167,6 +168,18 @@ def enable_user(
 ) -> UserOut:
     """Re-enable a disabled user (a deleted one cannot be, 409)."""
     return user_out(users.enable(db, effects, principal, id))
+
+
+@router.post(
+    "/{id}/unlock",
+    response_model=UserOut,
+    responses={**GUARDED_RESPONSES, **NOT_FOUND, **CONFLICT},
+)
+def unlock_user(id: uuid.UUID, principal: UsersDisable, db: DbSession) -> UserOut:
+    """Lift a lockout: clear the user's count of wrong passwords and any pause or lock,
+    so the right password logs in again at once. A user with nothing to clear is
+    answered as is, with no audit event; a deleted user cannot be unlocked (409)."""
+    return user_out(users.unlock(db, principal, id))
 
 
 @router.delete("/{id}", status_code=204, responses={**GUARDED_RESPONSES, **NOT_FOUND, **CONFLICT})

@@ -1,15 +1,17 @@
 import uuid
 from datetime import datetime
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
+from backend.api.schemas.moments import Moment
 from backend.domain.scopes import Scope
 
 
 class ApiKeyCreate(BaseModel):
     name: str = Field(min_length=1, max_length=100)
     scopes: list[Scope] = Field(min_length=1, max_length=len(Scope))
-    expires_at: AwareDatetime | None = None
+    # In the future, at most 10 years ahead; none means the key never expires.
+    expires_at: Moment | None = None
 
 
 class ApiKeyOut(BaseModel):

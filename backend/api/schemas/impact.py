@@ -23,8 +23,11 @@ class UserImpactOut(BaseModel):
     email: str
     gained: list[str] = Field(examples=[["audit:read"]])
     lost: list[str] = Field(examples=[["users:write"]])
+    # Kept, but lapsing sooner than before (a time-bound grant's expiry set or brought
+    # forward): the access tokens issued for the old lapse are cut off too.
+    lapses_sooner: list[str] = Field(examples=[[]])
     # Live refresh sessions whose access tokens would stop working: a user who loses a
-    # scope has their token version bumped. 0 when nothing is lost.
+    # scope, or keeps one that lapses sooner, has their token version bumped. 0 otherwise.
     sessions_cut: int
 
 
@@ -52,6 +55,7 @@ class DryRunOut(BaseModel):
                     email=u.email,
                     gained=u.gained,
                     lost=u.lost,
+                    lapses_sooner=u.lapses_sooner,
                     sessions_cut=u.sessions_cut,
                 )
                 for u in impact.users

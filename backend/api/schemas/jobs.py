@@ -2,8 +2,9 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
+from backend.api.schemas.moments import Moment
 from backend.db.models import Job
 
 
@@ -49,7 +50,7 @@ class BulkDisableRequest(BaseModel):
     """Which users to disable (or offboard): listed ids, users idle since a time, or everyone."""
 
     user_ids: list[uuid.UUID] | None = Field(default=None, min_length=1, max_length=100_000)
-    last_login_before: AwareDatetime | None = None
+    last_login_before: Moment | None = None
     all_users: bool = False
     reason: str = Field(default="bulk", min_length=1, max_length=200)
     # Offboard rather than only disable: end every session and revoke the service

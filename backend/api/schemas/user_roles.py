@@ -1,12 +1,14 @@
 import uuid
 from datetime import datetime
 
-from pydantic import AwareDatetime, BaseModel
+from pydantic import BaseModel
+
+from backend.api.schemas.moments import Moment
 
 
 class GrantRequest(BaseModel):
-    # When the grant lapses (aware, in the future); none means it never does.
-    expires_at: AwareDatetime | None = None
+    # When the grant lapses (in the future, at most 10 years ahead); none means never.
+    expires_at: Moment | None = None
 
 
 class GrantOut(BaseModel):

@@ -64,7 +64,10 @@ class UserOut(BaseModel):
     status: str
     disabled_at: datetime | None
     disabled_reason: str | None
+    # Password checks are refused until then: a pause or the lock (docs/security.md).
     locked_until: datetime | None
+    # Wrong passwords in a row since the last success, unlock or lock that ran out.
+    failed_logins: int
     last_login_at: datetime | None
     created_at: datetime
     # False until an invited user accepts their invitation.

@@ -12,7 +12,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from backend.db.base import Base
+from backend.db.base import Base, readable_expiry
 
 
 class ApiKey(Base):
@@ -25,6 +25,7 @@ class ApiKey(Base):
         ),
         UniqueConstraint("tenant_id", "key_hash"),
         Index("ix_api_keys_tenant_id_created_by", "tenant_id", "created_by"),
+        readable_expiry(),
     )
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)

@@ -12,7 +12,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from backend.db.base import Base, CreatedAtMixin
+from backend.db.base import Base, CreatedAtMixin, readable_expiry
 
 
 class Role(CreatedAtMixin, Base):
@@ -71,6 +71,7 @@ class UserRole(Base):
         ForeignKeyConstraint(
             ["tenant_id", "role_id"], ["roles.tenant_id", "roles.id"], ondelete="CASCADE"
         ),
+        readable_expiry(),
     )
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)

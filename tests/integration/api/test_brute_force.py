@@ -3,7 +3,6 @@ account lockout, the per-address rate limit, timing equalisation and legacy hash
 
 import logging
 import secrets
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -21,6 +20,7 @@ from backend.security import rate_limit
 from backend.settings import Settings
 from tests.conftest import bearer, builtin_role
 from tests.factories import DEFAULT_PASSWORD, TenantFactory, UserFactory
+from tests.support.concurrency import all_at_once
 
 BAD_CREDENTIALS = {"error": "invalid_grant", "error_description": "invalid username or password"}
 WRONG = "not the password at all"
@@ -148,26 +148,16 @@ def test_concurrent_wrong_guesses_all_count_and_lock_once(
 ) -> None:
     guesses = THRESHOLD * 3
     version = user.token_version
-    barrier = threading.Barrier(guesses)
-    statuses: list[int] = []
-
-    def guess() -> None:
-        barrier.wait()
-        statuses.append(login(client, WRONG).status_code)
-
-    threads = [threading.Thread(target=guess) for _ in range(guesses)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    statuses = all_at_once(guesses, lambda: login(client, WRONG).status_code)
     assert statuses == [400] * guesses
     locked = reload(db, user)
     assert locked.failed_logins == guesses
-    assert locked.token_version == version + 1
+    # Locking stops guessing, not the account's sessions: no token is cut off.
+    assert locked.token_version == version
     assert len(lock_events(db, user)) == 1
 
 
-def test_lockout_cuts_off_access_tokens_and_is_audited(
+def test_lockout_keeps_access_tokens_and_is_audited(
     client: TestClient, user: User, db: Session
 ) -> None:
     version = user.token_version
@@ -177,10 +167,11 @@ def test_lockout_cuts_off_access_tokens_and_is_audited(
     for _ in range(THRESHOLD):
         login(client, WRONG)
 
-    assert reload(db, user).token_version == version + 1
-    response = client.get("/me", headers=bearer(access_token))
-    assert response.status_code == 401
-    assert response.json()["error"] == "invalid_token"
+    # Whoever guessed cannot log the account's owner out: the token started with the
+    # right password goes on working, while a new login is refused.
+    assert reload(db, user).token_version == version
+    assert client.get("/me", headers=bearer(access_token)).status_code == 200
+    assert login(client).json() == BAD_CREDENTIALS
     [event] = lock_events(db, user)
     assert event.tenant_id == user.tenant_id
     assert event.actor == "system"
@@ -189,20 +180,23 @@ def test_lockout_cuts_off_access_tokens_and_is_audited(
     assert WRONG not in str(event.data)
 
 
-def test_sessions_cannot_refresh_while_locked(client: TestClient, user: User, db: Session) -> None:
+def test_sessions_refresh_while_locked(client: TestClient, user: User, db: Session) -> None:
     refresh_token = login(client).json()["refresh_token"]
     for _ in range(THRESHOLD):
         login(client, WRONG)
-    refresh = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+    assert reload(db, user).locked_until is not None
 
-    refused = client.post("/token", data=refresh)
-    assert refused.status_code == 400
-    assert refused.json() == {
-        "error": "invalid_grant",
-        "error_description": "this user account is temporarily locked; try again later",
-    }
-    expire_lock(db, user)
-    assert client.post("/token", data=refresh).status_code == 200
+    # A refresh token proves a login made with the right password; the lock is for
+    # guessers, so the session goes on, token after token.
+    for _ in range(2):
+        refreshed = client.post(
+            "/token", data={"grant_type": "refresh_token", "refresh_token": refresh_token}
+        )
+        assert refreshed.status_code == 200, refreshed.text
+        grant = refreshed.json()
+        assert client.get("/me", headers=bearer(grant["access_token"])).status_code == 200
+        refresh_token = grant["refresh_token"]
+    assert login(client).json() == BAD_CREDENTIALS
 
 
 def test_lockout_is_per_user(client: TestClient, user: User, db: Session) -> None:
@@ -213,6 +207,116 @@ def test_lockout_is_per_user(client: TestClient, user: User, db: Session) -> Non
     assert reload(db, other).failed_logins == 0
     bob = {"grant_type": "password", "username": "acme/bob@acme.test"}
     assert client.post("/token", data={**bob, "password": DEFAULT_PASSWORD}).status_code == 200
+
+
+# Throttling before the lock (NIST SP 800-63B-4 §3.2.2): pauses that double
+
+
+THROTTLED = {
+    "throttle_after": 2,
+    "throttle_seconds": 60,
+    "lockout_threshold": 5,
+    "lockout_minutes": 15,
+}
+
+
+@pytest.fixture
+def throttled(db: Session) -> User:
+    tenant = TenantFactory(slug="acme", policy=THROTTLED)
+    member = UserFactory(
+        tenant=tenant, email="ann@acme.test", roles=[builtin_role(db, tenant, "member")]
+    )
+    db.commit()
+    return member
+
+
+def paused_for(client: TestClient, db: Session, user: User) -> timedelta:
+    """Make one wrong guess; how long it paused password checks for (to the second)."""
+    started = datetime.now(UTC)
+    assert login(client, WRONG).json() == BAD_CREDENTIALS
+    locked_until = reload(db, user).locked_until
+    assert locked_until is not None
+    return timedelta(seconds=round((locked_until - started).total_seconds()))
+
+
+def test_a_few_wrong_passwords_pause_password_checks(
+    client: TestClient, throttled: User, db: Session
+) -> None:
+    login(client, WRONG)
+    assert (reload(db, throttled).failed_logins, reload(db, throttled).locked_until) == (1, None)
+    assert paused_for(client, db, throttled) == timedelta(seconds=60)
+    paused_until = reload(db, throttled).locked_until
+
+    # During the pause the right password gets the wrong one's answer, and a wrong one
+    # is not counted: the pause refused it whatever it was.
+    assert login(client).json() == BAD_CREDENTIALS
+    assert login(client, WRONG).json() == BAD_CREDENTIALS
+    after = reload(db, throttled)
+    assert (after.failed_logins, after.locked_until) == (2, paused_until)
+    assert after.last_login_at is None
+    assert lock_events(db, throttled) == []
+
+
+def test_each_pause_doubles_up_to_the_lock(
+    client: TestClient, throttled: User, db: Session
+) -> None:
+    login(client, WRONG)
+    pauses = [paused_for(client, db, throttled)]
+    for _ in range(2):
+        expire_lock(db, throttled)
+        pauses.append(paused_for(client, db, throttled))
+    assert pauses == [timedelta(seconds=s) for s in (60, 120, 240)]
+    assert reload(db, throttled).failed_logins == 4
+    assert lock_events(db, throttled) == []
+
+    # The threshold's guess locks for lockout_minutes, audited; a lock that runs out
+    # starts a fresh count, and so the pauses start again from the shortest.
+    expire_lock(db, throttled)
+    assert paused_for(client, db, throttled) == timedelta(minutes=15)
+    [event] = lock_events(db, throttled)
+    assert event.data["failed_logins"] == 5
+    expire_lock(db, throttled)
+    login(client, WRONG)
+    assert (reload(db, throttled).failed_logins, reload(db, throttled).locked_until) == (1, None)
+
+
+def test_the_pause_never_outlasts_the_lock(client: TestClient, db: Session) -> None:
+    tenant = TenantFactory(
+        slug="acme", policy={**THROTTLED, "throttle_seconds": 600, "lockout_minutes": 12}
+    )
+    user = UserFactory(tenant=tenant, email="ann@acme.test")
+    db.commit()
+    login(client, WRONG)
+    assert paused_for(client, db, user) == timedelta(minutes=10)
+    expire_lock(db, user)
+    assert paused_for(client, db, user) == timedelta(minutes=12)
+
+
+def test_the_right_password_after_a_pause_logs_in_and_clears_the_count(
+    client: TestClient, throttled: User, db: Session
+) -> None:
+    for _ in range(2):
+        login(client, WRONG)
+    expire_lock(db, throttled)
+    assert login(client).status_code == 200
+    cleared = reload(db, throttled)
+    assert (cleared.failed_logins, cleared.locked_until) == (0, None)
+
+
+def test_concurrent_guesses_count_only_until_the_pause(
+    client: TestClient, throttled: User, db: Session
+) -> None:
+    guesses = 8
+    version = throttled.token_version
+    statuses = all_at_once(guesses, lambda: login(client, WRONG).status_code)
+    assert statuses == [400] * guesses
+    # The second guess's row lock orders the rest after its pause: exactly two count,
+    # however the requests interleave.
+    paused = reload(db, throttled)
+    assert paused.failed_logins == THROTTLED["throttle_after"]
+    assert paused.locked_until is not None
+    assert paused.token_version == version
+    assert lock_events(db, throttled) == []
 
 
 # Timing: an unknown user costs the same argon2 verification as a known one.

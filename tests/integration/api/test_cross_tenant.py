@@ -74,6 +74,7 @@ BODIES: dict[tuple[str, str], dict[str, object]] = {
     ("PATCH", "/users/{id}"): {"full_name": "Renamed"},
     ("POST", "/users/{id}/disable"): {"reason": "cross-tenant probe"},
     ("POST", "/users/{id}/enable"): {},
+    ("POST", "/users/{id}/unlock"): {},
     ("PATCH", "/roles/{id}"): {"description": "cross-tenant probe"},
     ("PUT", "/users/{id}/roles/{role_id}"): {},
 }

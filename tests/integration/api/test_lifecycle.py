@@ -215,8 +215,27 @@ def test_preview_shows_exactly_what_the_sweeps_then_do(
     db.expire_all()
     assert db.get_one(User, (idle.tenant_id, idle.id)).status is UserStatus.DISABLED
     assert db.get_one(User, (locked.tenant_id, locked.id)).locked_until is None
-    assert db.get_one(User, (granted.tenant_id, granted.id)).token_version == 2
+    # Tidying only: no access token outlived the grant, so the sweep cuts nobody off.
+    assert db.get_one(User, (granted.tenant_id, granted.id)).token_version == 1
     assert db.scalars(select(UserRole).where(UserRole.user_id == granted.id)).all() == []
+
+
+def test_lifting_lockouts_resets_the_count_of_a_lock_but_not_of_a_pause(
+    db: Session, effects: Effects, sessions: sessionmaker[Session]
+) -> None:
+    tenant = TenantFactory(slug="acme", policy={"lockout_threshold": 10, "throttle_after": 3})
+    ended = datetime.now(UTC) - timedelta(seconds=1)
+    was_locked = UserFactory(tenant=tenant, failed_logins=10, locked_until=ended)
+    was_paused = UserFactory(tenant=tenant, failed_logins=4, locked_until=ended)
+    db.commit()
+    sweeps.run(sessions, effects, "lift_lockouts", chunk=10)
+    db.expire_all()
+    # A pause that ran out keeps its count, so the next wrong password pauses for
+    # twice as long; a lock that ran out starts a fresh one.
+    assert [
+        (user.failed_logins, user.locked_until)
+        for user in (db.get_one(User, (u.tenant_id, u.id)) for u in (was_locked, was_paused))
+    ] == [(0, None), (4, None)]
 
 
 def test_sweeps_leave_tenants_without_the_policy_alone(

@@ -100,10 +100,35 @@ def test_a_wrong_current_password_is_400_and_counts_towards_the_lockout(
         db.expire_all()
         assert db.get_one(User, (user.tenant_id, user.id)).failed_logins == attempt
     assert len(audit_events(db, "user.password_change_failed")) == THRESHOLD - 1
-    # The guess that reaches the threshold locks the account and kills the token.
+    # The guess that reaches the threshold locks the account, not the token.
     change(client, token, current_password="a wrong guess", new_password=NEW)
-    assert client.get("/me", headers=bearer(token)).status_code == 401
+    assert client.get("/me", headers=bearer(token)).status_code == 200
     assert len(audit_events(db, "user.locked")) == 1
+
+
+def test_while_locked_no_current_password_is_checked(
+    client: TestClient, user: User, db: Session
+) -> None:
+    token = login(client).json()["access_token"]
+    stored = user.password_hash
+    for _ in range(THRESHOLD):
+        change(client, token, current_password="a wrong guess", new_password=NEW)
+
+    # The right password and a wrong one get the same answer, so a stolen token is no
+    # oracle while the lock lasts; the caller is signed in as the account, so it may
+    # say why.
+    answers = [
+        change(client, token, current_password=current, new_password=NEW)
+        for current in (DEFAULT_PASSWORD, "another wrong guess")
+    ]
+    assert [a.status_code for a in answers] == [400, 400]
+    assert answers[0].json() == answers[1].json()
+    assert answers[0].json()["error"] == "invalid_request"
+    assert "too many wrong passwords" in answers[0].json()["error_description"]
+    db.expire_all()
+    assert db.get_one(User, (user.tenant_id, user.id)).password_hash == stored
+    reasons = [e.data["reason"] for e in audit_events(db, "user.password_change_failed")]
+    assert reasons[-2:] == ["locked", "locked"]
 
 
 def test_a_weak_new_password_is_422_and_changes_nothing(

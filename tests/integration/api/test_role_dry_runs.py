@@ -2,6 +2,7 @@
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -91,6 +92,7 @@ def test_editing_a_role_previews_who_gains_and_loses_and_the_sessions_cut(
                 "email": "ann@acme.test",
                 "gained": ["users:read"],
                 "lost": ["audit:read"],
+                "lapses_sooner": [],
                 "sessions_cut": 2,
             },
         ],
@@ -181,10 +183,38 @@ def test_granting_and_revoking_previews(client: TestClient, world: World, db: Se
             "email": "ann@acme.test",
             "gained": [],
             "lost": ["audit:read", "jobs:read", "me"],
+            "lapses_sooner": [],
             "sessions_cut": 2,
         }
     ]
     assert before == fingerprint(db)
+
+
+def test_an_expiry_set_on_a_grant_previews_the_scopes_that_lapse_sooner(
+    client: TestClient, world: World, db: Session
+) -> None:
+    before = fingerprint(db)
+    lapse = {"expires_at": (datetime.now(UTC) + timedelta(days=1)).isoformat()}
+    path = f"/users/{world.ann.id}/roles/{world.parent.id}"
+    preview = client.put(f"{path}?dry_run=true", headers=bearer(world.token), json=lapse)
+    assert preview.status_code == 200, preview.text
+    assert preview.json()["impact"] == [
+        {
+            "user_id": str(world.ann.id),
+            "email": "ann@acme.test",
+            "gained": [],
+            "lost": [],
+            # Her tokens were issued for scopes that never lapsed: they are cut off.
+            "lapses_sooner": ["audit:read", "jobs:read", "me"],
+            "sessions_cut": 2,
+        }
+    ]
+    assert before == fingerprint(db)
+    # Pushing the expiry further out afterwards hastens nothing: nobody is listed.
+    assert client.put(path, headers=bearer(world.token), json=lapse).status_code == 200
+    later = {"expires_at": (datetime.now(UTC) + timedelta(days=2)).isoformat()}
+    pushed = client.put(f"{path}?dry_run=true", headers=bearer(world.token), json=later)
+    assert pushed.json()["impact"] == []
 
 
 def auditor_scopes(db: Session, auditor: Role) -> set[Scope]:

@@ -1,6 +1,8 @@
 """Migrations go up and down, match the models, and leave the app role powerless over DDL."""
 
+import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 from alembic import command
@@ -69,3 +71,34 @@ def test_app_role_is_neither_superuser_nor_owner(settings: Settings) -> None:
         with pytest.raises(Exception, match=r"permission denied|must be owner"):
             connection.execute(text("DROP TABLE users"))
     engine.dispose()
+
+
+def test_stored_expiries_python_cannot_read_are_brought_within_range(scratch: Settings) -> None:
+    """Before the bound, an expiry in year 10000 (UTC) was stored and then unreadable."""
+    config = alembic_config(scratch)
+    command.upgrade(config, "5e1c0a7b9d24")
+    tenant, user, role = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    ids = {"t": tenant, "u": user, "r": role}
+    engine = create_engine(scratch.owner_database_url, poolclass=NullPool)
+    try:
+        with engine.begin() as connection:
+            for statement in (
+                "INSERT INTO tenants (id, slug, name) VALUES (:t, 'acme', 'Acme')",
+                "INSERT INTO users (tenant_id, id, email) VALUES (:t, :u, 'ann@acme.test')",
+                "INSERT INTO roles (tenant_id, id, name) VALUES (:t, :r, 'on-call')",
+                "INSERT INTO user_roles (tenant_id, user_id, role_id, expires_at) "
+                "VALUES (:t, :u, :r, '9999-12-31T23:59:59-14:00')",
+                "INSERT INTO api_keys (tenant_id, id, name, key_hash, prefix, scope, created_by, "
+                "expires_at) VALUES (:t, :r, 'ci', '\\x00', 'ak_', 'me', :u, "
+                "'0001-01-01T00:00:00+14:00')",
+            ):
+                connection.execute(text(statement), ids)
+        command.upgrade(config, "head")
+        with engine.connect() as connection:
+            # Read by psycopg as datetimes: before the migration, this raised.
+            granted = connection.scalar(text("SELECT expires_at FROM user_roles"))
+            key = connection.scalar(text("SELECT expires_at FROM api_keys"))
+    finally:
+        engine.dispose()
+    assert granted == datetime(9998, 12, 31, 23, 59, 59, tzinfo=UTC)
+    assert key == datetime(1, 1, 2, tzinfo=UTC)

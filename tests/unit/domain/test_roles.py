@@ -1,4 +1,5 @@
 import itertools
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given
@@ -234,11 +235,64 @@ def test_platform_scopes_are_grantable_only_in_the_platform_tenant() -> None:
 
 
 def test_scope_changes_list_only_who_changed() -> None:
-    before = {"ann": frozenset({Scope.ME, Scope.USERS_READ}), "bob": frozenset({Scope.ME})}
-    after = {"ann": frozenset({Scope.ME, Scope.AUDIT_READ}), "bob": frozenset({Scope.ME})}
+    before = {"ann": dict.fromkeys([Scope.ME, Scope.USERS_READ]), "bob": {Scope.ME: None}}
+    after = {"ann": dict.fromkeys([Scope.ME, Scope.AUDIT_READ]), "bob": {Scope.ME: None}}
     assert scope_changes(before, after) == [
         ScopeChange("ann", gained=frozenset({Scope.AUDIT_READ}), lost=frozenset({Scope.USERS_READ}))
     ]
-    assert scope_changes({"cy": frozenset({Scope.ME})}, {}) == [
+    assert scope_changes({"cy": {Scope.ME: None}}, {}) == [
         ScopeChange("cy", gained=frozenset(), lost=frozenset({Scope.ME}))
     ]
+
+
+def test_a_lapse_that_comes_sooner_is_a_change_that_cuts_off() -> None:
+    soon, later = datetime(2030, 1, 1, tzinfo=UTC), datetime(2031, 1, 1, tzinfo=UTC)
+    before = {"ann": {Scope.ME: None}, "bob": {Scope.ME: later}, "cy": {Scope.ME: soon}}
+    after = {"ann": {Scope.ME: later}, "bob": {Scope.ME: soon}, "cy": {Scope.ME: later}}
+    changes = sorted(scope_changes(before, after), key=lambda c: c.subject)
+    assert [(c.subject, c.hastened, c.cuts_off) for c in changes] == [
+        ("ann", frozenset({Scope.ME}), True),
+        ("bob", frozenset({Scope.ME}), True),
+    ]
+    # Lapsing later (cy), or gaining a scope, cuts nobody off.
+    gained = scope_changes({"cy": {}}, {"cy": {Scope.ME: soon}})
+    assert [c.cuts_off for c in gained] == [False]
+
+
+def test_a_scope_lapses_with_the_last_grant_that_gives_it() -> None:
+    soon, later = datetime(2030, 1, 1, tzinfo=UTC), datetime(2031, 1, 1, tzinfo=UTC)
+    graph = RoleGraph(
+        [
+            node("base", {Scope.ME}),
+            node("reader", {Scope.AUDIT_READ}, {"base"}),
+            node("writer", {Scope.USERS_WRITE}, {"base"}),
+            node("lasting", {Scope.ROLES_READ}),
+        ]
+    )
+    lapses = graph.lapses({"reader": soon, "writer": later, "lasting": None, "gone": soon})
+    assert lapses == {
+        Scope.ME: later,
+        Scope.AUDIT_READ: soon,
+        Scope.USERS_WRITE: later,
+        Scope.ROLES_READ: None,
+    }
+    assert graph.lapses({"reader": soon, "base": None})[Scope.ME] is None
+
+
+@given(
+    dags(),
+    st.dictionaries(st.integers(0, 7), st.none() | st.integers(0, 3), max_size=8),
+)
+def test_lapses_cover_the_expansion_and_take_the_latest_grant(
+    spec: dict[int, tuple[frozenset[Scope], frozenset[int]]], grants: dict[int, int | None]
+) -> None:
+    graph = RoleGraph(RoleNode(k, str(k), s, inc) for k, (s, inc) in spec.items())
+    expiries = {
+        k: None if day is None else datetime(2030, 1, 1 + day, tzinfo=UTC)
+        for k, day in grants.items()
+    }
+    lapses = graph.lapses(expiries)
+    assert lapses.keys() == graph.expand(expiries)
+    for scope, lapse in lapses.items():
+        giving = [e for k, e in expiries.items() if scope in graph.expand([k])]
+        assert lapse == (None if None in giving else max(e for e in giving if e is not None))
