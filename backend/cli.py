@@ -9,6 +9,7 @@ from urllib.parse import unquote
 
 from sqlalchemy.exc import OperationalError
 
+from backend.cli_import import add_commands as add_import_commands
 from backend.db.engine import Database
 from backend.db.session import unit_of_work
 from backend.domain.errors import DomainError
@@ -104,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
         "ensure-demo-tenant", help="create the 'demo' tenant once, printing its password"
     )
     demo.set_defaults(handler=_ensure_demo_tenant)
+
+    add_import_commands(commands)
     return parser
 
 

@@ -9,7 +9,9 @@ from fastapi import FastAPI
 
 from backend.api.docs import install_docs
 from backend.api.errors import install_error_handlers
+from backend.api.links import install_links
 from backend.api.middleware import RequestContextMiddleware
+from backend.api.operation_ids import operation_id
 from backend.api.routes import (
     api_keys,
     audit,
@@ -63,11 +65,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
         swagger_ui_parameters={"persistAuthorization": True},
+        generate_unique_id_function=operation_id,
         # Served by install_docs from local assets: the defaults load from a CDN.
         docs_url=None,
         redoc_url=None,
     )
     install_docs(app)
+    install_links(app)
     install_error_handlers(app)
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(RequestContextMiddleware)

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from backend.db.models import (
     ApiKey,
     AuditEvent,
+    ImportRow,
     Invitation,
     Job,
     RefreshFamily,
@@ -235,6 +236,24 @@ class JobFactory(_Base):
         tenant = factory.SubFactory(TenantFactory)
 
 
+class ImportRowFactory(_Base):
+    """A staged row of a user import, pending, with its import job."""
+
+    class Meta:
+        model = ImportRow
+
+    tenant_id = factory.LazyAttribute(lambda r: r.job.tenant_id)
+    job_id = factory.LazyAttribute(lambda r: r.job.id)
+    line = factory.Sequence(lambda n: n + 2)
+    email = factory.Sequence(lambda n: f"imported{n}@example.test")
+    full_name = "Imported User"
+    roles = factory.LazyFunction(list)
+    password_hash = "$2b$04$" + "a" * 53
+
+    class Params:
+        job = factory.SubFactory(JobFactory, kind="import_users")
+
+
 ALL_FACTORIES: tuple[type[SQLAlchemyModelFactory], ...] = (
     TenantFactory,
     RoleFactory,
@@ -246,4 +265,5 @@ ALL_FACTORIES: tuple[type[SQLAlchemyModelFactory], ...] = (
     AuditEventFactory,
     InvitationFactory,
     JobFactory,
+    ImportRowFactory,
 )

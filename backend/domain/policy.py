@@ -13,6 +13,10 @@ DEFAULT_MIN_PASSWORD_LENGTH = 12
 MIN_PASSWORD_LENGTH_FLOOR = 8
 MIN_PASSWORD_LENGTH_CEILING = 128
 MAX_PASSWORD_LENGTH = 1024
+# check_password's "one character repeated" rule as a regular expression, for OpenAPI
+# (a test holds the two equal): not one character then only copies of it. The end is
+# `(?![\s\S])`, the end of input in every dialect, where `$` may match before a newline.
+NOT_ONE_CHARACTER_REPEATED = r"^(?!([\s\S])\1*(?![\s\S]))"
 # NIST SP 800-63B-4 §3.2.2 allows at most 100 consecutive failures before a lockout,
 # and slowing guesses down before that: a short pause after a few, growing with each.
 DEFAULT_LOCKOUT_THRESHOLD = 100

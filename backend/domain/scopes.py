@@ -5,6 +5,7 @@ role validation. Tenant scopes can be granted in any tenant; platform scopes onl
 the platform tenant.
 """
 
+import re
 from collections.abc import Iterable
 from enum import StrEnum
 
@@ -50,6 +51,11 @@ TENANT_SCOPES: frozenset[Scope] = frozenset(Scope) - PLATFORM_SCOPES
 READ_SCOPES: frozenset[Scope] = frozenset(
     s for s in TENANT_SCOPES if s.value.endswith(":read") or s is Scope.ME
 )
+
+
+# What parse_scopes accepts, as a regular expression for OpenAPI (the `scope` field of
+# POST /token): catalogue names separated by whitespace, which may also surround them.
+SCOPE_LIST_PATTERN = r"^\s*(?:(?:{})(?:\s+|$))*$".format("|".join(re.escape(s) for s in Scope))
 
 
 def parse_scopes(raw: str | None) -> frozenset[Scope]:

@@ -4,7 +4,10 @@ import re
 
 from backend.domain.errors import InvalidSlugError
 
-_SLUG = re.compile(r"[a-z0-9-]{2,63}")
+# Also the database's CHECK, and the pattern OpenAPI states for POST /tenants and the
+# `tenant` field of POST /token.
+SLUG_PATTERN = r"^[a-z0-9-]{2,63}$"
+_SLUG = re.compile(SLUG_PATTERN)
 
 
 def validate_slug(slug: str) -> str:

@@ -4,10 +4,13 @@ Hashing is slow on purpose (~100 ms with production parameters). Callers run it 
 worker thread, never on the event loop, and a semaphore keeps concurrent hashes to the
 core count so a burst of logins queues instead of starving every other request.
 
-New hashes are argon2id. bcrypt hashes imported from an older system still verify, and
-a successful verification hands back an argon2id hash to store in their place.
+New hashes are argon2id. Hashes imported from an older system (argon2 with other
+parameters, bcrypt, pbkdf2-sha256: see backend/domain/password_hashes.py) still verify,
+and a successful verification hands back an argon2id hash to store in their place.
 """
 
+import hashlib
+import hmac
 import os
 import secrets
 import threading
@@ -17,8 +20,10 @@ from functools import cached_property
 from pwdlib import PasswordHash
 from pwdlib.exceptions import UnknownHashError
 from pwdlib.hashers.argon2 import Argon2Hasher
+from pwdlib.hashers.base import HasherProtocol, ensure_bytes, ensure_str
 from pwdlib.hashers.bcrypt import BcryptHasher
 
+from backend.domain.password_hashes import parse_pbkdf2_sha256
 from backend.settings import Settings
 
 # bcrypt reads at most this many bytes of a password.
@@ -38,10 +43,36 @@ class LegacyBcryptHasher(BcryptHasher):
         return super().verify(raw[:BCRYPT_MAX_BYTES], hash)
 
 
+class Pbkdf2Sha256Hasher(HasherProtocol):
+    """Verifies pbkdf2-sha256 hashes in passlib's and Django's formats; makes none.
+
+    Such a hash is only ever imported, and is replaced at its user's first login.
+    """
+
+    @classmethod
+    def identify(cls, hash: str | bytes) -> bool:
+        return parse_pbkdf2_sha256(ensure_str(hash)) is not None
+
+    def hash(self, password: str | bytes, *, salt: bytes | None = None) -> str:
+        raise NotImplementedError("new hashes are argon2id; pbkdf2-sha256 is only verified")
+
+    def verify(self, password: str | bytes, hash: str | bytes) -> bool:
+        parsed = parse_pbkdf2_sha256(ensure_str(hash))
+        if parsed is None:
+            return False
+        derived = hashlib.pbkdf2_hmac(
+            "sha256", ensure_bytes(password), parsed.salt, parsed.rounds, len(parsed.digest)
+        )
+        return hmac.compare_digest(derived, parsed.digest)
+
+    def check_needs_rehash(self, hash: str | bytes) -> bool:
+        return True
+
+
 @dataclass(frozen=True, slots=True)
 class Verification:
     ok: bool
-    # Set when the stored hash is legacy (bcrypt) or uses other argon2 parameters than
+    # Set when the stored hash is legacy (bcrypt, pbkdf2) or uses other argon2 parameters than
     # the current ones: the same password hashed afresh, to be stored in its place.
     new_hash: str | None = None
 
@@ -56,6 +87,7 @@ class PasswordService:
                     parallelism=settings.argon2_parallelism,
                 ),
                 LegacyBcryptHasher(),
+                Pbkdf2Sha256Hasher(),
             )
         )
         slots = settings.password_hash_concurrency or os.cpu_count() or 1

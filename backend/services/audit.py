@@ -80,6 +80,20 @@ def record_many(
     data: dict[str, Any] | None = None,
 ) -> None:
     """One event per target in a single flush: for set-based changes to many rows."""
+    record_each(
+        db, tenant_id=tenant_id, actor=actor, action=action, events=[(t, data) for t in targets]
+    )
+
+
+def record_each(
+    db: Session,
+    *,
+    tenant_id: uuid.UUID,
+    actor: str,
+    action: str,
+    events: list[tuple[str, dict[str, Any] | None]],
+) -> None:
+    """`record_many` with data of its own for each target: (target, data) pairs."""
     context = current_request.get()
     db.add_all(
         AuditEvent(
@@ -92,7 +106,7 @@ def record_many(
             request_id=context.request_id if context else None,
             client_ip=context.client_ip if context else None,
         )
-        for target in targets
+        for target, data in events
     )
     db.flush()
 

@@ -21,66 +21,58 @@ from backend.db.models import Job, JobStatus
 from backend.db.session import unit_of_work
 from backend.db.tenant_context import enter_tenant
 from backend.domain.errors import DomainError
-from backend.services import offboarding
+from backend.services import offboarding, user_import
 from backend.services.effects import Effects
+from backend.services.jobs import Batch, JobRun
 
 logger = logging.getLogger(__name__)
 
-# (db, effects, tenant_id, params, actor, chunk, after) -> the batch: rows changed, and
-# the last key it looked at (None once nothing is left), which the next batch starts after.
-Step = Callable[[Session, Effects, uuid.UUID, dict[str, Any], str, int, Any], offboarding.Batch]
-# (db, tenant_id, params, done) -> the job's result once it has finished.
-Summary = Callable[[Session, uuid.UUID, dict[str, Any], int], dict[str, Any]]
+# (db, effects, job, chunk, after) -> the batch: rows changed, and the last key it looked
+# at (None once nothing is left), which the next batch starts after.
+Step = Callable[[Session, Effects, JobRun, int, Any], Batch]
+# (db, job, done) -> the job's result once it has finished.
+Summary = Callable[[Session, JobRun, int], dict[str, Any]]
 
 
 def _bulk(*, offboard: bool, counted: str) -> tuple[Step, Summary]:
     """A bulk job's step and summary: disable, or with `offboard`, offboard."""
 
-    def step(
-        db: Session,
-        effects: Effects,
-        tenant_id: uuid.UUID,
-        params: dict[str, Any],
-        actor: str,
-        chunk: int,
-        after: Any,
-    ) -> offboarding.Batch:
+    def step(db: Session, effects: Effects, job: JobRun, chunk: int, after: Any) -> Batch:
         return offboarding.bulk_step(
-            db, effects, tenant_id, params, actor=actor, chunk=chunk, after=after, offboard=offboard
+            db,
+            effects,
+            job.tenant_id,
+            job.params,
+            actor=job.actor,
+            chunk=chunk,
+            after=after,
+            offboard=offboard,
         )
 
-    def summary(
-        db: Session, tenant_id: uuid.UUID, params: dict[str, Any], done: int
-    ) -> dict[str, Any]:
-        return {counted: done, "skipped_owners": offboarding.skipped_owners(db, tenant_id, params)}
+    def summary(db: Session, job: JobRun, done: int) -> dict[str, Any]:
+        return {
+            counted: done,
+            "skipped_owners": offboarding.skipped_owners(db, job.tenant_id, job.params),
+        }
 
     return step, summary
 
 
-def _offboard(
-    db: Session,
-    effects: Effects,
-    tenant_id: uuid.UUID,
-    params: dict[str, Any],
-    actor: str,
-    chunk: int,
-    after: Any,
-) -> offboarding.Batch:
-    user_id = uuid.UUID(params["user_id"])
-    changed = offboarding.offboard_step(db, effects, tenant_id, user_id, actor=actor)
-    return offboarding.Batch(changed, None)
+def _offboard(db: Session, effects: Effects, job: JobRun, chunk: int, after: Any) -> Batch:
+    user_id = uuid.UUID(job.params["user_id"])
+    changed = offboarding.offboard_step(db, effects, job.tenant_id, user_id, actor=job.actor)
+    return Batch(changed, None)
 
 
-def _offboard_summary(
-    db: Session, tenant_id: uuid.UUID, params: dict[str, Any], done: int
-) -> dict[str, Any]:
-    return {"user_id": params["user_id"], "offboarded": True}
+def _offboard_summary(db: Session, job: JobRun, done: int) -> dict[str, Any]:
+    return {"user_id": job.params["user_id"], "offboarded": True}
 
 
 KINDS: dict[str, tuple[Step, Summary]] = {
     "bulk_disable": _bulk(offboard=False, counted="disabled"),
     "bulk_offboard": _bulk(offboard=True, counted="offboarded"),
     "offboard": (_offboard, _offboard_summary),
+    user_import.KIND: (user_import.step, user_import.summary),
 }
 
 TRANSIENT: tuple[type[Exception], ...] = (OperationalError,)
@@ -103,7 +95,7 @@ def run(
         job.status = JobStatus.RUNNING
         job.started_at = job.started_at or datetime.now(UTC)
         job.attempts += 1
-        kind, params, actor = job.kind, dict(job.params), job.requested_by
+        kind, work = job.kind, JobRun(tenant_id, job_id, dict(job.params), job.requested_by)
     try:
         step, summary = KINDS[kind]
         # A rerun (redelivery) starts from the first key again: what was done is skipped
@@ -112,7 +104,7 @@ def run(
         while True:
             with unit_of_work(sessions) as db:
                 enter_tenant(db, tenant_id)
-                batch = step(db, effects, tenant_id, params, actor, chunk, after)
+                batch = step(db, effects, work, chunk, after)
                 if batch.changed:
                     db.execute(
                         update(Job)
@@ -125,7 +117,7 @@ def run(
         with unit_of_work(sessions) as db:
             enter_tenant(db, tenant_id)
             job = db.get_one(Job, (tenant_id, job_id))
-            job.result = summary(db, tenant_id, params, job.progress_done)
+            job.result = summary(db, work, job.progress_done)
             job.status = JobStatus.SUCCEEDED
             job.finished_at = datetime.now(UTC)
     except TRANSIENT:

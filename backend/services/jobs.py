@@ -7,6 +7,7 @@ sends it again once the broker is back.
 """
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -15,10 +16,29 @@ from sqlalchemy.orm import Session
 
 from backend.db.models import Job, JobStatus
 from backend.db.session import after_commit
-from backend.domain.errors import NotFoundError
+from backend.domain.errors import ConflictError, NotFoundError
 from backend.services import audit
 from backend.services.effects import Effects
 from backend.services.principals import Principal
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """What one step of a job did: rows changed, and where the next step starts."""
+
+    changed: int
+    # The last key this step looked at; None once nothing is left after it.
+    after: Any
+
+
+@dataclass(frozen=True, slots=True)
+class JobRun:
+    """The job a worker's step works for: its tenant, id, parameters and who asked."""
+
+    tenant_id: uuid.UUID
+    job_id: uuid.UUID
+    params: dict[str, Any]
+    actor: str
 
 
 def enqueue(
@@ -31,26 +51,75 @@ def enqueue(
     total: int | None = None,
 ) -> Job:
     """Record a job and have it dispatched to the worker once this transaction commits."""
+    return enqueue_for(db, effects, actor.tenant_id, actor.actor, kind, params, total=total)
+
+
+def enqueue_for(
+    db: Session,
+    effects: Effects,
+    tenant_id: uuid.UUID,
+    actor: str,
+    kind: str,
+    params: dict[str, Any],
+    *,
+    total: int | None = None,
+) -> Job:
+    """`enqueue`, for an actor that is not a principal (the operator's CLI: `system`)."""
     job = Job(
-        tenant_id=actor.tenant_id,
+        tenant_id=tenant_id,
         id=uuid.uuid4(),
         kind=kind,
         params=params,
         progress_total=total,
-        requested_by=actor.actor,
+        requested_by=actor,
     )
     db.add(job)
     db.flush()
     audit.record(
         db,
-        tenant_id=actor.tenant_id,
-        actor=actor.actor,
+        tenant_id=tenant_id,
+        actor=actor,
         action="job.requested",
         target=f"job:{job.id}",
         data={"kind": kind, "params": params},
     )
-    after_commit(db, lambda: effects.dispatch(job.tenant_id, job.id))
+    _dispatch_after_commit(db, effects, job)
     return job
+
+
+def resume(
+    db: Session, effects: Effects, tenant_id: uuid.UUID, job_id: uuid.UUID, *, actor: str
+) -> Job:
+    """Send an unfinished job to the worker again, to go on from its last committed batch.
+
+    A failed job is queued again; a queued or running one is sent again (its dispatch
+    lost, or its worker gone for good), which is safe since every run does only what is
+    still to do. A succeeded job has nothing left: 409.
+    """
+    job = db.get(Job, (tenant_id, job_id), with_for_update=True)
+    if job is None:
+        raise NotFoundError("job")
+    if job.status is JobStatus.SUCCEEDED:
+        raise ConflictError("this job has already succeeded: there is nothing to resume")
+    before = job.status.value
+    if job.status is JobStatus.FAILED:
+        job.status, job.error, job.finished_at = JobStatus.QUEUED, None, None
+        db.flush()
+    audit.record(
+        db,
+        tenant_id=tenant_id,
+        actor=actor,
+        action="job.resumed",
+        target=f"job:{job.id}",
+        data={"kind": job.kind, "before": {"status": before}},
+    )
+    _dispatch_after_commit(db, effects, job)
+    return job
+
+
+def _dispatch_after_commit(db: Session, effects: Effects, job: Job) -> None:
+    tenant_id, job_id = job.tenant_id, job.id
+    after_commit(db, lambda: effects.dispatch(tenant_id, job_id))
 
 
 def get(db: Session, tenant_id: uuid.UUID, job_id: uuid.UUID) -> Job:

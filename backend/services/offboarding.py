@@ -12,7 +12,6 @@ rows) and one statement that changes them and writes their audit rows together.
 """
 
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -51,17 +50,9 @@ from backend.db.params import any_id
 from backend.request_context import current_request
 from backend.services import cutoff, owners
 from backend.services.effects import Effects
+from backend.services.jobs import Batch
 
 OFFBOARDED = "offboarded"
-
-
-@dataclass(frozen=True, slots=True)
-class Batch:
-    """What one step of a job did: rows changed, and where the next step starts."""
-
-    changed: int
-    # The last id this step looked at; None once nothing is left after it.
-    after: uuid.UUID | None
 
 
 def bulk_disable_filter(params: dict[str, Any]) -> ColumnElement[bool]:

@@ -20,7 +20,7 @@ from tests.support.live_server import LiveServer
 pytestmark = pytest.mark.browser
 
 SCHEME = "OAuth2PasswordBearer"
-GET_ME = "#operations-me-read_me_me_get"
+GET_ME = "#operations-me-me_get"
 
 
 def authorize(page: Page, username: str, scopes: list[str]) -> None:

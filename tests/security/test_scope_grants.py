@@ -27,6 +27,7 @@ from backend.services import roles
 from backend.settings import Settings
 from tests.conftest import bearer
 from tests.factories import DEFAULT_PASSWORD, RoleFactory, TenantFactory, UserFactory
+from tests.support.role_model import closure, lapses
 
 pytestmark = pytest.mark.security
 
@@ -60,31 +61,6 @@ def role_graphs(draw: st.DrawFn) -> list[tuple[frozenset[Scope], frozenset[int]]
         )
         for index in range(count)
     ]
-
-
-def closure(graph: list[tuple[frozenset[Scope], frozenset[int]]], granted: set[int]) -> set[Scope]:
-    seen: set[int] = set()
-    stack = list(granted)
-    while stack:
-        index = stack.pop()
-        if index not in seen:
-            seen.add(index)
-            stack.extend(graph[index][1])
-    return {scope for index in seen for scope in graph[index][0]}
-
-
-def lapses(
-    graph: list[tuple[frozenset[Scope], frozenset[int]]], grants: dict[int, datetime | None]
-) -> dict[Scope, datetime | None]:
-    """When each held scope lapses: with the longest-lived grant that reaches it."""
-    giving: dict[Scope, list[datetime | None]] = {}
-    for index, expires_at in grants.items():
-        for scope in closure(graph, {index}):
-            giving.setdefault(scope, []).append(expires_at)
-    return {
-        scope: None if None in ends else max(end for end in ends if end is not None)
-        for scope, ends in giving.items()
-    }
 
 
 @dataclass(frozen=True)

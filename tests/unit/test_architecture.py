@@ -57,5 +57,9 @@ def test_only_the_cutoff_service_writes_token_versions() -> None:
         for path in sorted(BACKEND.rglob("*.py"))
         if path != CUTOFF
         for where in token_version_writes(path)
+    ] + [
+        str(path.relative_to(PROJECT_ROOT))
+        for path in sorted(BACKEND.rglob("*.sql"))
+        if _SQL_WRITE.search(path.read_text(encoding="utf-8"))
     ]
     assert elsewhere == [], f"token_version written outside services/cutoff.py: {elsewhere}"

@@ -7,7 +7,12 @@ from fastapi import APIRouter, Form, Header, Request, Response
 
 from backend.api.deps import AppRuntime, DbSession, in_thread
 from backend.api.errors import NO_STORE
-from backend.api.schemas.auth import TokenResponse
+from backend.api.schemas.auth import (
+    TOKEN_TYPE_HINTS,
+    RevocationRequest,
+    TokenRequest,
+    TokenResponse,
+)
 from backend.api.schemas.errors import ErrorBody
 from backend.domain.errors import (
     InvalidClientError,
@@ -23,8 +28,6 @@ from backend.security.rate_limit import client_address
 from backend.services import auth, refresh_tokens, service_accounts
 
 router = APIRouter(tags=["auth"])
-
-OptionalField = Annotated[str | None, Form()]
 
 
 def limit_token_requests(request: Request, runtime: AppRuntime) -> None:
@@ -59,12 +62,7 @@ async def issue_token(
     runtime: AppRuntime,
     db: DbSession,
     response: Response,
-    grant_type: OptionalField = None,
-    username: OptionalField = None,
-    password: OptionalField = None,
-    scope: OptionalField = None,
-    tenant: OptionalField = None,
-    refresh_token: OptionalField = None,
+    form: Annotated[TokenRequest, Form()],
     user_agent: Annotated[str, Header()] = "",
     authorization: Annotated[str | None, Header()] = None,
 ) -> TokenResponse:
@@ -77,17 +75,18 @@ async def issue_token(
     `grant_type=client_credentials`: a service account authenticates with HTTP Basic
     (`client_id:client_secret`) and gets an access token; no refresh token.
     """
+    grant_type, refresh_token = form.grant_type, form.refresh_token
 
     def issue() -> auth.TokenGrant:
         limit_token_requests(request, runtime)
-        requested = _requested_scopes(scope)
+        requested = _requested_scopes(form.scope)
         if grant_type == "password":
             with metrics.count_grant(grant_type):
                 grant = auth.password_grant(
                     db,
                     runtime.passwords,
                     runtime.issuers,
-                    _password_login(username, password, tenant, requested, user_agent),
+                    _password_login(form, requested, user_agent),
                 )
         elif grant_type == "refresh_token":
             if not refresh_token:
@@ -130,18 +129,18 @@ async def issue_token(
 def revoke_token(
     db: DbSession,
     response: Response,
-    token: OptionalField = None,
-    token_type_hint: OptionalField = None,
+    form: Annotated[RevocationRequest, Form()],
 ) -> None:
     """Answers 200 whether or not the token was known, so it reveals nothing.
 
     Access tokens are short-lived JWTs and are not revoked one by one; end the session
     (or disable the user) to cut them off.
     """
+    token, hint = form.token, form.token_type_hint
     if not token:
         raise InvalidRequestError("token is required")
-    if token_type_hint not in (None, "refresh_token", "access_token"):
-        raise InvalidRequestError(f"unknown token_type_hint {token_type_hint!r}")
+    if hint is not None and hint not in TOKEN_TYPE_HINTS:
+        raise InvalidRequestError(f"unknown token_type_hint {hint!r}")
     refresh_tokens.revoke_presented(db, token, reason="revoked_by_client", now=datetime.now(UTC))
     response.headers.update(NO_STORE)
 
@@ -154,12 +153,9 @@ def _requested_scopes(scope: str | None) -> frozenset[Scope]:
 
 
 def _password_login(
-    username: str | None,
-    password: str | None,
-    tenant: str | None,
-    requested: frozenset[Scope],
-    user_agent: str,
+    form: TokenRequest, requested: frozenset[Scope], user_agent: str
 ) -> auth.PasswordLogin:
+    username, password, tenant = form.username, form.password, form.tenant
     if not username or password is None:
         raise InvalidRequestError("username and password are required")
     if tenant is None:

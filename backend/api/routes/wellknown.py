@@ -3,6 +3,7 @@
 from fastapi import APIRouter, Request, Response
 
 from backend.api.deps import AppRuntime
+from backend.api.schemas.auth import GRANT_TYPES
 from backend.api.schemas.wellknown import AuthorizationServerMetadata, Jwks
 from backend.domain.scopes import Scope
 
@@ -40,7 +41,7 @@ async def authorization_server_metadata(
         token_endpoint=f"{base}/token",
         revocation_endpoint=f"{base}/revoke",
         jwks_uri=f"{base}/.well-known/jwks.json",
-        grant_types_supported=["password", "refresh_token", "client_credentials"],
+        grant_types_supported=list(GRANT_TYPES),
         token_endpoint_auth_methods_supported=["client_secret_basic", "none"],
         scopes_supported=[scope.value for scope in Scope],
         # Required by RFC 8414; empty because there is no authorization endpoint.

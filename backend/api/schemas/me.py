@@ -3,6 +3,7 @@ import uuid
 from pydantic import BaseModel, Field, SecretStr
 
 from backend.api.schemas.roles import ScopeChainOut
+from backend.api.schemas.users import NewPassword
 
 
 class TenantSummary(BaseModel):
@@ -26,7 +27,7 @@ class MeResponse(BaseModel):
 
 class PasswordChange(BaseModel):
     current_password: SecretStr
-    new_password: SecretStr
+    new_password: NewPassword
     # A refresh token of yours: its session survives, so its client can refresh into
     # a new access token at once. Every other session ends.
     refresh_token: str | None = Field(default=None, max_length=200)

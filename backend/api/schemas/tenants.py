@@ -2,9 +2,16 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, SecretStr, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from backend.api.schemas.users import Email, InvitationOut
+from backend.api.schemas.users import (
+    PASSWORD_OR_INVITE,
+    Email,
+    InvitationOut,
+    NewPassword,
+    password_or_invite,
+)
+from backend.domain.tenants import SLUG_PATTERN
 
 TenantName = Annotated[str, Field(min_length=1, max_length=200, examples=["Acme Inc"])]
 
@@ -12,16 +19,13 @@ TenantName = Annotated[str, Field(min_length=1, max_length=200, examples=["Acme 
 class OwnerCreate(BaseModel):
     """The tenant's first owner: give a password, or `invite: true` for an invitation."""
 
+    model_config = ConfigDict(json_schema_extra=PASSWORD_OR_INVITE)
+
     email: Email
-    password: SecretStr | None = None
+    password: NewPassword | None = None
     invite: bool = Field(default=False, validate_default=True)
 
-    @field_validator("invite")
-    @classmethod
-    def _password_or_invite(cls, invite: bool, info: ValidationInfo) -> bool:
-        if invite == (info.data.get("password") is not None):
-            raise ValueError("give either a password or invite: true, not both")
-        return invite
+    _password_or_invite = field_validator("invite")(password_or_invite)
 
 
 class TenantCreate(BaseModel):
@@ -30,6 +34,7 @@ class TenantCreate(BaseModel):
         max_length=200,
         examples=["acme"],
         description="Used at login (`slug/email`); 2-63 of a-z, 0-9 and '-'. Never changes.",
+        json_schema_extra={"pattern": SLUG_PATTERN},
     )
     name: TenantName
     owner: OwnerCreate

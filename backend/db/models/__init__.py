@@ -2,6 +2,7 @@
 
 from backend.db.models.api_keys import ApiKey
 from backend.db.models.audit import AuditEvent
+from backend.db.models.imports import ImportOutcome, ImportRow
 from backend.db.models.invitations import Invitation
 from backend.db.models.jobs import Job, JobStatus
 from backend.db.models.refresh_tokens import RefreshFamily, RefreshToken
@@ -13,6 +14,8 @@ from backend.db.models.users import User, UserStatus
 __all__ = [
     "ApiKey",
     "AuditEvent",
+    "ImportOutcome",
+    "ImportRow",
     "Invitation",
     "Job",
     "JobStatus",

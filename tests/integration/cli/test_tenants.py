@@ -1,10 +1,6 @@
 """The `tessera` console script, run as operators run it: a separate process."""
 
-import os
 import re
-import shutil
-import subprocess
-import sys
 
 import pytest
 from fastapi.testclient import TestClient
@@ -12,36 +8,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.db.models import Tenant
-from backend.settings import Settings
-
-
-@pytest.fixture
-def run_cli(settings: Settings):  # type: ignore[no-untyped-def]
-    executable = shutil.which("tessera", path=os.path.dirname(sys.executable))
-    assert executable, "the tessera console script is not installed"
-    assert settings.secret_key is not None
-    env = {
-        **os.environ,
-        "TESSERA_ENV": "test",
-        "TESSERA_DATABASE_URL": settings.database_url,
-        "TESSERA_REDIS_URL": settings.redis_url,
-        "TESSERA_SECRET_KEY": settings.secret_key.get_secret_value(),
-        "TESSERA_ARGON2_MEMORY_COST_KIB": str(settings.argon2_memory_cost_kib),
-        "TESSERA_ARGON2_TIME_COST": str(settings.argon2_time_cost),
-        "TESSERA_ARGON2_PARALLELISM": str(settings.argon2_parallelism),
-    }
-
-    def run(*args: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [executable, *args],
-            env={**env, **extra_env},
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-
-    return run
 
 
 def login(client: TestClient, username: str, password: str) -> int:

@@ -18,6 +18,7 @@ from backend.domain.scopes import Scope
 from tests.factories import (
     ApiKeyFactory,
     AuditEventFactory,
+    ImportRowFactory,
     InvitationFactory,
     JobFactory,
     RefreshFamilyFactory,
@@ -57,7 +58,7 @@ def populate(tenant: Tenant) -> None:
     ApiKeyFactory(creator=user)
     AuditEventFactory(tenant=tenant)
     InvitationFactory(user=user)
-    JobFactory(tenant=tenant)
+    ImportRowFactory(job=JobFactory(tenant=tenant, kind="import_users"))
 
 
 @pytest.fixture

@@ -1,8 +1,13 @@
+import re
+
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
 from backend.domain.errors import InvalidSlugError
 from backend.domain.policy import (
     MAX_PASSWORD_LENGTH,
+    NOT_ONE_CHARACTER_REPEATED,
     WeakPasswordError,
     check_password,
     common_passwords,
@@ -60,3 +65,18 @@ def test_the_blocklist_is_lowercase_and_only_holds_passwords_the_length_rule_let
     assert len(blocklist) > 1000
     assert all(entry == entry.lower() and len(entry) >= 8 for entry in blocklist)
     assert not any(entry.startswith("#") for entry in blocklist)
+
+
+# Few distinct characters, newlines included, so repeats and near-repeats are common.
+_REPEATS = st.text(alphabet=st.sampled_from("aa\n0\u00e9"), min_size=1, max_size=10)
+
+
+@given(_REPEATS | st.text(min_size=1))
+def test_the_openapi_pattern_refuses_exactly_one_character_repeated(password: str) -> None:
+    assume(password.lower() not in common_passwords())
+    try:
+        check_password(password, min_length=1)
+        accepted = True
+    except WeakPasswordError:
+        accepted = False
+    assert (re.search(NOT_ONE_CHARACTER_REPEATED, password) is not None) == accepted

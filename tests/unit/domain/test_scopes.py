@@ -1,16 +1,28 @@
+import re
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from backend.domain.errors import UnknownScopeError
 from backend.domain.scopes import (
     PLATFORM_SCOPES,
     READ_SCOPES,
     SCOPE_DESCRIPTIONS,
+    SCOPE_LIST_PATTERN,
     TENANT_SCOPES,
     Scope,
     format_scopes,
     known_scopes,
     parse_scopes,
 )
+
+# Scope-ish words (real ones, near misses, junk) joined by assorted whitespace.
+_WORDS = st.sampled_from([*Scope, "users:readx", "me:", "USERS:READ", "x", ":", "me,"])
+_SPACE = st.sampled_from([" ", "  ", "\t", "\n", "\u00a0", "\u2003", ""])
+_SCOPE_STRINGS = st.lists(st.tuples(_SPACE, _WORDS), max_size=5).map(
+    lambda parts: "".join(space + word for space, word in parts)
+) | st.text(max_size=30)
 
 
 def test_parse_splits_on_any_whitespace_and_dedupes() -> None:
@@ -62,3 +74,14 @@ def test_read_scopes_change_nothing() -> None:
 def test_stored_scopes_retired_from_the_catalogue_are_dropped() -> None:
     assert known_scopes(["me", "reports:export", "users:read"]) == {Scope.ME, Scope.USERS_READ}
     assert known_scopes([]) == frozenset()
+
+
+@given(_SCOPE_STRINGS, _SPACE)
+def test_the_openapi_pattern_accepts_exactly_what_parse_accepts(raw: str, tail: str) -> None:
+    raw += tail
+    try:
+        parse_scopes(raw)
+        parsed = True
+    except UnknownScopeError:
+        parsed = False
+    assert (re.search(SCOPE_LIST_PATTERN, raw) is not None) == parsed

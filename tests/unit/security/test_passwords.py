@@ -1,9 +1,10 @@
-"""PasswordService: argon2id hashes, legacy bcrypt, and the cost of a missing hash."""
+"""PasswordService: argon2id hashes, imported ones (bcrypt, pbkdf2-sha256), and the cost
+of a missing hash."""
 
 import bcrypt
 import pytest
 
-from backend.security.passwords import PasswordService
+from backend.security.passwords import PasswordService, Verification
 from backend.settings import Environment, Settings
 
 PASSWORD = "correct horse battery staple"
@@ -70,6 +71,48 @@ def test_legacy_bcrypt_reads_only_72_bytes_like_the_systems_that_wrote_it(
     assert checked.new_hash is not None
     # The new hash covers the whole password, not the first 72 bytes.
     assert not passwords.verify_and_update(long_password[:36], checked.new_hash).ok
+
+
+# Known answers from the libraries' own test suites: passlib's pbkdf2_sha256 vector and
+# Django's (tests/auth_tests/test_hashers.py, test_pbkdf2).
+PASSLIB_PBKDF2 = (
+    "password",
+    "$pbkdf2-sha256$1212$4vjV83LKPjQzk31VI4E0Vw$hsYF68OiOUPdDZ1Fg.fJPeq1h/gXXY7acBp9/6c.tmQ",
+)
+DJANGO_PBKDF2 = (
+    "lètmein",
+    "pbkdf2_sha256$390000$seasalt$8xBlGd3jVgvJ+92hWPxi5ww0uuAuAnKgC45eudxro7c=",
+)
+
+
+@pytest.mark.parametrize(
+    ("password", "stored"), [PASSLIB_PBKDF2, DJANGO_PBKDF2], ids=["passlib", "django"]
+)
+def test_imported_pbkdf2_sha256_verifies_and_is_replaced_by_argon2(
+    passwords: PasswordService, password: str, stored: str
+) -> None:
+    checked = passwords.verify_and_update(password, stored)
+    assert checked.ok
+    assert checked.new_hash is not None
+    assert checked.new_hash.startswith("$argon2id$v=19$m=64,t=1,p=1$")
+    assert passwords.verify_and_update(password, checked.new_hash).ok
+    for wrong in (password + "x", password[:-1], password.upper()):
+        assert passwords.verify_and_update(wrong, stored) == Verification(ok=False)
+
+
+@pytest.mark.parametrize(
+    "tampered",
+    [
+        PASSLIB_PBKDF2[1].replace("$1212$", "$1213$"),
+        PASSLIB_PBKDF2[1].replace("4vjV8", "4vjV9"),
+        DJANGO_PBKDF2[1].replace("seasalt", "seasalT"),
+        DJANGO_PBKDF2[1].replace("8xBlG", "8xBlH"),
+    ],
+    ids=["passlib-rounds", "passlib-salt", "django-salt", "django-digest"],
+)
+def test_a_changed_pbkdf2_hash_does_not_verify(passwords: PasswordService, tampered: str) -> None:
+    password = PASSLIB_PBKDF2[0] if tampered.startswith("$") else DJANGO_PBKDF2[0]
+    assert not passwords.verify_and_update(password, tampered).ok
 
 
 @pytest.mark.parametrize("stored", [None, "md5$not-a-format-we-read", ""])
