@@ -18,7 +18,7 @@ from backend.services.auth import Issuers
 from backend.services.effects import Effects
 from backend.services.refresh_tokens import RefreshPolicy
 from backend.settings import Settings
-from backend.worker.celery_config import create_producer, send_job
+from backend.taskqueue.dispatch import create_producer, send_job
 
 
 @dataclass(frozen=True, slots=True)

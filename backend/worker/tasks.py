@@ -17,8 +17,8 @@ from backend.observability import worker as observability
 from backend.runtime import Runtime
 from backend.services import job_runner, jobs, sweeps
 from backend.settings import get_settings
+from backend.taskqueue.config import JOB_TASK, REQUEUE_TASK, SWEEP_TASK
 from backend.worker.app import app
-from backend.worker.celery_config import JOB_TASK, REQUEUE_TASK, SWEEP_TASK
 
 logger = logging.getLogger(__name__)
 # The worker and beat import this module before they configure logging, so this is
