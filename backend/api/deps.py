@@ -15,11 +15,8 @@ from backend.domain.scopes import SCOPE_DESCRIPTIONS, Scope
 from backend.runtime import Runtime
 from backend.services import api_keys
 from backend.services.effects import Effects
-from backend.services.principals import (
-    Principal,
-    authenticated_principal,
-    remembered_principal,
-)
+from backend.services.guard import authenticated_principal, remembered_principal
+from backend.services.principals import Principal
 
 T = TypeVar("T")
 

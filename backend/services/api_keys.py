@@ -21,7 +21,7 @@ from backend.domain.policy import require_within
 from backend.domain.scopes import Scope, format_scopes
 from backend.security.opaque import new_secret, parse_secret
 from backend.security.tokens import USER
-from backend.services import audit, concurrency, principals, roles
+from backend.services import audit, authorization, concurrency, roles
 from backend.services.principals import Principal
 
 KIND = "ak"
@@ -49,7 +49,7 @@ def create(
         raise InvalidRequestError("an API key needs at least one scope")
     if expires_at is not None:
         require_expiry(expires_at, datetime.now(UTC))
-    require_within(principals.acting_scopes(db, actor), scopes)
+    require_within(authorization.acting_scopes(db, actor), scopes)
     secret = new_secret(KIND, actor.tenant_id)
     key = ApiKey(
         tenant_id=actor.tenant_id,

@@ -21,10 +21,10 @@ from backend.domain.policy import require_within
 from backend.domain.roles import OWNER
 from backend.services import (
     audit,
+    authorization,
     concurrency,
     cutoff,
     owners,
-    principals,
     role_impact,
     roles,
     users,
@@ -196,7 +196,7 @@ def _is_owner(role: Role) -> bool:
 
 def _require_within(db: Session, actor: Principal, role: Role) -> None:
     require_within(
-        principals.acting_scopes(db, actor),
+        authorization.acting_scopes(db, actor),
         roles.load_role_graph(db, role.tenant_id).expand([role.id]),
     )
 

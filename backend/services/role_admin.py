@@ -19,7 +19,14 @@ from backend.domain.errors import ConflictError, NotFoundError
 from backend.domain.policy import require_within
 from backend.domain.roles import RoleGraph, RoleNode, require_grantable
 from backend.domain.scopes import Scope
-from backend.services import audit, concurrency, cutoff, principals, role_impact, roles
+from backend.services import (
+    audit,
+    authorization,
+    concurrency,
+    cutoff,
+    role_impact,
+    roles,
+)
 from backend.services.effects import Effects
 from backend.services.principals import Principal
 from backend.services.role_impact import Changed
@@ -45,7 +52,7 @@ def create_role(
     role_id = uuid.uuid4()
     # A new role has no parents, so it cannot close a cycle; the graph gives its closure.
     closure = graph.with_role(RoleNode(role_id, name, scopes, includes)).expand([role_id])
-    require_within(principals.acting_scopes(db, actor), closure)
+    require_within(authorization.acting_scopes(db, actor), closure)
     _require_free_name(db, tenant_id, name)
     count = db.scalar(select(func.count()).select_from(Role).where(Role.tenant_id == tenant_id))
     if (count or 0) >= roles.MAX_ROLES_PER_TENANT:
@@ -95,7 +102,7 @@ def update_role(
         )
     )
     require_within(
-        principals.acting_scopes(db, actor),
+        authorization.acting_scopes(db, actor),
         graph.expand([role_id]) | edited.expand([role_id]),
     )
     if name is not None and name != before.role.name:
@@ -159,7 +166,7 @@ def delete_role(
     view = roles.get_role(db, tenant_id, role_id)
     _require_custom(view.role, "deleted")
     graph = roles.load_role_graph(db, tenant_id)
-    require_within(principals.acting_scopes(db, actor), graph.expand([role_id]))
+    require_within(authorization.acting_scopes(db, actor), graph.expand([role_id]))
     reach = role_impact.snapshot(
         db,
         tenant_id,

@@ -28,7 +28,7 @@ from backend.domain.policy import require_within
 from backend.domain.scopes import Scope, format_scopes
 from backend.security.opaque import new_secret
 from backend.security.tokens import SERVICE_ACCOUNT
-from backend.services import audit, concurrency, cutoff, principals, roles
+from backend.services import audit, authorization, concurrency, cutoff, roles
 from backend.services.auth import Issuers, TokenGrant
 from backend.services.effects import Effects
 from backend.services.principals import Principal
@@ -205,7 +205,7 @@ def _require_grantable(db: Session, actor: Principal, role_ids: list[uuid.UUID])
     if known != set(role_ids):
         raise NotFoundError("role")
     wanted = roles.load_role_graph(db, actor.tenant_id).expand(role_ids)
-    require_within(principals.acting_scopes(db, actor), wanted)
+    require_within(authorization.acting_scopes(db, actor), wanted)
 
 
 def _get(db: Session, tenant_id: uuid.UUID, account_id: uuid.UUID) -> ServiceAccount:

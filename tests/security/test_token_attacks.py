@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from backend.db.models import TenantStatus, UserStatus
 from backend.security.tokens import LEEWAY_SECONDS
-from backend.services import tenants, users
+from backend.services import tenants, user_admin
 from backend.services.effects import Effects
 from backend.settings import Settings
 from tests.conftest import bearer
@@ -322,7 +322,9 @@ def test_a_disabled_users_token_is_refused(
 ) -> None:
     token = issue_token(acme.user, ["me"])
     assert client.get("/me", headers=bearer(token)).status_code == 200
-    users.set_status(db, effects, acme.tenant.id, acme.user.id, UserStatus.DISABLED, reason="test")
+    user_admin.set_status(
+        db, effects, acme.tenant.id, acme.user.id, UserStatus.DISABLED, reason="test"
+    )
     db.commit()
     assert_invalid_token(client.get("/me", headers=bearer(token)))
 

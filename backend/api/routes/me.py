@@ -11,7 +11,7 @@ from backend.api.schemas.errors import GUARDED_RESPONSES, ErrorBody
 from backend.api.schemas.me import MeResponse, PasswordChange, TenantSummary
 from backend.api.schemas.roles import ScopeChainOut
 from backend.runtime import Runtime
-from backend.services import credentials, users
+from backend.services import credentials, profiles
 from backend.services.principals import Principal
 
 router = APIRouter(tags=["me"])
@@ -43,7 +43,7 @@ async def _fill_profile(
     since = cache.generation
 
     def load() -> tuple[bytes, datetime | None]:
-        profile = users.get_profile(db, tenant_id, user_id, platform=principal.platform)
+        profile = profiles.get_profile(db, tenant_id, user_id, platform=principal.platform)
         return _render(profile, principal.scopes), profile.holding.changes_at
 
     body, changes_at = await in_thread(db, load)
@@ -52,7 +52,7 @@ async def _fill_profile(
     return body
 
 
-def _render(profile: users.Profile, token_scopes: frozenset[str]) -> bytes:
+def _render(profile: profiles.Profile, token_scopes: frozenset[str]) -> bytes:
     user, tenant, holding = profile.user, profile.tenant, profile.holding
     return (
         MeResponse(

@@ -33,8 +33,8 @@ from backend.api.schemas.users import (
 )
 from backend.db.models import User, UserStatus
 from backend.domain.errors import InvalidRequestError
-from backend.services import users
-from backend.services.users import UserFilter, UserKey
+from backend.services import user_admin, user_listing, users
+from backend.services.user_listing import UserFilter, UserKey
 
 router = APIRouter(prefix="/users", tags=["users"])
 
@@ -76,7 +76,8 @@ async def list_users(
     # Async, so that the page is validated and serialised on the event loop: the query
     # and the end of its transaction are the request's only thread hop after the guard.
     page = await in_thread(
-        db, lambda: users.list_users(db, principal.tenant_id, filters, after=after, limit=limit)
+        db,
+        lambda: user_listing.list_users(db, principal.tenant_id, filters, after=after, limit=limit),
     )
     next_cursor = (
         encode_cursor([page.next_key[0], str(page.next_key[1])]) if page.next_key else None
@@ -102,7 +103,7 @@ def create_user(
     422 with the reason otherwise) or invited (`invite: true`), in which case the
     invitation token is in the response, this once. An email taken in the tenant,
     whatever its case, is 409."""
-    created = users.add(
+    created = user_admin.add(
         db,
         principal,
         runtime.passwords,
@@ -136,7 +137,7 @@ def update_user(
 ) -> UserOut:
     """Change the email (409 if another user of the tenant has it, in any case) and/or
     the full name. A deleted user cannot be changed (409)."""
-    user = users.update(db, effects, principal, id, email=body.email, full_name=body.full_name)
+    user = user_admin.update(db, effects, principal, id, email=body.email, full_name=body.full_name)
     return user_out(user)
 
 
@@ -155,7 +156,7 @@ def disable_user(
     """Disable a user now: their access tokens, sessions and API keys stop working at
     once. The tenant's last active owner cannot be disabled (409)."""
     reason = body.reason if body is not None else None
-    return user_out(users.disable(db, effects, principal, id, reason=reason))
+    return user_out(user_admin.disable(db, effects, principal, id, reason=reason))
 
 
 @router.post(
@@ -167,7 +168,7 @@ def enable_user(
     id: uuid.UUID, principal: UsersDisable, db: DbSession, effects: AppEffects
 ) -> UserOut:
     """Re-enable a disabled user (a deleted one cannot be, 409)."""
-    return user_out(users.enable(db, effects, principal, id))
+    return user_out(user_admin.enable(db, effects, principal, id))
 
 
 @router.post(
@@ -179,7 +180,7 @@ def unlock_user(id: uuid.UUID, principal: UsersDisable, db: DbSession) -> UserOu
     """Lift a lockout: clear the user's count of wrong passwords and any pause or lock,
     so the right password logs in again at once. A user with nothing to clear is
     answered as is, with no audit event; a deleted user cannot be unlocked (409)."""
-    return user_out(users.unlock(db, principal, id))
+    return user_out(user_admin.unlock(db, principal, id))
 
 
 @router.delete("/{id}", status_code=204, responses={**GUARDED_RESPONSES, **NOT_FOUND, **CONFLICT})
@@ -189,7 +190,7 @@ def delete_user(
     """Delete a user: disabled for good, email anonymised, name and password erased,
     sessions ended; the audit log keeps their history. The tenant's last active owner
     cannot be deleted (409)."""
-    users.delete(db, effects, principal, id)
+    user_admin.delete(db, effects, principal, id)
     return Response(status_code=204)
 
 

@@ -20,7 +20,7 @@ from backend.db.models import User, UserRole, UserStatus
 from backend.domain.standing import CallerStanding
 from backend.runtime import Runtime
 from backend.security.caller_cache import CallerCache
-from backend.services import principals, users
+from backend.services import principals, user_admin
 from backend.services.effects import Effects
 from backend.settings import Settings
 from tests.conftest import bearer, builtin_role
@@ -105,7 +105,7 @@ def test_a_change_in_another_process_reaches_the_cache_through_redis(
     app_cache(client)
     token = issue_token(member, ["me"])
     assert client.get("/me", headers=bearer(token)).status_code == 200
-    users.set_status(db, elsewhere, member.tenant_id, member.id, UserStatus.DISABLED)
+    user_admin.set_status(db, elsewhere, member.tenant_id, member.id, UserStatus.DISABLED)
     db.commit()
     eventually(
         lambda: client.get("/me", headers=bearer(token)).status_code == 401,
@@ -126,7 +126,7 @@ def test_an_audited_change_elsewhere_drops_cached_profiles(
         scopes=frozenset(),
         platform=False,
     )
-    users.update(db, elsewhere, admin, member.id, full_name="Renamed")
+    user_admin.update(db, elsewhere, admin, member.id, full_name="Renamed")
     db.commit()
     eventually(
         lambda: client.get("/me", headers=bearer(token)).json()["full_name"] == "Renamed",

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from backend.db.models import TenantStatus, User, UserRole, UserStatus
 from backend.domain.scopes import TENANT_SCOPES, Scope
 from backend.main import create_app
-from backend.services import cutoff, tenants, users
+from backend.services import cutoff, tenants, user_admin
 from backend.services.effects import Effects
 from backend.settings import Settings
 from tests.conftest import bearer, builtin_role
@@ -114,7 +114,9 @@ def test_user_disabled_after_issue_is_cut_off_at_once(
 ) -> None:
     token = issue_token(member, ["me"])
     assert client.get("/me", headers=bearer(token)).status_code == 200
-    users.set_status(db, effects, member.tenant_id, member.id, UserStatus.DISABLED, reason="test")
+    user_admin.set_status(
+        db, effects, member.tenant_id, member.id, UserStatus.DISABLED, reason="test"
+    )
     db.commit()
     assert_invalid_token(client.get("/me", headers=bearer(token)), "user is disabled")
 
@@ -169,6 +171,6 @@ def test_guard_falls_back_to_postgres_when_redis_is_down(
     token = issue_token(member, ["me"])
     with TestClient(create_app(down)) as client:
         assert client.get("/me", headers=bearer(token)).status_code == 200
-        users.set_status(db, effects, member.tenant_id, member.id, UserStatus.DISABLED)
+        user_admin.set_status(db, effects, member.tenant_id, member.id, UserStatus.DISABLED)
         db.commit()
         assert_invalid_token(client.get("/me", headers=bearer(token)), "user is disabled")

@@ -19,7 +19,7 @@ from backend.db.tenant_context import enter_tenant
 from backend.domain.errors import ConflictError
 from backend.domain.scopes import TENANT_SCOPES
 from backend.security.tokens import USER
-from backend.services import assignments, offboarding, users
+from backend.services import assignments, offboarding, user_admin
 from backend.services.effects import Effects
 from backend.services.principals import Principal
 from tests.conftest import builtin_role
@@ -35,13 +35,13 @@ Removal = Callable[[Session, Effects, Principal, uuid.UUID, uuid.UUID], None]
 def disable(
     db: Session, effects: Effects, actor: Principal, owner_role: uuid.UUID, user: uuid.UUID
 ) -> None:
-    users.disable(db, effects, actor, user, reason="race")
+    user_admin.disable(db, effects, actor, user, reason="race")
 
 
 def delete(
     db: Session, effects: Effects, actor: Principal, owner_role: uuid.UUID, user: uuid.UUID
 ) -> None:
-    users.delete(db, effects, actor, user)
+    user_admin.delete(db, effects, actor, user)
 
 
 def revoke(
