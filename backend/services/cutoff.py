@@ -63,14 +63,7 @@ def users(
     reason: Reason,
 ) -> None:
     """End the live access tokens of these users of the tenant, at once."""
-    if not user_ids:
-        return
-    db.execute(
-        update(User)
-        .where(User.tenant_id == tenant_id, User.id == any_id(user_ids))
-        .values(token_version=User.token_version + 1)
-    )
-    _forget_after_commit(db, effects, tenant_id, list(user_ids), reason)
+    _bump(db, effects, User, tenant_id, user_ids, reason)
 
 
 def service_accounts(
@@ -82,14 +75,7 @@ def service_accounts(
     reason: Reason,
 ) -> None:
     """End the live access tokens of these service accounts of the tenant, at once."""
-    if not account_ids:
-        return
-    db.execute(
-        update(ServiceAccount)
-        .where(ServiceAccount.tenant_id == tenant_id, ServiceAccount.id == any_id(account_ids))
-        .values(token_version=ServiceAccount.token_version + 1)
-    )
-    _forget_after_commit(db, effects, tenant_id, list(account_ids), reason)
+    _bump(db, effects, ServiceAccount, tenant_id, account_ids, reason)
 
 
 def tenant(db: Session, effects: Effects, tenant_id: uuid.UUID, *, reason: Reason) -> None:
@@ -101,6 +87,25 @@ def profiles(db: Session, effects: Effects, tenant_id: uuid.UUID) -> None:
     """After a change of what GET /me shows in this tenant (a name, a role, a grant)
     that changes nobody's standing: its cached profiles go once committed."""
     _forget_after_commit(db, effects, tenant_id, [], None)
+
+
+def _bump(
+    db: Session,
+    effects: Effects,
+    subjects: type[User] | type[ServiceAccount],
+    tenant_id: uuid.UUID,
+    ids: Sequence[uuid.UUID],
+    reason: Reason,
+) -> None:
+    """One statement for the whole batch, and one message once it is committed."""
+    if not ids:
+        return
+    db.execute(
+        update(subjects)
+        .where(subjects.tenant_id == tenant_id, subjects.id == any_id(ids))
+        .values(token_version=subjects.token_version + 1)
+    )
+    _forget_after_commit(db, effects, tenant_id, list(ids), reason)
 
 
 def _forget_after_commit(

@@ -2,9 +2,11 @@
 
 import ast
 import re
+from collections.abc import Iterable
 from pathlib import Path
 
 from backend.settings import PROJECT_ROOT
+from tests.support.imports import imported_modules
 
 BACKEND = PROJECT_ROOT / "backend"
 CUTOFF = BACKEND / "services" / "cutoff.py"
@@ -63,3 +65,50 @@ def test_only_the_cutoff_service_writes_token_versions() -> None:
         if _SQL_WRITE.search(path.read_text(encoding="utf-8"))
     ]
     assert elsewhere == [], f"token_version written outside services/cutoff.py: {elsewhere}"
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PROJECT_ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {module_name(path): path for path in BACKEND.rglob("*.py")}
+
+
+def imports_of(module: str) -> set[str]:
+    """The backend modules `module` imports itself."""
+    return {name for name in imported_modules(MODULES[module]) if name in MODULES}
+
+
+def reached_from(roots: Iterable[str]) -> dict[str, str]:
+    """Every backend module the roots import, directly or not, each with one importer."""
+    seen: dict[str, str] = {}
+    stack = list(roots)
+    while stack:
+        module = stack.pop()
+        for imported in imports_of(module):
+            if imported not in seen:
+                seen[imported] = module
+                stack.append(imported)
+    return seen
+
+
+def under(package: str) -> list[str]:
+    return sorted(m for m in MODULES if m == package or m.startswith(package + "."))
+
+
+def test_the_api_never_imports_the_worker() -> None:
+    """The API enqueues jobs through backend.taskqueue; the worker package (its Celery app,
+    its tasks and their import-time wiring) is the worker's alone."""
+    reached = reached_from([*under("backend.api"), "backend.main"])
+    assert under("backend.worker"), "the check no longer finds the worker package"
+    offenders = {m: by for m, by in reached.items() if m.startswith("backend.worker")}
+    assert offenders == {}, f"imported by the API (module: its importer): {offenders}"
+
+
+def test_observability_imports_no_service() -> None:
+    """Errors that several layers need are in backend.domain.errors, so logging, metrics
+    and the worker's signals depend on no use case."""
+    reached = reached_from(under("backend.observability"))
+    offenders = {m: by for m, by in reached.items() if m.startswith("backend.services")}
+    assert offenders == {}, f"imported by observability (module: its importer): {offenders}"

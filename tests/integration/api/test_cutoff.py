@@ -23,8 +23,7 @@ from backend.db.models import Job, JobStatus, Role, Tenant, User
 from backend.domain.scopes import TENANT_SCOPES, Scope
 from backend.runtime import Runtime
 from backend.security.opaque import new_secret
-from backend.security.passwords import PasswordService
-from backend.services import job_runner, platform_admins, sweeps
+from backend.services import job_runner, sweeps
 from backend.services.cutoff import Reason
 from backend.services.effects import Effects
 from backend.services.service_accounts import SECRET_KIND
@@ -39,6 +38,7 @@ from tests.factories import (
     UserFactory,
 )
 from tests.integration.api.test_service_accounts import basic
+from tests.support.platform import create_operator
 
 IssueToken = Callable[..., str]
 OPERATOR_PASSWORD = "violet otters juggle lanterns"
@@ -110,14 +110,7 @@ def world(
     client: TestClient, db: Session, effects: Effects, settings: Settings, issue_token: IssueToken
 ) -> World:
     runtime: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
-    platform = platform_admins.create_platform_admin(
-        db,
-        effects,
-        PasswordService(settings),
-        platform_tenant_slug=settings.platform_tenant_slug,
-        email="ops@platform.test",
-        password=OPERATOR_PASSWORD,
-    )
+    create_operator(db, effects, settings, OPERATOR_PASSWORD)
     tenant = TenantFactory(
         slug="acme",
         policy={"inactivity_days": INACTIVITY_DAYS},
@@ -161,7 +154,6 @@ def world(
         ),
         robot_id=robot.id,
     )
-    assert platform.tenant_created
     wait_until_live(runtime)
     return world
 
