@@ -46,7 +46,12 @@ def _create_platform_admin(runtime: Runtime, args: argparse.Namespace) -> int:
     slug = runtime.settings.platform_tenant_slug
     with unit_of_work(runtime.database.sessions) as db:
         created = platform_admins.create_platform_admin(
-            db, runtime.passwords, platform_tenant_slug=slug, email=args.email, password=password
+            db,
+            runtime.effects,
+            runtime.passwords,
+            platform_tenant_slug=slug,
+            email=args.email,
+            password=password,
         )
     if created.tenant_created:
         print(f"created platform tenant {slug} ({created.tenant_id})")

@@ -96,6 +96,7 @@ def _import_users(runtime: Runtime, args: argparse.Namespace) -> int:
     with lines, unit_of_work(runtime.database.sessions) as db:
         job = user_import.stage(
             db,
+            runtime.effects,
             args.tenant,
             read_rows(lines, fmt),
             params={"file": args.file.name, "format": fmt.value},
@@ -111,7 +112,7 @@ def _import_users(runtime: Runtime, args: argparse.Namespace) -> int:
 def _resume(runtime: Runtime, args: argparse.Namespace) -> int:
     with unit_of_work(runtime.database.sessions) as db:
         job = user_import.find_job(db, args.tenant, args.job_id)
-        jobs.resume(db, job.tenant_id, job.id, actor=audit.SYSTEM)
+        jobs.resume(db, runtime.effects, job.tenant_id, job.id, actor=audit.SYSTEM)
     print(f"import job {args.job_id} sent to the worker; it goes on from its first pending row")
     if args.no_wait:
         return 0

@@ -15,11 +15,10 @@ from backend.security.passwords import PasswordService
 from backend.security.rate_limit import RateLimiter
 from backend.security.tokens import AccessTokenCodec
 from backend.services.auth import Issuers
-from backend.services.jobs import JOB_DISPATCHER
-from backend.services.principals import CALLER_CACHE
+from backend.services.effects import Effects
 from backend.services.refresh_tokens import RefreshPolicy
 from backend.settings import Settings
-from backend.worker.celery_config import create_producer, send_job
+from backend.taskqueue.dispatch import create_producer, send_job
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +31,8 @@ class Runtime:
     redis: redis.Redis
     callers: CallerCache
     celery: Celery
+    # What use cases set off after their commit: this process's cache and job sender.
+    effects: Effects
     token_limiter: RateLimiter
 
     @classmethod
@@ -44,9 +45,7 @@ class Runtime:
         celery = create_producer(settings)
         return cls(
             settings=settings,
-            database=Database.from_settings(
-                settings, session_info={CALLER_CACHE: callers, JOB_DISPATCHER: send_job(celery)}
-            ),
+            database=Database.from_settings(settings),
             passwords=PasswordService(settings),
             tokens=tokens,
             issuers=Issuers(
@@ -57,6 +56,7 @@ class Runtime:
             redis=client,
             callers=callers,
             celery=celery,
+            effects=Effects(callers=callers, dispatch=send_job(celery)),
             token_limiter=RateLimiter(
                 client, name="token", limit=settings.token_rate_limit_per_minute
             ),

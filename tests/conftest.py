@@ -17,7 +17,7 @@ from backend.db.models import Role, Tenant, User
 from backend.main import create_app
 from backend.security.passwords import PasswordService
 from backend.security.tokens import AccessTokenCodec
-from backend.services.principals import CALLER_CACHE
+from backend.services.effects import Effects
 from backend.settings import PROJECT_ROOT, Environment, Settings
 from tests import factories
 from tests.support.database import (
@@ -107,12 +107,9 @@ def _clean_database(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 @pytest.fixture
-def db(owner_engine: Engine, settings: Settings, app_client: TestClient) -> Iterator[Session]:
+def db(owner_engine: Engine, settings: Settings) -> Iterator[Session]:
     """A session as the tables' owner, for arranging data; factories write through it."""
-    # With the app's caller cache, so services used to arrange a test drop its entries at
-    # once, as they would in the app's own process (other processes hear it from Redis).
-    callers = app_client.app.state.runtime.callers
-    with Session(owner_engine, expire_on_commit=False, info={CALLER_CACHE: callers}) as session:
+    with Session(owner_engine, expire_on_commit=False) as session:
         for factory in factories.ALL_FACTORIES:
             factory._meta.sqlalchemy_session = session
         factories.UserFactory.hasher = PasswordService(settings)
@@ -124,6 +121,14 @@ def db(owner_engine: Engine, settings: Settings, app_client: TestClient) -> Iter
 def app_client(settings: Settings) -> Iterator[TestClient]:
     with TestClient(create_app(settings)) as client:
         yield client
+
+
+@pytest.fixture
+def effects(app_client: TestClient) -> Effects:
+    """The app's own effects, for services a test calls: they drop the app's caller cache
+    entries at once, as in the app's process (other processes hear it from Redis)."""
+    runtime_effects: Effects = app_client.app.state.runtime.effects  # type: ignore[attr-defined]
+    return runtime_effects
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Request dependencies: the runtime, the unit of work, and the scope guards."""
+"""Request dependencies: the runtime and its effects, the unit of work, and the scope guards."""
 
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated, TypeVar
@@ -14,11 +14,9 @@ from backend.domain.errors import InsufficientScopeError, InvalidTokenError
 from backend.domain.scopes import SCOPE_DESCRIPTIONS, Scope
 from backend.runtime import Runtime
 from backend.services import api_keys
-from backend.services.principals import (
-    Principal,
-    authenticated_principal,
-    remembered_principal,
-)
+from backend.services.effects import Effects
+from backend.services.guard import authenticated_principal, remembered_principal
+from backend.services.principals import Principal
 
 T = TypeVar("T")
 
@@ -43,6 +41,14 @@ async def get_runtime(request: Request) -> Runtime:
 
 
 AppRuntime = Annotated[Runtime, Depends(get_runtime)]
+
+
+async def get_effects(request: Request) -> Effects:
+    return runtime_of(request).effects
+
+
+# What a use case sets off after the commit: the caller cache, the job dispatcher.
+AppEffects = Annotated[Effects, Depends(get_effects)]
 
 
 async def get_db(request: Request) -> AsyncIterator[Session]:
@@ -122,19 +128,24 @@ async def current_principal(
     no round trip); in a worker thread when the database must be asked.
     """
     runtime = runtime_of(request)
+    # The guard decides once whether the caller is of the platform tenant (Principal.platform).
+    platform_slug = runtime.settings.platform_tenant_slug
     if token:
         claims = runtime.tokens.decode(token)
-        principal = remembered_principal(db, runtime.callers, claims)
+        principal = remembered_principal(
+            db, runtime.callers, claims, platform_tenant_slug=platform_slug
+        )
         if principal is None:
             principal = await run_in_threadpool(
-                authenticated_principal, db, runtime.callers, claims
+                authenticated_principal,
+                db,
+                runtime.callers,
+                claims,
+                platform_tenant_slug=platform_slug,
             )
     elif api_key:
         principal = await run_in_threadpool(
-            api_keys.authenticate,
-            db,
-            api_key,
-            platform_tenant_slug=runtime.settings.platform_tenant_slug,
+            api_keys.authenticate, db, api_key, platform_tenant_slug=platform_slug
         )
     else:
         raise InvalidTokenError("missing credentials: send a bearer token or an X-API-Key")

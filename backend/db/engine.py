@@ -18,10 +18,7 @@ class Database:
     sessions: sessionmaker[Session]
 
     @classmethod
-    def from_settings(
-        cls, settings: Settings, session_info: dict[str, object] | None = None
-    ) -> "Database":
-        """`session_info` seeds every session's `info`: per-process helpers services reach."""
+    def from_settings(cls, settings: Settings) -> "Database":
         engine = create_engine(
             settings.database_url,
             pool_size=settings.database_pool_size,
@@ -33,7 +30,7 @@ class Database:
         )
         # A connection killed by a database restart is replaced, not handed out.
         event.listen(engine, "checkout", refuse_closed_connection)
-        sessions = sessionmaker(engine, expire_on_commit=False, info=session_info or {})
+        sessions = sessionmaker(engine, expire_on_commit=False)
         event.listen(sessions, "after_begin", bind_pending_tenant)
         return cls(engine=engine, sessions=sessions)
 

@@ -83,13 +83,16 @@ def enter_tenant_as_service_account(
     return _standing(session, _SERVICE_ACCOUNT_STANDING, tenant_id, account_id)
 
 
+# The tenant's slug, read per row of the function's result (the subquery names s), so
+# after the function has bound the tenant: row-level security then shows its own row.
+_SLUG = "(SELECT t.slug FROM tenants t WHERE t.id = :tenant_id AND s.user_status IS NOT NULL)"
 _USER_STANDING = text(
-    "SELECT user_status, token_version, tenant_status "
-    "FROM tessera_enter_tenant_as(:tenant_id, :subject_id)"
+    f"SELECT s.user_status, s.token_version, s.tenant_status, {_SLUG} "  # noqa: S608
+    "FROM tessera_enter_tenant_as(:tenant_id, :subject_id) s"
 )
 _SERVICE_ACCOUNT_STANDING = text(
-    "SELECT user_status, token_version, tenant_status "
-    "FROM tessera_enter_tenant_as_service_account(:tenant_id, :subject_id)"
+    f"SELECT s.user_status, s.token_version, s.tenant_status, {_SLUG} "  # noqa: S608
+    "FROM tessera_enter_tenant_as_service_account(:tenant_id, :subject_id) s"
 )
 
 
@@ -101,4 +104,6 @@ def _standing(
     ).one_or_none()
     if row is None:
         return None
-    return CallerStanding(user_status=row[0], token_version=row[1], tenant_status=row[2])
+    return CallerStanding(
+        user_status=row[0], token_version=row[1], tenant_status=row[2], tenant_slug=row[3]
+    )

@@ -69,6 +69,13 @@ class InvalidGrantError(AuthenticationError):
     code = "invalid_grant"
 
 
+class RefreshTokenReuseError(InvalidGrantError):
+    """A rotated or revoked refresh token came back: its family is revoked, and that is
+    kept. Counted by the metrics as a reuse, not as an ordinary refused grant."""
+
+    keeps_changes = True
+
+
 class LoginFailedError(InvalidGrantError):
     """A failed password login in a known tenant: its audit event, the counted failure
     and any lockout it triggered are committed, though the client gets invalid_grant."""

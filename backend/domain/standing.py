@@ -12,6 +12,8 @@ class CallerStanding:
     user_status: str
     token_version: int
     tenant_status: str
+    # Which tenant the subject belongs to, by slug: platform scopes count only in one.
+    tenant_slug: str
 
     def refusal(self, presented_version: int) -> str | None:
         """Why a token carrying `presented_version` must be refused, or None if it may pass."""

@@ -23,8 +23,7 @@ from prometheus_client import (
     start_http_server,
 )
 
-from backend.domain.errors import AuthenticationError, DomainError
-from backend.services.refresh_tokens import RefreshTokenReuseError
+from backend.domain.errors import AuthenticationError, DomainError, RefreshTokenReuseError
 
 HTTP_REQUESTS = Counter(
     "tessera_http_requests_total",

@@ -159,7 +159,8 @@ class CallerCache:
         """Drop, in every process, the subjects' standing (all of the tenant's with None)
         and every profile of the tenant. An empty list drops the tenant's profiles only.
 
-        Call it after the change has committed (see services.principals).
+        Call it after the change has committed: services.cutoff does, for every change
+        of standing.
         """
         self.drop(tenant_id, subject_ids)
         try:

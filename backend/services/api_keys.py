@@ -21,7 +21,7 @@ from backend.domain.policy import require_within
 from backend.domain.scopes import Scope, format_scopes
 from backend.security.opaque import new_secret, parse_secret
 from backend.security.tokens import USER
-from backend.services import audit, concurrency, principals, roles
+from backend.services import audit, authorization, concurrency, roles
 from backend.services.principals import Principal
 
 KIND = "ak"
@@ -42,7 +42,6 @@ def create(
     name: str,
     scopes: frozenset[Scope],
     expires_at: datetime | None,
-    platform_tenant_slug: str,
 ) -> CreatedKey:
     """Create a key for the calling user with scopes they hold themselves."""
     creator = actor.require_user()
@@ -50,9 +49,7 @@ def create(
         raise InvalidRequestError("an API key needs at least one scope")
     if expires_at is not None:
         require_expiry(expires_at, datetime.now(UTC))
-    require_within(
-        principals.acting_scopes(db, actor, platform_tenant_slug=platform_tenant_slug), scopes
-    )
+    require_within(authorization.acting_scopes(db, actor), scopes)
     secret = new_secret(KIND, actor.tenant_id)
     key = ApiKey(
         tenant_id=actor.tenant_id,
@@ -139,13 +136,13 @@ def authenticate(db: Session, presented: str, *, platform_tenant_slug: str) -> P
     if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
         key.last_used_at = now
         db.flush()
-    held = roles.effective_scopes(
-        db, key.tenant_id, key.created_by, platform=slug == platform_tenant_slug
-    )
+    platform = slug == platform_tenant_slug
+    held = roles.effective_scopes(db, key.tenant_id, key.created_by, platform=platform)
     return Principal(
         kind=USER,
         subject_id=key.created_by,
         tenant_id=key.tenant_id,
         scopes=frozenset(key.scope.split()) & held,
+        platform=platform,
         api_key_id=key.id,
     )

@@ -21,13 +21,15 @@ from backend.domain.policy import require_within
 from backend.domain.roles import OWNER
 from backend.services import (
     audit,
+    authorization,
     concurrency,
+    cutoff,
     owners,
-    principals,
     role_impact,
     roles,
     users,
 )
+from backend.services.effects import Effects
 from backend.services.principals import Principal
 from backend.services.role_impact import USER, Changed
 
@@ -65,12 +67,12 @@ def list_grants(db: Session, tenant_id: uuid.UUID, user_id: uuid.UUID) -> list[G
 
 def assign(
     db: Session,
+    effects: Effects,
     actor: Principal,
     user_id: uuid.UUID,
     role_id: uuid.UUID,
     *,
     expires_at: datetime | None,
-    platform_tenant_slug: str,
 ) -> Changed[Assigned]:
     """Grant a role, or set the expiry of the grant the user already has (idempotent).
 
@@ -83,14 +85,13 @@ def assign(
     now = datetime.now(UTC)
     if expires_at is not None:
         require_expiry(expires_at, now)
-    platform = roles.is_platform_tenant(db, tenant_id, platform_tenant_slug)
-    _require_within(db, actor, role, platform_tenant_slug)
+    _require_within(db, actor, role)
     if users.is_deleted(user):
         raise ConflictError("this user has been deleted")
     if expires_at is not None and _is_owner(role):
         # A grant that lapses cannot be the owner the tenant keeps (domain.owners).
         owners.require_another_owner(db, tenant_id, user_id)
-    reach = role_impact.snapshot(db, tenant_id, {(USER, user_id)}, platform=platform)
+    reach = role_impact.snapshot(db, tenant_id, {(USER, user_id)}, platform=actor.platform)
     grant = _locked_grant(db, tenant_id, user_id, role_id)
     created = False
     if grant is None:
@@ -110,6 +111,7 @@ def assign(
                 raise ConflictError("the grant was revoked meanwhile; try again")
     if created:
         _audit(db, actor, "role.assigned", user, role, {"after": {"expires_at": _iso(expires_at)}})
+        cutoff.profiles(db, effects, tenant_id)
     elif grant.expires_at != expires_at:
         before = grant.expires_at
         grant.expires_at = expires_at
@@ -124,17 +126,17 @@ def assign(
             role,
             {"before": {"expires_at": _iso(before)}, "after": {"expires_at": _iso(expires_at)}},
         )
-    changes = role_impact.settle(db, reach)
+        cutoff.profiles(db, effects, tenant_id)
+    changes = role_impact.settle(db, effects, reach)
     return Changed(result=Assigned(grant=_view(grant, role, now), created=created), changes=changes)
 
 
 def unassign(
     db: Session,
+    effects: Effects,
     actor: Principal,
     user_id: uuid.UUID,
     role_id: uuid.UUID,
-    *,
-    platform_tenant_slug: str,
 ) -> Changed[None]:
     """Take a role back; the user is cut off if that costs them a scope.
 
@@ -147,11 +149,10 @@ def unassign(
     grant = db.get(UserRole, (tenant_id, user_id, role_id))
     if grant is None:
         raise NotFoundError("role grant")
-    _require_within(db, actor, role, platform_tenant_slug)
+    _require_within(db, actor, role)
     if _is_owner(role):
         owners.require_another_owner(db, tenant_id, user_id)
-    platform = roles.is_platform_tenant(db, tenant_id, platform_tenant_slug)
-    reach = role_impact.snapshot(db, tenant_id, {(USER, user_id)}, platform=platform)
+    reach = role_impact.snapshot(db, tenant_id, {(USER, user_id)}, platform=actor.platform)
     deleted = concurrency.changed(
         db,
         delete(UserRole).where(
@@ -165,7 +166,8 @@ def unassign(
         raise NotFoundError("role grant")
     before = {"expires_at": _iso(deleted.expires_at)}
     _audit(db, actor, "role.unassigned", user, role, {"before": before})
-    return Changed(result=None, changes=role_impact.settle(db, reach))
+    cutoff.profiles(db, effects, tenant_id)
+    return Changed(result=None, changes=role_impact.settle(db, effects, reach))
 
 
 def _fetch(
@@ -192,9 +194,9 @@ def _is_owner(role: Role) -> bool:
     return role.builtin and role.name == OWNER.name
 
 
-def _require_within(db: Session, actor: Principal, role: Role, platform_tenant_slug: str) -> None:
+def _require_within(db: Session, actor: Principal, role: Role) -> None:
     require_within(
-        principals.acting_scopes(db, actor, platform_tenant_slug=platform_tenant_slug),
+        authorization.acting_scopes(db, actor),
         roles.load_role_graph(db, role.tenant_id).expand([role.id]),
     )
 

@@ -12,28 +12,12 @@ from sqlalchemy.orm import Session
 
 from backend.db.models import AuditEvent
 from backend.request_context import current_request
-from backend.services import principals
 from backend.services.paging import Page
 
 SYSTEM = "system"
 # The actor of an unauthenticated attempt, such as a failed login.
 ANONYMOUS = "anonymous"
 EventKey = tuple[datetime, uuid.UUID]
-# Actions that change nothing GET /me shows. Every other audited change drops the
-# tenant's cached profiles, so a new kind of change is safe by default.
-LEAVES_PROFILES = frozenset(
-    {
-        "auth.login_failed",
-        "auth.login_succeeded",
-        "session.ended",
-        "token.reuse_detected",
-        "job.requested",
-        "job.resumed",
-        "api_key.created",
-        "api_key.revoked",
-        "user.password_change_failed",
-    }
-)
 
 
 def record(
@@ -125,8 +109,6 @@ def record_each(
         for target, data in events
     )
     db.flush()
-    if action not in LEAVES_PROFILES:
-        principals.forget_profiles_after_commit(db, tenant_id)
 
 
 @dataclass(frozen=True, slots=True)

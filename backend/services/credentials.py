@@ -16,7 +16,8 @@ from backend.domain.policy import (
 )
 from backend.security.opaque import parse_secret
 from backend.security.passwords import PasswordService
-from backend.services import audit, lockout, principals, refresh_tokens
+from backend.services import audit, cutoff, lockout, refresh_tokens
+from backend.services.effects import Effects
 from backend.services.principals import Principal
 
 WRONG_CURRENT = "current password is incorrect"
@@ -37,6 +38,7 @@ def check_new_password(db: Session, tenant_id: uuid.UUID, password: str) -> None
 
 def change_own_password(
     db: Session,
+    effects: Effects,
     passwords: PasswordService,
     actor: Principal,
     *,
@@ -86,7 +88,7 @@ def change_own_password(
     check_password(new, min_length=policy.password_min_length)
     user.password_hash = passwords.hash(new)
     db.flush()
-    principals.bump_token_version(db, tenant_id, user_id)
+    cutoff.users(db, effects, tenant_id, [user_id], reason=cutoff.Reason.PASSWORD_CHANGED)
     ended = [f for f in refresh_tokens.live_families(db, tenant_id, user_id, now) if f.id != kept]
     for family in ended:
         refresh_tokens.revoke_family(db, family, reason="password_changed", now=now)

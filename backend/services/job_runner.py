@@ -22,13 +22,14 @@ from backend.db.session import unit_of_work
 from backend.db.tenant_context import enter_tenant
 from backend.domain.errors import DomainError
 from backend.services import offboarding, user_import
+from backend.services.effects import Effects
 from backend.services.jobs import Batch, JobRun
 
 logger = logging.getLogger(__name__)
 
-# (db, job, chunk, after) -> the batch: rows changed, and the last key it looked at
-# (None once nothing is left), which the next batch starts after.
-Step = Callable[[Session, JobRun, int, Any], Batch]
+# (db, effects, job, chunk, after) -> the batch: rows changed, and the last key it looked
+# at (None once nothing is left), which the next batch starts after.
+Step = Callable[[Session, Effects, JobRun, int, Any], Batch]
 # (db, job, done) -> the job's result once it has finished.
 Summary = Callable[[Session, JobRun, int], dict[str, Any]]
 
@@ -36,9 +37,10 @@ Summary = Callable[[Session, JobRun, int], dict[str, Any]]
 def _bulk(*, offboard: bool, counted: str) -> tuple[Step, Summary]:
     """A bulk job's step and summary: disable, or with `offboard`, offboard."""
 
-    def step(db: Session, job: JobRun, chunk: int, after: Any) -> Batch:
+    def step(db: Session, effects: Effects, job: JobRun, chunk: int, after: Any) -> Batch:
         return offboarding.bulk_step(
             db,
+            effects,
             job.tenant_id,
             job.params,
             actor=job.actor,
@@ -56,9 +58,10 @@ def _bulk(*, offboard: bool, counted: str) -> tuple[Step, Summary]:
     return step, summary
 
 
-def _offboard(db: Session, job: JobRun, chunk: int, after: Any) -> Batch:
+def _offboard(db: Session, effects: Effects, job: JobRun, chunk: int, after: Any) -> Batch:
     user_id = uuid.UUID(job.params["user_id"])
-    return Batch(offboarding.offboard_step(db, job.tenant_id, user_id, actor=job.actor), None)
+    changed = offboarding.offboard_step(db, effects, job.tenant_id, user_id, actor=job.actor)
+    return Batch(changed, None)
 
 
 def _offboard_summary(db: Session, job: JobRun, done: int) -> dict[str, Any]:
@@ -76,7 +79,12 @@ TRANSIENT: tuple[type[Exception], ...] = (OperationalError,)
 
 
 def run(
-    sessions: sessionmaker[Session], tenant_id: uuid.UUID, job_id: uuid.UUID, *, chunk: int
+    sessions: sessionmaker[Session],
+    effects: Effects,
+    tenant_id: uuid.UUID,
+    job_id: uuid.UUID,
+    *,
+    chunk: int,
 ) -> None:
     """Run the job until its step reports nothing left, then record the result."""
     with unit_of_work(sessions) as db:
@@ -96,7 +104,7 @@ def run(
         while True:
             with unit_of_work(sessions) as db:
                 enter_tenant(db, tenant_id)
-                batch = step(db, work, chunk, after)
+                batch = step(db, effects, work, chunk, after)
                 if batch.changed:
                     db.execute(
                         update(Job)

@@ -7,7 +7,6 @@ sends it again once the broker is back.
 """
 
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,11 +18,8 @@ from backend.db.models import Job, JobStatus
 from backend.db.session import after_commit
 from backend.domain.errors import ConflictError, NotFoundError
 from backend.services import audit
+from backend.services.effects import Effects
 from backend.services.principals import Principal
-
-# session.info key of the callable that sends a job to the worker: (tenant_id, job_id).
-JOB_DISPATCHER = "tessera.job_dispatcher"
-Dispatcher = Callable[[uuid.UUID, uuid.UUID], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +43,7 @@ class JobRun:
 
 def enqueue(
     db: Session,
+    effects: Effects,
     actor: Principal,
     kind: str,
     params: dict[str, Any],
@@ -54,11 +51,12 @@ def enqueue(
     total: int | None = None,
 ) -> Job:
     """Record a job and have it dispatched to the worker once this transaction commits."""
-    return enqueue_for(db, actor.tenant_id, actor.actor, kind, params, total=total)
+    return enqueue_for(db, effects, actor.tenant_id, actor.actor, kind, params, total=total)
 
 
 def enqueue_for(
     db: Session,
+    effects: Effects,
     tenant_id: uuid.UUID,
     actor: str,
     kind: str,
@@ -85,11 +83,13 @@ def enqueue_for(
         target=f"job:{job.id}",
         data={"kind": kind, "params": params},
     )
-    dispatch_after_commit(db, job.tenant_id, job.id)
+    _dispatch_after_commit(db, effects, job)
     return job
 
 
-def resume(db: Session, tenant_id: uuid.UUID, job_id: uuid.UUID, *, actor: str) -> Job:
+def resume(
+    db: Session, effects: Effects, tenant_id: uuid.UUID, job_id: uuid.UUID, *, actor: str
+) -> Job:
     """Send an unfinished job to the worker again, to go on from its last committed batch.
 
     A failed job is queued again; a queued or running one is sent again (its dispatch
@@ -113,14 +113,13 @@ def resume(db: Session, tenant_id: uuid.UUID, job_id: uuid.UUID, *, actor: str) 
         target=f"job:{job.id}",
         data={"kind": job.kind, "before": {"status": before}},
     )
-    dispatch_after_commit(db, tenant_id, job.id)
+    _dispatch_after_commit(db, effects, job)
     return job
 
 
-def dispatch_after_commit(db: Session, tenant_id: uuid.UUID, job_id: uuid.UUID) -> None:
-    dispatcher = db.info.get(JOB_DISPATCHER)
-    if dispatcher is not None:
-        after_commit(db, lambda: dispatcher(tenant_id, job_id))
+def _dispatch_after_commit(db: Session, effects: Effects, job: Job) -> None:
+    tenant_id, job_id = job.tenant_id, job.id
+    after_commit(db, lambda: effects.dispatch(tenant_id, job_id))
 
 
 def get(db: Session, tenant_id: uuid.UUID, job_id: uuid.UUID) -> Job:

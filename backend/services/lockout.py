@@ -10,7 +10,7 @@ account's owner out at will.
 The tenant's policy (`TenantPolicy`) sets the steps: a few wrong passwords in a row
 are free, then each one pauses password checks for a time that doubles, and at the
 threshold the account locks (audited as `user.locked`). An administrator lifts either
-with `users.unlock`.
+with `user_admin.unlock`.
 """
 
 import enum

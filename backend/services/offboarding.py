@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
-    ARRAY,
     Boolean,
     ColumnElement,
     Integer,
@@ -24,8 +23,6 @@ from sqlalchemy import (
     String,
     Uuid,
     and_,
-    any_,
-    bindparam,
     case,
     func,
     insert,
@@ -49,8 +46,10 @@ from backend.db.models import (
     User,
     UserStatus,
 )
+from backend.db.params import any_id
 from backend.request_context import current_request
-from backend.services import owners, principals
+from backend.services import cutoff, owners
+from backend.services.effects import Effects
 from backend.services.jobs import Batch
 
 OFFBOARDED = "offboarded"
@@ -80,6 +79,7 @@ def count_bulk(db: Session, tenant_id: uuid.UUID, params: dict[str, Any], *, off
 
 def bulk_step(
     db: Session,
+    effects: Effects,
     tenant_id: uuid.UUID,
     params: dict[str, Any],
     *,
@@ -98,10 +98,10 @@ def bulk_step(
     ids = _next_ids(db, tenant_id, params, chunk=chunk, after=after, active_only=not offboard)
     if offboard:
         reason = params.get("reason") or OFFBOARDED
-        changed = offboard_users(db, tenant_id, ids, actor=actor, reason=reason)
+        changed = offboard_users(db, effects, tenant_id, ids, actor=actor, reason=reason)
     else:
         reason = params.get("reason") or "bulk"
-        changed = len(disable_users(db, tenant_id, ids, actor=actor, reason=reason))
+        changed = len(disable_users(db, effects, tenant_id, ids, actor=actor, reason=reason))
     return Batch(changed, ids[-1] if len(ids) == chunk else None)
 
 
@@ -115,7 +115,9 @@ def skipped_owners(db: Session, tenant_id: uuid.UUID, params: dict[str, Any]) ->
     return int(db.scalar(matching) or 0)
 
 
-def offboard_step(db: Session, tenant_id: uuid.UUID, user_id: uuid.UUID, *, actor: str) -> int:
+def offboard_step(
+    db: Session, effects: Effects, tenant_id: uuid.UUID, user_id: uuid.UUID, *, actor: str
+) -> int:
     """Disable one user and revoke every session, service account and API key they made.
 
     Returns 1 if anything changed, 0 once everything is already done. The owner rule is
@@ -123,7 +125,7 @@ def offboard_step(db: Session, tenant_id: uuid.UUID, user_id: uuid.UUID, *, acto
     another cannot both go through (LastOwnerError).
     """
     owners.require_another_owner(db, tenant_id, user_id)
-    return offboard_users(db, tenant_id, [user_id], actor=actor, reason=OFFBOARDED)
+    return offboard_users(db, effects, tenant_id, [user_id], actor=actor, reason=OFFBOARDED)
 
 
 def _candidates_query(
@@ -166,11 +168,6 @@ def _without_owners_who_must_stay(
     return [user_id for user_id in ids if user_id not in staying]
 
 
-def _ids_param(ids: list[uuid.UUID]) -> Any:
-    """The batch as one array parameter: `= ANY(:ids)`, not thousands of bind values."""
-    return any_(bindparam("ids", ids, type_=ARRAY(Uuid())))
-
-
 def _audit_columns(tenant_id: uuid.UUID, actor: str, action: str) -> list[Any]:
     context = current_request.get()
     return [
@@ -187,9 +184,15 @@ _AUDIT_INTO = ["tenant_id", "id", "actor", "action", "request_id", "client_ip", 
 
 
 def disable_users(
-    db: Session, tenant_id: uuid.UUID, ids: list[uuid.UUID], *, actor: str, reason: str
+    db: Session,
+    effects: Effects,
+    tenant_id: uuid.UUID,
+    ids: list[uuid.UUID],
+    *,
+    actor: str,
+    reason: str,
 ) -> list[uuid.UUID]:
-    """Disable those of `ids` still active, audit each and drop their cached standing.
+    """Disable those of `ids` still active, audit each and cut them off.
 
     One statement: the update and its audit rows. Their sessions are kept (refused while
     disabled, usable again if re-enabled); offboarding ends them. Owners the tenant
@@ -200,13 +203,12 @@ def disable_users(
         return []
     disabled = (
         update(User)
-        .where(User.tenant_id == tenant_id, User.id == _ids_param(ids))
+        .where(User.tenant_id == tenant_id, User.id == any_id(ids))
         .where(User.status == UserStatus.ACTIVE)
         .values(
             status=UserStatus.DISABLED,
             disabled_at=func.now(),
             disabled_reason=reason,
-            token_version=User.token_version + 1,
         )
         .returning(User.id)
         .cte("disabled")
@@ -221,12 +223,18 @@ def disable_users(
         ),
     )
     changed = list(db.scalars(select(disabled.c.id).add_cte(audited.cte("audited"))))
-    principals.forget_many_after_commit(db, tenant_id, changed)
+    cutoff.users(db, effects, tenant_id, changed, reason=cutoff.Reason.DISABLED)
     return changed
 
 
 def offboard_users(
-    db: Session, tenant_id: uuid.UUID, ids: list[uuid.UUID], *, actor: str, reason: str
+    db: Session,
+    effects: Effects,
+    tenant_id: uuid.UUID,
+    ids: list[uuid.UUID],
+    *,
+    actor: str,
+    reason: str,
 ) -> int:
     """Offboard `ids`: disable those still active, end their sessions (families and the
     tokens in them), revoke the service accounts and API keys they made, and write one
@@ -239,20 +247,19 @@ def offboard_users(
     now = datetime.now(UTC)
     disabled = (
         update(User)
-        .where(User.tenant_id == tenant_id, User.id == _ids_param(ids))
+        .where(User.tenant_id == tenant_id, User.id == any_id(ids))
         .where(User.status == UserStatus.ACTIVE)
         .values(
             status=UserStatus.DISABLED,
             disabled_at=now,
             disabled_reason=reason,
-            token_version=User.token_version + 1,
         )
         .returning(User.id.label("user_id"))
         .cte("disabled")
     )
     families = (
         update(RefreshFamily)
-        .where(RefreshFamily.tenant_id == tenant_id, RefreshFamily.user_id == _ids_param(ids))
+        .where(RefreshFamily.tenant_id == tenant_id, RefreshFamily.user_id == any_id(ids))
         .where(RefreshFamily.revoked_at.is_(None))
         .values(revoked_at=now, revoked_reason=OFFBOARDED)
         .returning(RefreshFamily.id, RefreshFamily.user_id)
@@ -272,15 +279,15 @@ def offboard_users(
     )
     accounts = (
         update(ServiceAccount)
-        .where(ServiceAccount.tenant_id == tenant_id, ServiceAccount.created_by == _ids_param(ids))
+        .where(ServiceAccount.tenant_id == tenant_id, ServiceAccount.created_by == any_id(ids))
         .where(ServiceAccount.revoked_at.is_(None))
-        .values(revoked_at=now, token_version=ServiceAccount.token_version + 1)
+        .values(revoked_at=now)
         .returning(ServiceAccount.id, ServiceAccount.created_by.label("user_id"))
         .cte("accounts")
     )
     keys = (
         update(ApiKey)
-        .where(ApiKey.tenant_id == tenant_id, ApiKey.created_by == _ids_param(ids))
+        .where(ApiKey.tenant_id == tenant_id, ApiKey.created_by == any_id(ids))
         .where(ApiKey.revoked_at.is_(None))
         .values(revoked_at=now)
         .returning(ApiKey.created_by.label("user_id"))
@@ -322,16 +329,17 @@ def offboard_users(
         .outerjoin(accounts_n, accounts_n.c.user_id == touched.c.user_id)
         .outerjoin(keys_n, keys_n.c.user_id == touched.c.user_id),
     )
-    # One row per user changed, then the revoked service accounts: the cached standing
-    # of those and of the users just disabled is dropped.
+    # One row per user changed, then the revoked service accounts: those and the users
+    # just disabled are cut off.
     statement = union_all(
-        select(touched.c.user_id, was_disabled.label("forget"), literal(False, Boolean()))
+        select(touched.c.user_id, was_disabled.label("was_disabled"), literal(False, Boolean()))
         .select_from(touched)
         .outerjoin(disabled, disabled.c.user_id == touched.c.user_id),
-        select(accounts.c.id, literal(True, Boolean()), literal(True, Boolean())),
+        select(accounts.c.id, literal(False, Boolean()), literal(True, Boolean())),
     ).add_cte(tokens, audited.cte("audited"))
     rows = db.execute(statement).all()
-    principals.forget_many_after_commit(
-        db, tenant_id, [subject for subject, forget, _ in rows if forget]
-    )
+    offboarded = [subject for subject, was, _ in rows if was]
+    revoked = [subject for subject, _, account in rows if account]
+    cutoff.users(db, effects, tenant_id, offboarded, reason=cutoff.Reason.OFFBOARDED)
+    cutoff.service_accounts(db, effects, tenant_id, revoked, reason=cutoff.Reason.OFFBOARDED)
     return sum(1 for _, _, account in rows if not account)

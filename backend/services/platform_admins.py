@@ -11,7 +11,8 @@ from backend.domain.errors import ConflictError
 from backend.domain.roles import OWNER
 from backend.domain.scopes import Scope
 from backend.security.passwords import PasswordService
-from backend.services import audit, roles, tenants, users
+from backend.services import audit, cutoff, roles, tenants, users
+from backend.services.effects import Effects
 
 PLATFORM_ADMIN = "platform-admin"
 PLATFORM_TENANT_NAME = "Platform"
@@ -26,6 +27,7 @@ class CreatedPlatformAdmin:
 
 def create_platform_admin(
     db: Session,
+    effects: Effects,
     passwords: PasswordService,
     *,
     platform_tenant_slug: str,
@@ -74,6 +76,8 @@ def create_platform_admin(
         target=f"user:{user_id}",
         data={"email": email.strip(), "roles": [OWNER.name, PLATFORM_ADMIN]},
     )
+    # platform-admin may have gained catalogue scopes: its holders' GET /me shows them.
+    cutoff.profiles(db, effects, tenant_id)
     return CreatedPlatformAdmin(tenant_id=tenant_id, user_id=user_id, tenant_created=tenant is None)
 
 

@@ -1,23 +1,10 @@
-"""Principals: turning a presented credential into who is calling, or refusing it."""
+"""Principals: who is calling, as the guard admitted them (services.guard)."""
 
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import update
-from sqlalchemy.orm import Session
-
-from backend.db.models import Tenant, User
-from backend.db.session import after_commit
-from backend.db.tenant_context import (
-    enter_tenant_as,
-    enter_tenant_as_service_account,
-    enter_tenant_on_first_query,
-)
-from backend.domain.errors import InvalidTokenError, NotFoundError
-from backend.domain.standing import CallerStanding
-from backend.security.caller_cache import CallerCache
-from backend.security.tokens import USER, AccessClaims
-from backend.services import roles
+from backend.domain.errors import NotFoundError
+from backend.security.tokens import USER
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +18,9 @@ class Principal:
     subject_id: uuid.UUID
     tenant_id: uuid.UUID
     scopes: frozenset[str]
+    # Whether the tenant is the platform tenant (TESSERA_PLATFORM_TENANT_SLUG), the only
+    # one where platform scopes count: decided once, by the guard, from the standing.
+    platform: bool
     api_key_id: uuid.UUID | None = None
 
     @property
@@ -49,102 +39,3 @@ class Principal:
         if self.user_id is None:
             raise NotFoundError("user profile")
         return self.user_id
-
-
-CALLER_CACHE = "tessera.caller_cache"
-
-
-def remembered_principal(db: Session, cache: CallerCache, claims: AccessClaims) -> Principal | None:
-    """The hot path: check verified claims against the standing this process remembers.
-
-    No I/O: the tenant is bound on the request's first query, if it makes one. None when
-    the caller's standing is not in the cache; then ask authenticated_principal.
-    """
-    standing = cache.standing(claims.tenant_id, claims.user_id)
-    if standing is None:
-        return None
-    enter_tenant_on_first_query(db, claims.tenant_id)
-    return _admit(claims, standing)
-
-
-def authenticated_principal(db: Session, cache: CallerCache, claims: AccessClaims) -> Principal:
-    """Check that the user of verified claims may still use them, and bind the tenant.
-
-    The caller's standing comes from one PostgreSQL statement that also binds the
-    tenant, and is remembered for the next request. A disabled user, a suspended tenant
-    or a bumped token version is refused at once.
-    """
-    since = cache.generation
-    enter = enter_tenant_as if claims.subject_kind == USER else enter_tenant_as_service_account
-    standing = enter(db, claims.tenant_id, claims.user_id)
-    if standing is None:
-        raise InvalidTokenError("token is invalid")
-    cache.keep_standing(claims.tenant_id, claims.user_id, standing, since=since)
-    return _admit(claims, standing)
-
-
-def _admit(claims: AccessClaims, standing: CallerStanding) -> Principal:
-    refusal = standing.refusal(claims.token_version)
-    if refusal is not None:
-        raise InvalidTokenError(refusal)
-    return Principal(
-        kind=claims.subject_kind,
-        subject_id=claims.user_id,
-        tenant_id=claims.tenant_id,
-        scopes=claims.scopes,
-    )
-
-
-def acting_scopes(
-    db: Session, principal: Principal, *, platform_tenant_slug: str
-) -> frozenset[str]:
-    """What the caller may hand out: its credential's scopes, cut to what its roles give now.
-
-    A token narrowed at login cannot be used to grant more than it carries, and a role
-    removed since the token was issued grants nothing.
-    """
-    tenant = db.get_one(Tenant, principal.tenant_id)
-    platform = tenant.slug == platform_tenant_slug
-    if principal.kind == USER:
-        held = roles.effective_scopes(
-            db, principal.tenant_id, principal.subject_id, platform=platform
-        )
-    else:
-        held = roles.service_account_scopes(
-            db, principal.tenant_id, principal.subject_id, platform=platform
-        )
-    return principal.scopes & held
-
-
-def forget_standing_after_commit(
-    db: Session, tenant_id: uuid.UUID, subject_id: uuid.UUID | None = None
-) -> None:
-    """Drop the cached standing of a subject (or, with none, of the tenant) once committed."""
-    forget_many_after_commit(db, tenant_id, None if subject_id is None else [subject_id])
-
-
-def forget_many_after_commit(
-    db: Session, tenant_id: uuid.UUID, subject_ids: list[uuid.UUID] | None
-) -> None:
-    """forget_standing_after_commit for many subjects, in one message to other processes.
-
-    The tenant's cached profiles (GET /me) go too: what changes a standing may change them.
-    """
-    cache = db.info.get(CALLER_CACHE)
-    if isinstance(cache, CallerCache):
-        after_commit(db, lambda: cache.forget(tenant_id, subject_ids))
-
-
-def forget_profiles_after_commit(db: Session, tenant_id: uuid.UUID) -> None:
-    """Drop the tenant's cached profiles (GET /me), not its standings, once committed."""
-    forget_many_after_commit(db, tenant_id, [])
-
-
-def bump_token_version(db: Session, tenant_id: uuid.UUID, user_id: uuid.UUID) -> None:
-    """Make every access token issued so far to this user stop working at once."""
-    db.execute(
-        update(User)
-        .where(User.tenant_id == tenant_id, User.id == user_id)
-        .values(token_version=User.token_version + 1)
-    )
-    forget_standing_after_commit(db, tenant_id, user_id)

@@ -20,18 +20,12 @@ from sqlalchemy.orm import Session
 
 from backend.db.models import RefreshFamily, RefreshToken
 from backend.db.tenant_context import enter_tenant
-from backend.domain.errors import InvalidGrantError, NotFoundError
+from backend.domain.errors import InvalidGrantError, NotFoundError, RefreshTokenReuseError
 from backend.security.opaque import derived_secret, new_secret, parse_secret
 from backend.services import audit, subjects
 from backend.settings import Settings
 
 KIND = "rt"
-
-
-class RefreshTokenReuseError(InvalidGrantError):
-    """A rotated or revoked token came back: its family is revoked, and that is kept."""
-
-    keeps_changes = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,15 @@ from backend.domain.errors import ConflictError, NotFoundError
 from backend.domain.policy import require_within
 from backend.domain.roles import RoleGraph, RoleNode, require_grantable
 from backend.domain.scopes import Scope
-from backend.services import audit, concurrency, principals, role_impact, roles
+from backend.services import (
+    audit,
+    authorization,
+    concurrency,
+    cutoff,
+    role_impact,
+    roles,
+)
+from backend.services.effects import Effects
 from backend.services.principals import Principal
 from backend.services.role_impact import Changed
 from backend.services.roles import RoleView
@@ -33,20 +41,18 @@ def create_role(
     description: str,
     scopes: frozenset[Scope],
     includes: frozenset[uuid.UUID],
-    platform_tenant_slug: str,
 ) -> Changed[RoleView]:
     """Create a custom role. Nobody holds it yet, so nobody's scopes change."""
     tenant_id = actor.tenant_id
     # Also makes the name check and the cap on roles exact among concurrent creations.
     roles.lock_role_graph(db, tenant_id)
-    platform = roles.is_platform_tenant(db, tenant_id, platform_tenant_slug)
-    require_grantable(scopes, platform=platform)
+    require_grantable(scopes, platform=actor.platform)
     graph = roles.load_role_graph(db, tenant_id)
     _require_known(graph, includes)
     role_id = uuid.uuid4()
     # A new role has no parents, so it cannot close a cycle; the graph gives its closure.
     closure = graph.with_role(RoleNode(role_id, name, scopes, includes)).expand([role_id])
-    require_within(_acting(db, actor, platform_tenant_slug), closure)
+    require_within(authorization.acting_scopes(db, actor), closure)
     _require_free_name(db, tenant_id, name)
     count = db.scalar(select(func.count()).select_from(Role).where(Role.tenant_id == tenant_id))
     if (count or 0) >= roles.MAX_ROLES_PER_TENANT:
@@ -61,6 +67,7 @@ def create_role(
 
 def update_role(
     db: Session,
+    effects: Effects,
     actor: Principal,
     role_id: uuid.UUID,
     *,
@@ -68,7 +75,6 @@ def update_role(
     description: str | None = None,
     scopes: frozenset[Scope] | None = None,
     includes: frozenset[uuid.UUID] | None = None,
-    platform_tenant_slug: str,
 ) -> Changed[RoleView]:
     """Edit a custom role; None leaves a field as it is.
 
@@ -81,9 +87,8 @@ def update_role(
     roles.lock_role_graph(db, tenant_id)
     before = roles.get_role(db, tenant_id, role_id)
     _require_custom(before.role, "edited")
-    platform = roles.is_platform_tenant(db, tenant_id, platform_tenant_slug)
     if scopes is not None:
-        require_grantable(scopes, platform=platform)
+        require_grantable(scopes, platform=actor.platform)
     graph = roles.load_role_graph(db, tenant_id)
     if includes is not None:
         _require_known(graph, includes)
@@ -97,7 +102,7 @@ def update_role(
         )
     )
     require_within(
-        _acting(db, actor, platform_tenant_slug),
+        authorization.acting_scopes(db, actor),
         graph.expand([role_id]) | edited.expand([role_id]),
     )
     if name is not None and name != before.role.name:
@@ -106,7 +111,7 @@ def update_role(
         db,
         tenant_id,
         role_impact.holders(db, tenant_id, graph.dependents(role_id)),
-        platform=platform,
+        platform=actor.platform,
     )
     old_state = _state(before)
     role = before.role
@@ -140,11 +145,16 @@ def update_role(
                 "after": {f: new_state[f] for f in changed},
             },
         )
-    return Changed(result=after, changes=role_impact.settle(db, reach))
+        # GET /me shows role names and the chains of roles behind each scope.
+        cutoff.profiles(db, effects, tenant_id)
+    return Changed(result=after, changes=role_impact.settle(db, effects, reach))
 
 
 def delete_role(
-    db: Session, actor: Principal, role_id: uuid.UUID, *, platform_tenant_slug: str
+    db: Session,
+    effects: Effects,
+    actor: Principal,
+    role_id: uuid.UUID,
 ) -> Changed[None]:
     """Delete a custom role with its grants; whoever loses scopes by it is cut off.
 
@@ -155,24 +165,20 @@ def delete_role(
     roles.lock_role_graph(db, tenant_id)
     view = roles.get_role(db, tenant_id, role_id)
     _require_custom(view.role, "deleted")
-    platform = roles.is_platform_tenant(db, tenant_id, platform_tenant_slug)
     graph = roles.load_role_graph(db, tenant_id)
-    require_within(_acting(db, actor, platform_tenant_slug), graph.expand([role_id]))
+    require_within(authorization.acting_scopes(db, actor), graph.expand([role_id]))
     reach = role_impact.snapshot(
         db,
         tenant_id,
         role_impact.holders(db, tenant_id, graph.dependents(role_id)),
-        platform=platform,
+        platform=actor.platform,
     )
     old_state = _state(view)
     # The foreign keys cascade: its scopes, inclusions both ways, and every grant of it.
     db.execute(delete(Role).where(Role.tenant_id == tenant_id, Role.id == role_id))
     _audit(db, actor, "role.deleted", role_id, {"before": old_state})
-    return Changed(result=None, changes=role_impact.settle(db, reach))
-
-
-def _acting(db: Session, actor: Principal, platform_tenant_slug: str) -> frozenset[str]:
-    return principals.acting_scopes(db, actor, platform_tenant_slug=platform_tenant_slug)
+    cutoff.profiles(db, effects, tenant_id)
+    return Changed(result=None, changes=role_impact.settle(db, effects, reach))
 
 
 def _require_custom(role: Role, verb: str) -> None:

@@ -18,13 +18,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from backend.db.models import ServiceAccount, ServiceAccountRole, User, UserRole
 from backend.domain.roles import Lapses, ScopeChange, scope_changes
 from backend.domain.scopes import TENANT_SCOPES, Scope
-from backend.services import principals, refresh_tokens, roles
+from backend.services import cutoff, refresh_tokens, roles
+from backend.services.effects import Effects
 
 Result = TypeVar("Result")
 USER = "user"
@@ -76,7 +77,7 @@ def snapshot(
     return Snapshot(tenant_id, platform, _scopes_of(db, tenant_id, keys, platform=platform))
 
 
-def settle(db: Session, before: Snapshot) -> list[ScopeChange[SubjectKey]]:
+def settle(db: Session, effects: Effects, before: Snapshot) -> list[ScopeChange[SubjectKey]]:
     """Compare with `before` and cut off every subject that lost a scope, or for whom one
     now lapses sooner."""
     after = _scopes_of(db, before.tenant_id, set(before.scopes), platform=before.platform)
@@ -85,20 +86,10 @@ def settle(db: Session, before: Snapshot) -> list[ScopeChange[SubjectKey]]:
     users = [i for (kind, i) in cut if kind == USER]
     accounts = [i for (kind, i) in cut if kind != USER]
     # Set-based: one statement per kind however many subjects a role reaches.
-    if users:
-        db.execute(
-            update(User)
-            .where(User.tenant_id == before.tenant_id, User.id.in_(users))
-            .values(token_version=User.token_version + 1)
-        )
-    if accounts:
-        db.execute(
-            update(ServiceAccount)
-            .where(ServiceAccount.tenant_id == before.tenant_id, ServiceAccount.id.in_(accounts))
-            .values(token_version=ServiceAccount.token_version + 1)
-        )
-    if users or accounts:
-        principals.forget_many_after_commit(db, before.tenant_id, users + accounts)
+    cutoff.users(db, effects, before.tenant_id, users, reason=cutoff.Reason.SCOPES_REDUCED)
+    cutoff.service_accounts(
+        db, effects, before.tenant_id, accounts, reason=cutoff.Reason.SCOPES_REDUCED
+    )
     return changes
 
 

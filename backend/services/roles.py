@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from sqlalchemy import or_, select, text
 from sqlalchemy.orm import Session
 
-from backend.db.models import Role, RoleInclude, RoleScope, ServiceAccountRole, Tenant, UserRole
+from backend.db.models import Role, RoleInclude, RoleScope, ServiceAccountRole, UserRole
 from backend.domain.errors import NotFoundError
 from backend.domain.roles import BUILTIN_ROLES, RoleGraph, RoleNode
 from backend.domain.scopes import TENANT_SCOPES, Scope, known_scopes
@@ -39,11 +39,6 @@ def seed_builtin_roles(db: Session, tenant_id: uuid.UUID) -> dict[str, Role]:
     )
     db.flush()
     return roles
-
-
-def is_platform_tenant(db: Session, tenant_id: uuid.UUID, platform_tenant_slug: str) -> bool:
-    """Whether roles of this tenant may carry platform scopes."""
-    return db.get_one(Tenant, tenant_id).slug == platform_tenant_slug
 
 
 def lock_role_graph(db: Session, tenant_id: uuid.UUID, *, shared: bool = False) -> None:

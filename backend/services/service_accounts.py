@@ -28,8 +28,9 @@ from backend.domain.policy import require_within
 from backend.domain.scopes import Scope, format_scopes
 from backend.security.opaque import new_secret
 from backend.security.tokens import SERVICE_ACCOUNT
-from backend.services import audit, concurrency, principals, roles
+from backend.services import audit, authorization, concurrency, cutoff, roles
 from backend.services.auth import Issuers, TokenGrant
+from backend.services.effects import Effects
 from backend.services.principals import Principal
 
 SECRET_KIND = "cs"  # noqa: S105 (the prefix of client secrets, not a secret)
@@ -61,7 +62,6 @@ def create(
     name: str,
     description: str,
     role_ids: list[uuid.UUID],
-    platform_tenant_slug: str,
 ) -> CreatedAccount:
     """Create a service account with roles whose scopes the actor holds themselves.
 
@@ -69,7 +69,7 @@ def create(
     """
     # The roles cannot be deleted or changed until this account holds them.
     roles.lock_role_graph(db, actor.tenant_id, shared=True)
-    _require_grantable(db, actor, role_ids, platform_tenant_slug=platform_tenant_slug)
+    _require_grantable(db, actor, role_ids)
     taken = f"a service account named {name!r} already exists"
     if db.scalar(
         select(ServiceAccount.id).where(
@@ -118,7 +118,7 @@ def get(db: Session, tenant_id: uuid.UUID, account_id: uuid.UUID) -> AccountView
     return _view(db, _get(db, tenant_id, account_id))
 
 
-def revoke(db: Session, actor: Principal, account_id: uuid.UUID) -> None:
+def revoke(db: Session, effects: Effects, actor: Principal, account_id: uuid.UUID) -> None:
     """Revoke a service account: its secret and every token it holds stop working.
     Revoking a revoked account changes nothing."""
     account = _get(db, actor.tenant_id, account_id)
@@ -132,7 +132,7 @@ def revoke(db: Session, actor: Principal, account_id: uuid.UUID) -> None:
             ServiceAccount.id == account.id,
             ServiceAccount.revoked_at.is_(None),
         )
-        .values(revoked_at=datetime.now(UTC), token_version=ServiceAccount.token_version + 1),
+        .values(revoked_at=datetime.now(UTC)),
     )
     if revoked is None:
         return
@@ -142,7 +142,9 @@ def revoke(db: Session, actor: Principal, account_id: uuid.UUID) -> None:
             ServiceAccountRole.service_account_id == account.id,
         )
     )
-    principals.forget_standing_after_commit(db, actor.tenant_id, account.id)
+    cutoff.service_accounts(
+        db, effects, actor.tenant_id, [account.id], reason=cutoff.Reason.SERVICE_ACCOUNT_REVOKED
+    )
     audit.record(
         db,
         tenant_id=actor.tenant_id,
@@ -196,18 +198,14 @@ def client_credentials_grant(
     return TokenGrant(access_token=issued.token, expires_in=issued.expires_in, scope=scope)
 
 
-def _require_grantable(
-    db: Session, actor: Principal, role_ids: list[uuid.UUID], *, platform_tenant_slug: str
-) -> None:
+def _require_grantable(db: Session, actor: Principal, role_ids: list[uuid.UUID]) -> None:
     known = set(
         db.scalars(select(Role.id).where(Role.tenant_id == actor.tenant_id, Role.id.in_(role_ids)))
     )
     if known != set(role_ids):
         raise NotFoundError("role")
     wanted = roles.load_role_graph(db, actor.tenant_id).expand(role_ids)
-    require_within(
-        principals.acting_scopes(db, actor, platform_tenant_slug=platform_tenant_slug), wanted
-    )
+    require_within(authorization.acting_scopes(db, actor), wanted)
 
 
 def _get(db: Session, tenant_id: uuid.UUID, account_id: uuid.UUID) -> ServiceAccount:

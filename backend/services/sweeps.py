@@ -28,6 +28,7 @@ from backend.db.session import unit_of_work
 from backend.db.tenant_context import enter_platform, enter_tenant
 from backend.domain.policy import TenantPolicy
 from backend.services import audit, lockout, offboarding, owners
+from backend.services.effects import Effects
 
 SYSTEM = "system:sweep"
 
@@ -48,8 +49,8 @@ class Sweep:
     name: str
     # (db, tenant_id, now) -> the due rows as (key, subject, reason), or None if off.
     candidates: Callable[[Session, uuid.UUID, datetime], Candidates | None]
-    # (db, tenant_id, keys, now) -> rows changed
-    act: Callable[[Session, uuid.UUID, list[Any], datetime], int]
+    # (db, effects, tenant_id, keys, now) -> rows changed
+    act: Callable[[Session, Effects, uuid.UUID, list[Any], datetime], int]
     # key -> the condition for rows after it in the candidates' order: each batch goes on
     # from the last key of the one before (keyset), so a sweep reads each row once.
     after: Callable[[Any], ColumnElement[bool]]
@@ -71,7 +72,9 @@ def _session_candidates(db: Session, tenant_id: uuid.UUID, now: datetime) -> Can
     )
 
 
-def _expire_sessions(db: Session, tenant_id: uuid.UUID, keys: list[Any], now: datetime) -> int:
+def _expire_sessions(
+    db: Session, effects: Effects, tenant_id: uuid.UUID, keys: list[Any], now: datetime
+) -> int:
     expired = db.scalars(
         update(RefreshFamily)
         .where(
@@ -103,7 +106,9 @@ def _token_candidates(db: Session, tenant_id: uuid.UUID, now: datetime) -> Candi
     )
 
 
-def _purge_tokens(db: Session, tenant_id: uuid.UUID, keys: list[Any], now: datetime) -> int:
+def _purge_tokens(
+    db: Session, effects: Effects, tenant_id: uuid.UUID, keys: list[Any], now: datetime
+) -> int:
     return len(
         db.scalars(
             delete(RefreshToken)
@@ -130,7 +135,9 @@ def _grant_candidates(db: Session, tenant_id: uuid.UUID, now: datetime) -> Candi
     )
 
 
-def _expire_grants(db: Session, tenant_id: uuid.UUID, keys: list[Any], now: datetime) -> int:
+def _expire_grants(
+    db: Session, effects: Effects, tenant_id: uuid.UUID, keys: list[Any], now: datetime
+) -> int:
     removed = db.execute(
         delete(UserRole)
         .where(
@@ -176,7 +183,9 @@ def _inactive_candidates(db: Session, tenant_id: uuid.UUID, now: datetime) -> Ca
     )
 
 
-def _disable_inactive(db: Session, tenant_id: uuid.UUID, keys: list[Any], now: datetime) -> int:
+def _disable_inactive(
+    db: Session, effects: Effects, tenant_id: uuid.UUID, keys: list[Any], now: datetime
+) -> int:
     # The candidates are read again under the owner lock: one made an owner (or who
     # logged in) since the batch was picked is not disabled.
     owners.lock(db, tenant_id)
@@ -185,7 +194,10 @@ def _disable_inactive(db: Session, tenant_id: uuid.UUID, keys: list[Any], now: d
         return 0
     due = db.execute(query.where(User.id.in_([uuid.UUID(str(key)) for key in keys]))).all()
     ids = [user_id for user_id, _, _ in due]
-    return len(offboarding.disable_users(db, tenant_id, ids, actor=SYSTEM, reason="inactive"))
+    disabled = offboarding.disable_users(
+        db, effects, tenant_id, ids, actor=SYSTEM, reason="inactive"
+    )
+    return len(disabled)
 
 
 def _lockout_candidates(db: Session, tenant_id: uuid.UUID, now: datetime) -> Candidates:
@@ -200,7 +212,9 @@ def _lockout_candidates(db: Session, tenant_id: uuid.UUID, now: datetime) -> Can
     )
 
 
-def _lift_lockouts(db: Session, tenant_id: uuid.UUID, keys: list[Any], now: datetime) -> int:
+def _lift_lockouts(
+    db: Session, effects: Effects, tenant_id: uuid.UUID, keys: list[Any], now: datetime
+) -> int:
     policy = TenantPolicy.from_json(db.get_one(Tenant, tenant_id).policy)
     return len(
         db.scalars(
@@ -253,7 +267,7 @@ def tenant_ids(sessions: sessionmaker[Session]) -> list[uuid.UUID]:
         return list(db.scalars(select(Tenant.id).order_by(Tenant.id)))
 
 
-def run(sessions: sessionmaker[Session], name: str, *, chunk: int) -> int:
+def run(sessions: sessionmaker[Session], effects: Effects, name: str, *, chunk: int) -> int:
     """Run one sweep over every tenant, a bounded batch per transaction; rows changed."""
     sweep = SWEEPS[name]
     changed = 0
@@ -271,7 +285,7 @@ def run(sessions: sessionmaker[Session], name: str, *, chunk: int) -> int:
                 keys = list(db.scalars(query.limit(chunk)))
                 if not keys:
                     break
-                changed += sweep.act(db, tenant_id, keys, now)
+                changed += sweep.act(db, effects, tenant_id, keys, now)
             if len(keys) < chunk:
                 break
             after = keys[-1]

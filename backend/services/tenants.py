@@ -27,11 +27,12 @@ from backend.security.passwords import PasswordService
 from backend.services import (
     audit,
     concurrency,
+    cutoff,
     invitations,
-    principals,
     refresh_tokens,
     users,
 )
+from backend.services.effects import Effects
 from backend.services.invitations import IssuedInvitation
 from backend.services.paging import Page
 from backend.services.principals import Principal
@@ -98,25 +99,27 @@ def create_tenant(
     return CreatedTenant(tenant_id=tenant.id, owner_id=owner.id, invitation=invitation)
 
 
-def set_status(db: Session, tenant_id: uuid.UUID, status: TenantStatus) -> None:
-    """Suspend or reactivate a tenant; suspension cuts off all its callers at once."""
+def set_status(db: Session, effects: Effects, tenant_id: uuid.UUID, status: TenantStatus) -> None:
+    """Suspend or reactivate a tenant; either way every caller of it is checked anew at
+    once: suspension cuts them off, reactivation lets them back."""
     tenant = db.get(Tenant, tenant_id)
     if tenant is None:
         raise NotFoundError("tenant")
     tenant.status = status
     db.flush()
-    principals.forget_standing_after_commit(db, tenant_id)
+    suspended = status is TenantStatus.SUSPENDED
+    reason = cutoff.Reason.TENANT_SUSPENDED if suspended else cutoff.Reason.TENANT_REACTIVATED
+    cutoff.tenant(db, effects, tenant_id, reason=reason)
 
 
-def enter_as_operator(db: Session, operator: Principal, *, platform_tenant_slug: str) -> None:
+def enter_as_operator(db: Session, operator: Principal) -> None:
     """Let the transaction see every tenant, for a principal of the platform tenant only.
 
     Defence in depth behind the guard: platform scopes are never effective outside the
     platform tenant, and a token of another tenant that claims one anyway is refused
     here exactly as if it lacked the scope (403), revealing nothing.
     """
-    own = db.get(Tenant, operator.tenant_id)
-    if own is None or own.slug != platform_tenant_slug:
+    if not operator.platform:
         raise InsufficientScopeError(operator.scopes & PLATFORM_SCOPES)
     enter_platform(db)
 
@@ -187,7 +190,9 @@ def create(
     return created
 
 
-def rename(db: Session, operator: Principal, tenant_id: uuid.UUID, *, name: str) -> Tenant:
+def rename(
+    db: Session, effects: Effects, operator: Principal, tenant_id: uuid.UUID, *, name: str
+) -> Tenant:
     """Change a tenant's display name. The slug never changes: logins and refresh
     tokens name the tenant by it (or by its id), so a new slug would break them."""
     tenant = get(db, tenant_id, for_update=True)
@@ -196,22 +201,28 @@ def rename(db: Session, operator: Principal, tenant_id: uuid.UUID, *, name: str)
         tenant.name = name
         db.flush()
         _audit_both(db, operator, "tenant.renamed", tenant, data)
+        # GET /me shows the tenant's name.
+        cutoff.profiles(db, effects, tenant.id)
     return tenant
 
 
 def suspend(
-    db: Session, operator: Principal, tenant_id: uuid.UUID, *, platform_tenant_slug: str
+    db: Session,
+    effects: Effects,
+    operator: Principal,
+    tenant_id: uuid.UUID,
 ) -> Tenant:
     """Suspend a tenant: its tokens and API keys stop working at once, its users cannot
     log in, and every live session is ended. The platform tenant cannot be suspended
     (409): its operators would lock themselves out. Suspending twice changes nothing.
     """
     tenant = get(db, tenant_id, for_update=True)
-    if tenant.slug == platform_tenant_slug:
+    # Only operators suspend tenants, and an operator's own tenant is the platform tenant.
+    if tenant.id == operator.tenant_id:
         raise ConflictError("the platform tenant cannot be suspended")
     if tenant.status is TenantStatus.SUSPENDED:
         return tenant
-    set_status(db, tenant.id, TenantStatus.SUSPENDED)
+    set_status(db, effects, tenant.id, TenantStatus.SUSPENDED)
     enter_tenant(db, tenant.id)
     ended = refresh_tokens.revoke_tenant_sessions(
         db, tenant.id, reason=SUSPENDED_REASON, now=datetime.now(UTC)
@@ -225,13 +236,13 @@ def suspend(
     return tenant
 
 
-def reactivate(db: Session, operator: Principal, tenant_id: uuid.UUID) -> Tenant:
+def reactivate(db: Session, effects: Effects, operator: Principal, tenant_id: uuid.UUID) -> Tenant:
     """Let a suspended tenant's users log in again. Sessions ended by the suspension
     stay ended. Reactivating an active tenant changes nothing."""
     tenant = get(db, tenant_id, for_update=True)
     if tenant.status is TenantStatus.ACTIVE:
         return tenant
-    set_status(db, tenant.id, TenantStatus.ACTIVE)
+    set_status(db, effects, tenant.id, TenantStatus.ACTIVE)
     data = {
         "before": {"status": TenantStatus.SUSPENDED.value},
         "after": {"status": TenantStatus.ACTIVE.value},

@@ -35,6 +35,7 @@ from backend.domain.password_hashes import scheme_of
 from backend.domain.roles import MEMBER
 from backend.domain.user_import import RejectedRow, Row
 from backend.services import audit, jobs, tenants
+from backend.services.effects import Effects
 from backend.services.jobs import Batch, JobRun
 
 KIND = "import_users"
@@ -43,7 +44,14 @@ DISABLED_REASON = "imported"
 _STAGED_PER_STATEMENT = 1_000
 
 
-def stage(db: Session, tenant_slug: str, rows: Iterable[Row], *, params: dict[str, Any]) -> Job:
+def stage(
+    db: Session,
+    effects: Effects,
+    tenant_slug: str,
+    rows: Iterable[Row],
+    *,
+    params: dict[str, Any],
+) -> Job:
     """Record an import job and its rows; the worker gets it once this transaction commits.
 
     Rows refused by the file's own checks are stored already done (rejected, with their
@@ -52,7 +60,7 @@ def stage(db: Session, tenant_slug: str, rows: Iterable[Row], *, params: dict[st
     tenant = tenants.enter_by_slug(db, tenant_slug)
     if tenant is None:
         raise NotFoundError(f"tenant {tenant_slug!r}")
-    job = jobs.enqueue_for(db, tenant.id, audit.SYSTEM, KIND, params)
+    job = jobs.enqueue_for(db, effects, tenant.id, audit.SYSTEM, KIND, params)
     total = rejected = 0
     for chunk in _chunks(rows, _STAGED_PER_STATEMENT):
         db.execute(insert(ImportRow), [_staged(tenant.id, job.id, row) for row in chunk])
@@ -92,7 +100,7 @@ def _staged(tenant_id: uuid.UUID, job_id: uuid.UUID, row: Row) -> dict[str, Any]
     }
 
 
-def step(db: Session, job: JobRun, chunk: int, after: int | None) -> Batch:
+def step(db: Session, effects: Effects, job: JobRun, chunk: int, after: int | None) -> Batch:
     """Import the next `chunk` pending rows after line `after`, in line order.
 
     The rows are locked, so two runs of one job (a redelivery while the first still
@@ -100,6 +108,7 @@ def step(db: Session, job: JobRun, chunk: int, after: int | None) -> Batch:
     size: the rows, the tenant's roles, the users, their grants, their audit events,
     and the rows' outcomes.
     """
+    # Only new users: nobody's standing or profile changes, so `effects` is not used.
     rows = db.execute(
         select(*_PENDING_COLUMNS)
         .where(

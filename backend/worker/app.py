@@ -1,6 +1,6 @@
 """The worker's Celery app: `celery -A backend.worker.app worker` (and `beat`) load `app`."""
 
 from backend.settings import get_settings
-from backend.worker.celery_config import create_celery
+from backend.taskqueue.config import create_celery
 
 app = create_celery(get_settings())

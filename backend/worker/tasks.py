@@ -17,8 +17,8 @@ from backend.observability import worker as observability
 from backend.runtime import Runtime
 from backend.services import job_runner, jobs, sweeps
 from backend.settings import get_settings
+from backend.taskqueue.config import JOB_TASK, REQUEUE_TASK, SWEEP_TASK
 from backend.worker.app import app
-from backend.worker.celery_config import JOB_TASK, REQUEUE_TASK, SWEEP_TASK
 
 logger = logging.getLogger(__name__)
 # The worker and beat import this module before they configure logging, so this is
@@ -59,6 +59,7 @@ def run_job(tenant_id: str, job_id: str) -> None:
     rt = runtime()
     job_runner.run(
         rt.database.sessions,
+        rt.effects,
         uuid.UUID(tenant_id),
         uuid.UUID(job_id),
         chunk=rt.settings.job_chunk_size,
@@ -69,7 +70,7 @@ def run_job(tenant_id: str, job_id: str) -> None:
 def run_sweep(name: str) -> int:
     """One scheduled sweep over every tenant; returns the rows it changed."""
     rt = runtime()
-    changed = sweeps.run(rt.database.sessions, name, chunk=rt.settings.job_chunk_size)
+    changed = sweeps.run(rt.database.sessions, rt.effects, name, chunk=rt.settings.job_chunk_size)
     logger.info("sweep %s changed %d rows", name, changed)
     return changed
 

@@ -16,12 +16,12 @@ from sqlalchemy.orm import Session
 
 from backend.db.models import Tenant, User
 from backend.domain.scopes import TENANT_SCOPES, Scope
-from backend.security.passwords import PasswordService
-from backend.services import platform_admins
+from backend.services.effects import Effects
 from backend.settings import Settings
 from tests.conftest import bearer, builtin_role
 from tests.factories import DEFAULT_PASSWORD, TenantFactory, UserFactory
 from tests.support.live_server import LiveServer, server_env, start_server
+from tests.support.platform import create_operator
 
 REQUEST_TIMEOUT_S = 30.0
 BARRIER_TIMEOUT_S = 15.0
@@ -122,17 +122,9 @@ def acme(db: Session, issue_token: IssueToken, live_api: LiveServer) -> Admin:
 
 @pytest.fixture
 def operator(
-    db: Session, settings: Settings, issue_token: IssueToken, live_api: LiveServer
+    db: Session, effects: Effects, settings: Settings, issue_token: IssueToken, live_api: LiveServer
 ) -> Admin:
     """The platform tenant and an operator, made as `tessera create-platform-admin` does."""
-    created = platform_admins.create_platform_admin(
-        db,
-        PasswordService(settings),
-        platform_tenant_slug=settings.platform_tenant_slug,
-        email="ops@platform.test",
-        password=DEFAULT_PASSWORD,
-    )
-    db.commit()
-    user = db.get_one(User, (created.tenant_id, created.user_id))
-    tenant = db.get_one(Tenant, created.tenant_id)
+    user = create_operator(db, effects, settings, DEFAULT_PASSWORD)
+    tenant = db.get_one(Tenant, user.tenant_id)
     return Admin(tenant, user, issue_token(user, sorted(Scope)), live_api.url)

@@ -1,24 +1,11 @@
 """What the production image carries: no development-only code, and none needed."""
 
-import ast
-from pathlib import Path
-
 from backend.settings import PROJECT_ROOT
+from tests.support.imports import imported_modules
 
 BACKEND = PROJECT_ROOT / "backend"
 DOCKERIGNORE = PROJECT_ROOT / "deploy" / "Dockerfile.dockerignore"
 DEVSTACK = "backend.devstack"
-
-
-def imported_modules(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module)
-    return names
 
 
 def test_the_image_leaves_out_the_devstack() -> None:

@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 from backend.db.models import UserStatus
 from backend.devstack.embedded import EmbeddedRedis
 from backend.security.caller_cache import CallerCache
-from backend.services import users
+from backend.services import user_admin
+from backend.services.effects import Effects
 from backend.settings import Settings
 from tests.conftest import bearer, builtin_role
 from tests.factories import TenantFactory, UserFactory
@@ -45,7 +46,7 @@ def cache_listeners(url: str) -> int:
 
 
 def test_logins_and_guarded_requests_survive_a_redis_outage_and_recover(
-    db: Session, settings: Settings, tmp_path: Path, start_api: StartApi
+    db: Session, effects: Effects, settings: Settings, tmp_path: Path, start_api: StartApi
 ) -> None:
     tenant = TenantFactory(slug="acme")
     UserFactory(tenant=tenant, email="ada@acme.test", roles=[builtin_role(db, tenant, "owner")])
@@ -94,7 +95,9 @@ def test_logins_and_guarded_requests_survive_a_redis_outage_and_recover(
 
     # Without the cache, a change of standing still cuts a token off at once.
     assert client.get("/me", headers=bearer(member_token)).status_code == 200
-    users.set_status(db, tenant.id, member.id, UserStatus.DISABLED, reason="fault test")
+    user_admin.set_status(
+        db, effects, tenant.id, member.id, UserStatus.DISABLED, reason="fault test"
+    )
     db.commit()
     assert client.get("/me", headers=bearer(member_token)).status_code == 401
 

@@ -25,6 +25,7 @@ from backend.domain.moments import MAX_EXPIRY_AHEAD
 from backend.domain.scopes import TENANT_SCOPES
 from backend.main import create_app
 from backend.services import job_runner
+from backend.services.effects import Effects
 from backend.settings import Settings
 from tests.conftest import bearer, builtin_role
 from tests.factories import TenantFactory, UserFactory
@@ -203,7 +204,11 @@ def send(client: TestClient, world: World, target: Target, value: object) -> htt
 
 
 def read_back(
-    client: TestClient, world: World, sessions: sessionmaker[Session], answer: httpx.Response
+    client: TestClient,
+    world: World,
+    sessions: sessionmaker[Session],
+    effects: Effects,
+    answer: httpx.Response,
 ) -> None:
     """Everything that reads what was stored answers, then the change is undone."""
     owner = bearer(world.owner_token)
@@ -219,7 +224,7 @@ def read_back(
     body = answer.json()
     if answer.request.url.path == "/users/bulk-disable":
         # The job reads its stored parameters when it runs.
-        job_runner.run(sessions, world.tenant.id, uuid.UUID(body["id"]), chunk=10)
+        job_runner.run(sessions, effects, world.tenant.id, uuid.UUID(body["id"]), chunk=10)
         job = client.get(f"/jobs/{body['id']}", headers=owner).json()
         assert job["status"] == "succeeded", job
         assert client.post(f"/users/{world.user.id}/enable", headers=owner).status_code == 200
@@ -232,7 +237,11 @@ def read_back(
 
 @pytest.mark.parametrize("target", TARGETS, ids=str)
 def test_extreme_date_times_are_refused_or_read_back(
-    client: TestClient, world: World, sessions: sessionmaker[Session], target: Target
+    client: TestClient,
+    world: World,
+    sessions: sessionmaker[Session],
+    effects: Effects,
+    target: Target,
 ) -> None:
     now = datetime.now(UTC)
     horizon = [
@@ -252,7 +261,7 @@ def test_extreme_date_times_are_refused_or_read_back(
             failures.append(f"{shown}: {response.status_code} {response.text[:200]}")
         elif response.status_code < 300:
             accepted += 1
-            read_back(client, world, sessions, response)
+            read_back(client, world, sessions, effects, response)
     assert failures == [], f"{target}:\n" + "\n".join(failures)
     # A day inside the horizon suits every field: the read-backs did run.
     assert accepted > 0

@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 
 from backend.db.models import TenantStatus, UserStatus
 from backend.security.tokens import LEEWAY_SECONDS
-from backend.services import tenants, users
+from backend.services import tenants, user_admin
+from backend.services.effects import Effects
 from backend.settings import Settings
 from tests.conftest import bearer
 from tests.factories import DEFAULT_PASSWORD
@@ -317,21 +318,23 @@ def test_an_access_token_is_not_an_api_key(client: TestClient, acme: Owner) -> N
 
 
 def test_a_disabled_users_token_is_refused(
-    client: TestClient, acme: Owner, db: Session, issue_token: IssueToken
+    client: TestClient, acme: Owner, db: Session, effects: Effects, issue_token: IssueToken
 ) -> None:
     token = issue_token(acme.user, ["me"])
     assert client.get("/me", headers=bearer(token)).status_code == 200
-    users.set_status(db, acme.tenant.id, acme.user.id, UserStatus.DISABLED, reason="test")
+    user_admin.set_status(
+        db, effects, acme.tenant.id, acme.user.id, UserStatus.DISABLED, reason="test"
+    )
     db.commit()
     assert_invalid_token(client.get("/me", headers=bearer(token)))
 
 
 def test_a_suspended_tenants_token_is_refused(
-    client: TestClient, acme: Owner, db: Session, issue_token: IssueToken
+    client: TestClient, acme: Owner, db: Session, effects: Effects, issue_token: IssueToken
 ) -> None:
     token = issue_token(acme.user, ["me"])
     assert client.get("/me", headers=bearer(token)).status_code == 200
-    tenants.set_status(db, acme.tenant.id, TenantStatus.SUSPENDED)
+    tenants.set_status(db, effects, acme.tenant.id, TenantStatus.SUSPENDED)
     db.commit()
     assert_invalid_token(client.get("/me", headers=bearer(token)))
 

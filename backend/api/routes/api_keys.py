@@ -4,7 +4,7 @@ import uuid
 
 from fastapi import APIRouter, Response
 
-from backend.api.deps import ApiKeysManage, AppRuntime, DbSession
+from backend.api.deps import ApiKeysManage, DbSession
 from backend.api.schemas.api_keys import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
 from backend.api.schemas.errors import FORBIDDEN, GUARDED_RESPONSES, NOT_FOUND, ErrorBody
 from backend.db.models import ApiKey
@@ -37,9 +37,7 @@ def _out(key: ApiKey) -> ApiKeyOut:
         400: {"model": ErrorBody, "description": "No scope, or expires_at is not in the future"},
     },
 )
-def create_api_key(
-    body: ApiKeyCreate, principal: ApiKeysManage, db: DbSession, runtime: AppRuntime
-) -> ApiKeyCreated:
+def create_api_key(body: ApiKeyCreate, principal: ApiKeysManage, db: DbSession) -> ApiKeyCreated:
     """Create a key acting as you, with scopes you hold. The key is shown once."""
     created = api_keys.create(
         db,
@@ -47,7 +45,6 @@ def create_api_key(
         name=body.name,
         scopes=frozenset(body.scopes),
         expires_at=body.expires_at,
-        platform_tenant_slug=runtime.settings.platform_tenant_slug,
     )
     db.refresh(created.key)
     return ApiKeyCreated(**_out(created.key).model_dump(), key=created.plaintext)

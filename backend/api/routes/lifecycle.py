@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from backend.api.deps import DbSession, JobsRead, UsersDisable, UsersRead
+from backend.api.deps import AppEffects, DbSession, JobsRead, UsersDisable, UsersRead
 from backend.api.pagination import Cursor, Limit, decode_cursor, encode_cursor
 from backend.api.schemas.errors import CONFLICT, GUARDED_RESPONSES, NOT_FOUND, ErrorBody
 from backend.api.schemas.jobs import (
@@ -30,7 +30,9 @@ router = APIRouter(tags=["lifecycle"])
     response_model=JobOut,
     responses={**GUARDED_RESPONSES, **NOT_FOUND, **CONFLICT},
 )
-def offboard_user(id: uuid.UUID, principal: UsersDisable, db: DbSession) -> JobOut:
+def offboard_user(
+    id: uuid.UUID, principal: UsersDisable, db: DbSession, effects: AppEffects
+) -> JobOut:
     """Disable the user and revoke every session, service account and API key they made.
 
     Runs on the worker; poll `GET /jobs/{id}`.
@@ -38,7 +40,7 @@ def offboard_user(id: uuid.UUID, principal: UsersDisable, db: DbSession) -> JobO
     if db.get(User, (principal.tenant_id, id)) is None:
         raise NotFoundError("user")
     owners.require_another_owner(db, principal.tenant_id, id)
-    job = jobs.enqueue(db, principal, "offboard", {"user_id": str(id)}, total=1)
+    job = jobs.enqueue(db, effects, principal, "offboard", {"user_id": str(id)}, total=1)
     return JobOut.of(job)
 
 
@@ -48,7 +50,9 @@ def offboard_user(id: uuid.UUID, principal: UsersDisable, db: DbSession) -> JobO
     response_model=JobOut,
     responses=GUARDED_RESPONSES,
 )
-def bulk_disable(body: BulkDisableRequest, principal: UsersDisable, db: DbSession) -> JobOut:
+def bulk_disable(
+    body: BulkDisableRequest, principal: UsersDisable, db: DbSession, effects: AppEffects
+) -> JobOut:
     """Disable many users, up to the whole tenant; owners are skipped and counted.
 
     With `offboard: true`, offboard them instead: their sessions end and the service
@@ -62,7 +66,7 @@ def bulk_disable(body: BulkDisableRequest, principal: UsersDisable, db: DbSessio
         params["last_login_before"] = body.last_login_before.isoformat()
     total = offboarding.count_bulk(db, principal.tenant_id, params, offboard=body.offboard)
     kind = "bulk_offboard" if body.offboard else "bulk_disable"
-    job = jobs.enqueue(db, principal, kind, params, total=total)
+    job = jobs.enqueue(db, effects, principal, kind, params, total=total)
     return JobOut.of(job)
 
 

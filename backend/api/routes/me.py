@@ -11,7 +11,7 @@ from backend.api.schemas.errors import GUARDED_RESPONSES, ErrorBody
 from backend.api.schemas.me import MeResponse, PasswordChange, TenantSummary
 from backend.api.schemas.roles import ScopeChainOut
 from backend.runtime import Runtime
-from backend.services import credentials, users
+from backend.services import credentials, profiles
 from backend.services.principals import Principal
 
 router = APIRouter(tags=["me"])
@@ -41,10 +41,9 @@ async def _fill_profile(
     """Read and render the caller's profile, and keep it until its first grant expires."""
     cache, tenant_id, user_id = runtime.callers, principal.tenant_id, principal.require_user()
     since = cache.generation
-    slug = runtime.settings.platform_tenant_slug
 
     def load() -> tuple[bytes, datetime | None]:
-        profile = users.get_profile(db, tenant_id, user_id, platform_tenant_slug=slug)
+        profile = profiles.get_profile(db, tenant_id, user_id, platform=principal.platform)
         return _render(profile, principal.scopes), profile.holding.changes_at
 
     body, changes_at = await in_thread(db, load)
@@ -53,7 +52,7 @@ async def _fill_profile(
     return body
 
 
-def _render(profile: users.Profile, token_scopes: frozenset[str]) -> bytes:
+def _render(profile: profiles.Profile, token_scopes: frozenset[str]) -> bytes:
     user, tenant, holding = profile.user, profile.tenant, profile.holding
     return (
         MeResponse(
@@ -94,6 +93,7 @@ def change_password(
     (400, saying so)."""
     credentials.change_own_password(
         db,
+        runtime.effects,
         runtime.passwords,
         principal,
         current=body.current_password.get_secret_value(),

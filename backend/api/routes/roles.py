@@ -9,7 +9,7 @@ import uuid
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
-from backend.api.deps import AppRuntime, DbSession, RolesRead, RolesWrite
+from backend.api.deps import AppEffects, DbSession, RolesRead, RolesWrite
 from backend.api.schemas.errors import CONFLICT, FORBIDDEN, GUARDED_RESPONSES, NOT_FOUND
 from backend.api.schemas.impact import DRY_RUN_RESPONSE, DryRun, DryRunOut, dry_run_response
 from backend.api.schemas.roles import RoleCreate, RoleOut, RoleUpdate
@@ -50,7 +50,6 @@ def create_role(
     body: RoleCreate,
     principal: RolesWrite,
     db: DbSession,
-    runtime: AppRuntime,
     dry_run: DryRun = False,
 ) -> RoleOut | JSONResponse:
     """Create a custom role. Every scope of its closure (its own and its included
@@ -66,7 +65,6 @@ def create_role(
             description=body.description,
             scopes=frozenset(body.scopes),
             includes=frozenset(body.includes),
-            platform_tenant_slug=runtime.settings.platform_tenant_slug,
         )
 
     if dry_run:
@@ -86,7 +84,7 @@ def update_role(
     body: RoleUpdate,
     principal: RolesWrite,
     db: DbSession,
-    runtime: AppRuntime,
+    effects: AppEffects,
     dry_run: DryRun = False,
 ) -> RoleOut | DryRunOut:
     """Edit a custom role: only the fields sent change. You must hold every scope of its
@@ -97,13 +95,13 @@ def update_role(
     def change() -> role_impact.Changed[RoleView]:
         return role_admin.update_role(
             db,
+            effects,
             principal,
             id,
             name=body.name,
             description=body.description,
             scopes=frozenset(body.scopes) if body.scopes is not None else None,
             includes=frozenset(body.includes) if body.includes is not None else None,
-            platform_tenant_slug=runtime.settings.platform_tenant_slug,
         )
 
     if dry_run:
@@ -121,16 +119,14 @@ def delete_role(
     id: uuid.UUID,
     principal: RolesWrite,
     db: DbSession,
-    runtime: AppRuntime,
+    effects: AppEffects,
     dry_run: DryRun = False,
 ) -> Response:
     """Delete a custom role and every grant of it; built-in roles are fixed (409). Whoever
     loses a scope by it has their access tokens cut off at once."""
 
     def change() -> role_impact.Changed[None]:
-        return role_admin.delete_role(
-            db, principal, id, platform_tenant_slug=runtime.settings.platform_tenant_slug
-        )
+        return role_admin.delete_role(db, effects, principal, id)
 
     if dry_run:
         return dry_run_response(role_impact.preview(db, principal.tenant_id, change))

@@ -4,7 +4,7 @@ import uuid
 
 from fastapi import APIRouter, Response
 
-from backend.api.deps import ApiKeysManage, AppRuntime, DbSession
+from backend.api.deps import ApiKeysManage, AppEffects, DbSession
 from backend.api.schemas.errors import CONFLICT, FORBIDDEN, GUARDED_RESPONSES, NOT_FOUND
 from backend.api.schemas.service_accounts import (
     ServiceAccountCreate,
@@ -38,7 +38,7 @@ def _out(view: AccountView) -> ServiceAccountOut:
     responses={**GUARDED_RESPONSES, **FORBIDDEN, **NOT_FOUND, **CONFLICT},
 )
 def create_service_account(
-    body: ServiceAccountCreate, principal: ApiKeysManage, db: DbSession, runtime: AppRuntime
+    body: ServiceAccountCreate, principal: ApiKeysManage, db: DbSession
 ) -> ServiceAccountCreated:
     """Create a machine client; its roles' scopes must all be yours. The secret is shown once."""
     created = service_accounts.create(
@@ -47,7 +47,6 @@ def create_service_account(
         name=body.name,
         description=body.description,
         role_ids=body.role_ids,
-        platform_tenant_slug=runtime.settings.platform_tenant_slug,
     )
     # Fetched again so created_at comes from the database.
     db.refresh(created.view.account)
@@ -69,7 +68,9 @@ def get_service_account(
 
 
 @router.delete("/{id}", status_code=204, responses={**GUARDED_RESPONSES, **NOT_FOUND})
-def revoke_service_account(id: uuid.UUID, principal: ApiKeysManage, db: DbSession) -> Response:
+def revoke_service_account(
+    id: uuid.UUID, principal: ApiKeysManage, db: DbSession, effects: AppEffects
+) -> Response:
     """Revoke: the secret and every token the account holds stop working at once."""
-    service_accounts.revoke(db, principal, id)
+    service_accounts.revoke(db, effects, principal, id)
     return Response(status_code=204)

@@ -7,9 +7,8 @@ gets 403 on every route here, which tells it nothing about other tenants.
 import uuid
 
 from fastapi import APIRouter
-from sqlalchemy.orm import Session
 
-from backend.api.deps import AppRuntime, DbSession, TenantsRead, TenantsWrite
+from backend.api.deps import AppEffects, AppRuntime, DbSession, TenantsRead, TenantsWrite
 from backend.api.pagination import Cursor, Limit, decode_cursor, encode_cursor
 from backend.api.schemas.errors import BAD_CURSOR, CONFLICT, GUARDED_RESPONSES, NOT_FOUND
 from backend.api.schemas.tenants import (
@@ -24,9 +23,7 @@ from backend.api.schemas.users import InvitationOut
 from backend.db.models import Tenant, TenantStatus
 from backend.domain.errors import InvalidRequestError
 from backend.services import tenants
-from backend.services.principals import Principal
 from backend.services.tenants import TenantFilter
-from backend.settings import Settings
 
 router = APIRouter(prefix="/tenants", tags=["tenants (platform)"])
 
@@ -41,11 +38,6 @@ def _out(tenant: Tenant) -> TenantOut:
     )
 
 
-def _operate(db: Session, principal: Principal, settings: Settings) -> None:
-    """After the guard: the caller must also be of the platform tenant (else 403)."""
-    tenants.enter_as_operator(db, principal, platform_tenant_slug=settings.platform_tenant_slug)
-
-
 @router.post(
     "",
     status_code=201,
@@ -58,7 +50,7 @@ def create_tenant(
     """Create a tenant with its built-in roles and first owner: with a password (the
     password policy applies) or invited (`invite: true`; the invitation token is in the
     response, this once). A taken slug is 409; a malformed one 422 with the rule."""
-    _operate(db, principal, runtime.settings)
+    tenants.enter_as_operator(db, principal)
     password = body.owner.password
     created = tenants.create(
         db,
@@ -90,13 +82,12 @@ def create_tenant(
 def list_tenants(
     principal: TenantsRead,
     db: DbSession,
-    runtime: AppRuntime,
     status: TenantStatus | None = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> TenantPage:
     """Every tenant by slug, a page at a time; pass `next_cursor` back for more."""
-    _operate(db, principal, runtime.settings)
+    tenants.enter_as_operator(db, principal)
     page = tenants.list_tenants(
         db, TenantFilter(status=status), after=_slug_after(cursor), limit=limit
     )
@@ -105,22 +96,20 @@ def list_tenants(
 
 
 @router.get("/{id}", response_model=TenantOut, responses={**GUARDED_RESPONSES, **NOT_FOUND})
-def get_tenant(
-    id: uuid.UUID, principal: TenantsRead, db: DbSession, runtime: AppRuntime
-) -> TenantOut:
+def get_tenant(id: uuid.UUID, principal: TenantsRead, db: DbSession) -> TenantOut:
     """One tenant."""
-    _operate(db, principal, runtime.settings)
+    tenants.enter_as_operator(db, principal)
     return _out(tenants.get(db, id))
 
 
 @router.patch("/{id}", response_model=TenantOut, responses={**GUARDED_RESPONSES, **NOT_FOUND})
 def rename_tenant(
-    id: uuid.UUID, body: TenantUpdate, principal: TenantsWrite, db: DbSession, runtime: AppRuntime
+    id: uuid.UUID, body: TenantUpdate, principal: TenantsWrite, db: DbSession, effects: AppEffects
 ) -> TenantOut:
     """Rename a tenant. The slug is immutable (422 if sent): logins and refresh tokens
     name the tenant by it."""
-    _operate(db, principal, runtime.settings)
-    return _out(tenants.rename(db, principal, id, name=body.name))
+    tenants.enter_as_operator(db, principal)
+    return _out(tenants.rename(db, effects, principal, id, name=body.name))
 
 
 @router.post(
@@ -129,26 +118,25 @@ def rename_tenant(
     responses={**GUARDED_RESPONSES, **NOT_FOUND, **CONFLICT},
 )
 def suspend_tenant(
-    id: uuid.UUID, principal: TenantsWrite, db: DbSession, runtime: AppRuntime
+    id: uuid.UUID, principal: TenantsWrite, db: DbSession, effects: AppEffects
 ) -> TenantOut:
     """Suspend a tenant: its access tokens and API keys are refused at once, its users
     cannot log in, and its live sessions are ended. The platform tenant cannot be
     suspended (409). Suspending a suspended tenant changes nothing."""
-    _operate(db, principal, runtime.settings)
-    slug = runtime.settings.platform_tenant_slug
-    return _out(tenants.suspend(db, principal, id, platform_tenant_slug=slug))
+    tenants.enter_as_operator(db, principal)
+    return _out(tenants.suspend(db, effects, principal, id))
 
 
 @router.post(
     "/{id}/reactivate", response_model=TenantOut, responses={**GUARDED_RESPONSES, **NOT_FOUND}
 )
 def reactivate_tenant(
-    id: uuid.UUID, principal: TenantsWrite, db: DbSession, runtime: AppRuntime
+    id: uuid.UUID, principal: TenantsWrite, db: DbSession, effects: AppEffects
 ) -> TenantOut:
     """Reactivate a suspended tenant: its users can log in again. Sessions ended by the
     suspension stay ended."""
-    _operate(db, principal, runtime.settings)
-    return _out(tenants.reactivate(db, principal, id))
+    tenants.enter_as_operator(db, principal)
+    return _out(tenants.reactivate(db, effects, principal, id))
 
 
 def _slug_after(cursor: str | None) -> str | None:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Response
 
-from backend.api.deps import AppRuntime, DbSession, RolesAssign, RolesRead, UsersRead
+from backend.api.deps import AppEffects, DbSession, RolesAssign, RolesRead, UsersRead
 from backend.api.schemas.errors import (
     CONFLICT,
     FORBIDDEN,
@@ -60,7 +60,7 @@ def assign_role(
     role_id: uuid.UUID,
     principal: RolesAssign,
     db: DbSession,
-    runtime: AppRuntime,
+    effects: AppEffects,
     response: Response,
     body: Annotated[GrantRequest | None, Body()] = None,
     dry_run: DryRun = False,
@@ -71,14 +71,7 @@ def assign_role(
     expires_at = body.expires_at if body is not None else None
 
     def change() -> role_impact.Changed[Assigned]:
-        return assignments.assign(
-            db,
-            principal,
-            id,
-            role_id,
-            expires_at=expires_at,
-            platform_tenant_slug=runtime.settings.platform_tenant_slug,
-        )
+        return assignments.assign(db, effects, principal, id, role_id, expires_at=expires_at)
 
     if dry_run:
         return DryRunOut.of(role_impact.preview(db, principal.tenant_id, change))
@@ -98,7 +91,7 @@ def unassign_role(
     role_id: uuid.UUID,
     principal: RolesAssign,
     db: DbSession,
-    runtime: AppRuntime,
+    effects: AppEffects,
     dry_run: DryRun = False,
 ) -> Response:
     """Take a role back (404 if the user does not hold it). Every scope of the role's
@@ -106,9 +99,7 @@ def unassign_role(
     user loses a scope, their access tokens are cut off at once."""
 
     def change() -> role_impact.Changed[None]:
-        return assignments.unassign(
-            db, principal, id, role_id, platform_tenant_slug=runtime.settings.platform_tenant_slug
-        )
+        return assignments.unassign(db, effects, principal, id, role_id)
 
     if dry_run:
         return dry_run_response(role_impact.preview(db, principal.tenant_id, change))
@@ -121,15 +112,10 @@ def unassign_role(
     response_model=EffectiveScopesOut,
     responses={**GUARDED_RESPONSES, **NOT_FOUND},
 )
-def effective_scopes(
-    id: uuid.UUID, principal: UsersRead, db: DbSession, runtime: AppRuntime
-) -> EffectiveScopesOut:
+def effective_scopes(id: uuid.UUID, principal: UsersRead, db: DbSession) -> EffectiveScopesOut:
     """Why a user holds each of their scopes: every chain of roles from a role granted to
     them, through inclusion, to the role that carries the scope (`chains`, granted role
     first), also as text (`explained`: `users:write <- admin <- owner`)."""
     users.get(db, principal.tenant_id, id)
-    platform = roles.is_platform_tenant(
-        db, principal.tenant_id, runtime.settings.platform_tenant_slug
-    )
-    explained = roles.explain(db, principal.tenant_id, id, platform=platform)
+    explained = roles.explain(db, principal.tenant_id, id, platform=principal.platform)
     return EffectiveScopesOut(user_id=id, scopes=[ScopeChainOut.of(e) for e in explained])

@@ -6,6 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from backend.api.deps import (
+    AppEffects,
     AppRuntime,
     DbSession,
     UsersDisable,
@@ -32,8 +33,8 @@ from backend.api.schemas.users import (
 )
 from backend.db.models import User, UserStatus
 from backend.domain.errors import InvalidRequestError
-from backend.services import users
-from backend.services.users import UserFilter, UserKey
+from backend.services import user_admin, user_listing, users
+from backend.services.user_listing import UserFilter, UserKey
 
 router = APIRouter(prefix="/users", tags=["users"])
 
@@ -75,7 +76,8 @@ async def list_users(
     # Async, so that the page is validated and serialised on the event loop: the query
     # and the end of its transaction are the request's only thread hop after the guard.
     page = await in_thread(
-        db, lambda: users.list_users(db, principal.tenant_id, filters, after=after, limit=limit)
+        db,
+        lambda: user_listing.list_users(db, principal.tenant_id, filters, after=after, limit=limit),
     )
     next_cursor = (
         encode_cursor([page.next_key[0], str(page.next_key[1])]) if page.next_key else None
@@ -101,14 +103,13 @@ def create_user(
     422 with the reason otherwise) or invited (`invite: true`), in which case the
     invitation token is in the response, this once. An email taken in the tenant,
     whatever its case, is 409."""
-    created = users.add(
+    created = user_admin.add(
         db,
         principal,
         runtime.passwords,
         email=body.email,
         full_name=body.full_name,
         password=body.password.get_secret_value() if body.password is not None else None,
-        platform_tenant_slug=runtime.settings.platform_tenant_slug,
     )
     db.refresh(created.user)
     invitation = created.invitation
@@ -131,10 +132,13 @@ def get_user(id: uuid.UUID, principal: UsersRead, db: DbSession) -> UserOut:
 @router.patch(
     "/{id}", response_model=UserOut, responses={**GUARDED_RESPONSES, **NOT_FOUND, **CONFLICT}
 )
-def update_user(id: uuid.UUID, body: UserUpdate, principal: UsersWrite, db: DbSession) -> UserOut:
+def update_user(
+    id: uuid.UUID, body: UserUpdate, principal: UsersWrite, db: DbSession, effects: AppEffects
+) -> UserOut:
     """Change the email (409 if another user of the tenant has it, in any case) and/or
     the full name. A deleted user cannot be changed (409)."""
-    return user_out(users.update(db, principal, id, email=body.email, full_name=body.full_name))
+    user = user_admin.update(db, effects, principal, id, email=body.email, full_name=body.full_name)
+    return user_out(user)
 
 
 @router.post(
@@ -143,12 +147,16 @@ def update_user(id: uuid.UUID, body: UserUpdate, principal: UsersWrite, db: DbSe
     responses={**GUARDED_RESPONSES, **NOT_FOUND, **CONFLICT},
 )
 def disable_user(
-    id: uuid.UUID, principal: UsersDisable, db: DbSession, body: UserDisable | None = None
+    id: uuid.UUID,
+    principal: UsersDisable,
+    db: DbSession,
+    effects: AppEffects,
+    body: UserDisable | None = None,
 ) -> UserOut:
     """Disable a user now: their access tokens, sessions and API keys stop working at
     once. The tenant's last active owner cannot be disabled (409)."""
     reason = body.reason if body is not None else None
-    return user_out(users.disable(db, principal, id, reason=reason))
+    return user_out(user_admin.disable(db, effects, principal, id, reason=reason))
 
 
 @router.post(
@@ -156,9 +164,11 @@ def disable_user(
     response_model=UserOut,
     responses={**GUARDED_RESPONSES, **NOT_FOUND, **CONFLICT},
 )
-def enable_user(id: uuid.UUID, principal: UsersDisable, db: DbSession) -> UserOut:
+def enable_user(
+    id: uuid.UUID, principal: UsersDisable, db: DbSession, effects: AppEffects
+) -> UserOut:
     """Re-enable a disabled user (a deleted one cannot be, 409)."""
-    return user_out(users.enable(db, principal, id))
+    return user_out(user_admin.enable(db, effects, principal, id))
 
 
 @router.post(
@@ -170,15 +180,17 @@ def unlock_user(id: uuid.UUID, principal: UsersDisable, db: DbSession) -> UserOu
     """Lift a lockout: clear the user's count of wrong passwords and any pause or lock,
     so the right password logs in again at once. A user with nothing to clear is
     answered as is, with no audit event; a deleted user cannot be unlocked (409)."""
-    return user_out(users.unlock(db, principal, id))
+    return user_out(user_admin.unlock(db, principal, id))
 
 
 @router.delete("/{id}", status_code=204, responses={**GUARDED_RESPONSES, **NOT_FOUND, **CONFLICT})
-def delete_user(id: uuid.UUID, principal: UsersWrite, db: DbSession) -> Response:
+def delete_user(
+    id: uuid.UUID, principal: UsersWrite, db: DbSession, effects: AppEffects
+) -> Response:
     """Delete a user: disabled for good, email anonymised, name and password erased,
     sessions ended; the audit log keeps their history. The tenant's last active owner
     cannot be deleted (409)."""
-    users.delete(db, principal, id)
+    user_admin.delete(db, effects, principal, id)
     return Response(status_code=204)
 
 

@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 
 from backend.db.models import ApiKey, Role, User, UserRole, UserStatus
 from backend.domain.scopes import Scope
-from backend.services import users
+from backend.services import user_admin
+from backend.services.effects import Effects
 from tests.conftest import bearer
 from tests.factories import RoleFactory, TenantFactory, UserFactory
 
@@ -98,7 +99,7 @@ def test_bad_key_requests_are_4xx(
 
 
 def test_revoked_expired_and_disabled_keys_are_refused(
-    client: TestClient, keyholder: Keyholder, db: Session
+    client: TestClient, keyholder: Keyholder, db: Session, effects: Effects
 ) -> None:
     revoked = create(client, keyholder, name="a", scopes=["me"]).json()
     assert (
@@ -121,7 +122,9 @@ def test_revoked_expired_and_disabled_keys_are_refused(
     )
 
     live = create(client, keyholder, name="c", scopes=["me"]).json()
-    users.set_status(db, keyholder.user.tenant_id, keyholder.user.id, UserStatus.DISABLED)
+    user_admin.set_status(
+        db, effects, keyholder.user.tenant_id, keyholder.user.id, UserStatus.DISABLED
+    )
     db.commit()
     assert client.get("/me", headers=with_key(live["key"])).json()["error_description"] == (
         "user is disabled"

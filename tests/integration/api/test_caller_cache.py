@@ -18,9 +18,10 @@ from sqlalchemy.orm import Session
 
 from backend.db.models import User, UserRole, UserStatus
 from backend.domain.standing import CallerStanding
+from backend.runtime import Runtime
 from backend.security.caller_cache import CallerCache
-from backend.services import principals, users
-from backend.services.principals import CALLER_CACHE
+from backend.services import principals, user_admin
+from backend.services.effects import Effects
 from backend.settings import Settings
 from tests.conftest import bearer, builtin_role
 from tests.factories import RoleFactory, TenantFactory, UserFactory
@@ -71,12 +72,12 @@ def statements(client: TestClient) -> Iterator[list[str]]:
 
 
 @pytest.fixture
-def elsewhere(owner_engine: Engine, settings: Settings) -> Iterator[Session]:
-    """A session of another process: its cache is not the app's, only Redis links them."""
-    client = redis.Redis.from_url(settings.redis_url)
-    with Session(owner_engine, info={CALLER_CACHE: CallerCache(client)}) as session:
-        yield session
-    client.close()
+def elsewhere(settings: Settings) -> Iterator[Effects]:
+    """The effects of another process (a worker, another API process): its cache is not
+    the app's, only Redis links them."""
+    runtime = Runtime.from_settings(settings)
+    yield runtime.effects
+    runtime.close()
 
 
 def test_a_known_caller_costs_no_database_statement(
@@ -99,13 +100,13 @@ def test_a_known_caller_costs_no_database_statement(
 
 
 def test_a_change_in_another_process_reaches_the_cache_through_redis(
-    client: TestClient, member: User, issue_token: IssueToken, elsewhere: Session
+    client: TestClient, member: User, issue_token: IssueToken, db: Session, elsewhere: Effects
 ) -> None:
     app_cache(client)
     token = issue_token(member, ["me"])
     assert client.get("/me", headers=bearer(token)).status_code == 200
-    users.set_status(elsewhere, member.tenant_id, member.id, UserStatus.DISABLED)
-    elsewhere.commit()
+    user_admin.set_status(db, elsewhere, member.tenant_id, member.id, UserStatus.DISABLED)
+    db.commit()
     eventually(
         lambda: client.get("/me", headers=bearer(token)).status_code == 401,
         "the disabled user refused",
@@ -113,16 +114,20 @@ def test_a_change_in_another_process_reaches_the_cache_through_redis(
 
 
 def test_an_audited_change_elsewhere_drops_cached_profiles(
-    client: TestClient, member: User, issue_token: IssueToken, elsewhere: Session
+    client: TestClient, member: User, issue_token: IssueToken, db: Session, elsewhere: Effects
 ) -> None:
     app_cache(client)
     token = issue_token(member, ["me"])
     assert client.get("/me", headers=bearer(token)).json()["full_name"] != "Renamed"
     admin = principals.Principal(
-        kind="user", subject_id=member.id, tenant_id=member.tenant_id, scopes=frozenset()
+        kind="user",
+        subject_id=member.id,
+        tenant_id=member.tenant_id,
+        scopes=frozenset(),
+        platform=False,
     )
-    users.update(elsewhere, admin, member.id, full_name="Renamed")
-    elsewhere.commit()
+    user_admin.update(db, elsewhere, admin, member.id, full_name="Renamed")
+    db.commit()
     eventually(
         lambda: client.get("/me", headers=bearer(token)).json()["full_name"] == "Renamed",
         "the new name shown",
@@ -151,7 +156,9 @@ def test_a_profile_is_not_served_past_a_grant_expiry(
 def test_a_fill_that_raced_an_invalidation_is_not_kept(client: TestClient) -> None:
     cache = app_cache(client)
     tenant, subject = uuid.uuid4(), uuid.uuid4()
-    stale = CallerStanding(user_status="active", token_version=1, tenant_status="active")
+    stale = CallerStanding(
+        user_status="active", token_version=1, tenant_status="active", tenant_slug="acme"
+    )
     since = cache.generation
     cache.drop(tenant, [subject])
     cache.keep_standing(tenant, subject, stale, since=since)
@@ -165,7 +172,9 @@ def test_a_cache_cut_off_from_redis_serves_nothing(settings: Settings) -> None:
     down.listen()
     try:
         tenant, subject = uuid.uuid4(), uuid.uuid4()
-        state = CallerStanding(user_status="active", token_version=1, tenant_status="active")
+        state = CallerStanding(
+            user_status="active", token_version=1, tenant_status="active", tenant_slug="acme"
+        )
         down.keep_standing(tenant, subject, state, since=down.generation)
         assert not down.live
         assert down.standing(tenant, subject) is None
@@ -196,7 +205,9 @@ def test_a_full_cache_starts_again_rather_than_growing(settings: Settings) -> No
         eventually(lambda: cache.live, "the cache subscribed")
         tenant = uuid.uuid4()
         subjects = [uuid.uuid4() for _ in range(3)]
-        state = CallerStanding(user_status="active", token_version=1, tenant_status="active")
+        state = CallerStanding(
+            user_status="active", token_version=1, tenant_status="active", tenant_slug="acme"
+        )
         for subject in subjects:
             cache.keep_standing(tenant, subject, state, since=cache.generation)
         assert [cache.standing(tenant, s) for s in subjects] == [None, None, state]
@@ -210,7 +221,9 @@ def test_installations_sharing_a_redis_server_by_database_do_not_hear_each_other
 ) -> None:
     cache = app_cache(client)
     tenant, subject = uuid.uuid4(), uuid.uuid4()
-    state = CallerStanding(user_status="active", token_version=1, tenant_status="active")
+    state = CallerStanding(
+        user_status="active", token_version=1, tenant_status="active", tenant_slug="acme"
+    )
     cache.keep_standing(tenant, subject, state, since=cache.generation)
     # Pub/sub ignores database numbers; the channel carries the database's instead.
     other_db = settings.redis_url.rsplit("/", 1)[0] + "/14"

@@ -25,6 +25,7 @@ from backend.db.models import (
 from backend.domain.scopes import TENANT_SCOPES
 from backend.main import create_app
 from backend.services import job_runner, sweeps
+from backend.services.effects import Effects
 from backend.settings import Settings
 from tests.conftest import bearer, builtin_role
 from tests.factories import (
@@ -55,12 +56,17 @@ def token(owner: User, issue_token: IssueToken) -> str:
     return issue_token(owner, sorted(TENANT_SCOPES))
 
 
-def run_job(sessions: sessionmaker[Session], owner: User, job_id: str) -> None:
-    job_runner.run(sessions, owner.tenant_id, uuid.UUID(job_id), chunk=2)
+def run_job(sessions: sessionmaker[Session], effects: Effects, owner: User, job_id: str) -> None:
+    job_runner.run(sessions, effects, owner.tenant_id, uuid.UUID(job_id), chunk=2)
 
 
 def test_bulk_disable_by_last_login_in_batches(
-    client: TestClient, owner: User, token: str, db: Session, sessions: sessionmaker[Session]
+    client: TestClient,
+    owner: User,
+    token: str,
+    db: Session,
+    effects: Effects,
+    sessions: sessionmaker[Session],
 ) -> None:
     old = datetime.now(UTC) - timedelta(days=400)
     idle = [
@@ -77,8 +83,8 @@ def test_bulk_disable_by_last_login_in_batches(
     assert body["status"] == "queued"
     assert body["progress"] == {"done": 0, "total": 5}
 
-    run_job(sessions, owner, body["id"])
-    run_job(sessions, owner, body["id"])  # a redelivery: must change nothing more
+    run_job(sessions, effects, owner, body["id"])
+    run_job(sessions, effects, owner, body["id"])  # a redelivery: must change nothing more
     done = client.get(f"/jobs/{body['id']}", headers=bearer(token)).json()
     assert done["status"] == "succeeded"
     assert done["progress"] == {"done": 5, "total": 5}
@@ -130,12 +136,17 @@ def test_jobs_list_newest_first_with_cursor(
 
 
 def test_a_failing_job_records_its_error(
-    client: TestClient, owner: User, token: str, db: Session, sessions: sessionmaker[Session]
+    client: TestClient,
+    owner: User,
+    token: str,
+    db: Session,
+    effects: Effects,
+    sessions: sessionmaker[Session],
 ) -> None:
     job = Job(tenant_id=owner.tenant_id, kind="no_such_kind", requested_by="test")
     db.add(job)
     db.commit()
-    job_runner.run(sessions, owner.tenant_id, job.id, chunk=10)
+    job_runner.run(sessions, effects, owner.tenant_id, job.id, chunk=10)
     failed = client.get(f"/jobs/{job.id}", headers=bearer(token)).json()
     assert failed["status"] == "failed"
     assert "no_such_kind" in failed["error"]
@@ -156,7 +167,12 @@ def test_job_is_queued_even_when_redis_is_down(
 
 
 def test_preview_shows_exactly_what_the_sweeps_then_do(
-    client: TestClient, owner: User, token: str, db: Session, sessions: sessionmaker[Session]
+    client: TestClient,
+    owner: User,
+    token: str,
+    db: Session,
+    effects: Effects,
+    sessions: sessionmaker[Session],
 ) -> None:
     now = datetime.now(UTC)
     idle = UserFactory(
@@ -193,7 +209,7 @@ def test_preview_shows_exactly_what_the_sweeps_then_do(
     assert f"user:{owner.id}" not in str(due)
 
     for name in sweeps.SWEEPS:
-        sweeps.run(sessions, name, chunk=1)
+        sweeps.run(sessions, effects, name, chunk=1)
     after = client.get("/lifecycle/preview", headers=bearer(token)).json()["sweeps"]
     assert all(rows == [] for rows in after.values()), after
     db.expire_all()
@@ -205,14 +221,14 @@ def test_preview_shows_exactly_what_the_sweeps_then_do(
 
 
 def test_lifting_lockouts_resets_the_count_of_a_lock_but_not_of_a_pause(
-    db: Session, sessions: sessionmaker[Session]
+    db: Session, effects: Effects, sessions: sessionmaker[Session]
 ) -> None:
     tenant = TenantFactory(slug="acme", policy={"lockout_threshold": 10, "throttle_after": 3})
     ended = datetime.now(UTC) - timedelta(seconds=1)
     was_locked = UserFactory(tenant=tenant, failed_logins=10, locked_until=ended)
     was_paused = UserFactory(tenant=tenant, failed_logins=4, locked_until=ended)
     db.commit()
-    sweeps.run(sessions, "lift_lockouts", chunk=10)
+    sweeps.run(sessions, effects, "lift_lockouts", chunk=10)
     db.expire_all()
     # A pause that ran out keeps its count, so the next wrong password pauses for
     # twice as long; a lock that ran out starts a fresh one.
@@ -223,18 +239,23 @@ def test_lifting_lockouts_resets_the_count_of_a_lock_but_not_of_a_pause(
 
 
 def test_sweeps_leave_tenants_without_the_policy_alone(
-    owner: User, db: Session, sessions: sessionmaker[Session]
+    owner: User, db: Session, effects: Effects, sessions: sessionmaker[Session]
 ) -> None:
     quiet = TenantFactory(slug="quiet")
     sleeper = UserFactory(tenant=quiet, last_login_at=datetime.now(UTC) - timedelta(days=3000))
     db.commit()
-    sweeps.run(sessions, "disable_inactive_users", chunk=10)
+    sweeps.run(sessions, effects, "disable_inactive_users", chunk=10)
     db.expire_all()
     assert db.get_one(User, (sleeper.tenant_id, sleeper.id)).status is UserStatus.ACTIVE
 
 
 def test_bulk_offboard_ends_every_session_and_audits_each_user_once(
-    client: TestClient, owner: User, token: str, db: Session, sessions: sessionmaker[Session]
+    client: TestClient,
+    owner: User,
+    token: str,
+    db: Session,
+    effects: Effects,
+    sessions: sessionmaker[Session],
 ) -> None:
     leavers = [UserFactory(tenant_id=owner.tenant_id, tenant=None) for _ in range(4)]
     for leaver in leavers:
@@ -267,8 +288,10 @@ def test_bulk_offboard_ends_every_session_and_audits_each_user_once(
     assert response.status_code == 202, response.text
     assert response.json()["kind"] == "bulk_offboard"
     assert response.json()["progress"] == {"done": 0, "total": 7}
-    run_job(sessions, owner, response.json()["id"])  # two users per batch
-    run_job(sessions, owner, response.json()["id"])  # a redelivery: must change nothing more
+    run_job(sessions, effects, owner, response.json()["id"])  # two users per batch
+    run_job(
+        sessions, effects, owner, response.json()["id"]
+    )  # a redelivery: must change nothing more
 
     done = client.get(f"/jobs/{response.json()['id']}", headers=bearer(token)).json()
     assert done["status"] == "succeeded"
@@ -306,15 +329,15 @@ def test_bulk_offboard_ends_every_session_and_audits_each_user_once(
 
 
 def test_a_sweep_over_more_rows_than_a_batch_handles_each_once(
-    owner: User, db: Session, sessions: sessionmaker[Session]
+    owner: User, db: Session, effects: Effects, sessions: sessionmaker[Session]
 ) -> None:
     old = datetime.now(UTC) - timedelta(days=90)
     idle = [
         UserFactory(tenant_id=owner.tenant_id, tenant=None, last_login_at=old) for _ in range(7)
     ]
     db.commit()
-    assert sweeps.run(sessions, "disable_inactive_users", chunk=3) == 7
-    assert sweeps.run(sessions, "disable_inactive_users", chunk=3) == 0
+    assert sweeps.run(sessions, effects, "disable_inactive_users", chunk=3) == 7
+    assert sweeps.run(sessions, effects, "disable_inactive_users", chunk=3) == 0
     db.expire_all()
     assert {db.get_one(User, (u.tenant_id, u.id)).status for u in idle} == {UserStatus.DISABLED}
     per_user = db.execute(

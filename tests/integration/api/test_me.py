@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 from backend.db.models import TenantStatus, User, UserRole, UserStatus
 from backend.domain.scopes import TENANT_SCOPES, Scope
 from backend.main import create_app
-from backend.services import principals, tenants, users
+from backend.services import cutoff, tenants, user_admin
+from backend.services.effects import Effects
 from backend.settings import Settings
 from tests.conftest import bearer, builtin_role
 from tests.factories import DEFAULT_PASSWORD, RoleFactory, TenantFactory, UserFactory
@@ -109,21 +110,23 @@ def test_missing_scope_is_403_with_the_needed_scope(
 
 
 def test_user_disabled_after_issue_is_cut_off_at_once(
-    client: TestClient, member: User, issue_token: IssueToken, db: Session
+    client: TestClient, member: User, issue_token: IssueToken, db: Session, effects: Effects
 ) -> None:
     token = issue_token(member, ["me"])
     assert client.get("/me", headers=bearer(token)).status_code == 200
-    users.set_status(db, member.tenant_id, member.id, UserStatus.DISABLED, reason="test")
+    user_admin.set_status(
+        db, effects, member.tenant_id, member.id, UserStatus.DISABLED, reason="test"
+    )
     db.commit()
     assert_invalid_token(client.get("/me", headers=bearer(token)), "user is disabled")
 
 
 def test_token_with_an_old_version_is_refused(
-    client: TestClient, member: User, issue_token: IssueToken, db: Session
+    client: TestClient, member: User, issue_token: IssueToken, db: Session, effects: Effects
 ) -> None:
     token = issue_token(member, ["me"])
     assert client.get("/me", headers=bearer(token)).status_code == 200
-    principals.bump_token_version(db, member.tenant_id, member.id)
+    cutoff.users(db, effects, member.tenant_id, [member.id], reason=cutoff.Reason.PASSWORD_CHANGED)
     db.commit()
     db.refresh(member)
     assert_invalid_token(client.get("/me", headers=bearer(token)), "token has been revoked")
@@ -131,11 +134,11 @@ def test_token_with_an_old_version_is_refused(
 
 
 def test_suspended_tenant_is_cut_off(
-    client: TestClient, member: User, issue_token: IssueToken, db: Session
+    client: TestClient, member: User, issue_token: IssueToken, db: Session, effects: Effects
 ) -> None:
     token = issue_token(member, ["me"])
     assert client.get("/me", headers=bearer(token)).status_code == 200
-    tenants.set_status(db, member.tenant_id, TenantStatus.SUSPENDED)
+    tenants.set_status(db, effects, member.tenant_id, TenantStatus.SUSPENDED)
     db.commit()
     assert_invalid_token(client.get("/me", headers=bearer(token)), "tenant is suspended")
 
@@ -161,13 +164,13 @@ def test_me_reflects_current_roles_not_the_token(
 
 
 def test_guard_falls_back_to_postgres_when_redis_is_down(
-    member: User, issue_token: IssueToken, db: Session, settings: Settings
+    member: User, issue_token: IssueToken, db: Session, effects: Effects, settings: Settings
 ) -> None:
     # Nothing listens on port 1: every Redis call fails at once.
     down = settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"})
     token = issue_token(member, ["me"])
     with TestClient(create_app(down)) as client:
         assert client.get("/me", headers=bearer(token)).status_code == 200
-        users.set_status(db, member.tenant_id, member.id, UserStatus.DISABLED)
+        user_admin.set_status(db, effects, member.tenant_id, member.id, UserStatus.DISABLED)
         db.commit()
         assert_invalid_token(client.get("/me", headers=bearer(token)), "user is disabled")

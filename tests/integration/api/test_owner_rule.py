@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from backend.db.models import Job, JobStatus, Tenant, UserRole
 from backend.domain.scopes import TENANT_SCOPES
 from backend.services import job_runner, sweeps
+from backend.services.effects import Effects
 from tests.conftest import bearer, builtin_role
 from tests.factories import RoleFactory, TenantFactory, UserFactory
 from tests.support.owners import lasting_owners
@@ -47,7 +48,9 @@ KINDS = [
 ]
 
 
-def run_queued_jobs(db: Session, sessions: sessionmaker[Session], tenant: Tenant) -> list[str]:
+def run_queued_jobs(
+    db: Session, sessions: sessionmaker[Session], effects: Effects, tenant: Tenant
+) -> list[str]:
     """Run the tenant's queued jobs in the order they were asked for, as a worker would."""
     queued = db.execute(
         select(Job.id, Job.kind)
@@ -57,13 +60,15 @@ def run_queued_jobs(db: Session, sessions: sessionmaker[Session], tenant: Tenant
     db.rollback()
     outcomes = []
     for job_id, kind in queued:
-        job_runner.run(sessions, tenant.id, job_id, chunk=2)
+        job_runner.run(sessions, effects, tenant.id, job_id, chunk=2)
         db.expire_all()
         outcomes.append(f"{kind}: {db.get_one(Job, (tenant.id, job_id)).status.value}")
     return outcomes
 
 
-def time_passes(db: Session, sessions: sessionmaker[Session], tenant: Tenant) -> None:
+def time_passes(
+    db: Session, sessions: sessionmaker[Session], effects: Effects, tenant: Tenant
+) -> None:
     """Every time-bound grant of the tenant lapses, and the expiry sweep runs."""
     db.execute(
         update(UserRole)
@@ -71,7 +76,7 @@ def time_passes(db: Session, sessions: sessionmaker[Session], tenant: Tenant) ->
         .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
     )
     db.commit()
-    sweeps.run(sessions, "expire_role_grants", chunk=10)
+    sweeps.run(sessions, effects, "expire_role_grants", chunk=10)
 
 
 def request(
@@ -109,6 +114,7 @@ def test_no_sequence_of_admin_operations_leaves_a_tenant_without_an_owner(
     client: TestClient,
     db: Session,
     sessions: sessionmaker[Session],
+    effects: Effects,
     issue_token: IssueToken,
     data: st.DataObject,
 ) -> None:
@@ -124,9 +130,9 @@ def test_no_sequence_of_admin_operations_leaves_a_tenant_without_an_owner(
     for _ in range(data.draw(st.integers(1, 10), label="steps")):
         kind = data.draw(st.sampled_from(KINDS), label="operation")
         if kind == "run jobs":
-            note(f"run jobs -> {run_queued_jobs(db, sessions, tenant)}")
+            note(f"run jobs -> {run_queued_jobs(db, sessions, effects, tenant)}")
         elif kind == "time passes":
-            time_passes(db, sessions, tenant)
+            time_passes(db, sessions, effects, tenant)
             note("time passes")
         else:
             method, path, body = request(data, kind, targets, owner_role.id)
@@ -136,6 +142,6 @@ def test_no_sequence_of_admin_operations_leaves_a_tenant_without_an_owner(
             event(f"{kind}: {response.status_code}")
         assert lasting_owners(db, tenant.id) >= 1, "the tenant has no lasting owner"
 
-    note(f"run jobs -> {run_queued_jobs(db, sessions, tenant)}")
-    time_passes(db, sessions, tenant)
+    note(f"run jobs -> {run_queued_jobs(db, sessions, effects, tenant)}")
+    time_passes(db, sessions, effects, tenant)
     assert lasting_owners(db, tenant.id) >= 1, "the tenant has no lasting owner"

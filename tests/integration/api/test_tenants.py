@@ -18,11 +18,11 @@ from backend.db.models import (
     User,
 )
 from backend.domain.scopes import PLATFORM_SCOPES, TENANT_SCOPES, Scope
-from backend.security.passwords import PasswordService
-from backend.services import platform_admins
+from backend.services.effects import Effects
 from backend.settings import Settings
 from tests.conftest import bearer, builtin_role
 from tests.factories import DEFAULT_PASSWORD, RoleFactory, TenantFactory, UserFactory
+from tests.support.platform import create_operator
 
 IssueToken = Callable[..., str]
 ADMIN_PASSWORD = "violet otters juggle lanterns"
@@ -53,23 +53,12 @@ def access_token(client: TestClient, username: str, password: str, **extra: str)
 
 
 @pytest.fixture
-def platform(client: TestClient, db: Session, settings: Settings) -> Platform:
+def platform(client: TestClient, db: Session, effects: Effects, settings: Settings) -> Platform:
     """The platform tenant and its admin, made as `tessera create-platform-admin` does,
     with a real login token."""
-    created = platform_admins.create_platform_admin(
-        db,
-        PasswordService(settings),
-        platform_tenant_slug=settings.platform_tenant_slug,
-        email="ops@platform.test",
-        password=ADMIN_PASSWORD,
-    )
-    db.commit()
+    admin = create_operator(db, effects, settings, ADMIN_PASSWORD)
     token = access_token(client, "platform/ops@platform.test", ADMIN_PASSWORD)
-    return Platform(
-        tenant=db.get_one(Tenant, created.tenant_id),
-        admin=db.get_one(User, (created.tenant_id, created.user_id)),
-        token=token,
-    )
+    return Platform(tenant=db.get_one(Tenant, admin.tenant_id), admin=admin, token=token)
 
 
 @pytest.fixture

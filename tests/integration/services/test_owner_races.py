@@ -19,46 +19,54 @@ from backend.db.tenant_context import enter_tenant
 from backend.domain.errors import ConflictError
 from backend.domain.scopes import TENANT_SCOPES
 from backend.security.tokens import USER
-from backend.services import assignments, offboarding, users
+from backend.services import assignments, offboarding, user_admin
+from backend.services.effects import Effects
 from backend.services.principals import Principal
-from backend.settings import Settings
 from tests.conftest import builtin_role
 from tests.factories import RoleFactory, TenantFactory, UserFactory
 from tests.support.owners import lasting_owners
 
 # Long enough for a second transaction that does not wait to have finished its work.
 BLOCKED_S = 0.5
-# (session, actor, owner role id, user) -> None: one way of removing an owner.
-Removal = Callable[[Session, Principal, uuid.UUID, uuid.UUID], None]
-SLUG = Settings.model_fields["platform_tenant_slug"].default
+# (session, effects, actor, owner role id, user) -> None: one way of removing an owner.
+Removal = Callable[[Session, Effects, Principal, uuid.UUID, uuid.UUID], None]
 
 
-def disable(db: Session, actor: Principal, owner_role: uuid.UUID, user: uuid.UUID) -> None:
-    users.disable(db, actor, user, reason="race")
+def disable(
+    db: Session, effects: Effects, actor: Principal, owner_role: uuid.UUID, user: uuid.UUID
+) -> None:
+    user_admin.disable(db, effects, actor, user, reason="race")
 
 
-def delete(db: Session, actor: Principal, owner_role: uuid.UUID, user: uuid.UUID) -> None:
-    users.delete(db, actor, user)
+def delete(
+    db: Session, effects: Effects, actor: Principal, owner_role: uuid.UUID, user: uuid.UUID
+) -> None:
+    user_admin.delete(db, effects, actor, user)
 
 
-def revoke(db: Session, actor: Principal, owner_role: uuid.UUID, user: uuid.UUID) -> None:
-    assignments.unassign(db, actor, user, owner_role, platform_tenant_slug=SLUG)
+def revoke(
+    db: Session, effects: Effects, actor: Principal, owner_role: uuid.UUID, user: uuid.UUID
+) -> None:
+    assignments.unassign(db, effects, actor, user, owner_role)
 
 
-def make_lapsing(db: Session, actor: Principal, owner_role: uuid.UUID, user: uuid.UUID) -> None:
+def make_lapsing(
+    db: Session, effects: Effects, actor: Principal, owner_role: uuid.UUID, user: uuid.UUID
+) -> None:
     later = datetime.now(UTC) + timedelta(hours=1)
-    assignments.assign(db, actor, user, owner_role, expires_at=later, platform_tenant_slug=SLUG)
+    assignments.assign(db, effects, actor, user, owner_role, expires_at=later)
 
 
 def offboard_job_step(
-    db: Session, actor: Principal, owner_role: uuid.UUID, user: uuid.UUID
+    db: Session, effects: Effects, actor: Principal, owner_role: uuid.UUID, user: uuid.UUID
 ) -> None:
-    offboarding.offboard_step(db, actor.tenant_id, user, actor=actor.actor)
+    offboarding.offboard_step(db, effects, actor.tenant_id, user, actor=actor.actor)
 
 
 @dataclass(frozen=True)
 class Owners:
     tenant_id: uuid.UUID
+    effects: Effects
     actor: Principal
     owner_role: uuid.UUID
     first: uuid.UUID
@@ -66,7 +74,7 @@ class Owners:
 
 
 @pytest.fixture
-def two_owners(db: Session) -> Owners:
+def two_owners(db: Session, effects: Effects) -> Owners:
     """Two owners, and an admin who holds every tenant scope without being one."""
     tenant = TenantFactory()
     owner_role = builtin_role(db, tenant, "owner")
@@ -74,9 +82,13 @@ def two_owners(db: Session) -> Owners:
     admin = UserFactory(tenant=tenant, roles=[RoleFactory(tenant=tenant, scopes=TENANT_SCOPES)])
     db.commit()
     actor = Principal(
-        kind=USER, subject_id=admin.id, tenant_id=tenant.id, scopes=frozenset(TENANT_SCOPES)
+        kind=USER,
+        subject_id=admin.id,
+        tenant_id=tenant.id,
+        scopes=frozenset(TENANT_SCOPES),
+        platform=False,
     )
-    return Owners(tenant.id, actor, owner_role.id, first.id, second.id)
+    return Owners(tenant.id, effects, actor, owner_role.id, first.id, second.id)
 
 
 def race(engine: Engine, owners: Owners, first: Removal, second: Removal) -> BaseException | None:
@@ -90,7 +102,7 @@ def race(engine: Engine, owners: Owners, first: Removal, second: Removal) -> Bas
         with Session(engine) as session:
             enter_tenant(session, owners.tenant_id)
             try:
-                second(session, owners.actor, owners.owner_role, owners.second)
+                second(session, owners.effects, owners.actor, owners.owner_role, owners.second)
                 session.commit()
                 outcome.append(None)
             except ConflictError as exc:
@@ -98,7 +110,7 @@ def race(engine: Engine, owners: Owners, first: Removal, second: Removal) -> Bas
 
     with Session(engine) as session:
         enter_tenant(session, owners.tenant_id)
-        first(session, owners.actor, owners.owner_role, owners.first)
+        first(session, owners.effects, owners.actor, owners.owner_role, owners.first)
         racer = threading.Thread(target=run_second)
         racer.start()
         racer.join(timeout=BLOCKED_S)

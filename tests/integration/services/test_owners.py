@@ -12,6 +12,7 @@ from backend.db.models import User, UserStatus
 from backend.db.session import unit_of_work
 from backend.db.tenant_context import enter_tenant
 from backend.services import offboarding, sweeps
+from backend.services.effects import Effects
 from tests.conftest import builtin_role
 from tests.factories import TenantFactory, UserFactory
 
@@ -44,18 +45,19 @@ def status(db: Session, tenant: Tenant, user_id: uuid.UUID) -> UserStatus:
 
 @pytest.mark.parametrize("offboard", [False, True], ids=["disable", "offboard"])
 def test_a_batch_handed_the_last_owner_leaves_them(
-    db: Session, sessions: sessionmaker[Session], tenant: Tenant, offboard: bool
+    db: Session, sessions: sessionmaker[Session], effects: Effects, tenant: Tenant, offboard: bool
 ) -> None:
     change = offboarding.offboard_users if offboard else offboarding.disable_users
     with unit_of_work(sessions) as session:
         enter_tenant(session, tenant.id)
-        change(session, tenant.id, [tenant.owner, tenant.member], actor="test", reason="test")
+        users = [tenant.owner, tenant.member]
+        change(session, effects, tenant.id, users, actor="test", reason="test")
     assert status(db, tenant, tenant.member) is UserStatus.DISABLED
     assert status(db, tenant, tenant.owner) is UserStatus.ACTIVE
 
 
 def test_an_inactivity_batch_acts_only_on_users_still_due_when_it_runs(
-    db: Session, sessions: sessionmaker[Session], tenant: Tenant
+    db: Session, sessions: sessionmaker[Session], effects: Effects, tenant: Tenant
 ) -> None:
     """The sweep reads a batch, then acts on it; by then a user may have become an owner
     or logged in. The act asks again, under the owner lock, and spares them."""
@@ -65,7 +67,7 @@ def test_an_inactivity_batch_acts_only_on_users_still_due_when_it_runs(
     with unit_of_work(sessions) as session:
         enter_tenant(session, tenant.id)
         keys = [tenant.owner, tenant.member, returned.id]
-        changed = sweep.act(session, tenant.id, keys, datetime.now(UTC))
+        changed = sweep.act(session, effects, tenant.id, keys, datetime.now(UTC))
     assert changed == 1
     assert status(db, tenant, tenant.member) is UserStatus.DISABLED
     assert status(db, tenant, tenant.owner) is UserStatus.ACTIVE

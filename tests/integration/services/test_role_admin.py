@@ -11,32 +11,33 @@ from backend.domain.errors import RoleCycleError
 from backend.domain.scopes import TENANT_SCOPES
 from backend.security.tokens import USER
 from backend.services import role_admin
+from backend.services.effects import Effects
 from backend.services.principals import Principal
-from backend.settings import Settings
 from tests.conftest import builtin_role
 from tests.factories import RoleFactory, TenantFactory, UserFactory
 
 
 def test_two_edits_that_together_close_a_cycle_cannot_both_commit(
-    db: Session, app_engine: Engine, settings: Settings
+    db: Session, app_engine: Engine, effects: Effects
 ) -> None:
     tenant = TenantFactory()
     owner = UserFactory(tenant=tenant, roles=[builtin_role(db, tenant, "owner")])
     a, b = RoleFactory(tenant=tenant, name="a"), RoleFactory(tenant=tenant, name="b")
     db.commit()
     actor = Principal(
-        kind=USER, subject_id=owner.id, tenant_id=tenant.id, scopes=frozenset(TENANT_SCOPES)
+        kind=USER,
+        subject_id=owner.id,
+        tenant_id=tenant.id,
+        scopes=frozenset(TENANT_SCOPES),
+        platform=False,
     )
-    slug = settings.platform_tenant_slug
     outcome: list[BaseException | None] = []
 
     def second_edit() -> None:
         with Session(app_engine) as session:
             enter_tenant(session, tenant.id)
             try:
-                role_admin.update_role(
-                    session, actor, b.id, includes=frozenset({a.id}), platform_tenant_slug=slug
-                )
+                role_admin.update_role(session, effects, actor, b.id, includes=frozenset({a.id}))
                 session.commit()
                 outcome.append(None)
             except RoleCycleError as exc:
@@ -44,9 +45,7 @@ def test_two_edits_that_together_close_a_cycle_cannot_both_commit(
 
     with Session(app_engine) as first:
         enter_tenant(first, tenant.id)
-        role_admin.update_role(
-            first, actor, a.id, includes=frozenset({b.id}), platform_tenant_slug=slug
-        )
+        role_admin.update_role(first, effects, actor, a.id, includes=frozenset({b.id}))
         racer = threading.Thread(target=second_edit)
         racer.start()
         racer.join(timeout=0.5)

@@ -178,7 +178,7 @@ def test_sql_and_python_expansions_give_the_same_scopes_and_lapses(
         # As the application: its role, row-level security, the tenant bound.
         db.execute(text(f"SET LOCAL ROLE {APP_ROLE}"))
         enter_tenant(db, tenant.id)
-        platform = roles.is_platform_tenant(db, tenant.id, settings.platform_tenant_slug)
+        platform = tenant.slug == settings.platform_tenant_slug
         keys = {(role_impact.USER, u.id) for u in users} | {
             (role_impact.SERVICE_ACCOUNT, a.id) for a in twins
         }

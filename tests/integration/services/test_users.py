@@ -9,8 +9,8 @@ from sqlalchemy import Engine, event, text
 from sqlalchemy.orm import Session
 
 from backend.db.tenant_context import enter_tenant
-from backend.services import users
-from backend.services.users import UserFilter
+from backend.services import user_listing
+from backend.services.user_listing import UserFilter
 from tests.factories import TenantFactory, UserFactory
 
 
@@ -40,7 +40,7 @@ def test_a_deep_page_is_an_index_range_not_a_filtered_scan(db: Session, app_engi
         def capture(_c: Any, _cur: Any, statement: str, parameters: Any, *_: Any) -> None:
             statements.append((statement, parameters))
 
-        page = users.list_users(
+        page = user_listing.list_users(
             session, tenant.id, UserFilter(), after=("user10@example.test", uuid.uuid4()), limit=5
         )
         event.remove(connection, "before_cursor_execute", capture)

@@ -22,7 +22,7 @@ from backend.db.models import (
 )
 from backend.domain.scopes import TENANT_SCOPES
 from backend.settings import Settings
-from backend.worker.celery_config import SWEEP_TASK, create_celery
+from backend.taskqueue.config import SWEEP_TASK, create_celery
 from tests.conftest import bearer, builtin_role
 from tests.factories import RefreshFamilyFactory, TenantFactory, UserFactory
 from tests.integration.worker.conftest import (

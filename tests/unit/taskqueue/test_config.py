@@ -2,7 +2,8 @@ from pydantic import SecretStr
 
 from backend.services.sweeps import SWEEPS
 from backend.settings import Environment, Settings
-from backend.worker.celery_config import SWEEP_TASK, create_celery, create_producer
+from backend.taskqueue.config import SWEEP_TASK, create_celery
+from backend.taskqueue.dispatch import create_producer
 
 
 def settings(**overrides: object) -> Settings:

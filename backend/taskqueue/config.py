@@ -1,21 +1,13 @@
 """Celery configuration: Redis broker, JSON only, at-least-once delivery.
 
-The worker's app (backend/worker/app.py) and the API's task sender are built here
-from the same settings, so they cannot disagree on names or transport options.
+Both sides of the queue are built from it, with the same settings, so they cannot
+disagree on names or transport options: the worker's app (backend/worker/app.py) and
+the sender the API, the CLI and the worker use to enqueue (taskqueue/dispatch.py).
 """
 
-import logging
-import uuid
-from collections.abc import Callable
-
 from celery import Celery
-from kombu.exceptions import KombuError
-from redis.exceptions import RedisError
 
-from backend.observability.worker import task_headers
 from backend.settings import Settings
-
-logger = logging.getLogger(__name__)
 
 SWEEP_TASK = "tessera.sweeps.run"
 JOB_TASK = "tessera.jobs.run"
@@ -83,42 +75,3 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, object]]:
     }
     schedule["requeue-stalled-jobs"] = {"task": REQUEUE_TASK, "schedule": 60.0}
     return schedule
-
-
-def create_producer(settings: Settings) -> Celery:
-    """The API's sender: like the worker's app, but it never waits on a dead broker.
-
-    Sending happens inside a request; with Redis down it must fail in milliseconds
-    (the job row stays queued and is requeued later), not retry for seconds.
-    """
-    celery = create_celery(settings)
-    celery.conf.broker_transport_options = {
-        **celery.conf.broker_transport_options,
-        "max_retries": 0,
-        "interval_start": 0,
-        "interval_step": 0,
-    }
-    return celery
-
-
-def send_job(celery: Celery) -> Callable[[uuid.UUID, uuid.UUID], None]:
-    """A job dispatcher for services: sends the job's task, never blocks on a dead broker.
-
-    If Redis is unreachable the job row simply stays queued; the requeue sweep sends it
-    once Redis is back.
-    """
-
-    def dispatch(tenant_id: uuid.UUID, job_id: uuid.UUID) -> None:
-        try:
-            celery.send_task(
-                JOB_TASK,
-                args=[str(tenant_id), str(job_id)],
-                retry=False,
-                ignore_result=True,
-                # The asking request's id: the worker's logs and the job's audit rows keep it.
-                headers=task_headers(),
-            )
-        except (KombuError, RedisError, OSError) as exc:
-            logger.warning("job %s not dispatched (%s); it will be requeued", job_id, exc)
-
-    return dispatch

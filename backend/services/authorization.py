@@ -1,0 +1,26 @@
+"""Authorization past the guard's scopes: what a principal may hand out to others.
+
+Granting a role, creating a role, an API key or a service account hands out scopes;
+the no-escalation rule (domain.policy.require_within) allows only scopes the actor
+holds, and `acting_scopes` is what they hold now.
+"""
+
+from sqlalchemy.orm import Session
+
+from backend.security.tokens import USER
+from backend.services import roles
+from backend.services.principals import Principal
+
+
+def acting_scopes(db: Session, principal: Principal) -> frozenset[str]:
+    """What the caller may hand out: its credential's scopes, cut to what its roles give now.
+
+    A token narrowed at login cannot be used to grant more than it carries, and a role
+    removed since the token was issued grants nothing.
+    """
+    tenant_id, subject_id, platform = principal.tenant_id, principal.subject_id, principal.platform
+    if principal.kind == USER:
+        held = roles.effective_scopes(db, tenant_id, subject_id, platform=platform)
+    else:
+        held = roles.service_account_scopes(db, tenant_id, subject_id, platform=platform)
+    return principal.scopes & held
