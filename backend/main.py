@@ -24,20 +24,20 @@ from backend.api.routes import (
     users,
     wellknown,
 )
+from backend.api.routes import grants as grant_routes
 from backend.api.routes import lifecycle as lifecycle_routes
 from backend.api.routes import metrics as metrics_routes
 from backend.api.routes import roles as role_routes
 from backend.api.routes import scopes as scope_routes
 from backend.api.routes import tenants as tenant_routes
-from backend.api.routes import user_roles as user_role_routes
 from backend.observability.http import MetricsMiddleware
 from backend.observability.logging import configure_logging
 from backend.runtime import Runtime
 from backend.settings import Settings, get_settings
 
-# How long start-up waits for the caller cache's subscription (not at all when Redis
+# How long start-up waits for the principal cache's subscription (not at all when Redis
 # refuses): serving before it would keep nothing from the first requests.
-CALLER_CACHE_START_SECONDS = 2.0
+PRINCIPAL_CACHE_START_SECONDS = 2.0
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -50,9 +50,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.runtime = Runtime.from_settings(resolved)
-        # Only the API serves from the caller cache; workers and the CLI just publish.
+        # Only the API serves from the principal cache; workers and the CLI just publish.
         await anyio.to_thread.run_sync(
-            functools.partial(app.state.runtime.callers.listen, wait=CALLER_CACHE_START_SECONDS)
+            functools.partial(
+                app.state.runtime.principal_cache.listen, wait=PRINCIPAL_CACHE_START_SECONDS
+            )
         )
         try:
             yield
@@ -90,5 +92,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tenant_routes.router)
     app.include_router(scope_routes.router)
     app.include_router(role_routes.router)
-    app.include_router(user_role_routes.router)
+    app.include_router(grant_routes.router)
     return app

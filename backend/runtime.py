@@ -10,13 +10,13 @@ import redis
 from celery import Celery
 
 from backend.db.engine import Database
-from backend.security.caller_cache import CallerCache
 from backend.security.passwords import PasswordService
+from backend.security.principal_cache import PrincipalCache
 from backend.security.rate_limit import RateLimiter
 from backend.security.tokens import AccessTokenCodec
 from backend.services.auth import Issuers
 from backend.services.effects import Effects
-from backend.services.refresh_tokens import RefreshPolicy
+from backend.services.sessions import RefreshPolicy
 from backend.settings import Settings
 from backend.taskqueue.dispatch import create_producer, send_job
 
@@ -29,7 +29,7 @@ class Runtime:
     tokens: AccessTokenCodec
     issuers: Issuers
     redis: redis.Redis
-    callers: CallerCache
+    principal_cache: PrincipalCache
     celery: Celery
     # What use cases set off after their commit: this process's cache and job sender.
     effects: Effects
@@ -41,7 +41,7 @@ class Runtime:
         client = redis.Redis.from_url(
             settings.redis_url, socket_timeout=2, socket_connect_timeout=2
         )
-        callers = CallerCache(client)
+        principal_cache = PrincipalCache(client)
         celery = create_producer(settings)
         return cls(
             settings=settings,
@@ -54,16 +54,16 @@ class Runtime:
                 platform_tenant_slug=settings.platform_tenant_slug,
             ),
             redis=client,
-            callers=callers,
+            principal_cache=principal_cache,
             celery=celery,
-            effects=Effects(callers=callers, dispatch=send_job(celery)),
+            effects=Effects(principal_cache=principal_cache, dispatch=send_job(celery)),
             token_limiter=RateLimiter(
                 client, name="token", limit=settings.token_rate_limit_per_minute
             ),
         )
 
     def close(self) -> None:
-        self.callers.close()
+        self.principal_cache.close()
         self.celery.close()
         self.database.dispose()
         self.redis.close()

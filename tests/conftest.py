@@ -125,7 +125,7 @@ def app_client(settings: Settings) -> Iterator[TestClient]:
 
 @pytest.fixture
 def effects(app_client: TestClient) -> Effects:
-    """The app's own effects, for services a test calls: they drop the app's caller cache
+    """The app's own effects, for services a test calls: they drop the app's principal cache
     entries at once, as in the app's process (other processes hear it from Redis)."""
     runtime_effects: Effects = app_client.app.state.runtime.effects  # type: ignore[attr-defined]
     return runtime_effects

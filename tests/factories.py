@@ -19,7 +19,7 @@ from backend.db.models import (
     ImportRow,
     Invitation,
     Job,
-    RefreshFamily,
+    LoginSession,
     RefreshToken,
     Role,
     RoleInclude,
@@ -118,9 +118,9 @@ def _digest(n: int) -> bytes:
     return hashlib.sha256(f"factory-secret-{n}".encode()).digest()
 
 
-class RefreshFamilyFactory(_Base):
+class LoginSessionFactory(_Base):
     class Meta:
-        model = RefreshFamily
+        model = LoginSession
 
     tenant_id = factory.LazyAttribute(lambda f: f.user.tenant_id)
     id = factory.LazyFunction(uuid.uuid4)
@@ -148,7 +148,7 @@ class RefreshTokenFactory(_Base):
     expires_at = factory.LazyAttribute(lambda t: t.issued_at + timedelta(days=1))
 
     class Params:
-        family = factory.SubFactory(RefreshFamilyFactory)
+        family = factory.SubFactory(LoginSessionFactory)
 
 
 class ServiceAccountFactory(_Base):
@@ -258,7 +258,7 @@ ALL_FACTORIES: tuple[type[SQLAlchemyModelFactory], ...] = (
     TenantFactory,
     RoleFactory,
     UserFactory,
-    RefreshFamilyFactory,
+    LoginSessionFactory,
     RefreshTokenFactory,
     ServiceAccountFactory,
     ApiKeyFactory,

@@ -47,7 +47,7 @@ async def get_effects(request: Request) -> Effects:
     return runtime_of(request).effects
 
 
-# What a use case sets off after the commit: the caller cache, the job dispatcher.
+# What a use case sets off after the commit: the principal cache, the job dispatcher.
 AppEffects = Annotated[Effects, Depends(get_effects)]
 
 
@@ -56,7 +56,7 @@ async def get_db(request: Request) -> AsyncIterator[Session]:
 
     Opening a session does no I/O, so it happens on the event loop; ending it takes a
     worker thread only if the request used the database. A guarded request answered
-    from the caller cache, by a route that does not query, costs no thread here at all.
+    from the principal cache, by a route that does not query, costs no thread here at all.
     """
     session = runtime_of(request).database.sessions()
     try:
@@ -124,22 +124,22 @@ async def current_principal(
 ) -> Principal:
     """Authenticate the bearer token or API key and require the route's scopes (RFC 6750).
 
-    On the event loop when the process remembers the caller (the common case: no thread,
+    On the event loop when the process remembers the principal (the common case: no thread,
     no round trip); in a worker thread when the database must be asked.
     """
     runtime = runtime_of(request)
-    # The guard decides once whether the caller is of the platform tenant (Principal.platform).
+    # The guard decides once whether the principal is of the platform tenant (Principal.platform).
     platform_slug = runtime.settings.platform_tenant_slug
     if token:
         claims = runtime.tokens.decode(token)
         principal = remembered_principal(
-            db, runtime.callers, claims, platform_tenant_slug=platform_slug
+            db, runtime.principal_cache, claims, platform_tenant_slug=platform_slug
         )
         if principal is None:
             principal = await run_in_threadpool(
                 authenticated_principal,
                 db,
-                runtime.callers,
+                runtime.principal_cache,
                 claims,
                 platform_tenant_slug=platform_slug,
             )

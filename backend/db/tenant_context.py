@@ -10,7 +10,7 @@ import uuid
 from sqlalchemy import Connection, TextClause, text
 from sqlalchemy.orm import Session, SessionTransaction
 
-from backend.domain.standing import CallerStanding
+from backend.domain.standing import SubjectStanding
 
 _PENDING_TENANT = "tessera.pending_tenant"
 
@@ -26,7 +26,7 @@ def enter_tenant(session: Session, tenant_id: uuid.UUID) -> None:
 def enter_platform(session: Session) -> None:
     """Let this transaction see and change every tenant's row in `tenants` (only).
 
-    For platform operators, after the caller's platform scope has been checked; the
+    For platform operators, after the principal's platform scope has been checked; the
     tenant-owned tables stay bound to `app.tenant_id` as always.
     """
     session.execute(text("SELECT set_config('app.platform', 'on', true)"))
@@ -35,7 +35,7 @@ def enter_platform(session: Session) -> None:
 def enter_tenant_on_first_query(session: Session, tenant_id: uuid.UUID) -> None:
     """Bind the tenant when the session first talks to the database, not before.
 
-    A guarded request whose caller was vouched for by the cache may never query; one
+    A guarded request whose principal was vouched for by the cache may never query; one
     that does pays the binding then, inside the transaction it opens anyway.
     """
     if session.in_transaction():
@@ -67,10 +67,10 @@ def enter_tenant_by_slug(session: Session, slug: str) -> uuid.UUID | None:
 
 def enter_tenant_as(
     session: Session, tenant_id: uuid.UUID, user_id: uuid.UUID
-) -> CallerStanding | None:
-    """The guard's one statement: bind the tenant and read the caller's standing in it.
+) -> SubjectStanding | None:
+    """The guard's one statement: bind the tenant and read the subject's standing in it.
 
-    Runs with the caller's own rights, so row-level security applies to the read; doing
+    Runs with the principal's own rights, so row-level security applies to the read; doing
     both in one function keeps isolation from costing the hot path a round trip.
     """
     return _standing(session, _USER_STANDING, tenant_id, user_id)
@@ -78,7 +78,7 @@ def enter_tenant_as(
 
 def enter_tenant_as_service_account(
     session: Session, tenant_id: uuid.UUID, account_id: uuid.UUID
-) -> CallerStanding | None:
+) -> SubjectStanding | None:
     """enter_tenant_as, for a service account (a revoked one reads as disabled)."""
     return _standing(session, _SERVICE_ACCOUNT_STANDING, tenant_id, account_id)
 
@@ -98,12 +98,12 @@ _SERVICE_ACCOUNT_STANDING = text(
 
 def _standing(
     session: Session, statement: TextClause, tenant_id: uuid.UUID, subject_id: uuid.UUID
-) -> CallerStanding | None:
+) -> SubjectStanding | None:
     row = session.execute(
         statement, {"tenant_id": tenant_id, "subject_id": subject_id}
     ).one_or_none()
     if row is None:
         return None
-    return CallerStanding(
+    return SubjectStanding(
         user_status=row[0], token_version=row[1], tenant_status=row[2], tenant_slug=row[3]
     )

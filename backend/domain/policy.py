@@ -41,7 +41,7 @@ class WrongPasswordError(InvalidRequestError):
 
 class PasswordChecksPausedError(InvalidRequestError):
     """The account is locked (see TenantPolicy), so its password is not being checked,
-    whatever was given. Said to a caller already signed in as the account, for whom it
+    whatever was given. Said to a principal already signed in as the account, for whom it
     tells nothing about the password; a login gets the generic invalid_grant instead.
     Any failure counted on the way is kept although the request fails."""
 

@@ -1,4 +1,4 @@
-"""A caller's standing: may a token issued to them still be used?"""
+"""A subject's standing: may a token issued to them still be used?"""
 
 from dataclasses import dataclass
 
@@ -6,7 +6,7 @@ ACTIVE = "active"
 
 
 @dataclass(frozen=True, slots=True)
-class CallerStanding:
+class SubjectStanding:
     """What the guard checks on every request, from PostgreSQL or its Redis cache."""
 
     user_status: str

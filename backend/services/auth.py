@@ -14,8 +14,8 @@ from backend.domain.scopes import Scope, format_scopes, known_scopes
 from backend.domain.token_lifetime import Carried, carried
 from backend.security.passwords import PasswordService
 from backend.security.tokens import AccessTokenCodec
-from backend.services import audit, lockout, refresh_tokens, subjects
-from backend.services.refresh_tokens import RefreshPolicy
+from backend.services import audit, lockout, sessions, subjects
+from backend.services.sessions import RefreshPolicy
 
 # One message for every credential failure, so it cannot tell which part was wrong.
 BAD_CREDENTIALS = "invalid username or password"
@@ -103,7 +103,7 @@ def password_grant(
         raise InvalidScopeError("none of the requested scopes is granted to this user")
 
     scope = format_scopes(granted.scopes)
-    refresh_token, session = refresh_tokens.start_family(
+    refresh_token, session = sessions.start_session(
         issuers.refresh,
         tenant_id=tenant_id,
         user_id=user_id,
@@ -136,7 +136,7 @@ def refresh_grant(
     right password.
     """
     now = datetime.now(UTC)
-    rotation = refresh_tokens.rotate(db, issuers.refresh, presented, now)
+    rotation = sessions.rotate(db, issuers.refresh, presented, now)
     subject = rotation.subject
     refusal = _refusal(subject.user_status, subject.tenant_status)
     if refusal is not None:
@@ -166,7 +166,7 @@ def refresh_grant(
 # Plain SQL built once (ORM constructs cost ~1 ms a login to build and compile).
 _LOGIN_WRITES = text(
     # Module constants only: no request data reaches the SQL text.
-    f"WITH {refresh_tokens.START_FAMILY_CTES}, {audit.EVENT_CTE}, "  # noqa: S608
+    f"WITH {sessions.START_SESSION_CTES}, {audit.EVENT_CTE}, "  # noqa: S608
     "login AS (UPDATE users SET last_login_at = :now, failed_logins = 0, locked_until = NULL, "
     "password_hash = coalesce(CAST(:new_hash AS varchar), password_hash) "
     "WHERE tenant_id = :tenant_id AND id = :user_id RETURNING token_version) "

@@ -13,7 +13,7 @@ from backend.services.principals import Principal
 
 
 def acting_scopes(db: Session, principal: Principal) -> frozenset[str]:
-    """What the caller may hand out: its credential's scopes, cut to what its roles give now.
+    """What the principal may hand out: its credential's scopes, cut to what its roles give now.
 
     A token narrowed at login cannot be used to grant more than it carries, and a role
     removed since the token was issued grants nothing.

@@ -16,7 +16,7 @@ from backend.domain.policy import (
 )
 from backend.security.opaque import parse_secret
 from backend.security.passwords import PasswordService
-from backend.services import audit, cutoff, lockout, refresh_tokens
+from backend.services import audit, cutoff, lockout, sessions
 from backend.services.effects import Effects
 from backend.services.principals import Principal
 
@@ -46,14 +46,14 @@ def change_own_password(
     new: str,
     keep_refresh_token: str | None = None,
 ) -> None:
-    """Change the caller's password after verifying the current one.
+    """Change the principal's password after verifying the current one.
 
     Every access token issued so far stops working (token_version), and every session
     ends except the one `keep_refresh_token` belongs to, whose client can refresh into
     a new access token at once. The current password is checked under the lockout,
     like a login's: a wrong one counts, and while the account is locked none passes, so
     a stolen access token cannot become an unlimited password oracle (the answer then
-    says so whatever the password: the caller is signed in as the account already).
+    says so whatever the password: the principal is signed in as the account already).
     Hashes twice (~200 ms in production): call from a worker thread.
     """
     tenant_id, user_id = actor.tenant_id, actor.require_user()
@@ -89,9 +89,9 @@ def change_own_password(
     user.password_hash = passwords.hash(new)
     db.flush()
     cutoff.users(db, effects, tenant_id, [user_id], reason=cutoff.Reason.PASSWORD_CHANGED)
-    ended = [f for f in refresh_tokens.live_families(db, tenant_id, user_id, now) if f.id != kept]
+    ended = [f for f in sessions.live_sessions(db, tenant_id, user_id, now) if f.id != kept]
     for family in ended:
-        refresh_tokens.revoke_family(db, family, reason="password_changed", now=now)
+        sessions.revoke_session(db, family, reason="password_changed", now=now)
     audit.record(
         db,
         tenant_id=tenant_id,
@@ -112,7 +112,7 @@ def _session_of(
     """
     if presented is None:
         return None
-    secret = parse_secret(refresh_tokens.KIND, presented)
+    secret = parse_secret(sessions.KIND, presented)
     family_id = (
         db.scalar(
             select(RefreshToken.family_id).where(

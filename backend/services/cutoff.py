@@ -9,7 +9,7 @@ service account, suspending or reactivating a tenant) calls this module, which
 - bumps the subjects' token version, so every access token issued to them so far is
   refused (a tenant's status is read with each standing, so a tenant needs no bump);
 - forgets their cached standing once the transaction commits: in this process at once,
-  in every other through Redis (see security.caller_cache), so the next request reads
+  in every other through Redis (see security.principal_cache), so the next request reads
   the new standing instead of the remembered one.
 
 Set-based: one `UPDATE ... WHERE id = ANY(:ids)` per kind of subject and one message
@@ -79,7 +79,7 @@ def service_accounts(
 
 
 def tenant(db: Session, effects: Effects, tenant_id: uuid.UUID, *, reason: Reason) -> None:
-    """After the tenant's status changed: every caller of it is checked anew at once."""
+    """After the tenant's status changed: every principal of it is checked anew at once."""
     _forget_after_commit(db, effects, tenant_id, None, reason)
 
 
@@ -119,7 +119,7 @@ def _forget_after_commit(
     an empty list) and the tenant's cached profiles, once the change is committed."""
 
     def forget() -> None:
-        effects.callers.forget(tenant_id, subject_ids)
+        effects.principal_cache.forget(tenant_id, subject_ids)
         if reason is not None:
             subjects = "every subject" if subject_ids is None else f"{len(subject_ids)} subject(s)"
             logger.info("cut off %s of tenant %s (%s)", subjects, tenant_id, reason.value)

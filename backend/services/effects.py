@@ -1,6 +1,6 @@
 """What use cases set off outside their transaction: handed to them, never looked up.
 
-A use case that changes a standing forgets the caller cache's entries once its
+A use case that changes a standing forgets the principal cache's entries once its
 transaction commits (services.cutoff); one that records a job has it sent to the worker
 then (services.jobs). Both reach this process's objects through an `Effects` passed in
 by the API (a dependency), the worker and the CLI (from their Runtime), so a function's
@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from backend.security.caller_cache import CallerCache
+from backend.security.principal_cache import PrincipalCache
 
 # Sends a job's task to the worker: (tenant_id, job_id). Never raises for a broker down.
 Dispatcher = Callable[[uuid.UUID, uuid.UUID], None]
@@ -19,7 +19,7 @@ Dispatcher = Callable[[uuid.UUID, uuid.UUID], None]
 
 @dataclass(frozen=True, slots=True)
 class Effects:
-    """This process's caller cache and job dispatcher."""
+    """This process's principal cache and job dispatcher."""
 
-    callers: CallerCache
+    principal_cache: PrincipalCache
     dispatch: Dispatcher

@@ -1,7 +1,7 @@
 """The guard's checks: turning verified token claims into a principal, or refusing them.
 
 Every guarded request comes here (from api/deps.py) with claims whose signature and
-expiry are checked already. The caller's standing decides: from this process's caller
+expiry are checked already. The subject's standing decides: from this process's principal
 cache when it remembers them (no I/O), else from one PostgreSQL statement that also binds
 the tenant. A disabled user, a suspended tenant or an old token version is refused at
 once. The guard is also where `Principal.platform` is decided, once per request.
@@ -15,19 +15,19 @@ from backend.db.tenant_context import (
     enter_tenant_on_first_query,
 )
 from backend.domain.errors import InvalidTokenError
-from backend.domain.standing import CallerStanding
-from backend.security.caller_cache import CallerCache
+from backend.domain.standing import SubjectStanding
+from backend.security.principal_cache import PrincipalCache
 from backend.security.tokens import USER, AccessClaims
 from backend.services.principals import Principal
 
 
 def remembered_principal(
-    db: Session, cache: CallerCache, claims: AccessClaims, *, platform_tenant_slug: str
+    db: Session, cache: PrincipalCache, claims: AccessClaims, *, platform_tenant_slug: str
 ) -> Principal | None:
     """The hot path: check verified claims against the standing this process remembers.
 
     No I/O: the tenant is bound on the request's first query, if it makes one. None when
-    the caller's standing is not in the cache; then ask authenticated_principal.
+    the subject's standing is not in the cache; then ask authenticated_principal.
     """
     standing = cache.standing(claims.tenant_id, claims.user_id)
     if standing is None:
@@ -37,11 +37,11 @@ def remembered_principal(
 
 
 def authenticated_principal(
-    db: Session, cache: CallerCache, claims: AccessClaims, *, platform_tenant_slug: str
+    db: Session, cache: PrincipalCache, claims: AccessClaims, *, platform_tenant_slug: str
 ) -> Principal:
     """Check that the user of verified claims may still use them, and bind the tenant.
 
-    The caller's standing comes from one PostgreSQL statement that also binds the
+    The subject's standing comes from one PostgreSQL statement that also binds the
     tenant, and is remembered for the next request. A disabled user, a suspended tenant
     or a bumped token version is refused at once.
     """
@@ -54,7 +54,7 @@ def authenticated_principal(
     return _admit(claims, standing, platform_tenant_slug)
 
 
-def _admit(claims: AccessClaims, standing: CallerStanding, platform_tenant_slug: str) -> Principal:
+def _admit(claims: AccessClaims, standing: SubjectStanding, platform_tenant_slug: str) -> Principal:
     refusal = standing.refusal(claims.token_version)
     if refusal is not None:
         raise InvalidTokenError(refusal)

@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session
 from backend.db.models import (
     ApiKey,
     AuditEvent,
-    RefreshFamily,
+    LoginSession,
     RefreshToken,
     ServiceAccount,
     User,
@@ -258,11 +258,11 @@ def offboard_users(
         .cte("disabled")
     )
     families = (
-        update(RefreshFamily)
-        .where(RefreshFamily.tenant_id == tenant_id, RefreshFamily.user_id == any_id(ids))
-        .where(RefreshFamily.revoked_at.is_(None))
+        update(LoginSession)
+        .where(LoginSession.tenant_id == tenant_id, LoginSession.user_id == any_id(ids))
+        .where(LoginSession.revoked_at.is_(None))
         .values(revoked_at=now, revoked_reason=OFFBOARDED)
-        .returning(RefreshFamily.id, RefreshFamily.user_id)
+        .returning(LoginSession.id, LoginSession.user_id)
         .cte("families")
     )
     # Every token of a live session: a session's tokens are only ever revoked with it.

@@ -29,13 +29,13 @@ class Principal:
 
     @property
     def actor(self) -> str:
-        """How the audit log names this caller."""
+        """How the audit log names this principal (the event's actor)."""
         if self.api_key_id is not None:
             return f"api_key:{self.api_key_id}"
         return f"{self.kind}:{self.subject_id}"
 
     def require_user(self) -> uuid.UUID:
-        """The caller's user id; a service account has no user profile (404)."""
+        """The principal's user id; a service account has no user profile (404)."""
         if self.user_id is None:
             raise NotFoundError("user profile")
         return self.user_id

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from backend.db.models import ServiceAccount, ServiceAccountRole, User, UserRole
 from backend.domain.roles import Lapses, ScopeChange, scope_changes
 from backend.domain.scopes import TENANT_SCOPES, Scope
-from backend.services import cutoff, refresh_tokens, roles
+from backend.services import cutoff, roles, sessions
 from backend.services.effects import Effects
 
 Result = TypeVar("Result")
@@ -122,7 +122,7 @@ class Impact:
 def preview(db: Session, tenant_id: uuid.UUID, change: Callable[[], Changed[Result]]) -> Impact:
     """Run `change` in a savepoint, describe what it did to whom, and roll it back.
 
-    The caller-cache drops that `settle` schedules still run once the request commits;
+    The principal-cache drops that `settle` schedules still run once the request commits;
     that is harmless: the next request of those subjects re-reads their standing.
     """
     savepoint = db.begin_nested()
@@ -154,7 +154,7 @@ def describe(db: Session, tenant_id: uuid.UUID, changes: list[ScopeChange[Subjec
             gained=sorted(by_kind[USER][user.id].gained),
             lost=sorted(by_kind[USER][user.id].lost),
             lapses_sooner=sorted(by_kind[USER][user.id].hastened),
-            sessions_cut=len(refresh_tokens.live_families(db, tenant_id, user.id, now))
+            sessions_cut=len(sessions.live_sessions(db, tenant_id, user.id, now))
             if by_kind[USER][user.id].cuts_off
             else 0,
         )

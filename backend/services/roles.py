@@ -1,5 +1,5 @@
 """Roles of a tenant: seeding the built-ins, reading roles, and expanding a user's
-grants into scopes (and explaining them). Changes live in role_admin and assignments."""
+grants into scopes (and explaining them). Changes live in role_admin and grants."""
 
 import uuid
 from dataclasses import dataclass

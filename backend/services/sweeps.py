@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, Select, Uuid, delete, func, literal, selec
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend.db.models import (
-    RefreshFamily,
+    LoginSession,
     RefreshToken,
     Role,
     Tenant,
@@ -59,16 +59,16 @@ class Sweep:
 def _session_candidates(db: Session, tenant_id: uuid.UUID, now: datetime) -> Candidates:
     return (
         select(
-            RefreshFamily.id,
-            func.concat("user:", RefreshFamily.user_id),
-            func.concat("session reached its absolute lifetime at ", RefreshFamily.expires_at),
+            LoginSession.id,
+            func.concat("user:", LoginSession.user_id),
+            func.concat("session reached its absolute lifetime at ", LoginSession.expires_at),
         )
         .where(
-            RefreshFamily.tenant_id == tenant_id,
-            RefreshFamily.revoked_at.is_(None),
-            RefreshFamily.expires_at <= now,
+            LoginSession.tenant_id == tenant_id,
+            LoginSession.revoked_at.is_(None),
+            LoginSession.expires_at <= now,
         )
-        .order_by(RefreshFamily.id)
+        .order_by(LoginSession.id)
     )
 
 
@@ -76,14 +76,14 @@ def _expire_sessions(
     db: Session, effects: Effects, tenant_id: uuid.UUID, keys: list[Any], now: datetime
 ) -> int:
     expired = db.scalars(
-        update(RefreshFamily)
+        update(LoginSession)
         .where(
-            RefreshFamily.tenant_id == tenant_id,
-            RefreshFamily.id.in_(keys),
-            RefreshFamily.revoked_at.is_(None),
+            LoginSession.tenant_id == tenant_id,
+            LoginSession.id.in_(keys),
+            LoginSession.revoked_at.is_(None),
         )
         .values(revoked_at=now, revoked_reason="expired")
-        .returning(RefreshFamily.id)
+        .returning(LoginSession.id)
     ).all()
     # Their tokens can never be used again: drop them rather than keep dead hashes.
     db.execute(
@@ -240,7 +240,7 @@ SWEEPS: dict[str, Sweep] = {
             "expire_sessions",
             _session_candidates,
             _expire_sessions,
-            lambda key: RefreshFamily.id > key,
+            lambda key: LoginSession.id > key,
         ),
         Sweep(
             "purge_refresh_tokens",

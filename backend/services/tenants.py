@@ -2,11 +2,11 @@
 platform operators' use cases (list, read, rename, suspend, reactivate).
 
 Row-level security shows a transaction only its own tenant's row in `tenants`. An
-operator's transaction is let past that (enter_platform) only after the caller is
+operator's transaction is let past that (enter_platform) only after the principal is
 found to be a principal of the platform tenant; the guard has already checked the
 platform scope. Tenant-owned tables stay bound to one tenant at a time, so acting
 inside another tenant (its owner, its sessions, its audit log) binds that tenant, and
-the caller's own tenant is bound again before returning.
+the principal's own tenant is bound again before returning.
 """
 
 import uuid
@@ -29,7 +29,7 @@ from backend.services import (
     concurrency,
     cutoff,
     invitations,
-    refresh_tokens,
+    sessions,
     users,
 )
 from backend.services.effects import Effects
@@ -100,7 +100,7 @@ def create_tenant(
 
 
 def set_status(db: Session, effects: Effects, tenant_id: uuid.UUID, status: TenantStatus) -> None:
-    """Suspend or reactivate a tenant; either way every caller of it is checked anew at
+    """Suspend or reactivate a tenant; either way every principal of it is checked anew at
     once: suspension cuts them off, reactivation lets them back."""
     tenant = db.get(Tenant, tenant_id)
     if tenant is None:
@@ -134,7 +134,7 @@ def list_tenants(
 ) -> Page[Tenant, str]:
     """A page of tenants ordered by slug (unique), starting after the slug `after`.
 
-    Needs enter_as_operator first: otherwise the only row visible is the caller's own.
+    Needs enter_as_operator first: otherwise the only row visible is the principal's own.
     """
     query = select(Tenant)
     if filters.status is not None:
@@ -224,7 +224,7 @@ def suspend(
         return tenant
     set_status(db, effects, tenant.id, TenantStatus.SUSPENDED)
     enter_tenant(db, tenant.id)
-    ended = refresh_tokens.revoke_tenant_sessions(
+    ended = sessions.revoke_tenant_sessions(
         db, tenant.id, reason=SUSPENDED_REASON, now=datetime.now(UTC)
     )
     data = {

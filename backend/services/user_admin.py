@@ -26,8 +26,8 @@ from backend.services import (
     invitations,
     lockout,
     owners,
-    refresh_tokens,
     roles,
+    sessions,
     users,
 )
 from backend.services.effects import Effects
@@ -186,9 +186,9 @@ def delete(db: Session, effects: Effects, actor: Principal, user_id: uuid.UUID) 
     user.password_hash = None
     db.flush()
     cutoff.users(db, effects, actor.tenant_id, [user.id], reason=cutoff.Reason.DELETED)
-    sessions = refresh_tokens.live_families(db, actor.tenant_id, user.id, now)
-    for family in sessions:
-        refresh_tokens.revoke_family(db, family, reason="user_deleted", now=now)
+    live = sessions.live_sessions(db, actor.tenant_id, user.id, now)
+    for session in live:
+        sessions.revoke_session(db, session, reason="user_deleted", now=now)
     _audit(
         db,
         actor,
@@ -198,7 +198,7 @@ def delete(db: Session, effects: Effects, actor: Principal, user_id: uuid.UUID) 
             "before": {"status": before_status},
             "after": {"status": "disabled"},
             "erased": ["email", "full_name", "password"],
-            "sessions_revoked": len(sessions),
+            "sessions_revoked": len(live),
         },
     )
 

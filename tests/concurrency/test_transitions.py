@@ -29,7 +29,7 @@ from tests.concurrency.conftest import Admin, IssueToken, race, statuses
 from tests.factories import (
     DEFAULT_PASSWORD,
     ApiKeyFactory,
-    RefreshFamilyFactory,
+    LoginSessionFactory,
     RoleFactory,
     ServiceAccountFactory,
     TenantFactory,
@@ -113,7 +113,7 @@ def test_one_user_enabled_ten_times_is_enabled_once(acme: Admin, db: Session) ->
 
 def test_one_user_deleted_ten_times_is_deleted_once(acme: Admin, db: Session) -> None:
     member = UserFactory(tenant=acme.tenant)
-    RefreshFamilyFactory(user=member)
+    LoginSessionFactory(user=member)
     db.commit()
 
     def delete(client: httpx.Client, _: int) -> httpx.Response:
@@ -172,7 +172,7 @@ def test_one_invitation_accepted_five_times_is_accepted_once(acme: Admin, db: Se
 def test_one_session_ended_five_times_is_ended_once(
     acme: Admin, db: Session, issue_token: IssueToken
 ) -> None:
-    family = RefreshFamilyFactory(user=acme.user)
+    family = LoginSessionFactory(user=acme.user)
     db.commit()
 
     def end(client: httpx.Client, _: int) -> httpx.Response:

@@ -1,7 +1,7 @@
 """Redis stops under a live API, then comes back on the same port.
 
 Redis is an accelerator and a message bus here, never a dependency of a login or a
-guarded request: the rate limit fails open, the caller cache falls back to PostgreSQL,
+guarded request: the rate limit fails open, the principal cache falls back to PostgreSQL,
 a job's task waits in its row for the requeue sweep. This Redis is the test's own
 (EmbeddedRedis on a port it picks), never the machine's shared one.
 """
@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from backend.db.models import UserStatus
 from backend.devstack.embedded import EmbeddedRedis
-from backend.security.caller_cache import CallerCache
+from backend.security.principal_cache import PrincipalCache
 from backend.services import user_admin
 from backend.services.effects import Effects
 from backend.settings import Settings
@@ -41,7 +41,7 @@ def redis_keys(url: str, pattern: str) -> list[bytes]:
 def cache_listeners(url: str) -> int:
     """How many processes' caller caches are subscribed to the invalidation channel."""
     with redis.Redis.from_url(url, socket_timeout=2) as client:
-        channel = CallerCache(client).channel
+        channel = PrincipalCache(client).channel
         return int(dict(client.pubsub_numsub(channel))[channel.encode()])
 
 
@@ -72,7 +72,7 @@ def test_logins_and_guarded_requests_survive_a_redis_outage_and_recover(
         assert login.status_code == 200, login.text
         assert client.get("/me", headers=bearer(login.json()["access_token"])).status_code == 200
         assert redis_keys(url, "tessera:ratelimit:*"), "the limiter never reached Redis"
-        assert cache_listeners(url), "the caller cache never subscribed to Redis"
+        assert cache_listeners(url), "the principal cache never subscribed to Redis"
         member_token = password_login(client, "acme/bob@acme.test").json()["access_token"]
 
     # Redis is gone: nothing listens on its port any more.

@@ -39,15 +39,15 @@ from backend.db.models import Tenant, TenantStatus, User, UserStatus
 from backend.domain.policy import MIN_PASSWORD_LENGTH_FLOOR
 from backend.domain.scopes import PLATFORM_SCOPES, TENANT_SCOPES
 from backend.main import create_app
-from backend.security.caller_cache import CallerCache
 from backend.security.opaque import new_secret
+from backend.security.principal_cache import PrincipalCache
 from backend.services import invitations
 from backend.settings import Settings
 from tests.conftest import bearer, builtin_role
 from tests.factories import (
     DEFAULT_PASSWORD,
     InvitationFactory,
-    RefreshFamilyFactory,
+    LoginSessionFactory,
     RoleFactory,
     TenantFactory,
     UserFactory,
@@ -119,7 +119,7 @@ def fresh_headers(
     caller with a token of the current version, so one case cannot spoil every later one.
     """
     client = redis.Redis.from_url(settings.redis_url)
-    cache = CallerCache(client)
+    cache = PrincipalCache(client)
 
     def headers(path: str) -> dict[str, str]:
         user = callers.operator if path.startswith("/tenants") else callers.owner
@@ -144,7 +144,7 @@ def fresh_headers(
         # The app's own cache once its lifespan has started: dropped at once, in-process.
         runtime = getattr(fuzz_app.state, "runtime", None)
         for tenant_id in (callers.owner.tenant_id, callers.operator.tenant_id):
-            (cache if runtime is None else runtime.callers).forget(tenant_id)
+            (cache if runtime is None else runtime.principal_cache).forget(tenant_id)
         db.refresh(user)
         scopes = PLATFORM_SCOPES | TENANT_SCOPES if user is callers.operator else TENANT_SCOPES
         return bearer(issue_token(user, sorted(scopes)))
@@ -200,7 +200,7 @@ def secrets_for(db: Session, owner: User) -> Callable[[schemathesis.Case], None]
         return secret.value
 
     def session() -> str:
-        family = RefreshFamilyFactory(user=owner)
+        family = LoginSessionFactory(user=owner)
         db.commit()
         return str(family.id)
 

@@ -1,4 +1,4 @@
-"""Scoped API keys of the caller's tenant (scope api_keys:manage)."""
+"""Scoped API keys of the principal's tenant (scope api_keys:manage)."""
 
 import uuid
 

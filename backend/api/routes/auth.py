@@ -25,7 +25,7 @@ from backend.domain.scopes import Scope, parse_scopes
 from backend.observability import metrics
 from backend.security.basic_auth import parse_basic
 from backend.security.rate_limit import client_address
-from backend.services import auth, refresh_tokens, service_accounts
+from backend.services import auth, service_accounts, sessions
 
 router = APIRouter(tags=["auth"])
 
@@ -141,7 +141,7 @@ def revoke_token(
         raise InvalidRequestError("token is required")
     if hint is not None and hint not in TOKEN_TYPE_HINTS:
         raise InvalidRequestError(f"unknown token_type_hint {hint!r}")
-    refresh_tokens.revoke_presented(db, token, reason="revoked_by_client", now=datetime.now(UTC))
+    sessions.revoke_presented(db, token, reason="revoked_by_client", now=datetime.now(UTC))
     response.headers.update(NO_STORE)
 
 

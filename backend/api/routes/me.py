@@ -1,4 +1,4 @@
-"""The caller's own profile and password."""
+"""The principal's own profile and password."""
 
 from collections.abc import Hashable
 from datetime import UTC, datetime
@@ -29,7 +29,7 @@ async def read_me(principal: Me, db: DbSession, request: Request) -> Response:
     user_id = principal.require_user()
     key = (user_id, principal.scopes)
     # Rendered once per cache fill, so a repeat costs no model building at all.
-    body = runtime.callers.profile(principal.tenant_id, key)
+    body = runtime.principal_cache.profile(principal.tenant_id, key)
     if body is None:
         body = await _fill_profile(runtime, db, principal, key)
     return Response(body, media_type="application/json")
@@ -38,8 +38,12 @@ async def read_me(principal: Me, db: DbSession, request: Request) -> Response:
 async def _fill_profile(
     runtime: Runtime, db: Session, principal: Principal, key: Hashable
 ) -> bytes:
-    """Read and render the caller's profile, and keep it until its first grant expires."""
-    cache, tenant_id, user_id = runtime.callers, principal.tenant_id, principal.require_user()
+    """Read and render the principal's profile, and keep it until its first grant expires."""
+    cache, tenant_id, user_id = (
+        runtime.principal_cache,
+        principal.tenant_id,
+        principal.require_user(),
+    )
     since = cache.generation
 
     def load() -> tuple[bytes, datetime | None]:

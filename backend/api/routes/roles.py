@@ -1,4 +1,4 @@
-"""Roles of the caller's tenant (scopes roles:read and roles:write).
+"""Roles of the principal's tenant (scopes roles:read and roles:write).
 
 Every change accepts `?dry_run=true`: it is then checked and made inside a savepoint
 that is rolled back, and the answer is the impact it would have had.

@@ -1,4 +1,4 @@
-"""Service accounts of the caller's tenant (scope api_keys:manage)."""
+"""Service accounts of the principal's tenant (scope api_keys:manage)."""
 
 import uuid
 

@@ -1,4 +1,4 @@
-"""The caller's own login sessions (refresh token families)."""
+"""The principal's own sessions (each a refresh token family)."""
 
 import uuid
 from datetime import UTC, datetime
@@ -8,7 +8,7 @@ from fastapi import APIRouter, Response
 from backend.api.deps import DbSession, Me
 from backend.api.schemas.errors import GUARDED_RESPONSES, NOT_FOUND
 from backend.api.schemas.sessions import SessionOut
-from backend.services import refresh_tokens
+from backend.services import sessions
 
 router = APIRouter(tags=["me"])
 
@@ -16,7 +16,7 @@ router = APIRouter(tags=["me"])
 @router.get("/me/sessions", response_model=list[SessionOut], responses=GUARDED_RESPONSES)
 def list_sessions(principal: Me, db: DbSession) -> list[SessionOut]:
     """Your sessions that can still be refreshed, newest first."""
-    families = refresh_tokens.live_families(
+    families = sessions.live_sessions(
         db, principal.tenant_id, principal.require_user(), datetime.now(UTC)
     )
     return [
@@ -38,7 +38,5 @@ def list_sessions(principal: Me, db: DbSession) -> list[SessionOut]:
 )
 def end_session(id: uuid.UUID, principal: Me, db: DbSession) -> Response:
     """End one of your sessions: its refresh token stops working at once."""
-    refresh_tokens.end_session(
-        db, principal.tenant_id, principal.require_user(), id, datetime.now(UTC)
-    )
+    sessions.end_session(db, principal.tenant_id, principal.require_user(), id, datetime.now(UTC))
     return Response(status_code=204)

@@ -1,6 +1,6 @@
 """Platform operators: every tenant (scopes tenants:read, tenants:write).
 
-Only principals of the platform tenant hold these scopes; an ordinary tenant's caller
+Only principals of the platform tenant hold these scopes; an ordinary tenant's principal
 gets 403 on every route here, which tells it nothing about other tenants.
 """
 

@@ -1,4 +1,4 @@
-"""Users of the caller's tenant (scopes users:read, users:write, users:disable)."""
+"""Users of the principal's tenant (scopes users:read, users:write, users:disable)."""
 
 import uuid
 from typing import Annotated

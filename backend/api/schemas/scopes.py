@@ -8,5 +8,5 @@ class ScopeOut(BaseModel):
     description: str
     # "platform" scopes exist only in the platform tenant's roles.
     kind: Literal["tenant", "platform"]
-    # Whether a role of the caller's tenant may carry it.
+    # Whether a role of the principal's tenant may carry it.
     grantable: bool

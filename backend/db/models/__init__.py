@@ -5,9 +5,9 @@ from backend.db.models.audit import AuditEvent
 from backend.db.models.imports import ImportOutcome, ImportRow
 from backend.db.models.invitations import Invitation
 from backend.db.models.jobs import Job, JobStatus
-from backend.db.models.refresh_tokens import RefreshFamily, RefreshToken
 from backend.db.models.roles import Role, RoleInclude, RoleScope, UserRole
 from backend.db.models.service_accounts import ServiceAccount, ServiceAccountRole
+from backend.db.models.sessions import LoginSession, RefreshToken
 from backend.db.models.tenants import Tenant, TenantStatus
 from backend.db.models.users import User, UserStatus
 
@@ -19,7 +19,7 @@ __all__ = [
     "Invitation",
     "Job",
     "JobStatus",
-    "RefreshFamily",
+    "LoginSession",
     "RefreshToken",
     "Role",
     "RoleInclude",

@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from backend.db.models import ApiKey, Job, RefreshFamily, Role, ServiceAccount, Tenant, User
+from backend.db.models import ApiKey, Job, LoginSession, Role, ServiceAccount, Tenant, User
 from backend.domain.scopes import TENANT_SCOPES
 from backend.main import create_app
 from backend.settings import Settings
@@ -24,7 +24,7 @@ from tests.conftest import bearer, builtin_role
 from tests.factories import (
     ApiKeyFactory,
     JobFactory,
-    RefreshFamilyFactory,
+    LoginSessionFactory,
     RoleFactory,
     ServiceAccountFactory,
     TenantFactory,
@@ -101,7 +101,7 @@ class Tenants:
     b_user: User
     b_role: Role
     b_tenant: Tenant
-    b_session: RefreshFamily
+    b_session: LoginSession
     b_account: ServiceAccount
     b_key: ApiKey
     b_job: Job
@@ -169,12 +169,12 @@ def tenants(db: Session) -> Tenants:
     a_owner = UserFactory(tenant=a, roles=[builtin_role(db, a, "owner")])
     b_role = RoleFactory(tenant=b)
     b_user = UserFactory(tenant=b, email="secret@bravo.test", roles=[b_role])
-    b_session = RefreshFamilyFactory(user=b_user)
+    b_session = LoginSessionFactory(user=b_user)
     b_account = ServiceAccountFactory(tenant=b, roles=[b_role])
     b_key = ApiKeyFactory(creator=b_user)
     b_job = JobFactory(tenant=b)
     # A's own session too, so the sessions list has rows to leak from if it would.
-    RefreshFamilyFactory(user=a_owner)
+    LoginSessionFactory(user=a_owner)
     db.commit()
     return Tenants(
         a_owner=a_owner,

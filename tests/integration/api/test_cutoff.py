@@ -159,10 +159,10 @@ def world(
 
 
 def wait_until_live(runtime: Runtime) -> None:
-    """The app's caller cache serves (and so can go stale) only once subscribed."""
+    """The app's principal cache serves (and so can go stale) only once subscribed."""
     deadline = time.monotonic() + 10
-    while not runtime.callers.live:
-        assert time.monotonic() < deadline, "the app's caller cache never subscribed"
+    while not runtime.principal_cache.live:
+        assert time.monotonic() < deadline, "the app's principal cache never subscribed"
         time.sleep(0.01)
 
 

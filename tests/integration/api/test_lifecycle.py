@@ -14,7 +14,7 @@ from backend.db.models import (
     AuditEvent,
     Job,
     JobStatus,
-    RefreshFamily,
+    LoginSession,
     RefreshToken,
     ServiceAccount,
     Tenant,
@@ -33,7 +33,7 @@ from tests.factories import (
 )
 from tests.factories import (
     ApiKeyFactory,
-    RefreshFamilyFactory,
+    LoginSessionFactory,
     RefreshTokenFactory,
     ServiceAccountFactory,
     TenantFactory,
@@ -193,7 +193,7 @@ def test_preview_shows_exactly_what_the_sweeps_then_do(
             expires_at=now - timedelta(seconds=5),
         )
     )
-    family = RefreshFamilyFactory(user=granted, expires_at=now - timedelta(seconds=5))
+    family = LoginSessionFactory(user=granted, expires_at=now - timedelta(seconds=5))
     RefreshTokenFactory(family=family)
     db.commit()
 
@@ -259,7 +259,7 @@ def test_bulk_offboard_ends_every_session_and_audits_each_user_once(
 ) -> None:
     leavers = [UserFactory(tenant_id=owner.tenant_id, tenant=None) for _ in range(4)]
     for leaver in leavers:
-        family = RefreshFamilyFactory(user=leaver)
+        family = LoginSessionFactory(user=leaver)
         RefreshTokenFactory(family=family, used_at=datetime.now(UTC))
         RefreshTokenFactory(family=family)
     account = ServiceAccountFactory(tenant=db.get_one(Tenant, owner.tenant_id))
@@ -267,9 +267,9 @@ def test_bulk_offboard_ends_every_session_and_audits_each_user_once(
     ApiKeyFactory(creator=leavers[0])
     # Disabled before: offboarding still ends their session; with nothing left, no event.
     dormant = UserFactory(tenant_id=owner.tenant_id, tenant=None, status=UserStatus.DISABLED)
-    RefreshTokenFactory(family=RefreshFamilyFactory(user=dormant))
+    RefreshTokenFactory(family=LoginSessionFactory(user=dormant))
     gone = UserFactory(tenant_id=owner.tenant_id, tenant=None, status=UserStatus.DISABLED)
-    owners_session = RefreshFamilyFactory(user=owner)
+    owners_session = LoginSessionFactory(user=owner)
     # Logged in for real, so the refresh grant itself shows the session is over.
     member = UserFactory(tenant_id=owner.tenant_id, tenant=None, email="mia@acme.test")
     db.commit()
@@ -301,7 +301,7 @@ def test_bulk_offboard_ends_every_session_and_audits_each_user_once(
     changed = [*leavers, dormant, member]
     assert {db.get_one(User, (u.tenant_id, u.id)).status for u in changed} == {UserStatus.DISABLED}
     assert db.get_one(User, (owner.tenant_id, owner.id)).status is UserStatus.ACTIVE
-    live = db.scalars(select(RefreshFamily.id).where(RefreshFamily.revoked_at.is_(None))).all()
+    live = db.scalars(select(LoginSession.id).where(LoginSession.revoked_at.is_(None))).all()
     assert live == [owners_session.id]
     assert db.scalars(
         select(RefreshToken.revoked_reason).where(RefreshToken.user_id != owner.id).distinct()

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from backend.db.models import (
     AuditEvent,
-    RefreshFamily,
+    LoginSession,
     RefreshToken,
     RoleInclude,
     Tenant,
@@ -80,11 +80,11 @@ def live_tokens(db: Session, family_id: object) -> int:
     )
 
 
-def family_of(db: Session, token: str) -> RefreshFamily:
+def family_of(db: Session, token: str) -> LoginSession:
     digest = hashlib.sha256(token.encode()).digest()
     db.expire_all()
     row = db.scalars(select(RefreshToken).where(RefreshToken.token_hash == digest)).one()
-    return db.get_one(RefreshFamily, (row.tenant_id, row.family_id))
+    return db.get_one(LoginSession, (row.tenant_id, row.family_id))
 
 
 @pytest.fixture
@@ -246,8 +246,8 @@ def test_idle_and_absolute_expiry(client: TestClient, user: User, db: Session) -
 
     absolute = login(client)["refresh_token"]
     db.execute(
-        update(RefreshFamily)
-        .where(RefreshFamily.id == family_of(db, absolute).id)
+        update(LoginSession)
+        .where(LoginSession.id == family_of(db, absolute).id)
         .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
     )
     db.commit()

@@ -13,7 +13,7 @@ from backend.db.models import AuditEvent, Role, RoleScope, Tenant, User, UserRol
 from backend.domain.scopes import TENANT_SCOPES, Scope
 from tests.conftest import bearer, builtin_role
 from tests.factories import (
-    RefreshFamilyFactory,
+    LoginSessionFactory,
     RoleFactory,
     ServiceAccountFactory,
     TenantFactory,
@@ -46,9 +46,9 @@ def world(db: Session, issue_token: IssueToken) -> World:
     bob = UserFactory(
         tenant=tenant, email="bob@acme.test", roles=[leaf, builtin_role(db, tenant, "auditor")]
     )
-    RefreshFamilyFactory(user=ann)
-    RefreshFamilyFactory(user=ann)
-    ended = RefreshFamilyFactory(user=ann)
+    LoginSessionFactory(user=ann)
+    LoginSessionFactory(user=ann)
+    ended = LoginSessionFactory(user=ann)
     ended.revoked_at = ended.created_at
     ServiceAccountFactory(tenant=tenant, name="robot", roles=[leaf])
     db.commit()

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from backend.db.models import (
     AuditEvent,
-    RefreshFamily,
+    LoginSession,
     RefreshToken,
     Tenant,
     TenantStatus,
@@ -262,7 +262,7 @@ def test_suspension_cuts_a_tenant_off_at_once_and_reactivation_restores_logins(
     login = password_login(client, "acme/boss@acme.test", DEFAULT_PASSWORD)
     assert login.status_code == 200, login.text
     access, refresh = login.json()["access_token"], login.json()["refresh_token"]
-    # Warm the caller cache, so the refusal below proves it is dropped too.
+    # Warm the principal cache, so the refusal below proves it is dropped too.
     assert client.get("/me", headers=bearer(access)).status_code == 200
 
     url = f"/tenants/{acme.tenant_id}"
@@ -283,9 +283,7 @@ def test_suspension_cuts_a_tenant_off_at_once_and_reactivation_restores_logins(
     assert refused.json()["error_description"] == "this tenant is suspended"
 
     db.expire_all()
-    family = db.scalars(
-        select(RefreshFamily).where(RefreshFamily.tenant_id == acme.tenant_id)
-    ).one()
+    family = db.scalars(select(LoginSession).where(LoginSession.tenant_id == acme.tenant_id)).one()
     assert family.revoked_reason == "tenant_suspended"
     tokens = db.scalars(select(RefreshToken).where(RefreshToken.tenant_id == acme.tenant_id))
     assert {t.revoked_reason for t in tokens} == {"tenant_suspended"}

@@ -16,7 +16,7 @@ from backend.domain.scopes import TENANT_SCOPES
 from tests.conftest import bearer, builtin_role, random_id
 from tests.factories import (
     DEFAULT_PASSWORD,
-    RefreshFamilyFactory,
+    LoginSessionFactory,
     RefreshTokenFactory,
     RoleFactory,
     TenantFactory,
@@ -540,7 +540,7 @@ def test_delete_anonymises_ends_sessions_and_keeps_the_audit_trail(
 
 def test_delete_revokes_every_live_session(client: TestClient, acme: Acme, db: Session) -> None:
     user = UserFactory(tenant=acme.tenant)
-    sessions = [RefreshFamilyFactory(user=user) for _ in range(2)]
+    sessions = [LoginSessionFactory(user=user) for _ in range(2)]
     for family in sessions:
         RefreshTokenFactory(family=family)
     db.commit()

@@ -21,7 +21,7 @@ from tests.factories import (
     ImportRowFactory,
     InvitationFactory,
     JobFactory,
-    RefreshFamilyFactory,
+    LoginSessionFactory,
     RefreshTokenFactory,
     RoleFactory,
     ServiceAccountFactory,
@@ -53,7 +53,7 @@ def populate(tenant: Tenant) -> None:
     lead = RoleFactory(tenant=tenant, scopes=[Scope.ROLES_READ], includes=[viewer])
     user = UserFactory(tenant=tenant, roles=[lead])
     UserFactory(tenant=tenant, roles=[viewer])
-    RefreshTokenFactory(family=RefreshFamilyFactory(user=user))
+    RefreshTokenFactory(family=LoginSessionFactory(user=user))
     ServiceAccountFactory(tenant=tenant, roles=[viewer])
     ApiKeyFactory(creator=user)
     AuditEventFactory(tenant=tenant)

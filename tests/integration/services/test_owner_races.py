@@ -19,7 +19,7 @@ from backend.db.tenant_context import enter_tenant
 from backend.domain.errors import ConflictError
 from backend.domain.scopes import TENANT_SCOPES
 from backend.security.tokens import USER
-from backend.services import assignments, offboarding, user_admin
+from backend.services import grants, offboarding, user_admin
 from backend.services.effects import Effects
 from backend.services.principals import Principal
 from tests.conftest import builtin_role
@@ -47,14 +47,14 @@ def delete(
 def revoke(
     db: Session, effects: Effects, actor: Principal, owner_role: uuid.UUID, user: uuid.UUID
 ) -> None:
-    assignments.unassign(db, effects, actor, user, owner_role)
+    grants.unassign(db, effects, actor, user, owner_role)
 
 
 def make_lapsing(
     db: Session, effects: Effects, actor: Principal, owner_role: uuid.UUID, user: uuid.UUID
 ) -> None:
     later = datetime.now(UTC) + timedelta(hours=1)
-    assignments.assign(db, effects, actor, user, owner_role, expires_at=later)
+    grants.assign(db, effects, actor, user, owner_role, expires_at=later)
 
 
 def offboard_job_step(

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from backend.db.models import (
     Job,
     JobStatus,
-    RefreshFamily,
+    LoginSession,
     RefreshToken,
     Tenant,
     User,
@@ -24,7 +24,7 @@ from backend.domain.scopes import TENANT_SCOPES
 from backend.settings import Settings
 from backend.taskqueue.config import SWEEP_TASK, create_celery
 from tests.conftest import bearer, builtin_role
-from tests.factories import RefreshFamilyFactory, TenantFactory, UserFactory
+from tests.factories import LoginSessionFactory, TenantFactory, UserFactory
 from tests.integration.worker.conftest import (
     WorkerFactory,
     insert_sessions,
@@ -57,7 +57,7 @@ def test_offboard_completes_on_a_real_worker(
     start_worker: WorkerFactory,
 ) -> None:
     leaver = UserFactory(tenant_id=owner.tenant_id, tenant=None)
-    RefreshFamilyFactory(user=leaver)
+    LoginSessionFactory(user=leaver)
     db.commit()
     start_worker()
     token = issue_token(owner, sorted(TENANT_SCOPES))
@@ -69,7 +69,7 @@ def test_offboard_completes_on_a_real_worker(
     )
     db.expire_all()
     assert db.get_one(User, (leaver.tenant_id, leaver.id)).status is UserStatus.DISABLED
-    assert db.scalars(select(RefreshFamily.revoked_reason)).all() == ["offboarded"]
+    assert db.scalars(select(LoginSession.revoked_reason)).all() == ["offboarded"]
     body = client.get(f"/jobs/{job_id}", headers=bearer(token)).json()
     assert body["progress"] == {"done": 1, "total": 1}
 
@@ -179,7 +179,7 @@ def test_a_killed_worker_leaves_no_user_behind_and_none_twice(
         db.scalar(select(func.count()).select_from(User).where(User.status == UserStatus.ACTIVE))
         == 1
     )
-    live = db.scalars(select(RefreshFamily.user_id).where(RefreshFamily.revoked_at.is_(None)))
+    live = db.scalars(select(LoginSession.user_id).where(LoginSession.revoked_at.is_(None)))
     if extra:
         assert live.all() == [owner.id]
         assert (

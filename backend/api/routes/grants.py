@@ -14,11 +14,11 @@ from backend.api.schemas.errors import (
     NOT_FOUND,
     ErrorBody,
 )
+from backend.api.schemas.grants import GrantOut, GrantRequest
 from backend.api.schemas.impact import DRY_RUN_RESPONSE, DryRun, DryRunOut, dry_run_response
 from backend.api.schemas.roles import EffectiveScopesOut, ScopeChainOut
-from backend.api.schemas.user_roles import GrantOut, GrantRequest
-from backend.services import assignments, role_impact, roles, users
-from backend.services.assignments import Assigned, GrantView
+from backend.services import grants, role_impact, roles, users
+from backend.services.grants import Assigned, GrantView
 
 router = APIRouter(prefix="/users", tags=["roles"])
 
@@ -43,7 +43,7 @@ def _out(grant: GrantView) -> GrantOut:
 def list_user_roles(id: uuid.UUID, principal: RolesRead, db: DbSession) -> list[GrantOut]:
     """The roles granted to a user directly, by name, with who granted them, when, and
     until when; lapsed grants are listed with `active: false`."""
-    return [_out(g) for g in assignments.list_grants(db, principal.tenant_id, id)]
+    return [_out(g) for g in grants.list_grants(db, principal.tenant_id, id)]
 
 
 @router.put(
@@ -71,7 +71,7 @@ def assign_role(
     expires_at = body.expires_at if body is not None else None
 
     def change() -> role_impact.Changed[Assigned]:
-        return assignments.assign(db, effects, principal, id, role_id, expires_at=expires_at)
+        return grants.assign(db, effects, principal, id, role_id, expires_at=expires_at)
 
     if dry_run:
         return DryRunOut.of(role_impact.preview(db, principal.tenant_id, change))
@@ -99,7 +99,7 @@ def unassign_role(
     user loses a scope, their access tokens are cut off at once."""
 
     def change() -> role_impact.Changed[None]:
-        return assignments.unassign(db, effects, principal, id, role_id)
+        return grants.unassign(db, effects, principal, id, role_id)
 
     if dry_run:
         return dry_run_response(role_impact.preview(db, principal.tenant_id, change))

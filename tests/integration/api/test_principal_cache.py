@@ -1,8 +1,8 @@
-"""The per-process caller cache behind the guard and GET /me, through HTTP.
+"""The per-process principal cache behind the guard and GET /me, through HTTP.
 
 The app under test listens on Redis like any API process. Changes made through the
 app's own cache drop its entries at once; changes made elsewhere (a worker, another API
-process: here a second CallerCache on the same Redis) reach it through the channel.
+process: here a second PrincipalCache on the same Redis) reach it through the channel.
 """
 
 import time
@@ -17,9 +17,9 @@ from sqlalchemy import Engine, event, text
 from sqlalchemy.orm import Session
 
 from backend.db.models import User, UserRole, UserStatus
-from backend.domain.standing import CallerStanding
+from backend.domain.standing import SubjectStanding
 from backend.runtime import Runtime
-from backend.security.caller_cache import CallerCache
+from backend.security.principal_cache import PrincipalCache
 from backend.services import principals, user_admin
 from backend.services.effects import Effects
 from backend.settings import Settings
@@ -31,8 +31,8 @@ IssueToken = Callable[..., str]
 DELIVERY_DEADLINE_S = 10.0
 
 
-def app_cache(client: TestClient) -> CallerCache:
-    cache: CallerCache = client.app.state.runtime.callers  # type: ignore[attr-defined]
+def app_cache(client: TestClient) -> PrincipalCache:
+    cache: PrincipalCache = client.app.state.runtime.principal_cache  # type: ignore[attr-defined]
     deadline = time.monotonic() + DELIVERY_DEADLINE_S
     while not cache.live:
         assert time.monotonic() < deadline, "the app never subscribed to the cache channel"
@@ -156,7 +156,7 @@ def test_a_profile_is_not_served_past_a_grant_expiry(
 def test_a_fill_that_raced_an_invalidation_is_not_kept(client: TestClient) -> None:
     cache = app_cache(client)
     tenant, subject = uuid.uuid4(), uuid.uuid4()
-    stale = CallerStanding(
+    stale = SubjectStanding(
         user_status="active", token_version=1, tenant_status="active", tenant_slug="acme"
     )
     since = cache.generation
@@ -168,11 +168,11 @@ def test_a_fill_that_raced_an_invalidation_is_not_kept(client: TestClient) -> No
 
 
 def test_a_cache_cut_off_from_redis_serves_nothing(settings: Settings) -> None:
-    down = CallerCache(redis.Redis.from_url("redis://127.0.0.1:1/0"), reconnect_seconds=0.05)
+    down = PrincipalCache(redis.Redis.from_url("redis://127.0.0.1:1/0"), reconnect_seconds=0.05)
     down.listen()
     try:
         tenant, subject = uuid.uuid4(), uuid.uuid4()
-        state = CallerStanding(
+        state = SubjectStanding(
             user_status="active", token_version=1, tenant_status="active", tenant_slug="acme"
         )
         down.keep_standing(tenant, subject, state, since=down.generation)
@@ -199,13 +199,13 @@ def test_rows_changed_without_the_app_are_seen_once_forgotten(
 
 def test_a_full_cache_starts_again_rather_than_growing(settings: Settings) -> None:
     client = redis.Redis.from_url(settings.redis_url)
-    cache = CallerCache(client, standing_limit=2)
+    cache = PrincipalCache(client, standing_limit=2)
     cache.listen()
     try:
         eventually(lambda: cache.live, "the cache subscribed")
         tenant = uuid.uuid4()
         subjects = [uuid.uuid4() for _ in range(3)]
-        state = CallerStanding(
+        state = SubjectStanding(
             user_status="active", token_version=1, tenant_status="active", tenant_slug="acme"
         )
         for subject in subjects:
@@ -221,19 +221,19 @@ def test_installations_sharing_a_redis_server_by_database_do_not_hear_each_other
 ) -> None:
     cache = app_cache(client)
     tenant, subject = uuid.uuid4(), uuid.uuid4()
-    state = CallerStanding(
+    state = SubjectStanding(
         user_status="active", token_version=1, tenant_status="active", tenant_slug="acme"
     )
     cache.keep_standing(tenant, subject, state, since=cache.generation)
     # Pub/sub ignores database numbers; the channel carries the database's instead.
     other_db = settings.redis_url.rsplit("/", 1)[0] + "/14"
     with redis.Redis.from_url(other_db) as other_client:
-        other = CallerCache(other_client)
+        other = PrincipalCache(other_client)
         assert other.channel != cache.channel
         other.forget(tenant, [subject])
     generation = cache.generation
     with redis.Redis.from_url(settings.redis_url) as same_client:
-        CallerCache(same_client).forget(uuid.uuid4())  # a marker on our own channel
+        PrincipalCache(same_client).forget(uuid.uuid4())  # a marker on our own channel
     # Once a later message on our channel has been applied, the other one never was.
     eventually(lambda: cache.generation > generation, "our own channel's message applied")
     assert cache.standing(tenant, subject) == state

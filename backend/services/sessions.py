@@ -18,7 +18,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, select, text, update
 from sqlalchemy.orm import Session
 
-from backend.db.models import RefreshFamily, RefreshToken
+from backend.db.models import LoginSession, RefreshToken
 from backend.db.tenant_context import enter_tenant
 from backend.domain.errors import InvalidGrantError, NotFoundError, RefreshTokenReuseError
 from backend.security.opaque import derived_secret, new_secret, parse_secret
@@ -31,7 +31,7 @@ KIND = "rt"
 @dataclass(frozen=True, slots=True)
 class RefreshPolicy:
     idle_ttl: timedelta
-    family_ttl: timedelta
+    session_ttl: timedelta
     reuse_grace: timedelta
     # Derives successors; never leaves the server.
     derivation_key: bytes
@@ -40,7 +40,7 @@ class RefreshPolicy:
     def from_settings(cls, settings: Settings) -> "RefreshPolicy":
         return cls(
             idle_ttl=timedelta(seconds=settings.refresh_idle_ttl_seconds),
-            family_ttl=timedelta(seconds=settings.refresh_family_ttl_seconds),
+            session_ttl=timedelta(seconds=settings.refresh_family_ttl_seconds),
             reuse_grace=timedelta(seconds=settings.refresh_reuse_grace_seconds),
             # A key of its own, derived so that it never equals the signing key.
             derivation_key=hmac.new(
@@ -60,7 +60,7 @@ class Rotation:
     subject: subjects.TokenSubject
 
 
-def start_family(
+def start_session(
     policy: RefreshPolicy,
     *,
     tenant_id: uuid.UUID,
@@ -70,9 +70,9 @@ def start_family(
     now: datetime,
 ) -> tuple[str, dict[str, object]]:
     """A session for a fresh login: its first refresh token, and the parameters of
-    START_FAMILY_CTES, which the caller runs inside a statement of its own."""
+    START_SESSION_CTES, which the caller runs inside a statement of its own."""
     secret = new_secret(KIND, tenant_id)
-    family_expires_at = now + policy.family_ttl
+    family_expires_at = now + policy.session_ttl
     return secret.value, {
         "tenant_id": tenant_id,
         "user_id": user_id,
@@ -89,7 +89,7 @@ def start_family(
 
 # Two CTEs (`WITH` them into a statement) that store a new session: the family and its
 # first token. Plain SQL, built once: the login runs it on every success.
-START_FAMILY_CTES = (
+START_SESSION_CTES = (
     "session_family AS (INSERT INTO refresh_families "
     "(tenant_id, id, user_id, created_at, last_used_at, expires_at, user_agent) "
     "VALUES (:tenant_id, :family_id, :user_id, :now, :now, :family_expires_at, :user_agent)), "
@@ -129,8 +129,8 @@ def rotate(db: Session, policy: RefreshPolicy, presented: str, now: datetime) ->
         raise InvalidGrantError(refusal)
     if outcome == "reused":
         # The function holds the family's row lock for the rest of the transaction.
-        family = db.get_one(RefreshFamily, (secret.tenant_id, family_id))
-        revoke_family(db, family, reason="reuse_detected", now=now)
+        family = db.get_one(LoginSession, (secret.tenant_id, family_id))
+        revoke_session(db, family, reason="reuse_detected", now=now)
         audit.record(
             db,
             tenant_id=family.tenant_id,
@@ -169,7 +169,7 @@ _REFUSALS = {
 }
 
 
-def revoke_family(db: Session, family: RefreshFamily, *, reason: str, now: datetime) -> None:
+def revoke_session(db: Session, family: LoginSession, *, reason: str, now: datetime) -> None:
     """End a session: the family and every token in it stop working."""
     if family.revoked_at is None:
         family.revoked_at = now
@@ -193,33 +193,33 @@ def revoke_presented(db: Session, presented: str, *, reason: str, now: datetime)
         return
     enter_tenant(db, secret.tenant_id)
     family = db.scalar(
-        select(RefreshFamily)
+        select(LoginSession)
         .join(
             RefreshToken,
-            (RefreshToken.tenant_id == RefreshFamily.tenant_id)
-            & (RefreshToken.family_id == RefreshFamily.id),
+            (RefreshToken.tenant_id == LoginSession.tenant_id)
+            & (RefreshToken.family_id == LoginSession.id),
         )
         .where(RefreshToken.tenant_id == secret.tenant_id, RefreshToken.token_hash == secret.digest)
-        .with_for_update(of=RefreshFamily)
+        .with_for_update(of=LoginSession)
     )
     if family is not None:
-        revoke_family(db, family, reason=reason, now=now)
+        revoke_session(db, family, reason=reason, now=now)
 
 
-def live_families(
+def live_sessions(
     db: Session, tenant_id: uuid.UUID, user_id: uuid.UUID, now: datetime
-) -> list[RefreshFamily]:
+) -> list[LoginSession]:
     """A user's sessions that can still be refreshed, newest first."""
     return list(
         db.scalars(
-            select(RefreshFamily)
+            select(LoginSession)
             .where(
-                RefreshFamily.tenant_id == tenant_id,
-                RefreshFamily.user_id == user_id,
-                RefreshFamily.revoked_at.is_(None),
-                RefreshFamily.expires_at > now,
+                LoginSession.tenant_id == tenant_id,
+                LoginSession.user_id == user_id,
+                LoginSession.revoked_at.is_(None),
+                LoginSession.expires_at > now,
             )
-            .order_by(RefreshFamily.created_at.desc())
+            .order_by(LoginSession.created_at.desc())
         )
     )
 
@@ -233,18 +233,18 @@ def end_session(
 ) -> None:
     """A user ends one of their own sessions; another user's session is not found."""
     family = db.scalar(
-        select(RefreshFamily)
+        select(LoginSession)
         .where(
-            RefreshFamily.tenant_id == tenant_id,
-            RefreshFamily.user_id == user_id,
-            RefreshFamily.id == family_id,
-            RefreshFamily.revoked_at.is_(None),
+            LoginSession.tenant_id == tenant_id,
+            LoginSession.user_id == user_id,
+            LoginSession.id == family_id,
+            LoginSession.revoked_at.is_(None),
         )
         .with_for_update()
     )
     if family is None:
         raise NotFoundError("session")
-    revoke_family(db, family, reason="ended_by_user", now=now)
+    revoke_session(db, family, reason="ended_by_user", now=now)
     audit.record(
         db,
         tenant_id=tenant_id,
@@ -264,11 +264,11 @@ def revoke_tenant_sessions(db: Session, tenant_id: uuid.UUID, *, reason: str, no
     ended = cast(
         "CursorResult[Any]",
         db.execute(
-            update(RefreshFamily)
+            update(LoginSession)
             .where(
-                RefreshFamily.tenant_id == tenant_id,
-                RefreshFamily.revoked_at.is_(None),
-                RefreshFamily.expires_at > now,
+                LoginSession.tenant_id == tenant_id,
+                LoginSession.revoked_at.is_(None),
+                LoginSession.expires_at > now,
             )
             .values(revoked_at=now, revoked_reason=reason)
         ),

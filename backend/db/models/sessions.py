@@ -7,7 +7,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from backend.db.base import Base
 
 
-class RefreshFamily(Base):
+class LoginSession(Base):
     """One login session: the chain of refresh tokens rotated from one password grant."""
 
     __tablename__ = "refresh_families"

@@ -1,8 +1,8 @@
-"""The caller cache: each API process remembers its callers' standing and /me answers.
+"""The principal cache: each API process remembers its subjects' standing and /me answers.
 
 The guard runs on every request. Asking PostgreSQL or Redis each time would make a
 round trip the largest cost of the hot path, so each process keeps what it read in its
-own memory, and whatever changes a caller's standing or profile drops the entries:
+own memory, and whatever changes a subject's standing or profile drops the entries:
 in the changing process at once after its commit, and in every other process through a
 Redis channel the change is published on (also after the commit).
 
@@ -25,12 +25,14 @@ from typing import Generic, TypeVar
 
 import redis
 
-from backend.domain.standing import CallerStanding
+from backend.domain.standing import SubjectStanding
 
 logger = logging.getLogger(__name__)
 
 # One channel per Redis database: pub/sub ignores database numbers, and installations
-# (or test workers) that share a server by database must not hear each other.
+# (or test workers) that share a server by database must not hear each other. The name
+# predates "principal cache" and stays: during a rolling deploy old and new processes
+# must hear each other's invalidations.
 CHANNEL_PREFIX = "tessera:callers"
 # Beyond this many subjects a message names the whole tenant: cheaper to send and apply.
 MESSAGE_SUBJECTS = 200
@@ -80,7 +82,7 @@ class _Entries(Generic[Value]):
         self._count = 0
 
 
-class CallerCache:
+class PrincipalCache:
     """Per-process standing (by subject) and rendered /me bodies (by subject and scopes)."""
 
     def __init__(
@@ -97,7 +99,7 @@ class CallerCache:
         self._ttl = ttl
         self._reconnect = reconnect_seconds
         self._lock = threading.Lock()
-        self._standing: _Entries[CallerStanding] = _Entries(standing_limit)
+        self._standing: _Entries[SubjectStanding] = _Entries(standing_limit)
         self._profiles: _Entries[bytes] = _Entries(profile_limit)
         self._generation = 0
         self._live = False
@@ -119,13 +121,13 @@ class CallerCache:
         """True while subscribed: only then are entries served."""
         return self._live
 
-    def standing(self, tenant_id: uuid.UUID, subject_id: uuid.UUID) -> CallerStanding | None:
+    def standing(self, tenant_id: uuid.UUID, subject_id: uuid.UUID) -> SubjectStanding | None:
         if not self._live:
             return None
         return self._standing.get(tenant_id, subject_id, time.monotonic())
 
     def keep_standing(
-        self, tenant_id: uuid.UUID, subject_id: uuid.UUID, state: CallerStanding, *, since: int
+        self, tenant_id: uuid.UUID, subject_id: uuid.UUID, state: SubjectStanding, *, since: int
     ) -> None:
         now = time.monotonic()
         with self._lock:
@@ -168,7 +170,9 @@ class CallerCache:
         except redis.RedisError as exc:
             # Every other process is then either cut off from Redis too (and trusts
             # nothing it holds) or keeps a stale entry for at most `ttl` seconds.
-            logger.warning("could not publish a caller cache invalidation (%s)", type(exc).__name__)
+            logger.warning(
+                "could not publish a principal cache invalidation (%s)", type(exc).__name__
+            )
 
     def drop(self, tenant_id: uuid.UUID, subject_ids: list[uuid.UUID] | None = None) -> None:
         """forget() in this process only."""
@@ -185,7 +189,7 @@ class CallerCache:
         """
         if self._listener is None:
             self._listener = threading.Thread(
-                target=self._listen, name="caller-cache-listener", daemon=True
+                target=self._listen, name="principal-cache-listener", daemon=True
             )
             self._listener.start()
         self._settled.wait(wait)
@@ -204,7 +208,8 @@ class CallerCache:
                 self._settled.set()
                 if self._live:
                     logger.warning(
-                        "caller cache cut off from Redis (%s); asking PostgreSQL until it is back",
+                        "principal cache cut off from Redis (%s); "
+                        "asking PostgreSQL until it is back",
                         type(exc).__name__,
                     )
                 self._set_live(False)
@@ -231,7 +236,7 @@ class CallerCache:
                     elif kind == "pong":
                         last_pong = now
                 if now - last_pong > 2 * HEARTBEAT_SECONDS:
-                    raise redis.TimeoutError("no pong on the caller cache subscription")
+                    raise redis.TimeoutError("no pong on the principal cache subscription")
                 if now - pinged >= HEARTBEAT_SECONDS:
                     pubsub.ping()
                     pinged = now
@@ -240,7 +245,7 @@ class CallerCache:
         try:
             origin, tenant_id, subject_ids = _parse(data)
         except ValueError:
-            logger.warning("ignored a malformed caller cache message")
+            logger.warning("ignored a malformed principal cache message")
             return
         if origin != self._origin:
             self.drop(tenant_id, subject_ids)
