@@ -10,6 +10,7 @@ from functools import lru_cache
 import jwt
 
 from backend.domain.errors import InvalidTokenError
+from backend.domain.subjects import SubjectKind
 from backend.security.keys import Jwk, KeyRing
 from backend.settings import Settings
 
@@ -20,8 +21,6 @@ LEEWAY_SECONDS = 5
 # Verified tokens a process remembers (each well under 1 KiB): a client sends the same
 # access token with every request for its lifetime, so repeats are the common case.
 VERIFIED_TOKENS = 4096
-USER = "user"
-SERVICE_ACCOUNT = "service_account"
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +32,7 @@ class AccessClaims:
     jti: str
     expires_at: int
     # Whose id `sub` is: a user's, or a service account's (client-credentials grant).
-    subject_kind: str = USER
+    subject_kind: SubjectKind = SubjectKind.USER
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +66,7 @@ class AccessTokenCodec:
         token_version: int,
         now: int | None = None,
         not_after: int | None = None,
-        subject_kind: str = USER,
+        subject_kind: SubjectKind = SubjectKind.USER,
     ) -> IssuedAccessToken:
         """Sign a token for the configured lifetime, or until `not_after` (seconds since
         the epoch) if that comes first: a time-bound grant lapsing (domain/token_lifetime.py)."""
@@ -86,8 +85,8 @@ class AccessTokenCodec:
             "exp": expires_at,
             "ver": token_version,
         }
-        if subject_kind != USER:
-            claims["kind"] = subject_kind
+        if subject_kind != SubjectKind.USER:
+            claims["kind"] = subject_kind.value
         token = self._jwt.encode(
             claims,
             self._keys.signing_key,
@@ -149,17 +148,17 @@ class AccessTokenCodec:
                 token_version=int(payload["ver"]),
                 jti=str(payload["jti"]),
                 expires_at=int(payload["exp"]),
-                subject_kind=_subject_kind(payload.get("kind", USER)),
+                subject_kind=_subject_kind(payload.get("kind", SubjectKind.USER)),
             )
         # AttributeError: uuid.UUID() of a non-string claim (`"tid": 42`) in a signed token.
         except (AttributeError, KeyError, TypeError, ValueError) as exc:
             raise InvalidTokenError("token is invalid") from exc
 
 
-def _subject_kind(value: object) -> str:
-    if value not in (USER, SERVICE_ACCOUNT):
+def _subject_kind(value: object) -> SubjectKind:
+    if not isinstance(value, str):
         raise ValueError("unknown subject kind")
-    return str(value)
+    return SubjectKind(value)
 
 
 def _unverified_kid(token: str) -> object:

@@ -19,8 +19,8 @@ from backend.domain.errors import InvalidRequestError, InvalidTokenError, NotFou
 from backend.domain.moments import require_expiry
 from backend.domain.policy import require_within
 from backend.domain.scopes import Scope, format_scopes
+from backend.domain.subjects import SubjectKind
 from backend.security.opaque import new_secret, parse_secret
-from backend.security.tokens import USER
 from backend.services import audit, authorization, concurrency, roles
 from backend.services.principals import Principal
 
@@ -139,7 +139,7 @@ def authenticate(db: Session, presented: str, *, platform_tenant_slug: str) -> P
     platform = slug == platform_tenant_slug
     held = roles.effective_scopes(db, key.tenant_id, key.created_by, platform=platform)
     return Principal(
-        kind=USER,
+        kind=SubjectKind.USER,
         subject_id=key.created_by,
         tenant_id=key.tenant_id,
         scopes=frozenset(key.scope.split()) & held,

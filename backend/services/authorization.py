@@ -7,7 +7,7 @@ holds, and `acting_scopes` is what they hold now.
 
 from sqlalchemy.orm import Session
 
-from backend.security.tokens import USER
+from backend.domain.subjects import SubjectKind
 from backend.services import roles
 from backend.services.principals import Principal
 
@@ -19,7 +19,7 @@ def acting_scopes(db: Session, principal: Principal) -> frozenset[str]:
     removed since the token was issued grants nothing.
     """
     tenant_id, subject_id, platform = principal.tenant_id, principal.subject_id, principal.platform
-    if principal.kind == USER:
+    if principal.kind == SubjectKind.USER:
         held = roles.effective_scopes(db, tenant_id, subject_id, platform=platform)
     else:
         held = roles.service_account_scopes(db, tenant_id, subject_id, platform=platform)

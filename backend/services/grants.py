@@ -19,6 +19,7 @@ from backend.domain.errors import ConflictError, NotFoundError
 from backend.domain.moments import require_expiry
 from backend.domain.policy import require_within
 from backend.domain.roles import OWNER
+from backend.domain.subjects import SubjectKind
 from backend.services import (
     audit,
     authorization,
@@ -31,7 +32,7 @@ from backend.services import (
 )
 from backend.services.effects import Effects
 from backend.services.principals import Principal
-from backend.services.role_impact import USER, Changed
+from backend.services.role_impact import Changed
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +92,9 @@ def assign(
     if expires_at is not None and _is_owner(role):
         # A grant that lapses cannot be the owner the tenant keeps (domain.owners).
         owners.require_another_owner(db, tenant_id, user_id)
-    reach = role_impact.snapshot(db, tenant_id, {(USER, user_id)}, platform=actor.platform)
+    reach = role_impact.snapshot(
+        db, tenant_id, {(SubjectKind.USER, user_id)}, platform=actor.platform
+    )
     grant = _locked_grant(db, tenant_id, user_id, role_id)
     created = False
     if grant is None:
@@ -152,7 +155,9 @@ def unassign(
     _require_within(db, actor, role)
     if _is_owner(role):
         owners.require_another_owner(db, tenant_id, user_id)
-    reach = role_impact.snapshot(db, tenant_id, {(USER, user_id)}, platform=actor.platform)
+    reach = role_impact.snapshot(
+        db, tenant_id, {(SubjectKind.USER, user_id)}, platform=actor.platform
+    )
     deleted = concurrency.changed(
         db,
         delete(UserRole).where(

@@ -16,8 +16,9 @@ from backend.db.tenant_context import (
 )
 from backend.domain.errors import InvalidTokenError
 from backend.domain.standing import SubjectStanding
+from backend.domain.subjects import SubjectKind
 from backend.security.principal_cache import PrincipalCache
-from backend.security.tokens import USER, AccessClaims
+from backend.security.tokens import AccessClaims
 from backend.services.principals import Principal
 
 
@@ -46,7 +47,11 @@ def authenticated_principal(
     or a bumped token version is refused at once.
     """
     since = cache.generation
-    enter = enter_tenant_as if claims.subject_kind == USER else enter_tenant_as_service_account
+    enter = (
+        enter_tenant_as
+        if claims.subject_kind == SubjectKind.USER
+        else enter_tenant_as_service_account
+    )
     standing = enter(db, claims.tenant_id, claims.user_id)
     if standing is None:
         raise InvalidTokenError("token is invalid")

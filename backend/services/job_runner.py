@@ -21,6 +21,7 @@ from backend.db.models import Job, JobStatus
 from backend.db.session import unit_of_work
 from backend.db.tenant_context import enter_tenant
 from backend.domain.errors import DomainError
+from backend.domain.jobs import JobKind
 from backend.services import offboarding, user_import
 from backend.services.effects import Effects
 from backend.services.jobs import Batch, JobRun
@@ -68,11 +69,11 @@ def _offboard_summary(db: Session, job: JobRun, done: int) -> dict[str, Any]:
     return {"user_id": job.params["user_id"], "offboarded": True}
 
 
-KINDS: dict[str, tuple[Step, Summary]] = {
-    "bulk_disable": _bulk(offboard=False, counted="disabled"),
-    "bulk_offboard": _bulk(offboard=True, counted="offboarded"),
-    "offboard": (_offboard, _offboard_summary),
-    user_import.KIND: (user_import.step, user_import.summary),
+KINDS: dict[JobKind, tuple[Step, Summary]] = {
+    JobKind.BULK_DISABLE: _bulk(offboard=False, counted="disabled"),
+    JobKind.BULK_OFFBOARD: _bulk(offboard=True, counted="offboarded"),
+    JobKind.OFFBOARD: (_offboard, _offboard_summary),
+    JobKind.IMPORT_USERS: (user_import.step, user_import.summary),
 }
 
 TRANSIENT: tuple[type[Exception], ...] = (OperationalError,)
@@ -97,7 +98,7 @@ def run(
         job.attempts += 1
         kind, work = job.kind, JobRun(tenant_id, job_id, dict(job.params), job.requested_by)
     try:
-        step, summary = KINDS[kind]
+        step, summary = KINDS[JobKind(kind)]
         # A rerun (redelivery) starts from the first key again: what was done is skipped
         # in one pass, and every batch after that goes on from where the last one ended.
         after: Any = None

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from backend.db.models import Job, JobStatus
 from backend.db.session import after_commit
 from backend.domain.errors import ConflictError, NotFoundError
+from backend.domain.jobs import JobKind
 from backend.services import audit
 from backend.services.effects import Effects
 from backend.services.principals import Principal
@@ -45,7 +46,7 @@ def enqueue(
     db: Session,
     effects: Effects,
     actor: Principal,
-    kind: str,
+    kind: JobKind,
     params: dict[str, Any],
     *,
     total: int | None = None,
@@ -59,7 +60,7 @@ def enqueue_for(
     effects: Effects,
     tenant_id: uuid.UUID,
     actor: str,
-    kind: str,
+    kind: JobKind,
     params: dict[str, Any],
     *,
     total: int | None = None,

@@ -4,7 +4,7 @@ import uuid
 from dataclasses import dataclass
 
 from backend.domain.errors import NotFoundError
-from backend.security.tokens import USER
+from backend.domain.subjects import SubjectKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,7 +14,7 @@ class Principal:
     A user (through an access token or one of their API keys) or a service account.
     """
 
-    kind: str
+    kind: SubjectKind
     subject_id: uuid.UUID
     tenant_id: uuid.UUID
     scopes: frozenset[str]
@@ -25,7 +25,7 @@ class Principal:
 
     @property
     def user_id(self) -> uuid.UUID | None:
-        return self.subject_id if self.kind == USER else None
+        return self.subject_id if self.kind == SubjectKind.USER else None
 
     @property
     def actor(self) -> str:

@@ -24,14 +24,13 @@ from sqlalchemy.orm import Session
 from backend.db.models import ServiceAccount, ServiceAccountRole, User, UserRole
 from backend.domain.roles import Lapses, ScopeChange, scope_changes
 from backend.domain.scopes import TENANT_SCOPES, Scope
+from backend.domain.subjects import SubjectKind
 from backend.services import cutoff, roles, sessions
 from backend.services.effects import Effects
 
 Result = TypeVar("Result")
-USER = "user"
-SERVICE_ACCOUNT = "service_account"
-# A subject whose scopes a role change can move: ("user" | "service_account", id).
-SubjectKey = tuple[str, uuid.UUID]
+# A subject whose scopes a role change can move.
+SubjectKey = tuple[SubjectKind, uuid.UUID]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +64,9 @@ def holders(db: Session, tenant_id: uuid.UUID, role_ids: Iterable[uuid.UUID]) ->
             ServiceAccountRole.tenant_id == tenant_id, ServiceAccountRole.role_id.in_(wanted)
         )
     )
-    return {(USER, u) for u in user_ids} | {(SERVICE_ACCOUNT, a) for a in account_ids}
+    return {(SubjectKind.USER, u) for u in user_ids} | {
+        (SubjectKind.SERVICE_ACCOUNT, a) for a in account_ids
+    }
 
 
 def snapshot(
@@ -83,8 +84,8 @@ def settle(db: Session, effects: Effects, before: Snapshot) -> list[ScopeChange[
     after = _scopes_of(db, before.tenant_id, set(before.scopes), platform=before.platform)
     changes = scope_changes(before.scopes, after)
     cut = [c.subject for c in changes if c.cuts_off]
-    users = [i for (kind, i) in cut if kind == USER]
-    accounts = [i for (kind, i) in cut if kind != USER]
+    users = [i for (kind, i) in cut if kind == SubjectKind.USER]
+    accounts = [i for (kind, i) in cut if kind != SubjectKind.USER]
     # Set-based: one statement per kind however many subjects a role reaches.
     cutoff.users(db, effects, before.tenant_id, users, reason=cutoff.Reason.SCOPES_REDUCED)
     cutoff.service_accounts(
@@ -135,27 +136,32 @@ def preview(db: Session, tenant_id: uuid.UUID, change: Callable[[], Changed[Resu
 def describe(db: Session, tenant_id: uuid.UUID, changes: list[ScopeChange[SubjectKey]]) -> Impact:
     """Plain data about `changes`, with emails, names and the sessions cut off."""
     now = datetime.now(UTC)
-    by_kind: dict[str, dict[uuid.UUID, ScopeChange[SubjectKey]]] = {USER: {}, SERVICE_ACCOUNT: {}}
+    by_kind: dict[SubjectKind, dict[uuid.UUID, ScopeChange[SubjectKey]]] = {
+        SubjectKind.USER: {},
+        SubjectKind.SERVICE_ACCOUNT: {},
+    }
     for change in changes:
         by_kind[change.subject[0]][change.subject[1]] = change
     users = db.scalars(
-        select(User).where(User.tenant_id == tenant_id, User.id.in_(list(by_kind[USER])))
+        select(User).where(
+            User.tenant_id == tenant_id, User.id.in_(list(by_kind[SubjectKind.USER]))
+        )
     )
     accounts = db.scalars(
         select(ServiceAccount).where(
             ServiceAccount.tenant_id == tenant_id,
-            ServiceAccount.id.in_(list(by_kind[SERVICE_ACCOUNT])),
+            ServiceAccount.id.in_(list(by_kind[SubjectKind.SERVICE_ACCOUNT])),
         )
     )
     user_rows = [
         UserImpact(
             user_id=user.id,
             email=user.email,
-            gained=sorted(by_kind[USER][user.id].gained),
-            lost=sorted(by_kind[USER][user.id].lost),
-            lapses_sooner=sorted(by_kind[USER][user.id].hastened),
+            gained=sorted(by_kind[SubjectKind.USER][user.id].gained),
+            lost=sorted(by_kind[SubjectKind.USER][user.id].lost),
+            lapses_sooner=sorted(by_kind[SubjectKind.USER][user.id].hastened),
             sessions_cut=len(sessions.live_sessions(db, tenant_id, user.id, now))
-            if by_kind[USER][user.id].cuts_off
+            if by_kind[SubjectKind.USER][user.id].cuts_off
             else 0,
         )
         for user in users
@@ -164,8 +170,8 @@ def describe(db: Session, tenant_id: uuid.UUID, changes: list[ScopeChange[Subjec
         AccountImpact(
             service_account_id=account.id,
             name=account.name,
-            gained=sorted(by_kind[SERVICE_ACCOUNT][account.id].gained),
-            lost=sorted(by_kind[SERVICE_ACCOUNT][account.id].lost),
+            gained=sorted(by_kind[SubjectKind.SERVICE_ACCOUNT][account.id].gained),
+            lost=sorted(by_kind[SubjectKind.SERVICE_ACCOUNT][account.id].lost),
         )
         for account in accounts
     ]
@@ -184,8 +190,8 @@ def _scopes_of(
     now = datetime.now(UTC)
     # Each subject's granted roles, with the grant's expiry (a service account's never).
     granted: dict[SubjectKey, dict[uuid.UUID, datetime | None]] = {key: {} for key in subjects}
-    user_ids = [i for kind, i in subjects if kind == USER]
-    account_ids = [i for kind, i in subjects if kind == SERVICE_ACCOUNT]
+    user_ids = [i for kind, i in subjects if kind == SubjectKind.USER]
+    account_ids = [i for kind, i in subjects if kind == SubjectKind.SERVICE_ACCOUNT]
     for user_id, role_id, expires_at in db.execute(
         select(UserRole.user_id, UserRole.role_id, UserRole.expires_at).where(
             UserRole.tenant_id == tenant_id,
@@ -193,14 +199,14 @@ def _scopes_of(
             or_(UserRole.expires_at.is_(None), UserRole.expires_at > now),
         )
     ):
-        granted[(USER, user_id)][role_id] = expires_at
+        granted[(SubjectKind.USER, user_id)][role_id] = expires_at
     for account_id, role_id in db.execute(
         select(ServiceAccountRole.service_account_id, ServiceAccountRole.role_id).where(
             ServiceAccountRole.tenant_id == tenant_id,
             ServiceAccountRole.service_account_id.in_(account_ids),
         )
     ):
-        granted[(SERVICE_ACCOUNT, account_id)][role_id] = None
+        granted[(SubjectKind.SERVICE_ACCOUNT, account_id)][role_id] = None
     # The same mask as roles.effective_scopes: platform scopes count only in the platform.
     mask = frozenset(Scope) if platform else TENANT_SCOPES
     return {

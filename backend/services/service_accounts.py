@@ -26,8 +26,8 @@ from backend.domain.errors import (
 )
 from backend.domain.policy import require_within
 from backend.domain.scopes import Scope, format_scopes
+from backend.domain.subjects import SubjectKind
 from backend.security.opaque import new_secret
-from backend.security.tokens import SERVICE_ACCOUNT
 from backend.services import audit, authorization, concurrency, cutoff, roles
 from backend.services.auth import Issuers, TokenGrant
 from backend.services.effects import Effects
@@ -193,7 +193,7 @@ def client_credentials_grant(
         tenant_id=tenant_id,
         scope=scope,
         token_version=account.token_version,
-        subject_kind=SERVICE_ACCOUNT,
+        subject_kind=SubjectKind.SERVICE_ACCOUNT,
     )
     return TokenGrant(access_token=issued.token, expires_in=issued.expires_in, scope=scope)
 

@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from backend.db.models import ImportOutcome, ImportRow, Job, Role, User, UserStatus
 from backend.domain.errors import NotFoundError
+from backend.domain.jobs import JobKind
 from backend.domain.password_hashes import scheme_of
 from backend.domain.roles import MEMBER
 from backend.domain.user_import import RejectedRow, Row
@@ -38,7 +39,6 @@ from backend.services import audit, jobs, tenants
 from backend.services.effects import Effects
 from backend.services.jobs import Batch, JobRun
 
-KIND = "import_users"
 EXISTS_REASON = "a user with this email is already in the tenant; left unchanged"
 DISABLED_REASON = "imported"
 _STAGED_PER_STATEMENT = 1_000
@@ -60,7 +60,7 @@ def stage(
     tenant = tenants.enter_by_slug(db, tenant_slug)
     if tenant is None:
         raise NotFoundError(f"tenant {tenant_slug!r}")
-    job = jobs.enqueue_for(db, effects, tenant.id, audit.SYSTEM, KIND, params)
+    job = jobs.enqueue_for(db, effects, tenant.id, audit.SYSTEM, JobKind.IMPORT_USERS, params)
     total = rejected = 0
     for chunk in _chunks(rows, _STAGED_PER_STATEMENT):
         db.execute(insert(ImportRow), [_staged(tenant.id, job.id, row) for row in chunk])
@@ -278,7 +278,7 @@ def find_job(db: Session, tenant_slug: str, job_id: uuid.UUID) -> Job:
     if tenant is None:
         raise NotFoundError(f"tenant {tenant_slug!r}")
     job = db.get(Job, (tenant.id, job_id), populate_existing=True)
-    if job is None or job.kind != KIND:
+    if job is None or job.kind != JobKind.IMPORT_USERS:
         raise NotFoundError("import job")
     return job
 

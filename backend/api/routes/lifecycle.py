@@ -18,6 +18,7 @@ from backend.api.schemas.jobs import (
 )
 from backend.db.models import User
 from backend.domain.errors import InvalidRequestError, NotFoundError
+from backend.domain.jobs import JobKind
 from backend.domain.moments import parse_moment
 from backend.services import jobs, offboarding, owners, sweeps
 
@@ -40,7 +41,7 @@ def offboard_user(
     if db.get(User, (principal.tenant_id, id)) is None:
         raise NotFoundError("user")
     owners.require_another_owner(db, principal.tenant_id, id)
-    job = jobs.enqueue(db, effects, principal, "offboard", {"user_id": str(id)}, total=1)
+    job = jobs.enqueue(db, effects, principal, JobKind.OFFBOARD, {"user_id": str(id)}, total=1)
     return JobOut.of(job)
 
 
@@ -65,7 +66,7 @@ def bulk_disable(
     if body.last_login_before is not None:
         params["last_login_before"] = body.last_login_before.isoformat()
     total = offboarding.count_bulk(db, principal.tenant_id, params, offboard=body.offboard)
-    kind = "bulk_offboard" if body.offboard else "bulk_disable"
+    kind = JobKind.BULK_OFFBOARD if body.offboard else JobKind.BULK_DISABLE
     job = jobs.enqueue(db, effects, principal, kind, params, total=total)
     return JobOut.of(job)
 

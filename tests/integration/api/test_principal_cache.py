@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from backend.db.models import User, UserRole, UserStatus
 from backend.domain.standing import SubjectStanding
+from backend.domain.subjects import SubjectKind
 from backend.runtime import Runtime
 from backend.security.principal_cache import PrincipalCache
 from backend.services import principals, user_admin
@@ -120,7 +121,7 @@ def test_an_audited_change_elsewhere_drops_cached_profiles(
     token = issue_token(member, ["me"])
     assert client.get("/me", headers=bearer(token)).json()["full_name"] != "Renamed"
     admin = principals.Principal(
-        kind="user",
+        kind=SubjectKind.USER,
         subject_id=member.id,
         tenant_id=member.tenant_id,
         scopes=frozenset(),

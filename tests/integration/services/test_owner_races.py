@@ -18,7 +18,7 @@ from backend.db.models import Role, UserStatus
 from backend.db.tenant_context import enter_tenant
 from backend.domain.errors import ConflictError
 from backend.domain.scopes import TENANT_SCOPES
-from backend.security.tokens import USER
+from backend.domain.subjects import SubjectKind
 from backend.services import grants, offboarding, user_admin
 from backend.services.effects import Effects
 from backend.services.principals import Principal
@@ -82,7 +82,7 @@ def two_owners(db: Session, effects: Effects) -> Owners:
     admin = UserFactory(tenant=tenant, roles=[RoleFactory(tenant=tenant, scopes=TENANT_SCOPES)])
     db.commit()
     actor = Principal(
-        kind=USER,
+        kind=SubjectKind.USER,
         subject_id=admin.id,
         tenant_id=tenant.id,
         scopes=frozenset(TENANT_SCOPES),

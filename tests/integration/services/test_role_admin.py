@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from backend.db.tenant_context import enter_tenant
 from backend.domain.errors import RoleCycleError
 from backend.domain.scopes import TENANT_SCOPES
-from backend.security.tokens import USER
+from backend.domain.subjects import SubjectKind
 from backend.services import role_admin
 from backend.services.effects import Effects
 from backend.services.principals import Principal
@@ -25,7 +25,7 @@ def test_two_edits_that_together_close_a_cycle_cannot_both_commit(
     a, b = RoleFactory(tenant=tenant, name="a"), RoleFactory(tenant=tenant, name="b")
     db.commit()
     actor = Principal(
-        kind=USER,
+        kind=SubjectKind.USER,
         subject_id=owner.id,
         tenant_id=tenant.id,
         scopes=frozenset(TENANT_SCOPES),

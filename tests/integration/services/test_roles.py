@@ -24,6 +24,7 @@ from backend.db.models import Role, RoleScope, ServiceAccount, Tenant, User, Use
 from backend.db.tenant_context import enter_tenant
 from backend.domain.roles import BUILTIN_ROLES
 from backend.domain.scopes import TENANT_SCOPES, Scope, format_scopes
+from backend.domain.subjects import SubjectKind
 from backend.services import role_impact, roles, subjects
 from backend.settings import Settings
 from tests.factories import RoleFactory, ServiceAccountFactory, TenantFactory, UserFactory
@@ -179,8 +180,8 @@ def test_sql_and_python_expansions_give_the_same_scopes_and_lapses(
         db.execute(text(f"SET LOCAL ROLE {APP_ROLE}"))
         enter_tenant(db, tenant.id)
         platform = tenant.slug == settings.platform_tenant_slug
-        keys = {(role_impact.USER, u.id) for u in users} | {
-            (role_impact.SERVICE_ACCOUNT, a.id) for a in twins
+        keys = {(SubjectKind.USER, u.id) for u in users} | {
+            (SubjectKind.SERVICE_ACCOUNT, a.id) for a in twins
         }
         snapshot = role_impact.snapshot(db, tenant.id, keys, platform=platform).scopes
         for user, twin, grants in zip(users, twins, arrangement.grants, strict=True):
@@ -198,12 +199,12 @@ def test_sql_and_python_expansions_give_the_same_scopes_and_lapses(
                 "Python, explain": frozenset(
                     e.scope for e in roles.explain(db, tenant.id, user.id, platform=platform)
                 ),
-                "Python, role change snapshot": frozenset(snapshot[(role_impact.USER, user.id)]),
+                "Python, role change snapshot": frozenset(snapshot[(SubjectKind.USER, user.id)]),
                 "Python, the twin service account": roles.service_account_scopes(
                     db, tenant.id, twin.id, platform=platform
                 ),
                 "Python, the twin's snapshot": frozenset(
-                    snapshot[(role_impact.SERVICE_ACCOUNT, twin.id)]
+                    snapshot[(SubjectKind.SERVICE_ACCOUNT, twin.id)]
                 ),
             }
             note(f"grants {grants}: expected {want}")
@@ -214,10 +215,10 @@ def test_sql_and_python_expansions_give_the_same_scopes_and_lapses(
             # Where the scopes lapse (a service account's never do).
             lapse_of = {
                 "SQL, the login's read": {s: login.subject.lapses.get(s) for s in sql},
-                "Python, role change snapshot": snapshot[(role_impact.USER, user.id)],
+                "Python, role change snapshot": snapshot[(SubjectKind.USER, user.id)],
             }
             for how, got in lapse_of.items():
                 assert got == want, how
-            assert set(snapshot[(role_impact.SERVICE_ACCOUNT, twin.id)].values()) <= {None}
+            assert set(snapshot[(SubjectKind.SERVICE_ACCOUNT, twin.id)].values()) <= {None}
     finally:
         db.rollback()
