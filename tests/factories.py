@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from backend.db.models import (
     ApiKey,
     AuditEvent,
+    Grant,
     ImportRow,
     Invitation,
     Job,
@@ -28,7 +29,6 @@ from backend.db.models import (
     ServiceAccountRole,
     Tenant,
     User,
-    UserRole,
 )
 from backend.security.passwords import PasswordService
 from backend.services.roles import seed_builtin_roles
@@ -110,7 +110,7 @@ class UserFactory(_Base):
     def roles(obj: User, create: bool, extracted: Any, **_: Any) -> None:  # noqa: N805
         session: Session = UserFactory._meta.sqlalchemy_session
         for role in extracted or ():
-            session.add(UserRole(tenant_id=obj.tenant_id, user_id=obj.id, role_id=role.id))
+            session.add(Grant(tenant_id=obj.tenant_id, user_id=obj.id, role_id=role.id))
         session.flush()
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from backend.db.models import Role, User, UserRole
+from backend.db.models import Grant, Role, User
 from backend.domain.errors import ConflictError, NotFoundError
 from backend.domain.moments import require_expiry
 from backend.domain.policy import require_within
@@ -57,9 +57,9 @@ def list_grants(db: Session, tenant_id: uuid.UUID, user_id: uuid.UUID) -> list[G
     """A user's direct grants by role name, the expired ones included (marked inactive)."""
     users.get(db, tenant_id, user_id)
     rows = db.execute(
-        select(UserRole, Role)
-        .join(Role, (Role.tenant_id == UserRole.tenant_id) & (Role.id == UserRole.role_id))
-        .where(UserRole.tenant_id == tenant_id, UserRole.user_id == user_id)
+        select(Grant, Role)
+        .join(Role, (Role.tenant_id == Grant.tenant_id) & (Role.id == Grant.role_id))
+        .where(Grant.tenant_id == tenant_id, Grant.user_id == user_id)
         .order_by(Role.name)
     )
     now = datetime.now(UTC)
@@ -98,7 +98,7 @@ def assign(
     grant = _locked_grant(db, tenant_id, user_id, role_id)
     created = False
     if grant is None:
-        grant = UserRole(
+        grant = Grant(
             tenant_id=tenant_id,
             user_id=user_id,
             role_id=role_id,
@@ -106,14 +106,14 @@ def assign(
             granted_at=now,
             expires_at=expires_at,
         )
-        created = concurrency.insert_new(db, grant, "pk_user_roles")
+        created = concurrency.insert_new(db, grant, "pk_grants")
         if not created:
             # A concurrent PUT made the grant first: go on as with a grant already held.
             grant = _locked_grant(db, tenant_id, user_id, role_id)
             if grant is None:
                 raise ConflictError("the grant was revoked meanwhile; try again")
     if created:
-        _audit(db, actor, "role.assigned", user, role, {"after": {"expires_at": _iso(expires_at)}})
+        _audit(db, actor, "grant.given", user, role, {"after": {"expires_at": _iso(expires_at)}})
         cutoff.profiles(db, effects, tenant_id)
     elif grant.expires_at != expires_at:
         before = grant.expires_at
@@ -124,7 +124,7 @@ def assign(
         _audit(
             db,
             actor,
-            "role.assigned",
+            "grant.given",
             user,
             role,
             {"before": {"expires_at": _iso(before)}, "after": {"expires_at": _iso(expires_at)}},
@@ -149,7 +149,7 @@ def unassign(
     tenant_id = actor.tenant_id
     roles.lock_role_graph(db, tenant_id, shared=True)
     user, role = _fetch(db, tenant_id, user_id, role_id)
-    grant = db.get(UserRole, (tenant_id, user_id, role_id))
+    grant = db.get(Grant, (tenant_id, user_id, role_id))
     if grant is None:
         raise NotFoundError("role grant")
     _require_within(db, actor, role)
@@ -160,17 +160,17 @@ def unassign(
     )
     deleted = concurrency.changed(
         db,
-        delete(UserRole).where(
-            UserRole.tenant_id == tenant_id,
-            UserRole.user_id == user_id,
-            UserRole.role_id == role_id,
+        delete(Grant).where(
+            Grant.tenant_id == tenant_id,
+            Grant.user_id == user_id,
+            Grant.role_id == role_id,
         ),
-        UserRole.expires_at,
+        Grant.expires_at,
     )
     if deleted is None:
         raise NotFoundError("role grant")
     before = {"expires_at": _iso(deleted.expires_at)}
-    _audit(db, actor, "role.unassigned", user, role, {"before": before})
+    _audit(db, actor, "grant.revoked", user, role, {"before": before})
     cutoff.profiles(db, effects, tenant_id)
     return Changed(result=None, changes=role_impact.settle(db, effects, reach))
 
@@ -187,11 +187,11 @@ def _fetch(
 
 def _locked_grant(
     db: Session, tenant_id: uuid.UUID, user_id: uuid.UUID, role_id: uuid.UUID
-) -> UserRole | None:
+) -> Grant | None:
     """The grant read afresh and locked: concurrent PUTs of one grant change it one after
     the other, each seeing the expiry the last one left, so only real changes audit."""
     return db.get(
-        UserRole, (tenant_id, user_id, role_id), with_for_update=True, populate_existing=True
+        Grant, (tenant_id, user_id, role_id), with_for_update=True, populate_existing=True
     )
 
 
@@ -206,7 +206,7 @@ def _require_within(db: Session, actor: Principal, role: Role) -> None:
     )
 
 
-def _view(grant: UserRole, role: Role, now: datetime) -> GrantView:
+def _view(grant: Grant, role: Role, now: datetime) -> GrantView:
     return GrantView(
         role_id=role.id,
         role_name=role.name,

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Select, or_, select, text
 from sqlalchemy.orm import Session
 
-from backend.db.models import Role, User, UserRole, UserStatus
+from backend.db.models import Grant, Role, User, UserStatus
 from backend.domain import owners as rule
 from backend.domain.owners import LastOwnerError
 from backend.domain.roles import OWNER
@@ -33,7 +33,7 @@ _LOCK = text("SELECT pg_advisory_xact_lock(hashtext('tessera.owners'), hashtext(
 def active_owners(tenant_id: uuid.UUID) -> Select[uuid.UUID]:
     """The ids of the tenant's active users holding an unexpired grant of the built-in
     owner role, as a query: set-based jobs exclude them in the database."""
-    return _of_active_owners(select(UserRole.user_id), tenant_id)
+    return _of_active_owners(select(Grant.user_id), tenant_id)
 
 
 def lock(db: Session, tenant_id: uuid.UUID) -> None:
@@ -53,7 +53,7 @@ def must_stay(
     The count is read after the lock, so it sees every earlier change committed.
     """
     lock(db, tenant_id)
-    query = select(UserRole.user_id, UserRole.expires_at.is_(None))
+    query = select(Grant.user_id, Grant.expires_at.is_(None))
     rows = db.execute(_of_active_owners(query, tenant_id)).all()
     owners = {user_id for user_id, _ in rows}
     lasting = {user_id for user_id, forever in rows if forever}
@@ -71,16 +71,16 @@ def require_another_owner(db: Session, tenant_id: uuid.UUID, leaving: uuid.UUID)
 
 
 def _of_active_owners(query: Q, tenant_id: uuid.UUID) -> Q:
-    """`query` over user_roles, cut to the tenant's unexpired owner grants of active users."""
+    """`query` over grants, cut to the tenant's unexpired owner grants of active users."""
     now = datetime.now(UTC)
     return (
-        query.join(Role, (Role.tenant_id == UserRole.tenant_id) & (Role.id == UserRole.role_id))
-        .join(User, (User.tenant_id == UserRole.tenant_id) & (User.id == UserRole.user_id))
+        query.join(Role, (Role.tenant_id == Grant.tenant_id) & (Role.id == Grant.role_id))
+        .join(User, (User.tenant_id == Grant.tenant_id) & (User.id == Grant.user_id))
         .where(
-            UserRole.tenant_id == tenant_id,
+            Grant.tenant_id == tenant_id,
             Role.builtin.is_(True),
             Role.name == OWNER.name,
             User.status == UserStatus.ACTIVE,
-            or_(UserRole.expires_at.is_(None), UserRole.expires_at > now),
+            or_(Grant.expires_at.is_(None), Grant.expires_at > now),
         )
     )

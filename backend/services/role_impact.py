@@ -21,7 +21,7 @@ from typing import Generic, TypeVar
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from backend.db.models import ServiceAccount, ServiceAccountRole, User, UserRole
+from backend.db.models import Grant, ServiceAccount, ServiceAccountRole, User
 from backend.domain.roles import Lapses, ScopeChange, scope_changes
 from backend.domain.scopes import TENANT_SCOPES, Scope
 from backend.domain.subjects import SubjectKind
@@ -53,10 +53,10 @@ def holders(db: Session, tenant_id: uuid.UUID, role_ids: Iterable[uuid.UUID]) ->
     wanted = list(role_ids)
     now = datetime.now(UTC)
     user_ids = db.scalars(
-        select(UserRole.user_id).where(
-            UserRole.tenant_id == tenant_id,
-            UserRole.role_id.in_(wanted),
-            or_(UserRole.expires_at.is_(None), UserRole.expires_at > now),
+        select(Grant.user_id).where(
+            Grant.tenant_id == tenant_id,
+            Grant.role_id.in_(wanted),
+            or_(Grant.expires_at.is_(None), Grant.expires_at > now),
         )
     )
     account_ids = db.scalars(
@@ -193,10 +193,10 @@ def _scopes_of(
     user_ids = [i for kind, i in subjects if kind == SubjectKind.USER]
     account_ids = [i for kind, i in subjects if kind == SubjectKind.SERVICE_ACCOUNT]
     for user_id, role_id, expires_at in db.execute(
-        select(UserRole.user_id, UserRole.role_id, UserRole.expires_at).where(
-            UserRole.tenant_id == tenant_id,
-            UserRole.user_id.in_(user_ids),
-            or_(UserRole.expires_at.is_(None), UserRole.expires_at > now),
+        select(Grant.user_id, Grant.role_id, Grant.expires_at).where(
+            Grant.tenant_id == tenant_id,
+            Grant.user_id.in_(user_ids),
+            or_(Grant.expires_at.is_(None), Grant.expires_at > now),
         )
     ):
         granted[(SubjectKind.USER, user_id)][role_id] = expires_at

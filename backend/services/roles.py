@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from sqlalchemy import or_, select, text
 from sqlalchemy.orm import Session
 
-from backend.db.models import Role, RoleInclude, RoleScope, ServiceAccountRole, UserRole
+from backend.db.models import Grant, Role, RoleInclude, RoleScope, ServiceAccountRole
 from backend.domain.errors import NotFoundError
 from backend.domain.roles import BUILTIN_ROLES, RoleGraph, RoleNode
 from backend.domain.scopes import TENANT_SCOPES, Scope, known_scopes
@@ -91,10 +91,10 @@ def active_role_ids(
     moment = now or datetime.now(UTC)
     return list(
         db.scalars(
-            select(UserRole.role_id).where(
-                UserRole.tenant_id == tenant_id,
-                UserRole.user_id == user_id,
-                or_(UserRole.expires_at.is_(None), UserRole.expires_at > moment),
+            select(Grant.role_id).where(
+                Grant.tenant_id == tenant_id,
+                Grant.user_id == user_id,
+                or_(Grant.expires_at.is_(None), Grant.expires_at > moment),
             )
         )
     )
@@ -148,10 +148,10 @@ def holding(db: Session, tenant_id: uuid.UUID, user_id: uuid.UUID, *, platform: 
     """A user's roles, scopes and chains from one read of the graph and of the grants."""
     now = datetime.now(UTC)
     grants = db.execute(
-        select(UserRole.role_id, UserRole.expires_at).where(
-            UserRole.tenant_id == tenant_id,
-            UserRole.user_id == user_id,
-            or_(UserRole.expires_at.is_(None), UserRole.expires_at > now),
+        select(Grant.role_id, Grant.expires_at).where(
+            Grant.tenant_id == tenant_id,
+            Grant.user_id == user_id,
+            or_(Grant.expires_at.is_(None), Grant.expires_at > now),
         )
     ).all()
     role_ids = [role_id for role_id, _ in grants]

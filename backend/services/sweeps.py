@@ -16,12 +16,12 @@ from sqlalchemy import ColumnElement, Select, Uuid, delete, func, literal, selec
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend.db.models import (
+    Grant,
     LoginSession,
     RefreshToken,
     Role,
     Tenant,
     User,
-    UserRole,
     UserStatus,
 )
 from backend.db.session import unit_of_work
@@ -125,13 +125,13 @@ def _purge_tokens(
 def _grant_candidates(db: Session, tenant_id: uuid.UUID, now: datetime) -> Candidates:
     return (
         select(
-            func.concat(UserRole.user_id, "/", UserRole.role_id),
-            func.concat("user:", UserRole.user_id),
-            func.concat("role ", Role.name, " expired at ", UserRole.expires_at),
+            func.concat(Grant.user_id, "/", Grant.role_id),
+            func.concat("user:", Grant.user_id),
+            func.concat("role ", Role.name, " expired at ", Grant.expires_at),
         )
-        .join(Role, (Role.tenant_id == UserRole.tenant_id) & (Role.id == UserRole.role_id))
-        .where(UserRole.tenant_id == tenant_id, UserRole.expires_at <= now)
-        .order_by(UserRole.user_id, UserRole.role_id)
+        .join(Role, (Role.tenant_id == Grant.tenant_id) & (Role.id == Grant.role_id))
+        .where(Grant.tenant_id == tenant_id, Grant.expires_at <= now)
+        .order_by(Grant.user_id, Grant.role_id)
     )
 
 
@@ -139,13 +139,13 @@ def _expire_grants(
     db: Session, effects: Effects, tenant_id: uuid.UUID, keys: list[Any], now: datetime
 ) -> int:
     removed = db.execute(
-        delete(UserRole)
+        delete(Grant)
         .where(
-            UserRole.tenant_id == tenant_id,
-            func.concat(UserRole.user_id, "/", UserRole.role_id).in_([str(k) for k in keys]),
-            UserRole.expires_at <= now,
+            Grant.tenant_id == tenant_id,
+            func.concat(Grant.user_id, "/", Grant.role_id).in_([str(k) for k in keys]),
+            Grant.expires_at <= now,
         )
-        .returning(UserRole.user_id, UserRole.role_id)
+        .returning(Grant.user_id, Grant.role_id)
     ).all()
     # Tidying only: a lapsed grant gave nothing from its expiry on, and no access token
     # outlived it (services/auth.py caps each at its scopes' first lapse), so nobody is
@@ -154,7 +154,7 @@ def _expire_grants(
         db,
         tenant_id=tenant_id,
         actor=SYSTEM,
-        action="role.grant_expired",
+        action="grant.expired",
         targets=[f"user:{user_id}/role:{role_id}" for user_id, role_id in removed],
     )
     return len(removed)
@@ -228,7 +228,7 @@ def _lift_lockouts(
 
 def _after_grant(key: Any) -> ColumnElement[bool]:
     user_id, role_id = str(key).split("/")
-    return tuple_(UserRole.user_id, UserRole.role_id) > tuple_(
+    return tuple_(Grant.user_id, Grant.role_id) > tuple_(
         literal(uuid.UUID(user_id), Uuid()), literal(uuid.UUID(role_id), Uuid())
     )
 

@@ -172,7 +172,7 @@ Pending = sqlalchemy.Row[
 ]
 # A batch's grants, one statement: (user, role) pairs side by side in two arrays.
 _GRANT_ROLES = text(
-    "INSERT INTO user_roles (tenant_id, user_id, role_id) "
+    "INSERT INTO grants (tenant_id, user_id, role_id) "
     "SELECT :tenant_id, g.user_id, g.role_id "
     "FROM unnest(CAST(:user_ids AS uuid[]), CAST(:role_ids AS uuid[])) AS g(user_id, role_id)"
 )

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Row, Select, bindparam, exists, or_, select
 from sqlalchemy.orm import Session
 
-from backend.db.models import User, UserRole, UserStatus
+from backend.db.models import Grant, User, UserStatus
 from backend.services.paging import Page
 from backend.services.users import deleted_clause
 
@@ -99,10 +99,10 @@ def _page_query(*, status: bool, email_prefix: bool, role: bool, after: bool) ->
     if role:
         query = query.where(
             exists().where(
-                UserRole.tenant_id == User.tenant_id,
-                UserRole.user_id == User.id,
-                UserRole.role_id == bindparam("role_id"),
-                or_(UserRole.expires_at.is_(None), UserRole.expires_at > bindparam("now")),
+                Grant.tenant_id == User.tenant_id,
+                Grant.user_id == User.id,
+                Grant.role_id == bindparam("role_id"),
+                or_(Grant.expires_at.is_(None), Grant.expires_at > bindparam("now")),
             )
         )
     if after:

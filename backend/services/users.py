@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
-from backend.db.models import User, UserRole, UserStatus
+from backend.db.models import Grant, User, UserStatus
 from backend.domain.errors import ConflictError, NotFoundError
 from backend.security.passwords import PasswordService
 from backend.services import concurrency, credentials
@@ -65,8 +65,8 @@ def grant_role(
     role_id: uuid.UUID,
     granted_by: uuid.UUID | None = None,
     expires_at: datetime | None = None,
-) -> UserRole:
-    grant = UserRole(
+) -> Grant:
+    grant = Grant(
         tenant_id=tenant_id,
         user_id=user_id,
         role_id=role_id,

@@ -28,7 +28,7 @@ def test_identical_grants_make_one_grant_and_the_rest_are_200(acme: Admin, db: S
     answers = race(acme.url, N, grant)
     assert statuses(answers) == {201: 1, 200: N - 1}, answers
     assert all(answer.body["role_id"] == str(role.id) for answer in answers)  # type: ignore[index]
-    assert len(acme.events("role.assigned", f"user:{member.id}")) == 1
+    assert len(acme.events("grant.given", f"user:{member.id}")) == 1
 
 
 def test_identical_expiry_changes_are_audited_once(acme: Admin, db: Session) -> None:
@@ -46,7 +46,7 @@ def test_identical_expiry_changes_are_audited_once(acme: Admin, db: Session) -> 
     answers = race(acme.url, N, extend)
     assert statuses(answers) == {200: N}, answers
     # The creation, then the one change of expiry; the other nine found it made.
-    assert len(acme.events("role.assigned", f"user:{member.id}")) == 2
+    assert len(acme.events("grant.given", f"user:{member.id}")) == 2
 
 
 def test_service_accounts_with_one_name_make_one(acme: Admin) -> None:

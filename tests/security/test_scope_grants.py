@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from backend.db.models import Tenant, User, UserRole
+from backend.db.models import Grant, Tenant, User
 from backend.domain.scopes import TENANT_SCOPES, Scope
 from backend.services import roles
 from backend.settings import Settings
@@ -87,7 +87,7 @@ def arrange(
         delta = EXPIRIES[kind]
         expiries[index] = None if delta is None else now + delta
         db.add(
-            UserRole(
+            Grant(
                 tenant_id=tenant.id,
                 user_id=user.id,
                 role_id=roles[index].id,  # type: ignore[attr-defined]

@@ -5,7 +5,7 @@ import uuid
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from backend.db.models import Role, User, UserRole, UserStatus
+from backend.db.models import Grant, Role, User, UserStatus
 
 
 def lasting_owners(db: Session, tenant_id: uuid.UUID) -> int:
@@ -14,15 +14,15 @@ def lasting_owners(db: Session, tenant_id: uuid.UUID) -> int:
     return int(
         db.scalar(
             select(func.count())
-            .select_from(UserRole)
-            .join(Role, (Role.tenant_id == UserRole.tenant_id) & (Role.id == UserRole.role_id))
-            .join(User, (User.tenant_id == UserRole.tenant_id) & (User.id == UserRole.user_id))
+            .select_from(Grant)
+            .join(Role, (Role.tenant_id == Grant.tenant_id) & (Role.id == Grant.role_id))
+            .join(User, (User.tenant_id == Grant.tenant_id) & (User.id == Grant.user_id))
             .where(
-                UserRole.tenant_id == tenant_id,
+                Grant.tenant_id == tenant_id,
                 Role.builtin,
                 Role.name == "owner",
                 User.status == UserStatus.ACTIVE,
-                UserRole.expires_at.is_(None),
+                Grant.expires_at.is_(None),
             )
         )
         or 0

@@ -5,7 +5,7 @@ from backend.db.models.audit import AuditEvent
 from backend.db.models.imports import ImportOutcome, ImportRow
 from backend.db.models.invitations import Invitation
 from backend.db.models.jobs import Job, JobStatus
-from backend.db.models.roles import Role, RoleInclude, RoleScope, UserRole
+from backend.db.models.roles import Grant, Role, RoleInclude, RoleScope
 from backend.db.models.service_accounts import ServiceAccount, ServiceAccountRole
 from backend.db.models.sessions import LoginSession, RefreshToken
 from backend.db.models.tenants import Tenant, TenantStatus
@@ -14,6 +14,7 @@ from backend.db.models.users import User, UserStatus
 __all__ = [
     "ApiKey",
     "AuditEvent",
+    "Grant",
     "ImportOutcome",
     "ImportRow",
     "Invitation",
@@ -29,6 +30,5 @@ __all__ = [
     "Tenant",
     "TenantStatus",
     "User",
-    "UserRole",
     "UserStatus",
 ]

@@ -61,10 +61,10 @@ class RoleInclude(Base):
     included_role_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
 
 
-class UserRole(Base):
-    __tablename__ = "user_roles"
+class Grant(Base):
+    __tablename__ = "grants"
     __table_args__ = (
-        Index("ix_user_roles_tenant_id_role_id", "tenant_id", "role_id"),
+        Index("ix_grants_tenant_id_role_id", "tenant_id", "role_id"),
         ForeignKeyConstraint(
             ["tenant_id", "user_id"], ["users.tenant_id", "users.id"], ondelete="CASCADE"
         ),

@@ -16,9 +16,9 @@ SET search_path = pg_catalog, public
 AS $$
 BEGIN
     WITH RECURSIVE reached(role_id, expires_at) AS (
-        SELECT ur.role_id, ur.expires_at FROM public.user_roles ur
-        WHERE ur.tenant_id = p_tenant AND ur.user_id = p_user
-          AND (ur.expires_at IS NULL OR ur.expires_at > p_now)
+        SELECT g.role_id, g.expires_at FROM public.grants g
+        WHERE g.tenant_id = p_tenant AND g.user_id = p_user
+          AND (g.expires_at IS NULL OR g.expires_at > p_now)
       UNION
         SELECT ri.included_role_id, r.expires_at
         FROM public.role_includes ri JOIN reached r ON r.role_id = ri.role_id

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from backend.db.models import ApiKey, Role, User, UserRole, UserStatus
+from backend.db.models import ApiKey, Grant, Role, User, UserStatus
 from backend.domain.scopes import Scope
 from backend.services import user_admin
 from backend.services.effects import Effects
@@ -135,7 +135,7 @@ def test_key_loses_scopes_its_creator_loses(
     client: TestClient, keyholder: Keyholder, db: Session
 ) -> None:
     key = create(client, keyholder, name="audit", scopes=["audit:read", "me"]).json()["key"]
-    db.execute(delete(UserRole).where(UserRole.user_id == keyholder.user.id))
+    db.execute(delete(Grant).where(Grant.user_id == keyholder.user.id))
     db.commit()
     assert client.get("/me", headers=with_key(key)).status_code == 403
 

@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from backend.db.models import ApiKey, UserRole
+from backend.db.models import ApiKey, Grant
 from backend.domain.moments import MAX_EXPIRY_AHEAD
 from tests.conftest import bearer
 from tests.factories import ApiKeyFactory
@@ -83,7 +83,7 @@ def test_an_expiry_out_of_range_is_refused_and_nothing_is_granted(
     response = put_grant(client, acme, expires_at)
     assert response.status_code == 422, response.text
     db.expire_all()
-    assert db.get(UserRole, (acme.tenant.id, acme.user.id, acme.auditor.id)) is None
+    assert db.get(Grant, (acme.tenant.id, acme.user.id, acme.auditor.id)) is None
 
 
 def test_beyond_the_horizon_the_refusal_says_why_in_the_error_shape(
@@ -110,7 +110,7 @@ def test_a_stored_expiry_at_the_database_limit_reads_back(
 ) -> None:
     # Not the API's horizon: what an older version accepted, clamped by the migration.
     db.add(
-        UserRole(
+        Grant(
             tenant_id=acme.tenant.id,
             user_id=acme.user.id,
             role_id=acme.auditor.id,
@@ -125,10 +125,10 @@ def test_a_stored_expiry_at_the_database_limit_reads_back(
     assert_grant_is_readable_and_revocable(client, acme)
 
 
-@pytest.mark.parametrize("table", [UserRole, ApiKey])
+@pytest.mark.parametrize("table", [Grant, ApiKey])
 @pytest.mark.parametrize("expires_at", [FAR_FUTURE, "0001-01-01T00:00:00+14:00", "infinity"])
 def test_the_database_refuses_an_expiry_it_could_not_read_back(
-    acme: Granting, db: Session, table: type[UserRole] | type[ApiKey], expires_at: str
+    acme: Granting, db: Session, table: type[Grant] | type[ApiKey], expires_at: str
 ) -> None:
     ApiKeyFactory(creator=acme.user)
     db.commit()

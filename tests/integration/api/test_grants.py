@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend.db.models import AuditEvent, Role, Tenant, User, UserRole
+from backend.db.models import AuditEvent, Grant, Role, Tenant, User
 from backend.domain.scopes import TENANT_SCOPES, Scope
 from tests.conftest import bearer, builtin_role, random_id
 from tests.factories import RoleFactory, TenantFactory, UserFactory
@@ -47,12 +47,12 @@ def put(
     return client.put(f"/users/{user}/roles/{role}", headers=bearer(token), json=body)
 
 
-def grants(db: Session, user: User) -> dict[str, UserRole]:
+def grants(db: Session, user: User) -> dict[str, Grant]:
     db.expire_all()
     rows = db.execute(
-        select(Role.name, UserRole)
-        .join(Role, (Role.tenant_id == UserRole.tenant_id) & (Role.id == UserRole.role_id))
-        .where(UserRole.user_id == user.id)
+        select(Role.name, Grant)
+        .join(Role, (Role.tenant_id == Grant.tenant_id) & (Role.id == Grant.role_id))
+        .where(Grant.user_id == user.id)
     )
     return {name: grant for name, grant in rows}
 
@@ -87,11 +87,11 @@ def test_assign_is_an_idempotent_upsert(client: TestClient, acme: Acme, db: Sess
     assert grants(db, acme.user)["auditor"].expires_at == later
     assert actions(db, acme.user) == [
         (
-            "role.assigned",
+            "grant.given",
             {"role_id": str(auditor.id), "role": "auditor", "after": {"expires_at": None}},
         ),
         (
-            "role.assigned",
+            "grant.given",
             {
                 "role_id": str(auditor.id),
                 "role": "auditor",
@@ -125,7 +125,7 @@ def test_list_shows_grants_with_who_when_and_until_when(
 ) -> None:
     lapsed = RoleFactory(tenant=acme.tenant, name="lapsed")
     db.add(
-        UserRole(
+        Grant(
             tenant_id=acme.tenant.id,
             user_id=acme.user.id,
             role_id=lapsed.id,
@@ -164,7 +164,7 @@ def test_unassign_cuts_off_the_user_only_if_they_lose_a_scope(
     assert cut.status_code == 204
     assert client.get("/me", headers=bearer(token)).status_code == 401
     assert set(grants(db, acme.user)) == {member.name}
-    assert [a for a, _ in actions(db, acme.user)].count("role.unassigned") == 2
+    assert [a for a, _ in actions(db, acme.user)].count("grant.revoked") == 2
     again = client.delete(f"/users/{acme.user.id}/roles/{jobs.id}", headers=bearer(acme.token))
     assert again.status_code == 404
     assert again.json()["error_description"] == "role grant not found"

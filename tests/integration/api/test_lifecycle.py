@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from backend.db.models import (
     ApiKey,
     AuditEvent,
+    Grant,
     Job,
     JobStatus,
     LoginSession,
@@ -19,7 +20,6 @@ from backend.db.models import (
     ServiceAccount,
     Tenant,
     User,
-    UserRole,
     UserStatus,
 )
 from backend.domain.scopes import TENANT_SCOPES
@@ -186,7 +186,7 @@ def test_preview_shows_exactly_what_the_sweeps_then_do(
     granted = UserFactory(tenant_id=owner.tenant_id, tenant=None)
     tenant = db.get_one(Tenant, owner.tenant_id)
     db.add(
-        UserRole(
+        Grant(
             tenant_id=tenant.id,
             user_id=granted.id,
             role_id=builtin_role(db, tenant, "auditor").id,
@@ -217,7 +217,7 @@ def test_preview_shows_exactly_what_the_sweeps_then_do(
     assert db.get_one(User, (locked.tenant_id, locked.id)).locked_until is None
     # Tidying only: no access token outlived the grant, so the sweep cuts nobody off.
     assert db.get_one(User, (granted.tenant_id, granted.id)).token_version == 1
-    assert db.scalars(select(UserRole).where(UserRole.user_id == granted.id)).all() == []
+    assert db.scalars(select(Grant).where(Grant.user_id == granted.id)).all() == []
 
 
 def test_lifting_lockouts_resets_the_count_of_a_lock_but_not_of_a_pause(

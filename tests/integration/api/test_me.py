@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from backend.db.models import TenantStatus, User, UserRole, UserStatus
+from backend.db.models import Grant, TenantStatus, User, UserStatus
 from backend.domain.scopes import TENANT_SCOPES, Scope
 from backend.main import create_app
 from backend.services import cutoff, tenants, user_admin
@@ -156,7 +156,7 @@ def test_me_reflects_current_roles_not_the_token(
 ) -> None:
     extra = RoleFactory(tenant_id=member.tenant_id, scopes=[Scope.USERS_WRITE])
     token = issue_token(member, ["me"])
-    db.add(UserRole(tenant_id=member.tenant_id, user_id=member.id, role_id=extra.id))
+    db.add(Grant(tenant_id=member.tenant_id, user_id=member.id, role_id=extra.id))
     db.commit()
     body = client.get("/me", headers=bearer(token)).json()
     assert Scope.USERS_WRITE in body["scopes"]

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from backend.db.models import Job, JobStatus, Tenant, UserRole
+from backend.db.models import Grant, Job, JobStatus, Tenant
 from backend.domain.scopes import TENANT_SCOPES
 from backend.services import job_runner, sweeps
 from backend.services.effects import Effects
@@ -71,8 +71,8 @@ def time_passes(
 ) -> None:
     """Every time-bound grant of the tenant lapses, and the expiry sweep runs."""
     db.execute(
-        update(UserRole)
-        .where(UserRole.tenant_id == tenant.id, UserRole.expires_at.is_not(None))
+        update(Grant)
+        .where(Grant.tenant_id == tenant.id, Grant.expires_at.is_not(None))
         .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
     )
     db.commit()

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, event, text
 from sqlalchemy.orm import Session
 
-from backend.db.models import User, UserRole, UserStatus
+from backend.db.models import Grant, User, UserStatus
 from backend.domain.standing import SubjectStanding
 from backend.domain.subjects import SubjectKind
 from backend.runtime import Runtime
@@ -142,7 +142,7 @@ def test_a_profile_is_not_served_past_a_grant_expiry(
     temporary = RoleFactory(tenant_id=member.tenant_id, name="on-call")
     expires = datetime.now(UTC) + timedelta(seconds=1.5)
     db.add(
-        UserRole(
+        Grant(
             tenant_id=member.tenant_id, user_id=member.id, role_id=temporary.id, expires_at=expires
         )
     )

@@ -14,13 +14,13 @@ from sqlalchemy.orm import Session
 
 from backend.db.models import (
     AuditEvent,
+    Grant,
     LoginSession,
     RefreshToken,
     RoleInclude,
     Tenant,
     TenantStatus,
     User,
-    UserRole,
     UserStatus,
 )
 from backend.domain.scopes import Scope
@@ -222,7 +222,7 @@ def test_new_access_token_reflects_current_roles(
 ) -> None:
     token = login(client)["refresh_token"]
     auditor = builtin_role(db, db.get_one(Tenant, user.tenant_id), "auditor")
-    db.execute(delete(UserRole).where(UserRole.user_id == user.id, UserRole.role_id == auditor.id))
+    db.execute(delete(Grant).where(Grant.user_id == user.id, Grant.role_id == auditor.id))
     db.commit()
     body = refresh(client, token).json()
     assert body["scope"] == "me"
@@ -329,7 +329,7 @@ def test_refresh_drops_scopes_of_a_role_no_longer_included(
     tenant = db.get_one(Tenant, user.tenant_id)
     writer = RoleFactory(tenant=tenant, scopes=[Scope.USERS_WRITE])
     lead = RoleFactory(tenant=tenant, scopes=[Scope.ROLES_WRITE], includes=[writer])
-    db.add(UserRole(tenant_id=tenant.id, user_id=user.id, role_id=lead.id))
+    db.add(Grant(tenant_id=tenant.id, user_id=user.id, role_id=lead.id))
     db.commit()
     body = login(client)
     assert "users:write" in body["scope"].split()

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from backend.db.models import AuditEvent, Role, RoleScope, Tenant, User, UserRole
+from backend.db.models import AuditEvent, Grant, Role, RoleScope, Tenant, User
 from backend.domain.scopes import TENANT_SCOPES, Scope
 from tests.conftest import bearer, builtin_role
 from tests.factories import (
@@ -69,7 +69,7 @@ def fingerprint(db: Session) -> tuple[object, ...]:
         db.scalar(select(func.count()).select_from(AuditEvent)),
         sorted(db.execute(select(Role.id, Role.name, Role.description)).all()),
         sorted(db.execute(select(RoleScope.role_id, RoleScope.scope)).all()),
-        sorted(db.execute(select(UserRole.user_id, UserRole.role_id, UserRole.expires_at)).all()),
+        sorted(db.execute(select(Grant.user_id, Grant.role_id, Grant.expires_at)).all()),
         sorted(db.execute(select(User.id, User.token_version)).all()),
     )
 

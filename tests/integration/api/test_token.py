@@ -7,7 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from backend.db.models import Tenant, TenantStatus, User, UserRole, UserStatus
+from backend.db.models import Grant, Tenant, TenantStatus, User, UserStatus
 from backend.domain.scopes import TENANT_SCOPES, Scope
 from backend.settings import Settings
 from tests.conftest import builtin_role
@@ -219,7 +219,7 @@ def test_scopes_come_from_the_whole_role_closure_and_only_unexpired_grants(
     lapsed = RoleFactory(tenant=tenant, scopes=[Scope.USERS_WRITE])
     user = UserFactory(tenant=tenant, email="lead@acme.test", roles=[top])
     db.add(
-        UserRole(
+        Grant(
             tenant_id=tenant.id,
             user_id=user.id,
             role_id=lapsed.id,

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.api.pagination import encode_cursor
-from backend.db.models import AuditEvent, Tenant, User, UserRole, UserStatus
+from backend.db.models import AuditEvent, Grant, Tenant, User, UserStatus
 from backend.domain.scopes import TENANT_SCOPES
 from tests.conftest import bearer, builtin_role, random_id
 from tests.factories import (
@@ -280,7 +280,7 @@ def test_role_filter_lists_unexpired_holders(client: TestClient, acme: Acme, db:
     lapsed = UserFactory(tenant=acme.tenant, email="lapsed@acme.test", roles=[role])
     UserFactory(tenant=acme.tenant, email="other@acme.test")
     db.flush()
-    for grant in db.scalars(select(UserRole).where(UserRole.user_id == lapsed.id)):
+    for grant in db.scalars(select(Grant).where(Grant.user_id == lapsed.id)):
         grant.expires_at = datetime.now(UTC) - timedelta(minutes=1)
     db.commit()
     listed = client.get("/users", headers=bearer(acme.token), params={"role_id": str(role.id)})

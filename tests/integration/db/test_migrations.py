@@ -93,7 +93,7 @@ def test_stored_expiries_python_cannot_read_are_brought_within_range(scratch: Se
                 "'0001-01-01T00:00:00+14:00')",
             ):
                 connection.execute(text(statement), ids)
-        command.upgrade(config, "head")
+        command.upgrade(config, "7c4e2a91d0b3")
         with engine.connect() as connection:
             # Read by psycopg as datetimes: before the migration, this raised.
             granted = connection.scalar(text("SELECT expires_at FROM user_roles"))
@@ -102,3 +102,51 @@ def test_stored_expiries_python_cannot_read_are_brought_within_range(scratch: Se
         engine.dispose()
     assert granted == datetime(9998, 12, 31, 23, 59, 59, tzinfo=UTC)
     assert key == datetime(1, 1, 2, tzinfo=UTC)
+
+
+def test_user_roles_become_grants_and_their_audit_actions_grant_names(scratch: Settings) -> None:
+    """The rename keeps every grant and what it gives, and renames stored events both ways."""
+    config = alembic_config(scratch)
+    command.upgrade(config, "3f7a2c9e1b64")
+    tenant, user, role = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    ids = {"t": tenant, "u": user, "r": role}
+    old = ["role.assigned", "role.unassigned", "role.grant_expired", "user.created"]
+    engine = create_engine(scratch.owner_database_url, poolclass=NullPool)
+
+    def state() -> tuple[list[str], list[str]]:
+        with engine.connect() as connection:
+            scopes = connection.scalar(
+                text("SELECT scopes FROM tessera_user_grants(:t, :u, now())"), ids
+            )
+            actions = connection.scalars(text("SELECT action FROM audit_events ORDER BY at"))
+            return sorted(scopes), list(actions)
+
+    try:
+        with engine.begin() as connection:
+            for statement in (
+                "INSERT INTO tenants (id, slug, name) VALUES (:t, 'acme', 'Acme')",
+                "INSERT INTO users (tenant_id, id, email) VALUES (:t, :u, 'ann@acme.test')",
+                "INSERT INTO roles (tenant_id, id, name) VALUES (:t, :r, 'on-call')",
+                "INSERT INTO role_scopes (tenant_id, role_id, scope) VALUES (:t, :r, 'me')",
+                "INSERT INTO user_roles (tenant_id, user_id, role_id) VALUES (:t, :u, :r)",
+            ):
+                connection.execute(text(statement), ids)
+            for n, action in enumerate(old):
+                connection.execute(
+                    text(
+                        "INSERT INTO audit_events (tenant_id, id, at, actor, action, target) "
+                        "VALUES (:t, :id, now() + make_interval(secs => :n), 'system', :a, 'x')"
+                    ),
+                    {**ids, "id": uuid.uuid4(), "n": n, "a": action},
+                )
+        command.upgrade(config, "head")
+        assert "user_roles" not in table_names(scratch.owner_database_url)
+        assert state() == (
+            ["me"],
+            ["grant.given", "grant.revoked", "grant.expired", "user.created"],
+        )
+        command.downgrade(config, "3f7a2c9e1b64")
+        assert "grants" not in table_names(scratch.owner_database_url)
+        assert state() == (["me"], old)
+    finally:
+        engine.dispose()

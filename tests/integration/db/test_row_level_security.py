@@ -95,7 +95,7 @@ def test_every_tenant_owned_table_has_rows_in_both_tenants(
     world: World, tables: list[str], owner_engine: Engine
 ) -> None:
     """Guards the proofs below against passing on empty tables."""
-    assert {"users", "roles", "role_scopes", "role_includes", "user_roles"} <= set(tables)
+    assert {"users", "roles", "role_scopes", "role_includes", "grants"} <= set(tables)
     with owner_engine.connect() as connection:
         for table in tables:
             assert count(connection, table, world.a.id) > 0, table

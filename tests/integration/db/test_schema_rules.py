@@ -30,9 +30,7 @@ def tenant_owned(connection: Connection) -> set[str]:
 
 
 def test_there_are_tenant_owned_tables(connection: Connection) -> None:
-    assert {"users", "roles", "role_scopes", "role_includes", "user_roles"} <= tenant_owned(
-        connection
-    )
+    assert {"users", "roles", "role_scopes", "role_includes", "grants"} <= tenant_owned(connection)
 
 
 def test_every_tenant_owned_table_has_forced_rls_with_a_tenant_policy(

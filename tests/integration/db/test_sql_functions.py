@@ -160,7 +160,7 @@ RELAID: dict[str, Callable[[], tuple[str, str]]] = {
 
 # Edits of one file, (function, old text, new text), each a change of meaning.
 CHANGED: dict[str, tuple[str, str, str]] = {
-    "an operator": ("tessera_user_grants", "ur.expires_at > p_now", "ur.expires_at >= p_now"),
+    "an operator": ("tessera_user_grants", "g.expires_at > p_now", "g.expires_at >= p_now"),
     "a string literal's spaces": (
         "tessera_enter_tenant_as_service_account",
         "ELSE 'disabled'",

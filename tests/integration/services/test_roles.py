@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from backend.db.models import Role, RoleScope, ServiceAccount, Tenant, User, UserRole
+from backend.db.models import Grant, Role, RoleScope, ServiceAccount, Tenant, User
 from backend.db.tenant_context import enter_tenant
 from backend.domain.roles import BUILTIN_ROLES
 from backend.domain.scopes import TENANT_SCOPES, Scope, format_scopes
@@ -148,7 +148,7 @@ def arrange(db: Session, arrangement: Arrangement, platform_slug: str, start: da
     for grants in arrangement.grants:
         user = UserFactory(tenant=tenant)
         db.add_all(
-            UserRole(
+            Grant(
                 tenant_id=tenant.id,
                 user_id=user.id,
                 role_id=all_roles[index].id,

@@ -11,13 +11,13 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
 from backend.db.models import (
+    Grant,
     Job,
     JobStatus,
     LoginSession,
     RefreshToken,
     Tenant,
     User,
-    UserRole,
     UserStatus,
 )
 from backend.domain.scopes import TENANT_SCOPES
@@ -103,7 +103,7 @@ def test_bulk_disable_of_thousands_and_a_sweep(
     # A scheduled sweep, sent as beat would send it: an expired role grant goes.
     member = UserFactory(tenant_id=owner.tenant_id, tenant=None)
     db.add(
-        UserRole(
+        Grant(
             tenant_id=owner.tenant_id,
             user_id=member.id,
             role_id=builtin_role(db, db.get_one(Tenant, owner.tenant_id), "auditor").id,
@@ -118,8 +118,7 @@ def test_bulk_disable_of_thousands_and_a_sweep(
 def _grants_of(db: Session, user: User) -> int:
     db.expire_all()
     return int(
-        db.scalar(select(func.count()).select_from(UserRole).where(UserRole.user_id == user.id))
-        or 0
+        db.scalar(select(func.count()).select_from(Grant).where(Grant.user_id == user.id)) or 0
     )
 
 
