@@ -70,7 +70,7 @@ class InvalidGrantError(AuthenticationError):
 
 
 class RefreshTokenReuseError(InvalidGrantError):
-    """A rotated or revoked refresh token came back: its family is revoked, and that is
+    """A rotated or revoked refresh token came back: its session is ended, and that is
     kept. Counted by the metrics as a reuse, not as an ordinary refused grant."""
 
     keeps_changes = True

@@ -89,9 +89,9 @@ def change_own_password(
     user.password_hash = passwords.hash(new)
     db.flush()
     cutoff.users(db, effects, tenant_id, [user_id], reason=cutoff.Reason.PASSWORD_CHANGED)
-    ended = [f for f in sessions.live_sessions(db, tenant_id, user_id, now) if f.id != kept]
-    for family in ended:
-        sessions.revoke_session(db, family, reason="password_changed", now=now)
+    ended = [s for s in sessions.live_sessions(db, tenant_id, user_id, now) if s.id != kept]
+    for session in ended:
+        sessions.revoke_session(db, session, reason="password_changed", now=now)
     audit.record(
         db,
         tenant_id=tenant_id,

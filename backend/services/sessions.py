@@ -1,11 +1,12 @@
-"""Refresh tokens: one family per login, rotated on every use, reuse kills the family.
+"""Sessions: one per login, a session of refresh tokens rotated on every use; a reuse
+ends the session.
 
 Follows the OAuth 2.0 Security BCP (RFC 9700 §4.14). Each use of the live token
-marks it used and issues its successor, under a lock on the family row so concurrent
+marks it used and issues its successor, under a lock on the session's row so concurrent
 refreshes serialise. The successor is derived from the presented token with a server
 key, so a repeat of the immediately preceding token within the grace window (two tabs,
-a retried request) gets the same successor back: a family never has more than one
-live token. Any other use of a used or revoked token revokes the whole family.
+a retried request) gets the same successor back: a session never has more than one
+live token. Any other use of a used or revoked token ends the whole session.
 """
 
 import hashlib
@@ -87,7 +88,7 @@ def start_session(
     }
 
 
-# Two CTEs (`WITH` them into a statement) that store a new session: the family and its
+# Two CTEs (`WITH` them into a statement) that store a new session: the session and its
 # first token. Plain SQL, built once: the login runs it on every success.
 START_SESSION_CTES = (
     "session_family AS (INSERT INTO refresh_families "
@@ -104,7 +105,7 @@ def rotate(db: Session, policy: RefreshPolicy, presented: str, now: datetime) ->
     """Exchange a refresh token for its successor; raise InvalidGrantError otherwise.
 
     One statement: the SQL function `tessera_rotate_refresh_token` binds the tenant,
-    locks the family, re-reads the token under the lock and rotates it (or tells a
+    locks the session, re-reads the token under the lock and rotates it (or tells a
     grace-window repeat, a reuse or a refusal), and `tessera_token_subject` reads the
     user's standing and scopes for the new access token.
     """
@@ -128,15 +129,15 @@ def rotate(db: Session, policy: RefreshPolicy, presented: str, now: datetime) ->
     if refusal is not None:
         raise InvalidGrantError(refusal)
     if outcome == "reused":
-        # The function holds the family's row lock for the rest of the transaction.
-        family = db.get_one(LoginSession, (secret.tenant_id, family_id))
-        revoke_session(db, family, reason="reuse_detected", now=now)
+        # The function holds the session's row lock for the rest of the transaction.
+        session = db.get_one(LoginSession, (secret.tenant_id, family_id))
+        revoke_session(db, session, reason="reuse_detected", now=now)
         audit.record(
             db,
-            tenant_id=family.tenant_id,
-            actor=f"user:{family.user_id}",
+            tenant_id=session.tenant_id,
+            actor=f"user:{session.user_id}",
             action="token.reuse_detected",
-            target=f"session:{family.id}",
+            target=f"session:{session.id}",
             data={"token_id": str(token_id), "rotated_at": _iso(used_at)},
         )
         raise RefreshTokenReuseError("refresh token was already used; the session is ended")
@@ -169,16 +170,16 @@ _REFUSALS = {
 }
 
 
-def revoke_session(db: Session, family: LoginSession, *, reason: str, now: datetime) -> None:
-    """End a session: the family and every token in it stop working."""
-    if family.revoked_at is None:
-        family.revoked_at = now
-        family.revoked_reason = reason
+def revoke_session(db: Session, session: LoginSession, *, reason: str, now: datetime) -> None:
+    """End a session: it and every refresh token in it stop working."""
+    if session.revoked_at is None:
+        session.revoked_at = now
+        session.revoked_reason = reason
     db.execute(
         update(RefreshToken)
         .where(
-            RefreshToken.tenant_id == family.tenant_id,
-            RefreshToken.family_id == family.id,
+            RefreshToken.tenant_id == session.tenant_id,
+            RefreshToken.family_id == session.id,
             RefreshToken.revoked_at.is_(None),
         )
         .values(revoked_at=now, revoked_reason=reason)
@@ -187,12 +188,12 @@ def revoke_session(db: Session, family: LoginSession, *, reason: str, now: datet
 
 
 def revoke_presented(db: Session, presented: str, *, reason: str, now: datetime) -> None:
-    """RFC 7009: revoke the family of a presented refresh token; unknown tokens are ignored."""
+    """RFC 7009: end the session of a presented refresh token; unknown tokens are ignored."""
     secret = parse_secret(KIND, presented)
     if secret is None:
         return
     enter_tenant(db, secret.tenant_id)
-    family = db.scalar(
+    session = db.scalar(
         select(LoginSession)
         .join(
             RefreshToken,
@@ -202,8 +203,8 @@ def revoke_presented(db: Session, presented: str, *, reason: str, now: datetime)
         .where(RefreshToken.tenant_id == secret.tenant_id, RefreshToken.token_hash == secret.digest)
         .with_for_update(of=LoginSession)
     )
-    if family is not None:
-        revoke_session(db, family, reason=reason, now=now)
+    if session is not None:
+        revoke_session(db, session, reason=reason, now=now)
 
 
 def live_sessions(
@@ -232,7 +233,7 @@ def end_session(
     db: Session, tenant_id: uuid.UUID, user_id: uuid.UUID, family_id: uuid.UUID, now: datetime
 ) -> None:
     """A user ends one of their own sessions; another user's session is not found."""
-    family = db.scalar(
+    session = db.scalar(
         select(LoginSession)
         .where(
             LoginSession.tenant_id == tenant_id,
@@ -242,9 +243,9 @@ def end_session(
         )
         .with_for_update()
     )
-    if family is None:
+    if session is None:
         raise NotFoundError("session")
-    revoke_session(db, family, reason="ended_by_user", now=now)
+    revoke_session(db, session, reason="ended_by_user", now=now)
     audit.record(
         db,
         tenant_id=tenant_id,

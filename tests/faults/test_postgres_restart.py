@@ -121,7 +121,7 @@ def test_requests_fail_fast_during_a_restart_and_recover_by_themselves(
     try:
         time.sleep(OUTAGE_S)
         during = timed(client, "GET", USERS, headers=bearer(token))
-        # A caller this process knows is still answered: its standing and profile are
+        # A principal this process knows is still answered: its standing and profile are
         # cached, and no standing can change while the database takes no writes.
         me_during = timed(client, "GET", "/me", headers=bearer(token))
         login_during = timed(client, "POST", "/token", data=login_form("acme/ada@acme.test"))

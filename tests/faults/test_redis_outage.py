@@ -39,7 +39,7 @@ def redis_keys(url: str, pattern: str) -> list[bytes]:
 
 
 def cache_listeners(url: str) -> int:
-    """How many processes' caller caches are subscribed to the invalidation channel."""
+    """How many processes' principal caches are subscribed to the invalidation channel."""
     with redis.Redis.from_url(url, socket_timeout=2) as client:
         channel = PrincipalCache(client).channel
         return int(dict(client.pubsub_numsub(channel))[channel.encode()])

@@ -85,13 +85,13 @@ def fuzz_app(settings: Settings) -> Iterator[FastAPI]:
 
 
 @dataclass(frozen=True)
-class Callers:
+class Principals:
     owner: User
     operator: User
 
 
 @pytest.fixture
-def callers(db: Session, settings: Settings) -> Callers:
+def principals(db: Session, settings: Settings) -> Principals:
     # At the password floor, so that a new password the schema allows is accepted
     # unless it is a well-known one.
     acme = TenantFactory(slug="acme", policy={"password_min_length": MIN_PASSWORD_LENGTH_FLOOR})
@@ -100,53 +100,53 @@ def callers(db: Session, settings: Settings) -> Callers:
     operator_role = RoleFactory(tenant=platform, scopes=sorted(PLATFORM_SCOPES | TENANT_SCOPES))
     operator = UserFactory(tenant=platform, email="op@platform.test", roles=[operator_role])
     db.commit()
-    return Callers(owner=owner, operator=operator)
+    return Principals(owner=owner, operator=operator)
 
 
 @pytest.fixture
 def fresh_headers(
     db: Session,
     settings: Settings,
-    callers: Callers,
+    principals: Principals,
     issue_token: Callable[..., str],
     fuzz_app: FastAPI,
 ) -> Iterator[Callable[[str], dict[str, str]]]:
-    """A token for the caller a path needs, issued after restoring the caller's standing.
+    """A token for the principal a path needs, issued after restoring the principal's standing.
 
-    Fuzzing is allowed to hurt its own callers (a wrong current password counts towards
+    Fuzzing is allowed to hurt its own principals (a wrong current password counts towards
     the lockout, after which no current password is checked; an operator may suspend the
     tenant it read from GET /tenants); each case starts again from an active, unlocked
-    caller with a token of the current version, so one case cannot spoil every later one.
+    principal with a token of the current version, so one case cannot spoil every later one.
     """
     client = redis.Redis.from_url(settings.redis_url)
     cache = PrincipalCache(client)
 
     def headers(path: str) -> dict[str, str]:
-        user = callers.operator if path.startswith("/tenants") else callers.owner
+        user = principals.operator if path.startswith("/tenants") else principals.owner
         db.execute(
             update(Tenant)
-            .where(Tenant.id.in_([callers.owner.tenant_id, callers.operator.tenant_id]))
+            .where(Tenant.id.in_([principals.owner.tenant_id, principals.operator.tenant_id]))
             .values(status=TenantStatus.ACTIVE)
         )
-        for caller in (callers.owner, callers.operator):
-            # A case that changed the caller's password changed only that case's world.
+        for principal in (principals.owner, principals.operator):
+            # A case that changed the principal's password changed only that case's world.
             db.execute(
                 update(User)
-                .where(User.id == caller.id)
+                .where(User.id == principal.id)
                 .values(
                     status=UserStatus.ACTIVE,
                     locked_until=None,
                     failed_logins=0,
-                    password_hash=caller.password_hash,
+                    password_hash=principal.password_hash,
                 )
             )
         db.commit()
         # The app's own cache once its lifespan has started: dropped at once, in-process.
         runtime = getattr(fuzz_app.state, "runtime", None)
-        for tenant_id in (callers.owner.tenant_id, callers.operator.tenant_id):
+        for tenant_id in (principals.owner.tenant_id, principals.operator.tenant_id):
             (cache if runtime is None else runtime.principal_cache).forget(tenant_id)
         db.refresh(user)
-        scopes = PLATFORM_SCOPES | TENANT_SCOPES if user is callers.operator else TENANT_SCOPES
+        scopes = PLATFORM_SCOPES | TENANT_SCOPES if user is principals.operator else TENANT_SCOPES
         return bearer(issue_token(user, sorted(scopes)))
 
     yield headers
@@ -183,7 +183,7 @@ def secrets_for(db: Session, owner: User) -> Callable[[schemathesis.Case], None]
     """What a valid case needs that no generator can guess, as a client would have it.
 
     The owner's password to log in or to change it, a live invitation to accept, and
-    the ids no creation answers: a session of the caller's (a login's answer has no
+    the ids no creation answers: a session of the principal's (a login's answer has no
     session id) and a grant to take back. Without them every valid case of these
     operations is refused, which is what the `validation_mismatch` and
     `missing_test_data` warnings count. Everything else stays as generated.
@@ -233,7 +233,7 @@ def secrets_for(db: Session, owner: User) -> Callable[[schemathesis.Case], None]
 def test_a_whole_run_reports_no_warnings(
     fuzz_app: FastAPI,
     db: Session,
-    callers: Callers,
+    principals: Principals,
     fresh_headers: Callable[[str], dict[str, str]],
 ) -> None:
     """Schemathesis's own run, read by the run context its CLI reports from, so the
@@ -260,10 +260,10 @@ def test_a_whole_run_reports_no_warnings(
     run.config.checks.positive_data_acceptance.expected_statuses = list(
         schema.config.checks.positive_data_acceptance.expected_statuses
     )
-    fill = secrets_for(db, callers.owner)
+    fill = secrets_for(db, principals.owner)
 
     @run.auth(refresh_interval=None)
-    class Caller:
+    class Principal:
         """A fresh token for every case, and the secrets the case needs."""
 
         def get(self, case: schemathesis.Case, context: Any) -> dict[str, str] | None:

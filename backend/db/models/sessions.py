@@ -8,7 +8,7 @@ from backend.db.base import Base
 
 
 class LoginSession(Base):
-    """One login session: the chain of refresh tokens rotated from one password grant."""
+    """A session: one login, the family of refresh tokens rotated from its password grant."""
 
     __tablename__ = "refresh_families"
     __table_args__ = (
@@ -31,7 +31,7 @@ class LoginSession(Base):
 
 
 class RefreshToken(Base):
-    """One refresh token of a family; only its SHA-256 is stored."""
+    """One refresh token of a session; only its SHA-256 is stored."""
 
     __tablename__ = "refresh_tokens"
     __table_args__ = (

@@ -116,7 +116,7 @@ def test_filters(
     assert len(found) == len(set(found))
 
 
-def test_only_the_callers_tenant_is_shown(
+def test_only_the_principals_tenant_is_shown(
     client: TestClient, acme: Acme, history: list[AuditEvent], db: Session
 ) -> None:
     AuditEventFactory(tenant=TenantFactory(slug="other"), action="secret.thing")

@@ -31,7 +31,7 @@ from tests.factories import (
     UserFactory,
 )
 
-# Routes that take no id and are not about tenant data, or only about the caller.
+# Routes that take no id and are not about tenant data, or only about the principal.
 PUBLIC = {
     ("POST", "/token"),
     ("POST", "/revoke"),
@@ -44,10 +44,10 @@ PUBLIC = {
     ("POST", "/invitations/accept"),
 }
 SELF = {("GET", "/me"), ("GET", "/me/sessions")}
-# Routes that change only the caller's own account and take no id.
+# Routes that change only the principal's own account and take no id.
 SELF_WRITES = {("PATCH", "/me/password")}
 # Platform routes are not tenant-scoped: only the platform tenant's operators may call
-# them, and any other tenant's caller gets 403 insufficient_scope, which reveals nothing.
+# them, and any other tenant's principal gets 403 insufficient_scope, which reveals nothing.
 PLATFORM = {
     ("GET", "/tenants"),
     ("POST", "/tenants"),
@@ -133,7 +133,7 @@ ID_OF: dict[str, Callable[[Tenants], uuid.UUID]] = {
     "api-keys": lambda t: t.b_key.id,
 }
 
-# Routes that create in the caller's own tenant, with a body naming B's ids where it
+# Routes that create in the principal's own tenant, with a body naming B's ids where it
 # can, and the answer expected: B's ids are not found, and nothing of B comes back.
 CREATES: dict[tuple[str, str], tuple[Callable[["Tenants"], dict[str, object]], int]] = {
     ("POST", "/service-accounts"): (

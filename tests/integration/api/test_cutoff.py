@@ -3,7 +3,7 @@
 One list of the paths that change a standing (services.cutoff), each driven the way an
 admin, a user or the worker drives it: over HTTP, and for jobs and sweeps through the
 functions the worker's tasks run, in the app's own process. Before each change every
-credential has just been used, so the app remembers the caller's standing: a path that
+credential has just been used, so the app remembers the subject's standing: a path that
 forgot to cut off (or to forget what the app remembers) lets the credential through.
 """
 

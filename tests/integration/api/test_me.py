@@ -38,7 +38,7 @@ def assert_invalid_token(response, description: str | None = None) -> None:  # t
         assert response.json()["error_description"] == description
 
 
-def test_me_returns_the_caller_with_tenant_roles_and_scopes(
+def test_me_returns_the_principal_with_tenant_roles_and_scopes(
     client: TestClient, member: User, issue_token: IssueToken
 ) -> None:
     response = client.get("/me", headers=bearer(issue_token(member, ["me"])))

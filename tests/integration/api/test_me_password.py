@@ -115,7 +115,7 @@ def test_while_locked_no_current_password_is_checked(
         change(client, token, current_password="a wrong guess", new_password=NEW)
 
     # The right password and a wrong one get the same answer, so a stolen token is no
-    # oracle while the lock lasts; the caller is signed in as the account, so it may
+    # oracle while the lock lasts; the principal is signed in as the account, so it may
     # say why.
     answers = [
         change(client, token, current_password=current, new_password=NEW)

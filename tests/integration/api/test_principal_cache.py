@@ -81,14 +81,14 @@ def elsewhere(settings: Settings) -> Iterator[Effects]:
     runtime.close()
 
 
-def test_a_known_caller_costs_no_database_statement(
+def test_a_known_principal_costs_no_database_statement(
     client: TestClient, member: User, issue_token: IssueToken, statements: list[str]
 ) -> None:
     app_cache(client)
     token = issue_token(member, ["me"])
     first = client.get("/me", headers=bearer(token))
     assert first.status_code == 200
-    assert statements, "the first request must read the caller from PostgreSQL"
+    assert statements, "the first request must read the principal from PostgreSQL"
     # A message still on its way from an earlier test may drop a fill: a few tries.
     for _ in range(5):
         statements.clear()
