@@ -40,7 +40,7 @@ def _out(grant: GrantView) -> GrantOut:
 @router.get(
     "/{id}/roles", response_model=list[GrantOut], responses={**GUARDED_RESPONSES, **NOT_FOUND}
 )
-def list_user_roles(id: uuid.UUID, principal: RolesRead, db: DbSession) -> list[GrantOut]:
+def list_grants(id: uuid.UUID, principal: RolesRead, db: DbSession) -> list[GrantOut]:
     """The roles granted to a user directly, by name, with who granted them, when, and
     until when; lapsed grants are listed with `active: false`."""
     return [_out(g) for g in grants.list_grants(db, principal.tenant_id, id)]
