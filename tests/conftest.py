@@ -23,9 +23,9 @@ from tests import factories
 from tests.support.database import (
     database_urls,
     drop_database,
+    empty_all,
     migrate,
     recreate_database,
-    truncate_all,
 )
 from tests.support.services import postgres_admin_url, redis_url
 
@@ -103,7 +103,7 @@ def _clean_database(request: pytest.FixtureRequest) -> Iterator[None]:
     engine: Engine | None = request.getfixturevalue("owner_engine") if uses_database else None
     yield
     if engine is not None:
-        truncate_all(engine)
+        empty_all(engine)
 
 
 @pytest.fixture

@@ -55,8 +55,12 @@ def migrate(settings: Settings, revision: str = "head") -> None:
     command.upgrade(alembic_config(settings), revision)
 
 
-def truncate_all(owner_engine: Engine) -> None:
-    """Empty every table; cheaper than rebuilding the schema, and no test sees leftovers."""
-    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+def empty_all(owner_engine: Engine) -> None:
+    """Empty every table, so no test sees another's rows.
+
+    DELETE, children first, rather than TRUNCATE: the tables hold a few rows between
+    tests, and TRUNCATE's new files and locks cost several times as much per table.
+    """
     with owner_engine.begin() as connection:
-        connection.execute(text(f"TRUNCATE {tables} CASCADE"))
+        for table in reversed(Base.metadata.sorted_tables):
+            connection.execute(text(f'DELETE FROM "{table.name}"'))
