@@ -1,5 +1,6 @@
 """Fixtures shared by the whole suite: real PostgreSQL and Redis, the app, tokens."""
 
+import compileall
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -30,6 +31,15 @@ from tests.support.database import (
 from tests.support.services import postgres_admin_url, redis_url
 
 VAR_DIR = PROJECT_ROOT / "var"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Compile the project once, before the test workers start: the suite starts dozens
+    of Python processes (CLI, worker, API), and with PYTHONDONTWRITEBYTECODE set each
+    would compile every module it imports afresh."""
+    if not hasattr(session.config, "workerinput"):
+        for source in ("backend", "migrations"):
+            compileall.compile_dir(PROJECT_ROOT / source, quiet=1)
 
 
 @pytest.fixture(scope="session")
