@@ -19,7 +19,9 @@ UV_STAMP := $(UV_DIR)/.uv-$(UV_VERSION)
 # The virtualenv is $(VENV), on $(PYTHON); uv never downloads a Python of its own.
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON_DOWNLOADS := never
-SYNC := $(UV) sync --frozen --python $(PYTHON) --extra dev --extra embedded
+# Compiled at install: the suite starts dozens of Python processes (CLI, worker, API),
+# and with PYTHONDONTWRITEBYTECODE set each would compile its imports afresh.
+SYNC := $(UV) sync --frozen --compile-bytecode --python $(PYTHON) --extra dev --extra embedded
 
 .PHONY: install lock run test lint format typecheck migrate worker beat bench up down check-deploy clean
 

@@ -1,5 +1,6 @@
 """Fixtures shared by the whole suite: real PostgreSQL and Redis, the app, tokens."""
 
+import compileall
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,13 +24,22 @@ from tests import factories
 from tests.support.database import (
     database_urls,
     drop_database,
+    empty_all,
     migrate,
     recreate_database,
-    truncate_all,
 )
 from tests.support.services import postgres_admin_url, redis_url
 
 VAR_DIR = PROJECT_ROOT / "var"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Compile the project once, before the test workers start: the suite starts dozens
+    of Python processes (CLI, worker, API), and with PYTHONDONTWRITEBYTECODE set each
+    would compile every module it imports afresh."""
+    if not hasattr(session.config, "workerinput"):
+        for source in ("backend", "migrations"):
+            compileall.compile_dir(PROJECT_ROOT / source, quiet=1)
 
 
 @pytest.fixture(scope="session")
@@ -103,7 +113,7 @@ def _clean_database(request: pytest.FixtureRequest) -> Iterator[None]:
     engine: Engine | None = request.getfixturevalue("owner_engine") if uses_database else None
     yield
     if engine is not None:
-        truncate_all(engine)
+        empty_all(engine)
 
 
 @pytest.fixture

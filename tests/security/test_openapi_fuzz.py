@@ -32,15 +32,15 @@ from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 from schemathesis.cli.commands.run.context import ExecutionContext
 from schemathesis.python.asgi import shutdown_lifespans
-from sqlalchemy import update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from backend.db.models import Tenant, TenantStatus, User, UserStatus
 from backend.domain.policy import MIN_PASSWORD_LENGTH_FLOOR
 from backend.domain.scopes import PLATFORM_SCOPES, TENANT_SCOPES
 from backend.main import create_app
-from backend.security.opaque import new_secret
 from backend.security.principal_cache import PrincipalCache
+from backend.security.opaque import new_secret
 from backend.services import invitations
 from backend.settings import Settings
 from tests.conftest import bearer, builtin_role
@@ -123,31 +123,42 @@ def fresh_headers(
 
     def headers(path: str) -> dict[str, str]:
         user = principals.operator if path.startswith("/tenants") else principals.owner
-        db.execute(
+        tenant_ids = [principals.owner.tenant_id, principals.operator.tenant_id]
+        # Only what a case spoiled is written back: most cases spoil nothing.
+        restored = db.execute(
             update(Tenant)
-            .where(Tenant.id.in_([principals.owner.tenant_id, principals.operator.tenant_id]))
+            .where(Tenant.id.in_(tenant_ids), Tenant.status != TenantStatus.ACTIVE)
             .values(status=TenantStatus.ACTIVE)
-        )
+        ).rowcount
         for principal in (principals.owner, principals.operator):
             # A case that changed the principal's password changed only that case's world.
-            db.execute(
+            restored += db.execute(
                 update(User)
-                .where(User.id == principal.id)
+                .where(
+                    User.id == principal.id,
+                    or_(
+                        User.status != UserStatus.ACTIVE,
+                        User.locked_until.is_not(None),
+                        User.failed_logins != 0,
+                        User.password_hash.is_distinct_from(principal.password_hash),
+                    ),
+                )
                 .values(
                     status=UserStatus.ACTIVE,
                     locked_until=None,
                     failed_logins=0,
                     password_hash=principal.password_hash,
                 )
-            )
+            ).rowcount
+        version = db.scalar(select(User.token_version).where(User.id == user.id))
         db.commit()
-        # The app's own cache once its lifespan has started: dropped at once, in-process.
-        runtime = getattr(fuzz_app.state, "runtime", None)
-        for tenant_id in (principals.owner.tenant_id, principals.operator.tenant_id):
-            (cache if runtime is None else runtime.principal_cache).forget(tenant_id)
-        db.refresh(user)
+        if restored:
+            # The app's own cache once its lifespan has started: dropped at once, in-process.
+            runtime = getattr(fuzz_app.state, "runtime", None)
+            for tenant_id in tenant_ids:
+                (cache if runtime is None else runtime.principal_cache).forget(tenant_id)
         scopes = PLATFORM_SCOPES | TENANT_SCOPES if user is principals.operator else TENANT_SCOPES
-        return bearer(issue_token(user, sorted(scopes)))
+        return bearer(issue_token(user, sorted(scopes), version=version))
 
     yield headers
     client.close()

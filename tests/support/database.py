@@ -35,8 +35,14 @@ def _administer(admin_url: str, *statements: str) -> None:
 
 
 def recreate_database(admin_url: str, name: str) -> None:
+    """A new, empty database `name`. Its commits do not wait for the disk: a test database
+    never outlives a crash of its server, and a commit is visible to every other session
+    all the same; waiting for the flush was most of a small transaction's time."""
     _administer(
-        admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"'
+        admin_url,
+        f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
+        f'CREATE DATABASE "{name}"',
+        f'ALTER DATABASE "{name}" SET synchronous_commit = off',
     )
 
 
@@ -55,8 +61,12 @@ def migrate(settings: Settings, revision: str = "head") -> None:
     command.upgrade(alembic_config(settings), revision)
 
 
-def truncate_all(owner_engine: Engine) -> None:
-    """Empty every table; cheaper than rebuilding the schema, and no test sees leftovers."""
-    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+def empty_all(owner_engine: Engine) -> None:
+    """Empty every table, so no test sees another's rows.
+
+    DELETE, children first, rather than TRUNCATE: the tables hold a few rows between
+    tests, and TRUNCATE's new files and locks cost several times as much per table.
+    """
     with owner_engine.begin() as connection:
-        connection.execute(text(f"TRUNCATE {tables} CASCADE"))
+        for table in reversed(Base.metadata.sorted_tables):
+            connection.execute(text(f'DELETE FROM "{table.name}"'))

@@ -5,10 +5,9 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -20,16 +19,24 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
-from backend.db.models import AuditEvent, ImportOutcome, ImportRow, Job, JobStatus, User
+from backend.db.models import AuditEvent, ImportRow, Job, JobStatus, User
 from backend.settings import PROJECT_ROOT, Settings
 from tests.factories import RoleFactory, TenantFactory
 from tests.integration.cli.conftest import RunCli
-from tests.integration.worker.conftest import WorkerFactory, wait_for
+from tests.integration.worker.conftest import spawn_worker, stop_worker
 from tests.support.database import drop_database, recreate_database
 from tests.support.hashes import django_pbkdf2, passlib_pbkdf2
+from tests.support.user_imports import (
+    BCRYPT,
+    HEADER,
+    assert_each_imported_once,
+    bulk_file,
+    imported_events,
+    job_id_of,
+    job_row,
+    users_trigger,
+)
 
-HEADER = "email,full_name,status,roles,password_hash\n"
-JOB_ID = re.compile(r"import job ([0-9a-f-]{36})")
 # The test settings' argon2 parameters: what a login rehashes to.
 CURRENT_ARGON2 = "$argon2id$v=19$m=64,t=1,p=1$"
 
@@ -40,6 +47,16 @@ def acme(db: Session) -> uuid.UUID:
     RoleFactory(tenant=tenant, name="support")
     db.commit()
     return tenant.id
+
+
+@pytest.fixture(scope="module")
+def worker(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """One worker for the module: each test needs one running, and a worker's start would
+    be most of a test's time. Batches of 10 (the failed-batch test counts them)."""
+    log = tmp_path_factory.mktemp("import-worker") / "worker.log"
+    process = spawn_worker(settings, log, TESSERA_JOB_CHUNK_SIZE="10")
+    yield
+    stop_worker(process)
 
 
 def login(client: TestClient, email: str, password: str) -> tuple[int, dict[str, str]]:
@@ -53,17 +70,6 @@ def login(client: TestClient, email: str, password: str) -> tuple[int, dict[str,
 def stored_hash(db: Session, email: str) -> str | None:
     db.expire_all()
     return db.scalars(select(User.password_hash).where(User.email == email)).one()
-
-
-def job_id_of(output: str) -> str:
-    match = JOB_ID.search(output)
-    assert match, output
-    return match.group(1)
-
-
-def imported_events(db: Session) -> list[str]:
-    db.expire_all()
-    return list(db.scalars(select(AuditEvent.target).where(AuditEvent.action == "user.imported")))
 
 
 @pytest.fixture
@@ -99,7 +105,7 @@ def test_a_fastapi_users_database_comes_in_and_logs_in_with_its_passwords(
     acme: uuid.UUID,
     fastapi_users_database: str,
     run_cli: RunCli,
-    start_worker: WorkerFactory,
+    worker: None,
     client: TestClient,
     db: Session,
     tmp_path: Path,
@@ -142,7 +148,6 @@ def test_a_fastapi_users_database_comes_in_and_logs_in_with_its_passwords(
         check=False,
     )
     assert export.returncode == 0, export.stderr
-    start_worker()
     result = run_cli("import", "users", "--tenant", "acme", str(tmp_path / "users.csv"))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "4 imported, 0 already there (left unchanged), 0 rejected" in result.stdout
@@ -171,7 +176,7 @@ def test_a_fastapi_users_database_comes_in_and_logs_in_with_its_passwords(
 def test_pbkdf2_users_from_jsonl_log_in_and_are_rehashed(
     acme: uuid.UUID,
     run_cli: RunCli,
-    start_worker: WorkerFactory,
+    worker: None,
     client: TestClient,
     db: Session,
     tmp_path: Path,
@@ -187,7 +192,6 @@ def test_pbkdf2_users_from_jsonl_log_in_and_are_rehashed(
         for email, (pw, make) in users.items()
     ]
     (tmp_path / "users.ndjson").write_text("\n".join(lines) + "\n")
-    start_worker()
     result = run_cli("import", "users", "--tenant", "acme", str(tmp_path / "users.ndjson"))
     assert result.returncode == 0, result.stdout + result.stderr
     for email, (password, _) in users.items():
@@ -198,13 +202,10 @@ def test_pbkdf2_users_from_jsonl_log_in_and_are_rehashed(
         assert (stored_hash(db, email) or "").startswith(CURRENT_ARGON2)
 
 
-BCRYPT = BcryptHasher(rounds=4)
-
-
 def test_every_rejected_row_is_reported_with_its_line_and_reason(
     acme: uuid.UUID,
     run_cli: RunCli,
-    start_worker: WorkerFactory,
+    worker: None,
     client: TestClient,
     db: Session,
     tmp_path: Path,
@@ -224,7 +225,6 @@ def test_every_rejected_row_is_reported_with_its_line_and_reason(
     raw += b"bytes@acme.test,Caf\xe9,active,," + good.encode() + b"\n"  # 10: Latin-1, not UTF-8
     path = tmp_path / "users.csv"
     path.write_bytes(raw)
-    start_worker()
 
     result = run_cli("import", "users", "--tenant", "acme", str(path))
     assert result.returncode == 1, result.stdout + result.stderr
@@ -255,7 +255,7 @@ def test_every_rejected_row_is_reported_with_its_line_and_reason(
 
 
 def test_a_jsonl_surrogate_and_oversized_fields_refuse_only_their_rows(
-    acme: uuid.UUID, run_cli: RunCli, start_worker: WorkerFactory, db: Session, tmp_path: Path
+    acme: uuid.UUID, run_cli: RunCli, worker: None, db: Session, tmp_path: Path
 ) -> None:
     good = BCRYPT.hash("a good old password")
     path = tmp_path / "users.jsonl"
@@ -271,7 +271,6 @@ def test_a_jsonl_surrogate_and_oversized_fields_refuse_only_their_rows(
         )
         + "\n"
     )
-    start_worker()
     result = run_cli("import", "users", "--tenant", "acme", str(path))
     assert result.returncode == 1, result.stdout + result.stderr
     assert [line for line in result.stdout.splitlines() if line.startswith("line ")] == [
@@ -287,7 +286,7 @@ def test_a_jsonl_surrogate_and_oversized_fields_refuse_only_their_rows(
 def test_running_the_same_file_again_changes_nothing(
     acme: uuid.UUID,
     run_cli: RunCli,
-    start_worker: WorkerFactory,
+    worker: None,
     client: TestClient,
     db: Session,
     tmp_path: Path,
@@ -298,7 +297,6 @@ def test_running_the_same_file_again_changes_nothing(
     ]
     path = tmp_path / "users.csv"
     path.write_text(HEADER + "\n".join(rows) + "\n")
-    start_worker()
     first = run_cli("import", "users", "--tenant", "acme", str(path))
     assert first.returncode == 0, first.stdout + first.stderr
     assert "3 imported" in first.stdout
@@ -324,103 +322,27 @@ def test_running_the_same_file_again_changes_nothing(
     assert len(imported_events(db)) == 3
 
 
-def bulk_file(path: Path, count: int, poison: int | None = None) -> None:
-    """`count` users sharing one cheap hash; row `poison` gets the poisoned email."""
-    shared = BCRYPT.hash("the shared password")
-    emails = ["poison@acme.test" if n == poison else f"bulk{n:04d}@acme.test" for n in range(count)]
-    path.write_text(HEADER + "".join(f"{email},,active,,{shared}\n" for email in emails))
-
-
-def job_row(db: Session, job_id: str) -> Job:
-    db.expire_all()
-    return db.scalars(select(Job).where(Job.id == uuid.UUID(job_id))).one()
-
-
-def assert_each_imported_once(db: Session, count: int) -> None:
-    db.expire_all()
-    assert db.scalar(select(func.count()).select_from(User)) == count
-    targets = imported_events(db)
-    assert len(targets) == len(set(targets)) == count
-    outcomes = db.execute(select(ImportRow.outcome, func.count()).group_by(ImportRow.outcome))
-    assert dict(outcomes.all()) == {ImportOutcome.IMPORTED: count}
-
-
-def test_a_worker_killed_half_way_loses_nothing_and_imports_nothing_twice(
-    acme: uuid.UUID, run_cli: RunCli, start_worker: WorkerFactory, db: Session, tmp_path: Path
-) -> None:
-    bulk_file(tmp_path / "users.csv", 600)
-    fast_redelivery = {
-        # Small batches, so the kill lands half-way however fast the machine is.
-        "TESSERA_JOB_CHUNK_SIZE": "5",
-        "TESSERA_CELERY_VISIBILITY_TIMEOUT_SECONDS": "3",
-    }
-    first = start_worker(**fast_redelivery)
-    staged = run_cli(
-        "import", "users", "--tenant", "acme", "--no-wait", str(tmp_path / "users.csv")
-    )
-    assert staged.returncode == 0, staged.stdout + staged.stderr
-    job_id = job_id_of(staged.stdout)
-    wait_for(lambda: job_row(db, job_id).progress_done > 0, timeout=60, what="a first batch")
-    os.killpg(first.pid, signal.SIGKILL)
-    first.wait(timeout=10)
-    done_at_kill = job_row(db, job_id).progress_done
-    assert 0 < done_at_kill < 600, "the worker must die half-way for this test to mean anything"
-    assert db.scalar(select(func.count()).select_from(User)) == done_at_kill
-
-    start_worker(**fast_redelivery)
-    wait_for(
-        lambda: job_row(db, job_id).status is JobStatus.SUCCEEDED, timeout=180, what="redelivery"
-    )
-    job = job_row(db, job_id)
-    assert job.attempts >= 2
-    assert (job.progress_done, job.progress_total) == (600, 600)
-    assert job.result == {"imported": 600, "exists": 0, "rejected": 0}
-    assert_each_imported_once(db, 600)
-    report = run_cli("import", "report", "--tenant", "acme", job_id)
-    assert report.returncode == 0
-    assert "succeeded, 600 of 600 rows done" in report.stdout
-
-
 @pytest.fixture
-def poisoned_users(owner_engine: Engine) -> Iterator[None]:
-    """A trigger of the operator's own that refuses one email: a batch that fails."""
-    with owner_engine.begin() as connection:
-        connection.execute(
-            text(
-                "CREATE FUNCTION test_poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-                "IF NEW.email = 'poison@acme.test' THEN RAISE EXCEPTION 'poisoned row'; END IF; "
-                "RETURN NEW; END $$"
-            )
-        )
-        connection.execute(
-            text(
-                "CREATE TRIGGER test_poison BEFORE INSERT ON users "
-                "FOR EACH ROW EXECUTE FUNCTION test_poison()"
-            )
-        )
-    try:
-        yield
-    finally:
-        cure(owner_engine)
-
-
-def cure(owner_engine: Engine) -> None:
-    with owner_engine.begin() as connection:
-        connection.execute(text("DROP TRIGGER IF EXISTS test_poison ON users"))
-        connection.execute(text("DROP FUNCTION IF EXISTS test_poison()"))
+def poisoned_users(owner_engine: Engine) -> Iterator[Callable[[], None]]:
+    """A trigger of the operator's own that refuses one email: a batch that fails.
+    Yields the cure."""
+    with users_trigger(
+        owner_engine,
+        "test_poison",
+        "IF NEW.email = 'poison@acme.test' THEN RAISE EXCEPTION 'poisoned row'; END IF;",
+    ) as cure:
+        yield cure
 
 
 def test_a_failed_batch_keeps_the_batches_before_it_and_the_job_resumes(
     acme: uuid.UUID,
-    poisoned_users: None,
-    owner_engine: Engine,
+    poisoned_users: Callable[[], None],
     run_cli: RunCli,
-    start_worker: WorkerFactory,
+    worker: None,
     db: Session,
     tmp_path: Path,
 ) -> None:
     bulk_file(tmp_path / "users.csv", 100, poison=57)  # line 59, in the 6th batch of 10
-    start_worker(TESSERA_JOB_CHUNK_SIZE="10")
     failed = run_cli("import", "users", "--tenant", "acme", str(tmp_path / "users.csv"))
     assert failed.returncode == 3, failed.stdout + failed.stderr
     assert "the job failed: " in failed.stderr
@@ -432,7 +354,7 @@ def test_a_failed_batch_keeps_the_batches_before_it_and_the_job_resumes(
     assert db.scalar(select(func.count()).select_from(User)) == 50
     db.rollback()  # DROP TRIGGER waits for every open transaction on users
 
-    cure(owner_engine)
+    poisoned_users()  # the cure
     resumed = run_cli("import", "resume", "--tenant", "acme", job_id)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert "100 imported, 0 already there (left unchanged), 0 rejected" in resumed.stdout
@@ -479,12 +401,11 @@ def test_a_file_or_tenant_that_cannot_be_imported_exits_2_and_stages_nothing(
 
 
 def test_a_long_report_lists_the_first_hundred_and_the_report_command_all(
-    acme: uuid.UUID, run_cli: RunCli, start_worker: WorkerFactory, tmp_path: Path
+    acme: uuid.UUID, run_cli: RunCli, worker: None, tmp_path: Path
 ) -> None:
     good = BCRYPT.hash("a good old password")
     path = tmp_path / "users.csv"
     path.write_text(HEADER + "".join(f"bad{n},,,,{good}\n" for n in range(130)))
-    start_worker()
     result = run_cli("import", "users", "--tenant", "acme", str(path))
     assert result.returncode == 1
     listed = [line for line in result.stdout.splitlines() if line.startswith("line ")]

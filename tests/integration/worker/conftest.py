@@ -7,7 +7,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
@@ -33,14 +33,10 @@ def worker_env(settings: Settings, **overrides: str) -> dict[str, str]:
     return env
 
 
-@pytest.fixture
-def start_worker(settings: Settings, tmp_path: Any) -> Iterator[WorkerFactory]:
-    """Start `celery worker` processes (solo pool: one process, so SIGKILL kills it all)."""
-    started: list[subprocess.Popen[bytes]] = []
-
-    def start(**overrides: str) -> subprocess.Popen[bytes]:
-        log = open(tmp_path / f"worker-{len(started)}.log", "wb")  # noqa: SIM115
-        process = subprocess.Popen(
+def spawn_worker(settings: Settings, log: Path, **overrides: str) -> subprocess.Popen[bytes]:
+    """A `celery worker` process (solo pool: one process, so SIGKILL kills it all)."""
+    with log.open("wb") as sink:
+        return subprocess.Popen(
             [
                 sys.executable, "-m", "celery", "-A", "backend.worker.app", "worker",
                 "--pool", "solo", "--loglevel", "INFO",
@@ -49,22 +45,36 @@ def start_worker(settings: Settings, tmp_path: Any) -> Iterator[WorkerFactory]:
             ],
             cwd=PROJECT_ROOT,
             env=worker_env(settings, **overrides),
-            stdout=log,
+            stdout=sink,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip
+
+
+def stop_worker(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, as an operator stops one; SIGKILL if it does not exit."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=5)
+
+
+@pytest.fixture
+def start_worker(settings: Settings, tmp_path: Path) -> Iterator[WorkerFactory]:
+    """Start workers with the environment given; any left running are stopped after."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(**overrides: str) -> subprocess.Popen[bytes]:
+        process = spawn_worker(settings, tmp_path / f"worker-{len(started)}.log", **overrides)
         started.append(process)
         return process
 
     yield start
     for process in started:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=5)
+        stop_worker(process)
 
 
 def wait_for(condition: Callable[[], bool], *, timeout: float, what: str) -> None:
