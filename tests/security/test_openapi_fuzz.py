@@ -39,8 +39,8 @@ from backend.db.models import Tenant, TenantStatus, User, UserStatus
 from backend.domain.policy import MIN_PASSWORD_LENGTH_FLOOR
 from backend.domain.scopes import PLATFORM_SCOPES, TENANT_SCOPES
 from backend.main import create_app
-from backend.security.principal_cache import PrincipalCache
 from backend.security.opaque import new_secret
+from backend.security.principal_cache import PrincipalCache
 from backend.services import invitations
 from backend.settings import Settings
 from tests.conftest import bearer, builtin_role
