@@ -142,26 +142,22 @@ def describe(db: Session, tenant_id: uuid.UUID, changes: list[ScopeChange[Subjec
     }
     for change in changes:
         by_kind[change.subject[0]][change.subject[1]] = change
-    users = db.scalars(
-        select(User).where(
-            User.tenant_id == tenant_id, User.id.in_(list(by_kind[SubjectKind.USER]))
-        )
-    )
+    of_users, of_accounts = by_kind[SubjectKind.USER], by_kind[SubjectKind.SERVICE_ACCOUNT]
+    users = db.scalars(select(User).where(User.tenant_id == tenant_id, User.id.in_(list(of_users))))
     accounts = db.scalars(
         select(ServiceAccount).where(
-            ServiceAccount.tenant_id == tenant_id,
-            ServiceAccount.id.in_(list(by_kind[SubjectKind.SERVICE_ACCOUNT])),
+            ServiceAccount.tenant_id == tenant_id, ServiceAccount.id.in_(list(of_accounts))
         )
     )
     user_rows = [
         UserImpact(
             user_id=user.id,
             email=user.email,
-            gained=sorted(by_kind[SubjectKind.USER][user.id].gained),
-            lost=sorted(by_kind[SubjectKind.USER][user.id].lost),
-            lapses_sooner=sorted(by_kind[SubjectKind.USER][user.id].hastened),
+            gained=sorted(of_users[user.id].gained),
+            lost=sorted(of_users[user.id].lost),
+            lapses_sooner=sorted(of_users[user.id].hastened),
             sessions_cut=len(sessions.live_sessions(db, tenant_id, user.id, now))
-            if by_kind[SubjectKind.USER][user.id].cuts_off
+            if of_users[user.id].cuts_off
             else 0,
         )
         for user in users
@@ -170,8 +166,8 @@ def describe(db: Session, tenant_id: uuid.UUID, changes: list[ScopeChange[Subjec
         AccountImpact(
             service_account_id=account.id,
             name=account.name,
-            gained=sorted(by_kind[SubjectKind.SERVICE_ACCOUNT][account.id].gained),
-            lost=sorted(by_kind[SubjectKind.SERVICE_ACCOUNT][account.id].lost),
+            gained=sorted(of_accounts[account.id].gained),
+            lost=sorted(of_accounts[account.id].lost),
         )
         for account in accounts
     ]
