@@ -1,8 +1,10 @@
 """One place that turns domain errors into HTTP answers."""
 
+import json
 import logging
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -142,8 +144,17 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     return error_response(500, "internal_error", "an unexpected error occurred")
 
 
+async def _invalid_request(_: Request, exc: Exception) -> Response:
+    """FastAPI's 422 body, written as ASCII JSON: the errors echo the input, and input
+    holding a lone surrogate (sent as a \\ud800 escape) cannot be encoded as UTF-8."""
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    body = json.dumps({"detail": jsonable_encoder(errors)}, ensure_ascii=True)
+    return Response(body, status_code=422, media_type="application/json")
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(HTTPException, _http)
     app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(DataError, _unstorable)

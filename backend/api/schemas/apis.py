@@ -1,0 +1,55 @@
+import uuid
+from typing import Annotated
+
+from pydantic import BaseModel, Field, StringConstraints
+
+from backend.domain.apis import (
+    MAX_DESCRIPTION_LENGTH,
+    MAX_IDENTIFIER_LENGTH,
+    MAX_NAME_LENGTH,
+    MAX_SCOPE_LENGTH,
+)
+
+ApiName = Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAME_LENGTH)]
+Description = Annotated[str, StringConstraints(max_length=MAX_DESCRIPTION_LENGTH)]
+ScopeName = Annotated[str, StringConstraints(min_length=3, max_length=MAX_SCOPE_LENGTH)]
+# Bounds the work one request can ask for.
+MAX_SCOPES_PER_API = 200
+
+
+class ApiCreate(BaseModel):
+    identifier: str = Field(
+        max_length=MAX_IDENTIFIER_LENGTH, examples=["https://api.example.com/projects"]
+    )
+    name: ApiName
+    description: Description = ""
+    # `resource:action` -> what it grants.
+    scopes: dict[ScopeName, Description] = Field(
+        default_factory=dict,
+        max_length=MAX_SCOPES_PER_API,
+        examples=[{"projects:read": "Read projects"}],
+    )
+
+
+class ApiUpdate(BaseModel):
+    """Only the fields sent change; `scopes` replaces the set whole. The identifier is
+    immutable."""
+
+    name: ApiName | None = None
+    description: Description | None = None
+    scopes: dict[ScopeName, Description] | None = Field(default=None, max_length=MAX_SCOPES_PER_API)
+
+
+class ApiScopeOut(BaseModel):
+    scope: str = Field(examples=["projects:read"])
+    description: str
+
+
+class ApiOut(BaseModel):
+    id: uuid.UUID
+    identifier: str
+    name: str
+    description: str
+    # Tessera's own API: not editable, its scopes are the code catalogue.
+    builtin: bool
+    scopes: list[ApiScopeOut]
