@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Header, Request, Response
 
 from backend.api.deps import AppRuntime, DbSession, in_thread
-from backend.api.errors import NO_STORE
+from backend.api.errors import NO_STORE, OAuthRoute
 from backend.api.schemas.auth import (
     TOKEN_TYPE_HINTS,
     RevocationRequest,
@@ -14,6 +14,7 @@ from backend.api.schemas.auth import (
     TokenResponse,
 )
 from backend.api.schemas.errors import ErrorBody
+from backend.api.schemas.text import Text
 from backend.domain.errors import (
     InvalidClientError,
     InvalidRequestError,
@@ -27,7 +28,7 @@ from backend.security.basic_auth import parse_basic
 from backend.security.rate_limit import client_address
 from backend.services import auth, service_accounts, sessions
 
-router = APIRouter(tags=["auth"])
+router = APIRouter(tags=["auth"], route_class=OAuthRoute)
 
 
 def limit_token_requests(request: Request, runtime: AppRuntime) -> None:
@@ -63,8 +64,8 @@ async def issue_token(
     db: DbSession,
     response: Response,
     form: Annotated[TokenRequest, Form()],
-    user_agent: Annotated[str, Header()] = "",
-    authorization: Annotated[str | None, Header()] = None,
+    user_agent: Annotated[Text, Header()] = "",
+    authorization: Annotated[Text | None, Header()] = None,
 ) -> TokenResponse:
     """`grant_type=password`: log in. Name the tenant with the `tenant` field, or write
     the username as `tenant-slug/email` (what the docs' Authorize dialog sends).

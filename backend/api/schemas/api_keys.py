@@ -4,11 +4,12 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from backend.api.schemas.moments import Moment
+from backend.api.schemas.text import Text
 from backend.domain.scopes import Scope
 
 
 class ApiKeyCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=100)
+    name: Text = Field(min_length=1, max_length=100)
     scopes: list[Scope] = Field(min_length=1, max_length=len(Scope))
     # In the future, at most 10 years ahead; none means the key never expires.
     expires_at: Moment | None = None

@@ -3,10 +3,12 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from backend.api.schemas.text import Text
+
 
 class ServiceAccountCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=100)
-    description: str = Field(default="", max_length=500)
+    name: Text = Field(min_length=1, max_length=100)
+    description: Text = Field(default="", max_length=500)
     role_ids: list[uuid.UUID] = Field(default_factory=list, max_length=50)
 
 
