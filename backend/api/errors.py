@@ -12,6 +12,7 @@ from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
+from backend.api.headers import API_CSP, NO_STORE, SECURITY_HEADERS
 from backend.domain.errors import (
     AuthenticationError,
     ConflictError,
@@ -28,8 +29,6 @@ from backend.domain.errors import (
 from backend.domain.text import printable
 
 logger = logging.getLogger(__name__)
-
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 def error_response(
@@ -225,7 +224,10 @@ async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     # The traceback goes to the server log only; the client learns nothing internal.
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
-    return error_response(500, "internal_error", "an unexpected error occurred")
+    # Answered outside every middleware (Starlette's ServerErrorMiddleware), so this
+    # answer states the headers SecurityHeadersMiddleware gives all others.
+    headers = {**SECURITY_HEADERS, "Content-Security-Policy": API_CSP}
+    return error_response(500, "internal_error", "an unexpected error occurred", headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:

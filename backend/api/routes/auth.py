@@ -6,7 +6,8 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Header, Request, Response
 
 from backend.api.deps import AppRuntime, DbSession, in_thread
-from backend.api.errors import NO_STORE, OAuthRoute
+from backend.api.errors import OAuthRoute
+from backend.api.headers import NO_STORE
 from backend.api.schemas.auth import (
     TOKEN_TYPE_HINTS,
     RevocationRequest,
@@ -62,7 +63,6 @@ async def issue_token(
     request: Request,
     runtime: AppRuntime,
     db: DbSession,
-    response: Response,
     form: Annotated[TokenRequest, Form()],
     user_agent: Annotated[Text, Header()] = "",
     authorization: Annotated[Text | None, Header()] = None,
@@ -110,7 +110,6 @@ async def issue_token(
     # The rate limit, the grant and the commit in one worker thread; the form and the
     # response stay on the event loop.
     issued = await in_thread(db, issue)
-    response.headers.update(NO_STORE)
     return TokenResponse(
         access_token=issued.access_token,
         expires_in=issued.expires_in,

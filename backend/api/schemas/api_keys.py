@@ -3,6 +3,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from backend.api.headers import Credential
 from backend.api.schemas.moments import Moment
 from backend.api.schemas.text import Text
 from backend.domain.scopes import Scope
@@ -30,4 +31,4 @@ class ApiKeyOut(BaseModel):
 class ApiKeyCreated(ApiKeyOut):
     """Returned once, at creation: the only time the key is shown."""
 
-    key: str
+    key: Credential

@@ -3,6 +3,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 from pydantic.config import JsonDict
 
+from backend.api.headers import Credential
 from backend.api.schemas.text import STORABLE
 from backend.domain.policy import MAX_PASSWORD_LENGTH
 from backend.domain.scopes import SCOPE_LIST_PATTERN
@@ -90,9 +91,9 @@ class RevocationRequest(BaseModel):
 class TokenResponse(BaseModel):
     """RFC 6749 §5.1 successful token response."""
 
-    access_token: str
+    access_token: Credential
     token_type: Literal["bearer"] = "bearer"  # noqa: S105 (a token type, not a secret)
     expires_in: int
     scope: str
     # Password and refresh grants only; rotate on every use.
-    refresh_token: str | None = None
+    refresh_token: Credential | None = None

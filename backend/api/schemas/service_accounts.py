@@ -3,6 +3,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from backend.api.headers import Credential
 from backend.api.schemas.text import Text
 
 
@@ -26,4 +27,4 @@ class ServiceAccountOut(BaseModel):
 class ServiceAccountCreated(ServiceAccountOut):
     """Returned once, at creation: the only time the secret is shown."""
 
-    client_secret: str
+    client_secret: Credential

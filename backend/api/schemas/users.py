@@ -12,6 +12,7 @@ from pydantic import (
 )
 from pydantic.config import JsonDict
 
+from backend.api.headers import Credential
 from backend.api.schemas.text import SecretText, Text
 from backend.domain.emails import EMAIL, MAX_EMAIL_LENGTH, is_email
 from backend.domain.policy import (
@@ -126,7 +127,7 @@ class UserOut(BaseModel):
 class InvitationOut(BaseModel):
     """The invitation token, shown this once; pass it on to the user."""
 
-    token: str
+    token: Credential
     expires_at: datetime
 
 
