@@ -45,9 +45,11 @@ def _string(max_length: int, **rule: Any) -> tuple[Any, ...]:
 
 # Bounds far above any value Tessera issues or accepts (an email is at most 320, a
 # secret under 100, a JWT under 2,000 characters): they only cap the work a request makes.
-_NAME, _SECRET, _TOKEN = 400, 200, 8192
-# The route takes an empty field for a missing one (400), so a value has a character.
-Secret = Annotated[str | None, *_string(_SECRET, minLength=1)]
+_NAME, _TOKEN = 400, 8192
+# A refresh token, or at /revoke an access token too (RFC 7009 §2.1): bounded well above
+# a JWT, so a wrong one is answered as unknown (invalid_grant, or 200) rather than by
+# its length. The route takes an empty field for a missing one (400).
+Token = Annotated[str | None, *_string(_TOKEN, minLength=1)]
 
 
 class TokenRequest(BaseModel):
@@ -75,7 +77,7 @@ class TokenRequest(BaseModel):
         str | None,
         *_string(_NAME, pattern=SLUG_PATTERN, description="Needed unless the username names it"),
     ] = None
-    refresh_token: Secret = None
+    refresh_token: Token = None
 
 
 class RevocationRequest(BaseModel):
@@ -83,8 +85,7 @@ class RevocationRequest(BaseModel):
 
     model_config = ConfigDict(json_schema_extra={"required": ["token"]})
 
-    # Access tokens too (RFC 7009 §2.1), which are longer than refresh tokens.
-    token: Annotated[str | None, *_string(_TOKEN, minLength=1)] = None
+    token: Token = None
     token_type_hint: Annotated[str | None, *_string(_NAME, enum=list(TOKEN_TYPE_HINTS))] = None
 
 

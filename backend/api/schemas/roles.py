@@ -4,12 +4,14 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field, StringConstraints
 
-from backend.api.schemas.text import Text
+from backend.api.schemas.text import STORABLE, Text
 from backend.domain.roles import render_chain
 from backend.domain.scopes import Scope
 from backend.services.roles import ScopeExplanation
 
-RoleName = Annotated[Text, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+RoleName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), STORABLE
+]
 MAX_INCLUDES = 50
 
 
