@@ -155,6 +155,33 @@ def test_the_sweep_finds_every_kind_of_string_input() -> None:
     assert {t.where for t in TARGETS if t.where[0].isupper()} <= set(BASE_BODIES)
 
 
+def _declared(target: Target) -> dict[str, Any]:
+    """The schema OpenAPI states for the target."""
+    operation = OPENAPI["paths"][target.path][target.method]
+    if target.where in BASE_BODIES:
+        schema = _resolve({"$ref": f"#/components/schemas/{target.where}"})[1]
+        for step in target.field:
+            if isinstance(step, int):
+                schema = next(o for o in _options(schema) if "items" in o)["items"]
+            else:
+                schema = schema["properties"][step]
+            schema = _resolve(schema)[1]
+        return schema
+    (parameter,) = [p for p in operation["parameters"] if p["name"] == target.field[0]]
+    declared: dict[str, Any] = parameter["schema"]
+    return declared
+
+
+@pytest.mark.parametrize("target", TARGETS, ids=str)
+def test_every_string_input_is_bounded(target: Target) -> None:
+    """A length, a list of values, or a format that bounds it (a UUID, a date-time)."""
+    for option in _options(_declared(target)):
+        schema = _resolve(option)[1]
+        if schema.get("type") == "string":
+            bounds = {"maxLength", "enum"} & set(schema)
+            assert bounds or schema.get("format") in ("uuid", "date-time"), schema
+
+
 @dataclass(frozen=True)
 class Callers:
     tenant_admin: dict[str, str]

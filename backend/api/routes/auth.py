@@ -15,7 +15,7 @@ from backend.api.schemas.auth import (
     TokenResponse,
 )
 from backend.api.schemas.errors import ErrorBody
-from backend.api.schemas.text import Text
+from backend.api.schemas.text import HEADER_MAX_LENGTH, Text
 from backend.domain.errors import (
     InvalidClientError,
     InvalidRequestError,
@@ -64,8 +64,9 @@ async def issue_token(
     runtime: AppRuntime,
     db: DbSession,
     form: Annotated[TokenRequest, Form()],
-    user_agent: Annotated[Text, Header()] = "",
-    authorization: Annotated[Text | None, Header()] = None,
+    # As long as a server takes a header line; the session keeps the first 300 characters.
+    user_agent: Annotated[Text, Header(max_length=HEADER_MAX_LENGTH)] = "",
+    authorization: Annotated[Text | None, Header(max_length=HEADER_MAX_LENGTH)] = None,
 ) -> TokenResponse:
     """`grant_type=password`: log in. Name the tenant with the `tenant` field, or write
     the username as `tenant-slug/email` (what the docs' Authorize dialog sends).

@@ -21,5 +21,7 @@ def _storable(value: object) -> object:
 
 
 STORABLE = BeforeValidator(_storable)
+# The bound of a header the API reads: what uvicorn's parsers take in one line.
+HEADER_MAX_LENGTH = 8192
 Text = Annotated[str, STORABLE]
 SecretText = Annotated[SecretStr, STORABLE]
