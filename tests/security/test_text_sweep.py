@@ -318,3 +318,24 @@ def test_over_a_real_server_every_body_field_gets_an_answer(
                 failures.append(f"{target}: {problem}")
     assert failures == []
     assert "Traceback" not in live.output()
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Authorization": "Bearer \x00"},
+        {"Authorization": "Bearer a\x00b.c\x00d.e"},
+        {"X-API-Key": "\x00"},
+        {"X-API-Key": f"ak_{uuid.uuid4().hex}_\x00{'A' * 42}"},
+        {"Authorization": "Basic AA==", "X-Request-ID": "\x00"},
+    ],
+    ids=["bearer-nul", "jwt-nul", "api-key-nul", "api-key-shaped-nul", "request-id-nul"],
+)
+def test_credentials_headers_with_nul_are_refused_as_credentials(
+    client: TestClient, headers: dict[str, str]
+) -> None:
+    """The headers every guarded route reads, outside any route's parameters."""
+    response = client.get("/me", headers=headers)
+    assert response.status_code == 401, response.text
+    assert response.json()["error"] == "invalid_token"
+    assert "\x00" not in response.headers.get("x-request-id", "")
