@@ -8,6 +8,7 @@ import re
 from urllib.parse import urlsplit
 
 from backend.domain.errors import DomainError
+from backend.domain.text import unstorable
 
 MAX_IDENTIFIER_LENGTH = 300
 MAX_NAME_LENGTH = 100
@@ -47,13 +48,11 @@ def validate_scope_name(name: str) -> None:
 
 
 def validate_text(field: str, value: str, *, max_length: int, required: bool = False) -> None:
-    """Text PostgreSQL can store and a person can read: no NUL, control characters or
-    lone surrogates, within its length."""
+    """Text PostgreSQL can store (domain/text.py), within its length."""
     if required and not value.strip():
         raise InvalidApiError(f"{field} must not be empty")
     if len(value) > max_length:
         raise InvalidApiError(f"{field} must be at most {max_length} characters")
-    if any(ch < " " and ch not in "\t\n" for ch in value) or "\x7f" in value:
-        raise InvalidApiError(f"{field} must not hold control characters")
-    if any("\ud800" <= ch <= "\udfff" for ch in value):
-        raise InvalidApiError(f"{field} must not hold lone surrogates")
+    reason = unstorable(value)
+    if reason is not None:
+        raise InvalidApiError(f"{field} {reason}")
