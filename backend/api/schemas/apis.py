@@ -3,6 +3,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field, StringConstraints
 
+from backend.api.schemas.text import Text
 from backend.domain.apis import (
     MAX_DESCRIPTION_LENGTH,
     MAX_IDENTIFIER_LENGTH,
@@ -10,15 +11,15 @@ from backend.domain.apis import (
     MAX_SCOPE_LENGTH,
 )
 
-ApiName = Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAME_LENGTH)]
-Description = Annotated[str, StringConstraints(max_length=MAX_DESCRIPTION_LENGTH)]
-ScopeName = Annotated[str, StringConstraints(min_length=3, max_length=MAX_SCOPE_LENGTH)]
+ApiName = Annotated[Text, StringConstraints(min_length=1, max_length=MAX_NAME_LENGTH)]
+Description = Annotated[Text, StringConstraints(max_length=MAX_DESCRIPTION_LENGTH)]
+ScopeName = Annotated[Text, StringConstraints(min_length=3, max_length=MAX_SCOPE_LENGTH)]
 # Bounds the work one request can ask for.
 MAX_SCOPES_PER_API = 200
 
 
 class ApiCreate(BaseModel):
-    identifier: str = Field(
+    identifier: Text = Field(
         max_length=MAX_IDENTIFIER_LENGTH, examples=["https://api.example.com/projects"]
     )
     name: ApiName
