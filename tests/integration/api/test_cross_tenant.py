@@ -55,6 +55,11 @@ PLATFORM = {
     ("PATCH", "/tenants/{id}"),
     ("POST", "/tenants/{id}/suspend"),
     ("POST", "/tenants/{id}/reactivate"),
+    ("GET", "/apis"),
+    ("POST", "/apis"),
+    ("GET", "/apis/{id}"),
+    ("PATCH", "/apis/{id}"),
+    ("DELETE", "/apis/{id}"),
 }
 # GET routes without an id that list a tenant's rows; the matrix checks none of B's leak.
 LISTS: set[tuple[str, str]] = {
@@ -127,6 +132,8 @@ ID_OF: dict[str, Callable[[Tenants], uuid.UUID]] = {
     "role_id": lambda t: t.b_role.id,
     "tenants": lambda t: t.b_tenant.id,
     "tenant_id": lambda t: t.b_tenant.id,
+    # APIs are platform reference data: any id will do, the platform scope refuses first.
+    "apis": lambda t: t.b_tenant.id,
     "sessions": lambda t: t.b_session.id,
     "jobs": lambda t: t.b_job.id,
     "service-accounts": lambda t: t.b_account.id,
