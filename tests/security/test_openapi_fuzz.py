@@ -20,6 +20,7 @@ warning: every operation accepts some of what its schema calls valid, and is rea
 with ids that exist.
 """
 
+import base64
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -41,7 +42,7 @@ from backend.domain.scopes import PLATFORM_SCOPES, TENANT_SCOPES
 from backend.main import create_app
 from backend.security.opaque import new_secret
 from backend.security.principal_cache import PrincipalCache
-from backend.services import invitations
+from backend.services import invitations, service_accounts
 from backend.settings import Settings
 from tests.conftest import bearer, builtin_role
 from tests.factories import (
@@ -49,6 +50,7 @@ from tests.factories import (
     InvitationFactory,
     LoginSessionFactory,
     RoleFactory,
+    ServiceAccountFactory,
     TenantFactory,
     UserFactory,
 )
@@ -193,7 +195,8 @@ WHOLE_RUN_SEED = 15
 def secrets_for(db: Session, owner: User) -> Callable[[schemathesis.Case], None]:
     """What a valid case needs that no generator can guess, as a client would have it.
 
-    The owner's password to log in or to change it, a live invitation to accept, and
+    The owner's password to log in or to change it, a service account's credentials for
+    the client-credentials grant, a live invitation to accept, and
     the ids no creation answers: a session of the principal's (a login's answer has no
     session id) and a grant to take back. Without them every valid case of these
     operations is refused, which is what the `validation_mismatch` and
@@ -220,10 +223,23 @@ def secrets_for(db: Session, owner: User) -> Callable[[schemathesis.Case], None]
         db.commit()
         return {"id": str(holder.id), "role_id": str(member.id)}
 
+    def client() -> str:
+        """HTTP Basic credentials of a live service account of the owner's tenant."""
+        secret = new_secret(service_accounts.SECRET_KIND, owner.tenant_id)
+        account = ServiceAccountFactory(
+            tenant=acme, secret_hash=secret.digest, secret_prefix=secret.prefix, roles=[member]
+        )
+        db.commit()
+        pair = f"{service_accounts.client_id_of(account)}:{secret.value}"
+        return f"Basic {base64.b64encode(pair.encode()).decode()}"
+
     def fill(case: schemathesis.Case) -> None:
         body = case.body if isinstance(case.body, dict) else {}
         operation_id = case.operation.definition.raw["operationId"]
-        if operation_id == "token" and body.get("grant_type") == "password":
+        if operation_id == "token" and body.get("grant_type") == "client_credentials":
+            kept = {k: v for k, v in (case.headers or {}).items() if k.lower() != "authorization"}
+            case.headers = {**kept, "Authorization": client()}
+        elif operation_id == "token" and body.get("grant_type") == "password":
             body["password"] = DEFAULT_PASSWORD
             if "tenant" in body:
                 body.update(tenant="acme", username=owner.email)
