@@ -63,14 +63,8 @@ def create(
     )
     db.add(key)
     db.flush()
-    audit.record(
-        db,
-        tenant_id=actor.tenant_id,
-        actor=actor.actor,
-        action="api_key.created",
-        target=f"api_key:{key.id}",
-        data={"name": name, "scope": key.scope, "prefix": key.prefix},
-    )
+    data = {"name": name, "scope": key.scope, "prefix": key.prefix}
+    audit.record_by(db, actor, "api_key.created", f"api_key:{key.id}", data)
     return CreatedKey(key=key, plaintext=secret.value)
 
 
@@ -100,13 +94,7 @@ def revoke(db: Session, actor: Principal, key_id: uuid.UUID) -> None:
         .values(revoked_at=datetime.now(UTC)),
     )
     if revoked is not None:
-        audit.record(
-            db,
-            tenant_id=actor.tenant_id,
-            actor=actor.actor,
-            action="api_key.revoked",
-            target=f"api_key:{key.id}",
-        )
+        audit.record_by(db, actor, "api_key.revoked", f"api_key:{key.id}")
 
 
 def authenticate(db: Session, presented: str, *, platform_tenant_slug: str) -> Principal:

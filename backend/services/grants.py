@@ -113,7 +113,13 @@ def assign(
             if grant is None:
                 raise ConflictError("the grant was revoked meanwhile; try again")
     if created:
-        _audit(db, actor, "grant.given", user, role, {"after": {"expires_at": _iso(expires_at)}})
+        audit.record_by(
+            db,
+            actor,
+            "grant.given",
+            f"user:{user.id}",
+            _about(role, {"after": {"expires_at": _iso(expires_at)}}),
+        )
         cutoff.profiles(db, effects, tenant_id)
     elif grant.expires_at != expires_at:
         before = grant.expires_at
@@ -121,13 +127,15 @@ def assign(
         grant.granted_by = actor.user_id
         grant.granted_at = now
         db.flush()
-        _audit(
+        audit.record_by(
             db,
             actor,
             "grant.given",
-            user,
-            role,
-            {"before": {"expires_at": _iso(before)}, "after": {"expires_at": _iso(expires_at)}},
+            f"user:{user.id}",
+            _about(
+                role,
+                {"before": {"expires_at": _iso(before)}, "after": {"expires_at": _iso(expires_at)}},
+            ),
         )
         cutoff.profiles(db, effects, tenant_id)
     changes = role_impact.settle(db, effects, reach)
@@ -170,7 +178,7 @@ def unassign(
     if deleted is None:
         raise NotFoundError("role grant")
     before = {"expires_at": _iso(deleted.expires_at)}
-    _audit(db, actor, "grant.revoked", user, role, {"before": before})
+    audit.record_by(db, actor, "grant.revoked", f"user:{user.id}", _about(role, {"before": before}))
     cutoff.profiles(db, effects, tenant_id)
     return Changed(result=None, changes=role_impact.settle(db, effects, reach))
 
@@ -222,14 +230,6 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment is not None else None
 
 
-def _audit(
-    db: Session, actor: Principal, action: str, user: User, role: Role, data: dict[str, Any]
-) -> None:
-    audit.record(
-        db,
-        tenant_id=actor.tenant_id,
-        actor=actor.actor,
-        action=action,
-        target=f"user:{user.id}",
-        data={"role_id": str(role.id), "role": role.name, **data},
-    )
+def _about(role: Role, data: dict[str, Any]) -> dict[str, Any]:
+    """A grant event's data: the role it is about, then what changed."""
+    return {"role_id": str(role.id), "role": role.name, **data}

@@ -94,14 +94,8 @@ def create(
         for r in set(role_ids)
     )
     db.flush()
-    audit.record(
-        db,
-        tenant_id=actor.tenant_id,
-        actor=actor.actor,
-        action="service_account.created",
-        target=f"service_account:{account.id}",
-        data={"name": name, "role_ids": sorted(str(r) for r in role_ids)},
-    )
+    data = {"name": name, "role_ids": sorted(str(r) for r in role_ids)}
+    audit.record_by(db, actor, "service_account.created", f"service_account:{account.id}", data)
     return CreatedAccount(view=_view(db, account), client_secret=secret.value)
 
 
@@ -145,13 +139,7 @@ def revoke(db: Session, effects: Effects, actor: Principal, account_id: uuid.UUI
     cutoff.service_accounts(
         db, effects, actor.tenant_id, [account.id], reason=cutoff.Reason.SERVICE_ACCOUNT_REVOKED
     )
-    audit.record(
-        db,
-        tenant_id=actor.tenant_id,
-        actor=actor.actor,
-        action="service_account.revoked",
-        target=f"service_account:{account.id}",
-    )
+    audit.record_by(db, actor, "service_account.revoked", f"service_account:{account.id}")
 
 
 def client_credentials_grant(

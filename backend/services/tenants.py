@@ -34,11 +34,13 @@ from backend.services import (
 )
 from backend.services.effects import Effects
 from backend.services.invitations import IssuedInvitation
-from backend.services.paging import Page
+from backend.services.paging import Page, page_of
 from backend.services.principals import Principal
 from backend.services.roles import seed_builtin_roles
 
 SUSPENDED_REASON = "tenant_suspended"
+# The listing's sort key: the slug (unique).
+TenantKey = tuple[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,8 +132,8 @@ class TenantFilter:
 
 
 def list_tenants(
-    db: Session, filters: TenantFilter, *, after: str | None, limit: int
-) -> Page[Tenant, str]:
+    db: Session, filters: TenantFilter, *, after: TenantKey | None, limit: int
+) -> Page[Tenant, TenantKey]:
     """A page of tenants ordered by slug (unique), starting after the slug `after`.
 
     Needs enter_as_operator first: otherwise the only row visible is the principal's own.
@@ -140,10 +142,9 @@ def list_tenants(
     if filters.status is not None:
         query = query.where(Tenant.status == filters.status)
     if after is not None:
-        query = query.where(Tenant.slug > after)
+        query = query.where(Tenant.slug > after[0])
     rows = list(db.scalars(query.order_by(Tenant.slug).limit(limit + 1)))
-    kept = rows[:limit]
-    return Page(items=kept, next_key=kept[-1].slug if len(rows) > limit else None)
+    return page_of(rows, limit, lambda tenant: (tenant.slug,))
 
 
 def get(db: Session, tenant_id: uuid.UUID, *, for_update: bool = False) -> Tenant:

@@ -14,7 +14,7 @@ from backend.api.deps import (
     UsersWrite,
     in_thread,
 )
-from backend.api.pagination import Cursor, Limit, decode_cursor, encode_cursor
+from backend.api.pagination import Cursor, Keyset, Limit
 from backend.api.schemas.errors import (
     BAD_CURSOR,
     CONFLICT,
@@ -32,11 +32,13 @@ from backend.api.schemas.users import (
     UserUpdate,
 )
 from backend.db.models import User, UserStatus
-from backend.domain.errors import InvalidRequestError
 from backend.services import user_admin, user_listing, users
-from backend.services.user_listing import UserFilter, UserKey
+from backend.services.user_listing import UserFilter
 
 router = APIRouter(prefix="/users", tags=["users"])
+
+# The key's email is the stored lower(email).
+USERS = Keyset("users", (("email", str), ("id", uuid.UUID)))
 
 
 def user_out(user: User) -> UserOut:
@@ -71,7 +73,7 @@ async def list_users(
     cursor: Cursor = None,
 ) -> UserPage:
     """The tenant's users by email, a page at a time; pass `next_cursor` back for more."""
-    after = _user_key(cursor)
+    after = USERS.key(cursor)
     filters = UserFilter(status=status, email_prefix=email_prefix, role_id=role_id)
     # Async, so that the page is validated and serialised on the event loop: the query
     # and the end of its transaction are the request's only thread hop after the guard.
@@ -79,15 +81,12 @@ async def list_users(
         db,
         lambda: user_listing.list_users(db, principal.tenant_id, filters, after=after, limit=limit),
     )
-    next_cursor = (
-        encode_cursor([page.next_key[0], str(page.next_key[1])]) if page.next_key else None
-    )
     # The listing's columns are named as UserOut's fields (plus its sort key, which
     # validation ignores): dicts by name, then one validation of the whole page in
     # pydantic's core, far cheaper than a model per row or reading row attributes.
     names = page.items[0]._fields if page.items else ()
     items = [dict(zip(names, row, strict=True)) for row in page.items]
-    return UserPage.model_validate({"items": items, "next_cursor": next_cursor})
+    return UserPage.model_validate({"items": items, "next_cursor": USERS.cursor(page.next_key)})
 
 
 @router.post(
@@ -192,19 +191,3 @@ def delete_user(
     cannot be deleted (409)."""
     user_admin.delete(db, effects, principal, id)
     return Response(status_code=204)
-
-
-def _user_key(cursor: str | None) -> UserKey | None:
-    key = decode_cursor(cursor)
-    if key is None:
-        return None
-    try:
-        email, user_id = key
-        if not (isinstance(email, str) and isinstance(user_id, str)):
-            raise TypeError(key)
-        # PostgreSQL text cannot hold NUL: such a key would fail in the query, a 500.
-        if "\x00" in email:
-            raise ValueError(key)
-        return email, uuid.UUID(user_id)
-    except (TypeError, ValueError) as exc:
-        raise InvalidRequestError("cursor is not valid") from exc

@@ -4,6 +4,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from backend.api.pagination import PageOut
+
 
 class AuditEventOut(BaseModel):
     id: uuid.UUID
@@ -18,6 +20,5 @@ class AuditEventOut(BaseModel):
     client_ip: str | None
 
 
-class AuditPage(BaseModel):
-    items: list[AuditEventOut]
-    next_cursor: str | None
+class AuditPage(PageOut[AuditEventOut]):
+    """A page of the audit log, newest first."""

@@ -4,6 +4,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from backend.api.pagination import PageOut
 from backend.api.schemas.users import (
     PASSWORD_OR_INVITE,
     Email,
@@ -75,6 +76,5 @@ class TenantCreated(TenantOut):
     owner: OwnerCreated
 
 
-class TenantPage(BaseModel):
-    items: list[TenantOut]
-    next_cursor: str | None
+class TenantPage(PageOut[TenantOut]):
+    """A page of tenants, by slug."""

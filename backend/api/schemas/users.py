@@ -13,6 +13,7 @@ from pydantic import (
 )
 from pydantic.config import JsonDict
 
+from backend.api.pagination import PageOut
 from backend.domain.emails import EMAIL, MAX_EMAIL_LENGTH, is_email
 from backend.domain.policy import (
     DEFAULT_MIN_PASSWORD_LENGTH,
@@ -134,9 +135,8 @@ class UserCreated(UserOut):
     invitation: InvitationOut | None
 
 
-class UserPage(BaseModel):
-    items: list[UserOut]
-    next_cursor: str | None
+class UserPage(PageOut[UserOut]):
+    """A page of the tenant's users, by email."""
 
 
 class InvitationAccept(BaseModel):

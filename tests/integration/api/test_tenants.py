@@ -22,6 +22,7 @@ from backend.services.effects import Effects
 from backend.settings import Settings
 from tests.conftest import bearer, builtin_role
 from tests.factories import DEFAULT_PASSWORD, RoleFactory, TenantFactory, UserFactory
+from tests.support.cursors import raw_cursor
 from tests.support.platform import create_operator
 
 IssueToken = Callable[..., str]
@@ -225,6 +226,24 @@ def test_list_pages_by_slug_and_filters_by_status(
 
     bad = client.get("/tenants", headers=bearer(platform.token), params={"cursor": "nope"})
     assert bad.status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("cursor", "reason"),
+    [
+        (raw_cursor(["users", "acme"]), "not one of the tenants listing's"),
+        (raw_cursor(["tenants", "acme", "extra"]), "not one of the tenants listing's"),
+        (raw_cursor(["tenants", "\udfff"]), "its slug holds a NUL or a lone surrogate"),
+        (raw_cursor(["tenants", "a\u0000"]), "its slug holds a NUL or a lone surrogate"),
+    ],
+    ids=["another-listing", "long-key", "lone-surrogate", "nul"],
+)
+def test_a_bad_tenants_cursor_is_400_with_the_reason(
+    client: TestClient, platform: Platform, cursor: str, reason: str
+) -> None:
+    response = client.get("/tenants", headers=bearer(platform.token), params={"cursor": cursor})
+    assert response.status_code == 400
+    assert response.json()["error_description"] == f"cursor is not valid: {reason}"
 
 
 def test_get_one_tenant_and_an_unknown_id(
