@@ -11,12 +11,13 @@ from backend.api.pagination import Cursor, Keyset, Limit
 from backend.api.schemas.audit import AuditEventOut, AuditPage
 from backend.api.schemas.errors import BAD_CURSOR, GUARDED_RESPONSES
 from backend.api.schemas.moments import Moment
+from backend.api.schemas.text import Text
 from backend.services import audit
 from backend.services.audit import EventFilter
 
 router = APIRouter(prefix="/audit-events", tags=["audit"])
 
-Match = Annotated[str | None, Query(max_length=120)]
+Match = Annotated[Text | None, Query(max_length=120)]
 
 EVENTS = Keyset("audit-events", (("at", datetime), ("id", uuid.UUID)))
 
