@@ -299,7 +299,7 @@ def test_suspension_cuts_a_tenant_off_at_once_and_reactivation_restores_logins(
     assert refreshed.json()["error"] == "invalid_grant"
     refused = password_login(client, "acme/boss@acme.test", DEFAULT_PASSWORD)
     assert refused.status_code == 400
-    assert refused.json()["error_description"] == "this tenant is suspended"
+    assert refused.json()["error_description"] == "tenant is suspended"
 
     db.expire_all()
     family = db.scalars(select(LoginSession).where(LoginSession.tenant_id == acme.tenant_id)).one()
