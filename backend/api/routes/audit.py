@@ -49,18 +49,6 @@ def list_audit_events(
         limit=limit,
     )
     return AuditPage(
-        items=[
-            AuditEventOut(
-                id=e.id,
-                at=e.at,
-                actor=e.actor,
-                action=e.action,
-                target=e.target,
-                data=e.data,
-                request_id=e.request_id,
-                client_ip=e.client_ip,
-            )
-            for e in page.items
-        ],
+        items=[AuditEventOut.of(e) for e in page.items],
         next_cursor=EVENTS.cursor(page.next_key),
     )

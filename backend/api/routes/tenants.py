@@ -20,23 +20,13 @@ from backend.api.schemas.tenants import (
     TenantUpdate,
 )
 from backend.api.schemas.users import InvitationOut
-from backend.db.models import Tenant, TenantStatus
+from backend.db.models import TenantStatus
 from backend.services import tenants
 from backend.services.tenants import TenantFilter
 
 router = APIRouter(prefix="/tenants", tags=["tenants (platform)"])
 
 TENANTS = Keyset("tenants", (("slug", str),))
-
-
-def _out(tenant: Tenant) -> TenantOut:
-    return TenantOut(
-        id=tenant.id,
-        slug=tenant.slug,
-        name=tenant.name,
-        status=tenant.status.value,
-        created_at=tenant.created_at,
-    )
 
 
 @router.post(
@@ -66,7 +56,7 @@ def create_tenant(
     db.refresh(tenant)
     invitation = created.invitation
     return TenantCreated(
-        **_out(tenant).model_dump(),
+        **TenantOut.of(tenant).model_dump(),
         owner=OwnerCreated(
             id=created.owner_id,
             email=body.owner.email,
@@ -93,7 +83,7 @@ def list_tenants(
         db, TenantFilter(status=status), after=TENANTS.key(cursor), limit=limit
     )
     return TenantPage(
-        items=[_out(t) for t in page.items], next_cursor=TENANTS.cursor(page.next_key)
+        items=[TenantOut.of(t) for t in page.items], next_cursor=TENANTS.cursor(page.next_key)
     )
 
 
@@ -101,7 +91,7 @@ def list_tenants(
 def get_tenant(id: uuid.UUID, principal: TenantsRead, db: DbSession) -> TenantOut:
     """One tenant."""
     tenants.enter_as_operator(db, principal)
-    return _out(tenants.get(db, id))
+    return TenantOut.of(tenants.get(db, id))
 
 
 @router.patch("/{id}", response_model=TenantOut, responses={**GUARDED_RESPONSES, **NOT_FOUND})
@@ -111,7 +101,7 @@ def rename_tenant(
     """Rename a tenant. The slug is immutable (422 if sent): logins and refresh tokens
     name the tenant by it."""
     tenants.enter_as_operator(db, principal)
-    return _out(tenants.rename(db, effects, principal, id, name=body.name))
+    return TenantOut.of(tenants.rename(db, effects, principal, id, name=body.name))
 
 
 @router.post(
@@ -126,7 +116,7 @@ def suspend_tenant(
     cannot log in, and its live sessions are ended. The platform tenant cannot be
     suspended (409). Suspending a suspended tenant changes nothing."""
     tenants.enter_as_operator(db, principal)
-    return _out(tenants.suspend(db, effects, principal, id))
+    return TenantOut.of(tenants.suspend(db, effects, principal, id))
 
 
 @router.post(
@@ -138,4 +128,4 @@ def reactivate_tenant(
     """Reactivate a suspended tenant: its users can log in again. Sessions ended by the
     suspension stay ended."""
     tenants.enter_as_operator(db, principal)
-    return _out(tenants.reactivate(db, effects, principal, id))
+    return TenantOut.of(tenants.reactivate(db, effects, principal, id))

@@ -3,6 +3,7 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
+from backend.api.schemas.base import Out
 from backend.api.schemas.moments import Moment
 
 
@@ -11,7 +12,7 @@ class GrantRequest(BaseModel):
     expires_at: Moment | None = None
 
 
-class GrantOut(BaseModel):
+class GrantOut(Out):
     role_id: uuid.UUID
     role_name: str
     builtin: bool
