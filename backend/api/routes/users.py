@@ -32,7 +32,7 @@ from backend.api.schemas.users import (
     UserPage,
     UserUpdate,
 )
-from backend.db.models import User, UserStatus
+from backend.db.models import UserStatus
 from backend.services import user_admin, user_listing, users
 from backend.services.user_listing import UserFilter
 
@@ -40,23 +40,6 @@ router = APIRouter(prefix="/users", tags=["users"])
 
 # The key's email is the stored lower(email).
 USERS = Keyset("users", (("email", str), ("id", uuid.UUID)))
-
-
-def user_out(user: User) -> UserOut:
-    return UserOut(
-        id=user.id,
-        email=user.email,
-        full_name=user.full_name,
-        status=user.status.value,
-        disabled_at=user.disabled_at,
-        disabled_reason=user.disabled_reason,
-        locked_until=user.locked_until,
-        failed_logins=user.failed_logins,
-        last_login_at=user.last_login_at,
-        created_at=user.created_at,
-        password_set=user.password_hash is not None,
-        deleted=users.is_deleted(user),
-    )
 
 
 @router.get("", response_model=UserPage, responses={**GUARDED_RESPONSES, **BAD_CURSOR})
@@ -114,7 +97,7 @@ def create_user(
     db.refresh(created.user)
     invitation = created.invitation
     return UserCreated(
-        **user_out(created.user).model_dump(),
+        **UserOut.of(created.user).model_dump(),
         invitation=(
             InvitationOut(token=invitation.token, expires_at=invitation.expires_at)
             if invitation is not None
@@ -126,7 +109,7 @@ def create_user(
 @router.get("/{id}", response_model=UserOut, responses={**GUARDED_RESPONSES, **NOT_FOUND})
 def get_user(id: uuid.UUID, principal: UsersRead, db: DbSession) -> UserOut:
     """One user of your tenant."""
-    return user_out(users.get(db, principal.tenant_id, id))
+    return UserOut.of(users.get(db, principal.tenant_id, id))
 
 
 @router.patch(
@@ -138,7 +121,7 @@ def update_user(
     """Change the email (409 if another user of the tenant has it, in any case) and/or
     the full name. A deleted user cannot be changed (409)."""
     user = user_admin.update(db, effects, principal, id, email=body.email, full_name=body.full_name)
-    return user_out(user)
+    return UserOut.of(user)
 
 
 @router.post(
@@ -156,7 +139,7 @@ def disable_user(
     """Disable a user now: their access tokens, sessions and API keys stop working at
     once. The tenant's last active owner cannot be disabled (409)."""
     reason = body.reason if body is not None else None
-    return user_out(user_admin.disable(db, effects, principal, id, reason=reason))
+    return UserOut.of(user_admin.disable(db, effects, principal, id, reason=reason))
 
 
 @router.post(
@@ -168,7 +151,7 @@ def enable_user(
     id: uuid.UUID, principal: UsersDisable, db: DbSession, effects: AppEffects
 ) -> UserOut:
     """Re-enable a disabled user (a deleted one cannot be, 409)."""
-    return user_out(user_admin.enable(db, effects, principal, id))
+    return UserOut.of(user_admin.enable(db, effects, principal, id))
 
 
 @router.post(
@@ -180,7 +163,7 @@ def unlock_user(id: uuid.UUID, principal: UsersDisable, db: DbSession) -> UserOu
     """Lift a lockout: clear the user's count of wrong passwords and any pause or lock,
     so the right password logs in again at once. A user with nothing to clear is
     answered as is, with no audit event; a deleted user cannot be unlocked (409)."""
-    return user_out(user_admin.unlock(db, principal, id))
+    return UserOut.of(user_admin.unlock(db, principal, id))
 
 
 @router.delete("/{id}", status_code=204, responses={**GUARDED_RESPONSES, **NOT_FOUND, **CONFLICT})

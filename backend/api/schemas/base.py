@@ -1,6 +1,6 @@
 """The one way routes map a service's result to a response schema: `Schema.of(result)`."""
 
-from typing import Self
+from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict
 
@@ -15,5 +15,5 @@ class Out(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     @classmethod
-    def of(cls, result: object) -> Self:
+    def of(cls, result: Any) -> Self:
         return cls.model_validate(result)

@@ -1,10 +1,13 @@
 import uuid
 from datetime import datetime
+from typing import Self
 
 from pydantic import BaseModel, Field
 
 from backend.api.headers import Credential
+from backend.api.schemas.base import Out
 from backend.api.schemas.text import Text
+from backend.services.service_accounts import AccountView
 
 
 class ServiceAccountCreate(BaseModel):
@@ -13,7 +16,7 @@ class ServiceAccountCreate(BaseModel):
     role_ids: list[uuid.UUID] = Field(default_factory=list, max_length=50)
 
 
-class ServiceAccountOut(BaseModel):
+class ServiceAccountOut(Out):
     id: uuid.UUID
     name: str
     description: str
@@ -22,6 +25,20 @@ class ServiceAccountOut(BaseModel):
     role_ids: list[uuid.UUID]
     created_at: datetime
     revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, view: AccountView) -> Self:
+        account = view.account
+        return cls(
+            id=account.id,
+            name=account.name,
+            description=account.description,
+            client_id=view.client_id,
+            secret_prefix=account.secret_prefix,
+            role_ids=view.role_ids,
+            created_at=account.created_at,
+            revoked_at=account.revoked_at,
+        )
 
 
 class ServiceAccountCreated(ServiceAccountOut):

@@ -1,6 +1,6 @@
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Self
 
 from pydantic import (
     AfterValidator,
@@ -14,7 +14,9 @@ from pydantic.config import JsonDict
 
 from backend.api.headers import Credential
 from backend.api.pagination import PageOut
+from backend.api.schemas.base import Out
 from backend.api.schemas.text import SecretText, Text
+from backend.db.models import User
 from backend.domain.emails import EMAIL, MAX_EMAIL_LENGTH, is_email
 from backend.domain.policy import (
     DEFAULT_MIN_PASSWORD_LENGTH,
@@ -22,6 +24,7 @@ from backend.domain.policy import (
     MIN_PASSWORD_LENGTH_FLOOR,
     NOT_ONE_CHARACTER_REPEATED,
 )
+from backend.services.users import is_deleted
 
 # What _email accepts, for OpenAPI: the address, with any whitespace around it.
 EMAIL_PATTERN = rf"^\s*{EMAIL.pattern}\s*$"
@@ -106,7 +109,7 @@ class UserDisable(BaseModel):
     reason: Text | None = Field(default=None, min_length=1, max_length=200)
 
 
-class UserOut(BaseModel):
+class UserOut(Out):
     id: uuid.UUID
     email: str
     full_name: str
@@ -123,6 +126,23 @@ class UserOut(BaseModel):
     password_set: bool
     # Soft-deleted: disabled for good, personal data erased.
     deleted: bool
+
+    @classmethod
+    def of(cls, user: User) -> Self:
+        return cls(
+            id=user.id,
+            email=user.email,
+            full_name=user.full_name,
+            status=user.status.value,
+            disabled_at=user.disabled_at,
+            disabled_reason=user.disabled_reason,
+            locked_until=user.locked_until,
+            failed_logins=user.failed_logins,
+            last_login_at=user.last_login_at,
+            created_at=user.created_at,
+            password_set=user.password_hash is not None,
+            deleted=is_deleted(user),
+        )
 
 
 class InvitationOut(BaseModel):
