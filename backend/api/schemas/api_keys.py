@@ -32,17 +32,7 @@ class ApiKeyOut(Out):
 
     @classmethod
     def of(cls, key: ApiKey) -> Self:
-        return cls(
-            id=key.id,
-            name=key.name,
-            prefix=key.prefix,
-            scopes=key.scope.split(),
-            created_by=key.created_by,
-            created_at=key.created_at,
-            expires_at=key.expires_at,
-            last_used_at=key.last_used_at,
-            revoked_at=key.revoked_at,
-        )
+        return cls._read(key, scopes=key.scope.split())
 
 
 class ApiKeyCreated(ApiKeyOut):

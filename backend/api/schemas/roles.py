@@ -44,16 +44,7 @@ class RoleOut(Out):
 
     @classmethod
     def of(cls, view: RoleView) -> Self:
-        role = view.role
-        return cls(
-            id=role.id,
-            name=role.name,
-            description=role.description,
-            builtin=role.builtin,
-            scopes=view.scopes,
-            includes=view.includes,
-            created_at=role.created_at,
-        )
+        return cls._read(view.role, scopes=view.scopes, includes=view.includes)
 
 
 class ScopeChainOut(BaseModel):

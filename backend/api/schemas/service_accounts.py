@@ -28,17 +28,7 @@ class ServiceAccountOut(Out):
 
     @classmethod
     def of(cls, view: AccountView) -> Self:
-        account = view.account
-        return cls(
-            id=account.id,
-            name=account.name,
-            description=account.description,
-            client_id=view.client_id,
-            secret_prefix=account.secret_prefix,
-            role_ids=view.role_ids,
-            created_at=account.created_at,
-            revoked_at=account.revoked_at,
-        )
+        return cls._read(view.account, client_id=view.client_id, role_ids=view.role_ids)
 
 
 class ServiceAccountCreated(ServiceAccountOut):

@@ -129,17 +129,9 @@ class UserOut(Out):
 
     @classmethod
     def of(cls, user: User) -> Self:
-        return cls(
-            id=user.id,
-            email=user.email,
-            full_name=user.full_name,
+        return cls._read(
+            user,
             status=user.status.value,
-            disabled_at=user.disabled_at,
-            disabled_reason=user.disabled_reason,
-            locked_until=user.locked_until,
-            failed_logins=user.failed_logins,
-            last_login_at=user.last_login_at,
-            created_at=user.created_at,
             password_set=user.password_hash is not None,
             deleted=is_deleted(user),
         )
