@@ -37,12 +37,10 @@ from backend.services.role_impact import Changed
 
 @dataclass(frozen=True, slots=True)
 class GrantView:
-    role_id: uuid.UUID
-    role_name: str
-    builtin: bool
-    granted_by: uuid.UUID | None
-    granted_at: datetime
-    expires_at: datetime | None
+    """A grant with its role, and whether it still gives anything (not yet expired)."""
+
+    grant: Grant
+    role: Role
     active: bool
 
 
@@ -215,15 +213,7 @@ def _require_within(db: Session, actor: Principal, role: Role) -> None:
 
 
 def _view(grant: Grant, role: Role, now: datetime) -> GrantView:
-    return GrantView(
-        role_id=role.id,
-        role_name=role.name,
-        builtin=role.builtin,
-        granted_by=grant.granted_by,
-        granted_at=grant.granted_at,
-        expires_at=grant.expires_at,
-        active=grant.expires_at is None or grant.expires_at > now,
-    )
+    return GrantView(grant, role, active=grant.expires_at is None or grant.expires_at > now)
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -1,10 +1,12 @@
 import uuid
 from datetime import datetime
+from typing import Self
 
 from pydantic import BaseModel
 
 from backend.api.schemas.base import Out
 from backend.api.schemas.moments import Moment
+from backend.services.grants import GrantView
 
 
 class GrantRequest(BaseModel):
@@ -22,3 +24,8 @@ class GrantOut(Out):
     expires_at: datetime | None
     # False once expires_at has passed: the grant gives nothing any more.
     active: bool
+
+    @classmethod
+    def of(cls, view: GrantView) -> Self:
+        role = view.role
+        return cls._read(view.grant, role_name=role.name, builtin=role.builtin, active=view.active)
