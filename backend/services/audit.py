@@ -11,6 +11,7 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from backend.db.models import AuditEvent
+from backend.db.tenant_context import enter_tenant
 from backend.request_context import current_request
 from backend.services.paging import Page, page_of
 
@@ -49,6 +50,22 @@ def record_by(
     record(
         db, tenant_id=actor.tenant_id, actor=actor.actor, action=action, target=target, data=data
     )
+
+
+def record_by_operator(
+    db: Session, operator: "Principal", tenant_id: uuid.UUID, action: str, data: dict[str, Any]
+) -> None:
+    """Add the event of an operator's change to a tenant (target `tenant:<id>`) to that
+    tenant's log and to the operator's own, once where they are one; leaves the
+    transaction bound to the operator's tenant. `data` must never hold secrets."""
+    target = f"tenant:{tenant_id}"
+    if tenant_id != operator.tenant_id:
+        enter_tenant(db, tenant_id)
+        record(
+            db, tenant_id=tenant_id, actor=operator.actor, action=action, target=target, data=data
+        )
+    enter_tenant(db, operator.tenant_id)
+    record_by(db, operator, action, target, data)
 
 
 def event_params(
