@@ -3,6 +3,9 @@
 from dataclasses import dataclass
 
 ACTIVE = "active"
+# A user or service account that may not use its tokens (a deleted user is disabled too).
+DISABLED = "disabled"
+SUSPENDED = "suspended"
 
 
 @dataclass(frozen=True, slots=True)
