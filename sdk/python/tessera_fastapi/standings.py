@@ -124,7 +124,7 @@ class FeedFollower:
             try:
                 self._follow()
             except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
-                if self.live:
+                if self.live and not self._stopping.is_set():
                     logger.warning("standings feed lost (%s); reconnecting", type(exc).__name__)
             self._lose()
             self._ready.set()
@@ -138,7 +138,10 @@ class FeedFollower:
     def _follow(self) -> None:
         headers = {"Authorization": f"Bearer {self._bearer()}"}
         if self._cursor is None:
-            response = self._http.get(self._snapshot_url, headers=headers)
+            # A snapshot of a large installation takes seconds (docs/resource-servers.md).
+            response = self._http.get(
+                self._snapshot_url, headers=headers, timeout=httpx.Timeout(10.0, read=300.0)
+            )
             response.raise_for_status()
             snapshot = response.json()
             self._standings.replace(snapshot)
