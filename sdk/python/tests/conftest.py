@@ -7,6 +7,7 @@ count how often the kit fetches the JWKS.
 import json
 import threading
 import time
+import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -32,6 +33,8 @@ class Issuer:
     requests: list[str] = field(default_factory=list)
     # Published keys by kid; `key` signs as KID unless a token names another.
     keys: dict[str, Ed25519PrivateKey] = field(default_factory=dict)
+    # What POST /introspect answers for a token (RFC 7662 `active`); None: a 500.
+    active: dict[str, bool | None] = field(default_factory=dict)
 
     def jwks(self) -> dict[str, Any]:
         listed = []
@@ -85,7 +88,11 @@ def issuer() -> Iterator[Issuer]:
             "issuer": url,
             "token_endpoint": f"{url}/token",
             "jwks_uri": f"{url}/.well-known/jwks.json",
+            "introspection_endpoint": f"{url}/introspect",
+            "standings_endpoint": f"{url}/standings",
         },
+        # The feed is down: the snapshot answers, the stream never does.
+        "/standings": lambda: {"cursor": "0-0", "tenants": []},
         "/.well-known/jwks.json": found.jwks,
     }
 
@@ -95,6 +102,23 @@ def issuer() -> Iterator[Issuer]:
             document = documents.get(self.path)
             body = json.dumps(document() if document else {"error": "not_found"}).encode()
             self.send_response(200 if document else 404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_POST(self) -> None:
+            found.requests.append(self.path)
+            length = int(self.headers.get("Content-Length", "0"))
+            form = urllib.parse.parse_qs(self.rfile.read(length).decode())
+            status, document = 404, {"error": "not_found"}
+            if self.path == "/token":
+                status, document = 200, {"access_token": "feed-token", "expires_in": 900}
+            elif self.path == "/introspect":
+                active = found.active.get(form["token"][0])
+                status, document = (500, {}) if active is None else (200, {"active": active})
+            body = json.dumps(document).encode()
+            self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -118,6 +142,11 @@ def guard(issuer: Issuer) -> TesseraGuard:
 
 @pytest.fixture
 def client(guard: TesseraGuard) -> Iterator[TestClient]:
+    with TestClient(app_for(guard)) as test_client:
+        yield test_client
+
+
+def app_for(guard: TesseraGuard) -> FastAPI:
     app = FastAPI(lifespan=guard.lifespan)
     reader = Annotated[TesseraCaller, Security(guard, scopes=["projects:read"])]
     writer = Annotated[TesseraCaller, Security(guard, scopes=["projects:write"])]
@@ -135,8 +164,7 @@ def client(guard: TesseraGuard) -> Iterator[TestClient]:
     def create(caller: writer) -> dict[str, str]:
         return {"subject": str(caller.subject)}
 
-    with TestClient(app) as test_client:
-        yield test_client
+    return app
 
 
 def bearer(token: str) -> dict[str, str]:
