@@ -111,7 +111,8 @@ def issuer() -> Iterator[Issuer]:
             found.requests.append(self.path)
             length = int(self.headers.get("Content-Length", "0"))
             form = urllib.parse.parse_qs(self.rfile.read(length).decode())
-            status, document = 404, {"error": "not_found"}
+            status = 404
+            document: dict[str, Any] = {"error": "not_found"}
             if self.path == "/token":
                 status, document = 200, {"access_token": "feed-token", "expires_in": 900}
             elif self.path == "/introspect":
