@@ -56,7 +56,10 @@ def get_standings(
     response_class=StreamingResponse,
     responses={
         **GUARDED_RESPONSES,
-        200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"},
+        200: {
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "description": "Server-Sent Events",
+        },
     },
 )
 def stream_standings(
