@@ -27,6 +27,7 @@ class Scope(StrEnum):
     TENANT_MANAGE = "tenant:manage"
     TENANTS_READ = "tenants:read"
     TENANTS_WRITE = "tenants:write"
+    STANDINGS_READ = "standings:read"
 
 
 SCOPE_DESCRIPTIONS: dict[Scope, str] = {
@@ -44,9 +45,12 @@ SCOPE_DESCRIPTIONS: dict[Scope, str] = {
     Scope.TENANT_MANAGE: "Change your tenant's settings and policy",
     Scope.TENANTS_READ: "Platform: list and read tenants",
     Scope.TENANTS_WRITE: "Platform: create and suspend tenants",
+    Scope.STANDINGS_READ: "Platform: follow the standings feed (resource servers' cut-off)",
 }
 
-PLATFORM_SCOPES: frozenset[Scope] = frozenset({Scope.TENANTS_READ, Scope.TENANTS_WRITE})
+PLATFORM_SCOPES: frozenset[Scope] = frozenset(
+    {Scope.TENANTS_READ, Scope.TENANTS_WRITE, Scope.STANDINGS_READ}
+)
 TENANT_SCOPES: frozenset[Scope] = frozenset(Scope) - PLATFORM_SCOPES
 READ_SCOPES: frozenset[Scope] = frozenset(
     s for s in TENANT_SCOPES if s.value.endswith(":read") or s is Scope.ME

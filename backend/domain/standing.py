@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 ACTIVE = "active"
+# A user or service account that may not use its tokens (a deleted user is disabled too).
+DISABLED = "disabled"
+SUSPENDED = "suspended"
 
 
 class Refusal(StrEnum):

@@ -64,7 +64,10 @@ MAX_EXAMPLES = 10
 # depends on the routes only, and collection must not need a database. Requests go to
 # the `fuzz_app` fixture, which is built from the test worker's settings.
 OPENAPI = create_app(Settings()).openapi()
-schema = schemathesis.openapi.from_dict(OPENAPI)
+# Less the standings feed's stream, whose answer never ends by design (its one input,
+# Last-Event-ID, gets NUL, surrogates and extremes in tests/integration/api/test_standings.py).
+ENDLESS = "/standings/stream"
+schema = schemathesis.openapi.from_dict(OPENAPI).exclude(path=ENDLESS)
 schema.config.generation.update(max_examples=MAX_EXAMPLES)
 # Schema-valid input may still break a rule no schema can state: a wrong current
 # password (400), a password the tenant's policy refuses or a role that would escalate
@@ -124,7 +127,8 @@ def fresh_headers(
     cache = PrincipalCache(client)
 
     def headers(path: str) -> dict[str, str]:
-        user = principals.operator if path.startswith("/tenants") else principals.owner
+        platform = path.startswith(("/tenants", "/standings"))
+        user = principals.operator if platform else principals.owner
         tenant_ids = [principals.owner.tenant_id, principals.operator.tenant_id]
         # Only what a case spoiled is written back: most cases spoil nothing.
         restored = db.execute(
@@ -271,7 +275,7 @@ def test_a_whole_run_reports_no_warnings(
     auth provider, Schemathesis cannot take an OAuth2 bearer token off its probes (it
     strips only apiKey and HTTP credentials), so its probes would still authenticate.
     """
-    run = schemathesis.openapi.from_dict(OPENAPI)
+    run = schemathesis.openapi.from_dict(OPENAPI).exclude(path=ENDLESS)
     run.app = fuzz_app
     run.config.generation.update(
         max_examples=MAX_EXAMPLES, modes=[schemathesis.GenerationMode.POSITIVE]
