@@ -29,6 +29,7 @@ class Scope(StrEnum):
     TENANTS_WRITE = "tenants:write"
     APIS_READ = "apis:read"
     APIS_WRITE = "apis:write"
+    STANDINGS_READ = "standings:read"
 
 
 SCOPE_DESCRIPTIONS: dict[Scope, str] = {
@@ -48,10 +49,17 @@ SCOPE_DESCRIPTIONS: dict[Scope, str] = {
     Scope.TENANTS_WRITE: "Platform: create and suspend tenants",
     Scope.APIS_READ: "Platform: list and read the product's APIs and their scopes",
     Scope.APIS_WRITE: "Platform: declare, edit and remove the product's APIs and scopes",
+    Scope.STANDINGS_READ: "Platform: follow the standings feed (resource servers' cut-off)",
 }
 
 PLATFORM_SCOPES: frozenset[Scope] = frozenset(
-    {Scope.TENANTS_READ, Scope.TENANTS_WRITE, Scope.APIS_READ, Scope.APIS_WRITE}
+    {
+        Scope.TENANTS_READ,
+        Scope.TENANTS_WRITE,
+        Scope.APIS_READ,
+        Scope.APIS_WRITE,
+        Scope.STANDINGS_READ,
+    }
 )
 TENANT_SCOPES: frozenset[Scope] = frozenset(Scope) - PLATFORM_SCOPES
 READ_SCOPES: frozenset[Scope] = frozenset(

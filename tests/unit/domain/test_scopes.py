@@ -66,6 +66,7 @@ def test_tenant_and_platform_scopes_partition_the_catalogue() -> None:
         Scope.TENANTS_WRITE,
         Scope.APIS_READ,
         Scope.APIS_WRITE,
+        Scope.STANDINGS_READ,
     }
 
 
