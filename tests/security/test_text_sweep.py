@@ -59,6 +59,8 @@ BASE_BODIES: dict[str, dict[str, object]] = {
     "RoleCreate": {"name": "sweeper"},
     "RoleUpdate": {},
     "GrantRequest": {},
+    "ApiCreate": {"identifier": "https://api.example.com/sweep", "name": "Sweep"},
+    "ApiUpdate": {},
 }
 # Text the database cannot hold; the last one has an ordinary prefix, as a real
 # attacker's input would, so a check of the first character only is caught.

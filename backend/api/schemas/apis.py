@@ -1,7 +1,7 @@
 import uuid
 from typing import Annotated
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field
 
 from backend.api.schemas.text import Text
 from backend.domain.apis import (
@@ -11,9 +11,9 @@ from backend.domain.apis import (
     MAX_SCOPE_LENGTH,
 )
 
-ApiName = Annotated[Text, StringConstraints(min_length=1, max_length=MAX_NAME_LENGTH)]
-Description = Annotated[Text, StringConstraints(max_length=MAX_DESCRIPTION_LENGTH)]
-ScopeName = Annotated[Text, StringConstraints(min_length=3, max_length=MAX_SCOPE_LENGTH)]
+ApiName = Annotated[Text, Field(min_length=1, max_length=MAX_NAME_LENGTH)]
+Description = Annotated[Text, Field(max_length=MAX_DESCRIPTION_LENGTH)]
+ScopeName = Annotated[Text, Field(min_length=3, max_length=MAX_SCOPE_LENGTH)]
 # Bounds the work one request can ask for.
 MAX_SCOPES_PER_API = 200
 
