@@ -16,6 +16,7 @@ from backend.api.routes import (
     api_keys,
     audit,
     auth,
+    clients,
     health,
     invitations,
     me,
@@ -90,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(audit.router)
     app.include_router(lifecycle_routes.router)
     app.include_router(tenant_routes.router)
+    app.include_router(clients.router)
     app.include_router(scope_routes.router)
     app.include_router(role_routes.router)
     app.include_router(grant_routes.router)

@@ -1,9 +1,11 @@
 """One place that turns domain errors into HTTP answers."""
 
+import json
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DataError, OperationalError
@@ -101,7 +103,7 @@ async def _http(request: Request, exc: Exception) -> Response:
         invalid = RequestValidationError(
             [{"type": "json_invalid", "loc": ("body",), "msg": "JSON decode error", "input": {}}]
         )
-        return await request_validation_exception_handler(request, invalid)
+        return await _invalid_request(request, invalid)
     headers = dict(exc.headers or {})
     if exc.status_code == 405:
         # RFC 9110 §15.5.6: Allow names the resource's methods. Starlette names only
@@ -120,6 +122,22 @@ def _allowed_methods(request: Request) -> list[str]:
             route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
         )
     ]
+
+
+class _AsciiJSONResponse(JSONResponse):
+    """JSON with every non-ASCII character escaped: a lone surrogate, which JSON may
+    carry but UTF-8 cannot, comes back as `\\ud800` instead of failing to encode."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, separators=(",", ":")).encode()
+
+
+async def _invalid_request(_: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's 422 for a body or parameter that fails validation, whose `detail`
+    quotes the input: escaped, so any input that parsed can be quoted back."""
+    if not isinstance(exc, RequestValidationError):  # registered for it only
+        raise exc
+    return _AsciiJSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
 
 
 async def _unstorable(_: Request, exc: Exception) -> JSONResponse:
@@ -145,6 +163,7 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain)
     app.add_exception_handler(HTTPException, _http)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(DataError, _unstorable)
     app.add_exception_handler(Exception, _unexpected)

@@ -39,3 +39,13 @@ def decode_cursor(cursor: str | None) -> list[Any] | None:
     if not isinstance(key, list):
         raise InvalidRequestError("cursor is not valid")
     return key
+
+
+def decode_text_cursor(cursor: str | None) -> str | None:
+    """The one text sort key (a slug, a client_id) of a listing ordered by it."""
+    key = decode_cursor(cursor)
+    if key is None:
+        return None
+    if len(key) != 1 or not isinstance(key[0], str):
+        raise InvalidRequestError("cursor is not valid")
+    return key[0]

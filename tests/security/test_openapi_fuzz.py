@@ -122,7 +122,9 @@ def fresh_headers(
     cache = PrincipalCache(client)
 
     def headers(path: str) -> dict[str, str]:
-        user = principals.operator if path.startswith("/tenants") else principals.owner
+        user = (
+            principals.operator if path.startswith(("/tenants", "/clients")) else principals.owner
+        )
         tenant_ids = [principals.owner.tenant_id, principals.operator.tenant_id]
         # Only what a case spoiled is written back: most cases spoil nothing.
         restored = db.execute(

@@ -9,7 +9,7 @@ import uuid
 from fastapi import APIRouter
 
 from backend.api.deps import AppEffects, AppRuntime, DbSession, TenantsRead, TenantsWrite
-from backend.api.pagination import Cursor, Limit, decode_cursor, encode_cursor
+from backend.api.pagination import Cursor, Limit, decode_text_cursor, encode_cursor
 from backend.api.schemas.errors import BAD_CURSOR, CONFLICT, GUARDED_RESPONSES, NOT_FOUND
 from backend.api.schemas.tenants import (
     OwnerCreated,
@@ -21,7 +21,6 @@ from backend.api.schemas.tenants import (
 )
 from backend.api.schemas.users import InvitationOut
 from backend.db.models import Tenant, TenantStatus
-from backend.domain.errors import InvalidRequestError
 from backend.services import tenants
 from backend.services.tenants import TenantFilter
 
@@ -89,7 +88,7 @@ def list_tenants(
     """Every tenant by slug, a page at a time; pass `next_cursor` back for more."""
     tenants.enter_as_operator(db, principal)
     page = tenants.list_tenants(
-        db, TenantFilter(status=status), after=_slug_after(cursor), limit=limit
+        db, TenantFilter(status=status), after=decode_text_cursor(cursor), limit=limit
     )
     next_cursor = encode_cursor([page.next_key]) if page.next_key is not None else None
     return TenantPage(items=[_out(t) for t in page.items], next_cursor=next_cursor)
@@ -137,12 +136,3 @@ def reactivate_tenant(
     suspension stay ended."""
     tenants.enter_as_operator(db, principal)
     return _out(tenants.reactivate(db, effects, principal, id))
-
-
-def _slug_after(cursor: str | None) -> str | None:
-    key = decode_cursor(cursor)
-    if key is None:
-        return None
-    if len(key) != 1 or not isinstance(key[0], str):
-        raise InvalidRequestError("cursor is not valid")
-    return key[0]

@@ -1,0 +1,110 @@
+"""Clients, the applications users sign in to (platform scopes clients:read, clients:write)."""
+
+import uuid
+
+from fastapi import APIRouter, Response
+
+from backend.api.deps import AppRuntime, ClientsRead, ClientsWrite, DbSession
+from backend.api.errors import NO_STORE
+from backend.api.pagination import Cursor, Limit, decode_text_cursor, encode_cursor
+from backend.api.schemas.clients import (
+    ClientCreate,
+    ClientCreated,
+    ClientOut,
+    ClientPage,
+    ClientUpdate,
+)
+from backend.api.schemas.errors import BAD_CURSOR, CONFLICT, GUARDED_RESPONSES, NOT_FOUND
+from backend.db.models import Client
+from backend.services import clients, tenants
+from backend.services.clients import ClientSpec
+
+router = APIRouter(prefix="/clients", tags=["clients (platform)"])
+
+
+def _out(client: Client) -> ClientOut:
+    return ClientOut(
+        id=client.id,
+        client_id=client.client_id,
+        name=client.name,
+        type=client.type,
+        secret_prefix=client.secret_prefix,
+        redirect_uris=client.redirect_uris,
+        post_logout_redirect_uris=client.post_logout_redirect_uris,
+        allowed_origins=client.allowed_origins,
+        grant_types=client.grant_types,
+        resources=client.resources,
+        created_at=client.created_at,
+        updated_at=client.updated_at,
+    )
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=ClientCreated,
+    responses={**GUARDED_RESPONSES, **CONFLICT},
+)
+def create_client(
+    body: ClientCreate,
+    principal: ClientsWrite,
+    db: DbSession,
+    runtime: AppRuntime,
+    response: Response,
+) -> ClientCreated:
+    """Register a client. A confidential one gets a secret, in this answer only
+    (`Cache-Control: no-store`). A taken client_id is 409; a URI, origin, grant or
+    resource that breaks a rule is 422 with the field and the reason."""
+    tenants.enter_as_operator(db, principal)
+    spec = ClientSpec(
+        client_id=body.client_id,
+        name=body.name,
+        type=body.type,
+        redirect_uris=body.redirect_uris,
+        post_logout_redirect_uris=body.post_logout_redirect_uris,
+        allowed_origins=body.allowed_origins,
+        grant_types=[g.value for g in body.grant_types],
+        resources=body.resources,
+    )
+    created = clients.create(db, principal, spec, own_audience=runtime.settings.jwt_audience)
+    db.refresh(created.client)
+    response.headers.update(NO_STORE)
+    return ClientCreated(**_out(created.client).model_dump(), client_secret=created.secret)
+
+
+@router.get("", response_model=ClientPage, responses={**GUARDED_RESPONSES, **BAD_CURSOR})
+def list_clients(
+    principal: ClientsRead, db: DbSession, limit: Limit = 50, cursor: Cursor = None
+) -> ClientPage:
+    """Every client by client_id, a page at a time; pass `next_cursor` back for more."""
+    tenants.enter_as_operator(db, principal)
+    page = clients.list_clients(db, after=decode_text_cursor(cursor), limit=limit)
+    next_cursor = encode_cursor([page.next_key]) if page.next_key is not None else None
+    return ClientPage(items=[_out(c) for c in page.items], next_cursor=next_cursor)
+
+
+@router.get("/{id}", response_model=ClientOut, responses={**GUARDED_RESPONSES, **NOT_FOUND})
+def get_client(id: uuid.UUID, principal: ClientsRead, db: DbSession) -> ClientOut:
+    """One client."""
+    tenants.enter_as_operator(db, principal)
+    return _out(clients.get(db, id))
+
+
+@router.patch("/{id}", response_model=ClientOut, responses={**GUARDED_RESPONSES, **NOT_FOUND})
+def update_client(
+    id: uuid.UUID, body: ClientUpdate, principal: ClientsWrite, db: DbSession, runtime: AppRuntime
+) -> ClientOut:
+    """Change the fields sent; lists are replaced whole. client_id and type never change."""
+    tenants.enter_as_operator(db, principal)
+    changes = body.model_dump(exclude_unset=True, exclude_none=True, mode="json")
+    client = clients.update(db, principal, id, changes, own_audience=runtime.settings.jwt_audience)
+    db.refresh(client)
+    return _out(client)
+
+
+@router.delete("/{id}", status_code=204, responses={**GUARDED_RESPONSES, **NOT_FOUND})
+def delete_client(id: uuid.UUID, principal: ClientsWrite, db: DbSession) -> Response:
+    """Delete a client: its client_id is refused from now on."""
+    tenants.enter_as_operator(db, principal)
+    clients.delete(db, principal, id)
+    return Response(status_code=204)
