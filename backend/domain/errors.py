@@ -89,6 +89,12 @@ class InvalidClientError(AuthenticationError):
     code = "invalid_client"
 
 
+class UnauthorizedClientError(AuthenticationError):
+    """The client is known but may not use this token grant (RFC 6749 §5.2)."""
+
+    code = "unauthorized_client"
+
+
 class InvalidScopeError(AuthenticationError):
     code = "invalid_scope"
 

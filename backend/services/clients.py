@@ -21,13 +21,14 @@ from backend.db.models import Client
 from backend.domain.clients import (
     ClientMetadataError,
     ClientType,
+    GrantType,
     validate_client_id,
     validate_grant_types,
     validate_name,
     validate_origins,
     validate_redirect_uris,
 )
-from backend.domain.errors import NotFoundError
+from backend.domain.errors import InvalidClientError, NotFoundError, UnauthorizedClientError
 from backend.security.opaque import new_secret, parse_secret
 from backend.services import audit, concurrency
 from backend.services.paging import Page
@@ -179,6 +180,27 @@ def authenticate_secret(client: Client, presented: str) -> bool:
     if client.secret_hash is None or secret is None or secret.tenant_id != client.id:
         return False
     return hmac.compare_digest(secret.digest, client.secret_hash)
+
+
+def client_for_grant(
+    db: Session, client_id: str, client_secret: str | None, grant: GrantType
+) -> Client:
+    """The client a token request names, authenticated and allowed `grant`.
+
+    An unknown client_id, or a confidential client without its secret, is
+    InvalidClientError; a client whose registration leaves `grant` out (the password
+    grant turned off for it) is UnauthorizedClientError.
+    """
+    client = by_client_id(db, client_id)
+    if client is None:
+        raise InvalidClientError("unknown client")
+    if client.type is ClientType.CONFIDENTIAL and not authenticate_secret(
+        client, client_secret or ""
+    ):
+        raise InvalidClientError("the client's secret is missing or wrong")
+    if grant.value not in client.grant_types:
+        raise UnauthorizedClientError(f"this client may not use the {grant.value} grant")
+    return client
 
 
 def snapshot(client: Client) -> dict[str, Any]:

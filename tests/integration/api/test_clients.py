@@ -17,7 +17,7 @@ from backend.services import clients as client_service
 from backend.services.effects import Effects
 from backend.settings import Settings
 from tests.conftest import bearer, builtin_role
-from tests.factories import TenantFactory, UserFactory
+from tests.factories import DEFAULT_PASSWORD, TenantFactory, UserFactory
 from tests.support.platform import create_operator
 
 IssueToken = Callable[..., str]
@@ -45,6 +45,11 @@ def token(operator: User, issue_token: IssueToken) -> str:
 
 def register(client: TestClient, token: str, **changes: Any) -> httpx.Response:
     return client.post("/clients", headers=bearer(token), json={**SPA, **changes})
+
+
+def altered(secret: str) -> str:
+    """The secret with its last character changed."""
+    return secret[:-1] + ("B" if secret.endswith("A") else "A")
 
 
 def events(db: Session, action: str) -> list[AuditEvent]:
@@ -82,7 +87,7 @@ def test_a_confidential_client_gets_its_secret_once_and_only_its_hash_is_kept(
     stored = db.scalars(select(Client)).one()
     assert stored.secret_hash == hashlib.sha256(secret.encode()).digest()
     assert client_service.authenticate_secret(stored, secret)
-    assert not client_service.authenticate_secret(stored, secret[:-1] + "A")
+    assert not client_service.authenticate_secret(stored, altered(secret))
     assert not client_service.authenticate_secret(stored, "")
     listed = client.get("/clients", headers=bearer(token))
     assert secret not in listed.text
@@ -222,3 +227,53 @@ def test_the_application_role_cannot_write_clients_outside_the_operators_path(
         session.add(Client(client_id="sneaky", name="x", type="public"))
         with pytest.raises(ProgrammingError, match="row-level security"):
             session.flush()
+
+
+@pytest.fixture
+def member(db: Session) -> User:
+    tenant = TenantFactory(slug="acme", name="Acme")
+    user = UserFactory(
+        tenant=tenant, email="ann@acme.test", roles=[builtin_role(db, tenant, "member")]
+    )
+    db.commit()
+    return user
+
+
+def password_login(client: TestClient, **extra: str) -> httpx.Response:
+    form = {"grant_type": "password", "username": "acme/ann@acme.test"}
+    return client.post("/token", data={**form, "password": DEFAULT_PASSWORD, **extra})
+
+
+def test_the_password_grant_without_a_client_works_as_before(
+    client: TestClient, member: User
+) -> None:
+    assert password_login(client).status_code == 200
+
+
+@pytest.mark.usefixtures("member")
+def test_a_client_can_have_the_password_grant_turned_off(client: TestClient, token: str) -> None:
+    register(client, token, client_id="scripts", grant_types=["password"])
+    assert password_login(client, client_id="scripts").status_code == 200
+    register(client, token)  # acme-spa: authorization_code and refresh_token only
+    refused = password_login(client, client_id="acme-spa")
+    assert refused.status_code == 400
+    assert refused.json()["error"] == "unauthorized_client"
+    assert "access_token" not in refused.text
+
+
+@pytest.mark.usefixtures("member")
+def test_an_unknown_or_unauthenticated_client_is_invalid_client(
+    client: TestClient, token: str
+) -> None:
+    unknown = password_login(client, client_id="nobody")
+    assert unknown.status_code == 401
+    assert unknown.json()["error"] == "invalid_client"
+    created = register(
+        client, token, client_id="backend", type="confidential", grant_types=["password"]
+    )
+    secret = created.json()["client_secret"]
+    for attempt in ({}, {"client_secret": altered(secret)}, {"client_secret": "\x00"}):
+        refused = password_login(client, client_id="backend", **attempt)
+        assert refused.status_code == 401, attempt
+        assert refused.json()["error"] == "invalid_client"
+    assert password_login(client, client_id="backend", client_secret=secret).status_code == 200
