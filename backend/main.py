@@ -18,6 +18,7 @@ from backend.api.routes import (
     auth,
     clients,
     health,
+    invitation_page,
     invitations,
     me,
     service_accounts,
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(wellknown.router)
     app.include_router(users.router)
     app.include_router(invitations.router)
+    app.include_router(invitation_page.router)
     app.include_router(audit.router)
     app.include_router(lifecycle_routes.router)
     app.include_router(tenant_routes.router)
