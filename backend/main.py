@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from backend.api.docs import install_docs
 from backend.api.errors import install_error_handlers
+from backend.api.headers import SecurityHeadersMiddleware
 from backend.api.links import install_links
 from backend.api.middleware import RequestContextMiddleware
 from backend.api.operation_ids import operation_id
@@ -79,6 +80,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(RequestContextMiddleware)
+    # Outermost: every answer the app makes, a 404 or an error too, gets the headers.
+    app.add_middleware(SecurityHeadersMiddleware)
     app.include_router(health.router)
     app.include_router(metrics_routes.router)
     app.include_router(auth.router)

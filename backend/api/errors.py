@@ -1,17 +1,18 @@
 """One place that turns domain errors into HTTP answers."""
 
-import json
 import logging
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute, iter_route_contexts
 from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
+from backend.api.headers import API_CSP, NO_STORE, SECURITY_HEADERS
 from backend.domain.errors import (
     AuthenticationError,
     ConflictError,
@@ -19,15 +20,15 @@ from backend.domain.errors import (
     ForbiddenError,
     InsufficientScopeError,
     InvalidClientError,
+    InvalidRequestError,
     InvalidTokenError,
     NotFoundError,
     RateLimitedError,
     RoleCycleError,
 )
+from backend.domain.text import printable
 
 logger = logging.getLogger(__name__)
-
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 def error_response(
@@ -101,9 +102,9 @@ async def _http(request: Request, exc: Exception) -> Response:
         # FastAPI answers JSON that does not parse with 422 `json_invalid`, but a body
         # that is not UTF-8 with a bare 400 that no route documents: answer both alike.
         invalid = RequestValidationError(
-            [{"type": "json_invalid", "loc": ("body",), "msg": "JSON decode error", "input": {}}]
+            [{"type": "json_invalid", "loc": ("body",), "msg": "JSON decode error"}]
         )
-        return await _invalid_request(request, invalid)
+        return await _invalid(request, invalid)
     headers = dict(exc.headers or {})
     if exc.status_code == 405:
         # RFC 9110 §15.5.6: Allow names the resource's methods. Starlette names only
@@ -124,20 +125,86 @@ def _allowed_methods(request: Request) -> list[str]:
     ]
 
 
-class _AsciiJSONResponse(JSONResponse):
-    """JSON with every non-ASCII character escaped: a lone surrogate, which JSON may
-    carry but UTF-8 cannot, comes back as `\\ud800` instead of failing to encode."""
-
-    def render(self, content: Any) -> bytes:
-        return json.dumps(content, separators=(",", ":")).encode()
+# Errors listed in a 422's description; a body can hold thousands of bad values.
+_MAX_LISTED = 5
 
 
-async def _invalid_request(_: Request, exc: Exception) -> JSONResponse:
-    """FastAPI's 422 for a body or parameter that fails validation, whose `detail`
-    quotes the input: escaped, so any input that parsed can be quoted back."""
+def describe_invalid(errors: Iterable[Mapping[str, Any]]) -> str:
+    """What was wrong with a request, field by field, for `error_description`.
+
+    Built from where and why only, never from the value sent: FastAPI's own answer
+    echoes each input, which leaks a refused password into the answer, and fails to
+    encode a lone surrogate at all (a 500 and a dropped connection). Names and reasons
+    are escaped, since a loc can hold a key of the client's JSON.
+    """
+    listed = []
+    for count, error in enumerate(errors):
+        if count == _MAX_LISTED:
+            listed.append("...")
+            break
+        where = ".".join(str(part) for part in error.get("loc", ()))
+        reason = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        listed.append(printable(f"{where}: {reason}" if where else reason))
+    return "; ".join(listed) or "the request is not valid"
+
+
+async def _invalid(_: Request, exc: Exception) -> JSONResponse:
     if not isinstance(exc, RequestValidationError):  # registered for it only
         raise exc
-    return _AsciiJSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
+    return error_response(422, "invalid_request", describe_invalid(exc.errors()))
+
+
+class OAuthRoute(APIRoute):
+    """A route of the OAuth 2.0 endpoints (/token, /revoke): a request the framework
+    finds invalid (a missing form, a field too long, NUL in the username) is answered
+    as RFC 6749 §5.2 and RFC 7009 §2.2.1 ask, 400 `invalid_request`, not 422."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+
+        async def handle_oauth(request: Request) -> Response:
+            try:
+                return await handle(request)
+            except RequestValidationError as exc:
+                raise InvalidRequestError(describe_invalid(exc.errors())) from exc
+
+        return handle_oauth
+
+
+def document_validation_errors(app: FastAPI) -> None:
+    """State the 422 answers in our error shape in the OpenAPI document, and none on the
+    OAuth routes (they answer 400); FastAPI would state its own shape everywhere."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = build()
+            oauth = {
+                (context.path, method.lower())
+                for context in iter_route_contexts(app.routes)
+                if isinstance(context.original_route, OAuthRoute)
+                for method in context.methods or ()
+            }
+            body = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+            for path, operations in document["paths"].items():
+                for method, operation in operations.items():
+                    if "422" not in operation["responses"]:
+                        continue
+                    if (path, method) in oauth:
+                        del operation["responses"]["422"]
+                    else:
+                        operation["responses"]["422"] = {
+                            "description": "invalid_request: which fields are wrong, and why",
+                            "content": body,
+                        }
+            schemas = document["components"]["schemas"]
+            for name in ("HTTPValidationError", "ValidationError"):
+                schemas.pop(name, None)
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    # FastAPI's documented way to customise the document is to replace this method.
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 async def _unstorable(_: Request, exc: Exception) -> JSONResponse:
@@ -157,13 +224,17 @@ async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     # The traceback goes to the server log only; the client learns nothing internal.
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
-    return error_response(500, "internal_error", "an unexpected error occurred")
+    # Answered outside every middleware (Starlette's ServerErrorMiddleware), so this
+    # answer states the headers SecurityHeadersMiddleware gives all others.
+    headers = {**SECURITY_HEADERS, "Content-Security-Policy": API_CSP}
+    return error_response(500, "internal_error", "an unexpected error occurred", headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain)
     app.add_exception_handler(HTTPException, _http)
-    app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(RequestValidationError, _invalid)
+    document_validation_errors(app)
     app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(DataError, _unstorable)
     app.add_exception_handler(Exception, _unexpected)

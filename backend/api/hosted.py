@@ -18,23 +18,19 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
+from backend.api.headers import FRAME_ANCESTORS_NONE, NO_STORE
 from backend.domain.errors import DomainError
 
 CSRF_COOKIE = "tessera_csrf"
 CSRF_FIELD = "csrf_token"
 _templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
-# No script, no frame, no asset from anywhere; forms post only back here.
+# No script, no frame, no asset from anywhere; forms post only back here. The rest of
+# the security headers (no referrer: page URLs carry one-time tokens) come from
+# headers.py, as on every answer.
 CONTENT_SECURITY_POLICY = (
-    "default-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    f"default-src 'none'; form-action 'self'; {FRAME_ANCESTORS_NONE}; base-uri 'none'"
 )
-PAGE_HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "X-Frame-Options": "DENY",
-    "Cache-Control": "no-store",
-    # Page URLs carry one-time tokens (an invitation) that must not leak onward.
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-}
+PAGE_HEADERS = {"Content-Security-Policy": CONTENT_SECURITY_POLICY, **NO_STORE}
 
 
 class CsrfError(DomainError):

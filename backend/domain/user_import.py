@@ -20,6 +20,7 @@ from enum import StrEnum
 from backend.domain.emails import MAX_EMAIL_LENGTH, is_email
 from backend.domain.errors import DomainError
 from backend.domain.password_hashes import import_problem
+from backend.domain.text import unstorable
 
 FIELDS = ("email", "full_name", "status", "roles", "password_hash")
 REQUIRED_FIELDS = ("email", "password_hash")
@@ -233,13 +234,8 @@ def _problem(
 
 
 def _unstorable(field: str, text: str) -> str | None:
-    """Why PostgreSQL could not store `text`: a NUL, or a lone surrogate (which is
-    also what bytes that are not UTF-8 become when the file is read)."""
-    if "\x00" in text:
-        return f"{field} contains a NUL character"
-    if any("\ud800" <= char <= "\udfff" for char in text):
-        return f"{field} is not valid UTF-8 (or holds a lone surrogate)"
-    return None
+    problem = unstorable(text)
+    return None if problem is None else f"{field} {problem}"
 
 
 def _quoted(value: str) -> str:

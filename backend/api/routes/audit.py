@@ -10,6 +10,7 @@ from backend.api.pagination import Cursor, Limit, decode_cursor, encode_cursor
 from backend.api.schemas.audit import AuditEventOut, AuditPage
 from backend.api.schemas.errors import GUARDED_RESPONSES, ErrorBody
 from backend.api.schemas.moments import Moment
+from backend.api.schemas.text import Text
 from backend.domain.errors import InvalidRequestError
 from backend.domain.moments import parse_moment
 from backend.services import audit
@@ -17,7 +18,7 @@ from backend.services.audit import EventFilter, EventKey
 
 router = APIRouter(prefix="/audit-events", tags=["audit"])
 
-Match = Annotated[str | None, Query(max_length=120)]
+Match = Annotated[Text | None, Query(max_length=120)]
 
 
 @router.get(

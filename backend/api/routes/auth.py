@@ -6,7 +6,8 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Header, Request, Response
 
 from backend.api.deps import AppRuntime, DbSession, in_thread
-from backend.api.errors import NO_STORE
+from backend.api.errors import OAuthRoute
+from backend.api.headers import NO_STORE
 from backend.api.schemas.auth import (
     TOKEN_TYPE_HINTS,
     RevocationRequest,
@@ -14,6 +15,7 @@ from backend.api.schemas.auth import (
     TokenResponse,
 )
 from backend.api.schemas.errors import ErrorBody
+from backend.api.schemas.text import HEADER_MAX_LENGTH, Text
 from backend.domain.clients import GrantType
 from backend.domain.errors import (
     InvalidClientError,
@@ -28,7 +30,7 @@ from backend.security.basic_auth import parse_basic
 from backend.security.rate_limit import client_address
 from backend.services import auth, clients, service_accounts, sessions
 
-router = APIRouter(tags=["auth"])
+router = APIRouter(tags=["auth"], route_class=OAuthRoute)
 
 
 def limit_token_requests(request: Request, runtime: AppRuntime) -> None:
@@ -62,10 +64,10 @@ async def issue_token(
     request: Request,
     runtime: AppRuntime,
     db: DbSession,
-    response: Response,
     form: Annotated[TokenRequest, Form()],
-    user_agent: Annotated[str, Header()] = "",
-    authorization: Annotated[str | None, Header()] = None,
+    # As long as a server takes a header line; the session keeps the first 300 characters.
+    user_agent: Annotated[Text, Header(max_length=HEADER_MAX_LENGTH)] = "",
+    authorization: Annotated[Text | None, Header(max_length=HEADER_MAX_LENGTH)] = None,
 ) -> TokenResponse:
     """`grant_type=password`: log in. Name the tenant with the `tenant` field, or write
     the username as `tenant-slug/email` (what the docs' Authorize dialog sends). A
@@ -114,7 +116,6 @@ async def issue_token(
     # The rate limit, the grant and the commit in one worker thread; the form and the
     # response stay on the event loop.
     issued = await in_thread(db, issue)
-    response.headers.update(NO_STORE)
     return TokenResponse(
         access_token=issued.access_token,
         expires_in=issued.expires_in,

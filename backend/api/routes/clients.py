@@ -5,7 +5,6 @@ import uuid
 from fastapi import APIRouter, Response
 
 from backend.api.deps import AppRuntime, ClientsRead, ClientsWrite, DbSession
-from backend.api.errors import NO_STORE
 from backend.api.pagination import Cursor, Limit, decode_text_cursor, encode_cursor
 from backend.api.schemas.clients import (
     ClientCreate,
@@ -50,7 +49,6 @@ def create_client(
     principal: ClientsWrite,
     db: DbSession,
     runtime: AppRuntime,
-    response: Response,
 ) -> ClientCreated:
     """Register a client. A confidential one gets a secret, in this answer only
     (`Cache-Control: no-store`). A taken client_id is 409; a URI, origin, grant or
@@ -68,7 +66,6 @@ def create_client(
     )
     created = clients.create(db, principal, spec, own_audience=runtime.settings.jwt_audience)
     db.refresh(created.client)
-    response.headers.update(NO_STORE)
     return ClientCreated(**_out(created.client).model_dump(), client_secret=created.secret)
 
 

@@ -22,6 +22,7 @@ from backend.api.schemas.errors import (
     GUARDED_RESPONSES,
     NOT_FOUND,
 )
+from backend.api.schemas.text import Text
 from backend.api.schemas.users import (
     InvitationOut,
     UserCreate,
@@ -62,7 +63,7 @@ async def list_users(
     db: DbSession,
     status: UserStatus | None = None,
     email_prefix: Annotated[
-        str | None, Query(max_length=320, description="Case-insensitive")
+        Text | None, Query(max_length=320, description="Case-insensitive")
     ] = None,
     role_id: Annotated[
         uuid.UUID | None, Query(description="Holders of an unexpired direct grant")

@@ -3,12 +3,14 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from backend.api.headers import Credential
 from backend.api.schemas.moments import Moment
+from backend.api.schemas.text import Text
 from backend.domain.scopes import Scope
 
 
 class ApiKeyCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=100)
+    name: Text = Field(min_length=1, max_length=100)
     scopes: list[Scope] = Field(min_length=1, max_length=len(Scope))
     # In the future, at most 10 years ahead; none means the key never expires.
     expires_at: Moment | None = None
@@ -29,4 +31,4 @@ class ApiKeyOut(BaseModel):
 class ApiKeyCreated(ApiKeyOut):
     """Returned once, at creation: the only time the key is shown."""
 
-    key: str
+    key: Credential

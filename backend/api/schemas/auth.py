@@ -1,8 +1,11 @@
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 from pydantic.config import JsonDict
 
+from backend.api.headers import Credential
+from backend.api.schemas.text import STORABLE
+from backend.domain.policy import MAX_PASSWORD_LENGTH
 from backend.domain.scopes import SCOPE_LIST_PATTERN
 from backend.domain.tenants import SLUG_PATTERN
 
@@ -23,19 +26,30 @@ _TOKEN_GRAMMAR: JsonDict = {
 }
 
 
-def _string(**rule: Any) -> WithJsonSchema:
-    """A form field as OpenAPI states it: the string the route accepts.
+def _string(max_length: int, **rule: Any) -> tuple[Any, ...]:
+    """A form field: text of at most `max_length`, and the schema OpenAPI states for it.
 
     Every field is optional to FastAPI and checked by the route, so that a missing or
     bad one is answered as RFC 6749 §5.2 and RFC 7009 ask (400 `invalid_request`,
     `unsupported_grant_type`, `invalid_scope`), not with the framework's 422. The
-    document still states what a request needs, in `required` and per grant.
+    document still states what a request needs, in `required` and per grant. What the
+    framework does refuse (NUL, a lone surrogate, a value too long) is a 400 too: the
+    routes are OAuthRoutes.
     """
-    return WithJsonSchema({"type": "string", **rule})
+    return (
+        STORABLE,
+        Field(max_length=max_length),
+        WithJsonSchema({"type": "string", "maxLength": max_length, **rule}),
+    )
 
 
-# The route takes an empty field for a missing one (400), so a value has a character.
-Text = Annotated[str | None, _string(minLength=1)]
+# Bounds far above any value Tessera issues or accepts (an email is at most 320, a
+# secret under 100, a JWT under 2,000 characters): they only cap the work a request makes.
+_NAME, _TOKEN = 400, 8192
+# A refresh token, or at /revoke an access token too (RFC 7009 §2.1): bounded well above
+# a JWT, so a wrong one is answered as unknown (invalid_grant, or 200) rather than by
+# its length. The route takes an empty field for a missing one (400).
+Token = Annotated[str | None, *_string(_TOKEN, minLength=1)]
 
 
 class TokenRequest(BaseModel):
@@ -43,27 +57,31 @@ class TokenRequest(BaseModel):
 
     model_config = ConfigDict(json_schema_extra=_TOKEN_GRAMMAR)
 
-    grant_type: Annotated[str | None, _string(enum=list(GRANT_TYPES))] = None
+    grant_type: Annotated[str | None, *_string(_NAME, enum=list(GRANT_TYPES))] = None
     username: Annotated[
         str | None,
-        _string(minLength=1, description="`tenant-slug/email`, or the email with `tenant`"),
+        *_string(_NAME, minLength=1, description="`tenant-slug/email`, or the email with `tenant`"),
     ] = None
-    password: Annotated[str | None, _string(minLength=1, format="password")] = None
+    password: Annotated[
+        str | None, *_string(MAX_PASSWORD_LENGTH, minLength=1, format="password")
+    ] = None
     scope: Annotated[
         str | None,
-        _string(
+        *_string(
+            _NAME,
             pattern=SCOPE_LIST_PATTERN,
             description="Space-separated scopes of the catalogue; none asks for all of yours",
         ),
     ] = None
     tenant: Annotated[
         str | None,
-        _string(pattern=SLUG_PATTERN, description="Needed unless the username names it"),
+        *_string(_NAME, pattern=SLUG_PATTERN, description="Needed unless the username names it"),
     ] = None
-    refresh_token: Text = None
+    refresh_token: Token = None
     client_id: Annotated[
         str | None,
-        _string(
+        *_string(
+            _NAME,
             minLength=1,
             description="The registered client (application) asking; optional for the "
             "password grant, which a client may not be allowed (unauthorized_client)",
@@ -71,7 +89,9 @@ class TokenRequest(BaseModel):
     ] = None
     client_secret: Annotated[
         str | None,
-        _string(minLength=1, format="password", description="A confidential client's secret"),
+        *_string(
+            _NAME, minLength=1, format="password", description="A confidential client's secret"
+        ),
     ] = None
 
 
@@ -80,16 +100,16 @@ class RevocationRequest(BaseModel):
 
     model_config = ConfigDict(json_schema_extra={"required": ["token"]})
 
-    token: Text = None
-    token_type_hint: Annotated[str | None, _string(enum=list(TOKEN_TYPE_HINTS))] = None
+    token: Token = None
+    token_type_hint: Annotated[str | None, *_string(_NAME, enum=list(TOKEN_TYPE_HINTS))] = None
 
 
 class TokenResponse(BaseModel):
     """RFC 6749 §5.1 successful token response."""
 
-    access_token: str
+    access_token: Credential
     token_type: Literal["bearer"] = "bearer"  # noqa: S105 (a token type, not a secret)
     expires_in: int
     scope: str
     # Password and refresh grants only; rotate on every use.
-    refresh_token: str | None = None
+    refresh_token: Credential | None = None

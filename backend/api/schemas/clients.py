@@ -4,6 +4,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from backend.api.headers import Credential
+from backend.api.schemas.text import Text
 from backend.domain.clients import (
     CLIENT_ID_PATTERN,
     MAX_URI_LENGTH,
@@ -14,9 +16,10 @@ from backend.domain.clients import (
 
 # The bounds here are for clients and fuzzers; the service checks every rule itself
 # (domain/clients.py) and answers 422 with the field and the reason.
-Uri = Annotated[str, Field(max_length=MAX_URI_LENGTH)]
+Uri = Annotated[Text, Field(max_length=MAX_URI_LENGTH)]
 Uris = Annotated[list[Uri], Field(max_length=MAX_URIS)]
-ClientName = Annotated[str, Field(min_length=1, max_length=200, examples=["Acme web app"])]
+ClientName = Annotated[Text, Field(min_length=1, max_length=200, examples=["Acme web app"])]
+Resource = Annotated[Text, Field(max_length=200)]
 
 
 class ClientFields(BaseModel):
@@ -39,13 +42,13 @@ class ClientFields(BaseModel):
     grant_types: list[GrantType] = Field(
         default_factory=lambda: [GrantType.AUTHORIZATION_CODE], max_length=3
     )
-    resources: Annotated[list[Annotated[str, Field(max_length=200)]], Field(max_length=50)] = Field(
+    resources: Annotated[list[Resource], Field(max_length=50)] = Field(
         default_factory=list, description="Identifiers of the APIs it may ask tokens for"
     )
 
 
 class ClientCreate(ClientFields):
-    client_id: str = Field(
+    client_id: Text = Field(
         max_length=64,
         examples=["acme-web"],
         description="What OAuth requests name the client by; never changes",
@@ -67,9 +70,7 @@ class ClientUpdate(BaseModel):
     post_logout_redirect_uris: Uris | None = None
     allowed_origins: Uris | None = None
     grant_types: Annotated[list[GrantType], Field(max_length=3)] | None = None
-    resources: (
-        Annotated[list[Annotated[str, Field(max_length=200)]], Field(max_length=50)] | None
-    ) = None
+    resources: Annotated[list[Resource], Field(max_length=50)] | None = None
 
 
 class ClientOut(BaseModel):
@@ -91,7 +92,7 @@ class ClientOut(BaseModel):
 class ClientCreated(ClientOut):
     """Returned once, at registration: the only time a confidential client's secret is shown."""
 
-    client_secret: str | None
+    client_secret: Credential | None
 
 
 class ClientPage(BaseModel):

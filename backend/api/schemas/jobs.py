@@ -5,6 +5,7 @@ from typing import Any
 from pydantic import BaseModel, Field, model_validator
 
 from backend.api.schemas.moments import Moment
+from backend.api.schemas.text import Text
 from backend.db.models import Job
 
 
@@ -52,7 +53,7 @@ class BulkDisableRequest(BaseModel):
     user_ids: list[uuid.UUID] | None = Field(default=None, min_length=1, max_length=100_000)
     last_login_before: Moment | None = None
     all_users: bool = False
-    reason: str = Field(default="bulk", min_length=1, max_length=200)
+    reason: Text = Field(default="bulk", min_length=1, max_length=200)
     # Offboard rather than only disable: end every session and revoke the service
     # accounts and API keys the users made, as POST /users/{id}/offboard does.
     offboard: bool = False

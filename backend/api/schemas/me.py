@@ -1,9 +1,11 @@
 import uuid
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field
 
 from backend.api.schemas.roles import ScopeChainOut
+from backend.api.schemas.text import SecretText, Text
 from backend.api.schemas.users import NewPassword
+from backend.domain.policy import MAX_PASSWORD_LENGTH
 
 
 class TenantSummary(BaseModel):
@@ -26,8 +28,8 @@ class MeResponse(BaseModel):
 
 
 class PasswordChange(BaseModel):
-    current_password: SecretStr
+    current_password: SecretText = Field(max_length=MAX_PASSWORD_LENGTH)
     new_password: NewPassword
     # A refresh token of yours: its session survives, so its client can refresh into
     # a new access token at once. Every other session ends.
-    refresh_token: str | None = Field(default=None, max_length=200)
+    refresh_token: Text | None = Field(default=None, max_length=200)

@@ -4,17 +4,20 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field, StringConstraints
 
+from backend.api.schemas.text import STORABLE, Text
 from backend.domain.roles import render_chain
 from backend.domain.scopes import Scope
 from backend.services.roles import ScopeExplanation
 
-RoleName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+RoleName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), STORABLE
+]
 MAX_INCLUDES = 50
 
 
 class RoleCreate(BaseModel):
     name: RoleName
-    description: str = Field(default="", max_length=500)
+    description: Text = Field(default="", max_length=500)
     scopes: list[Scope] = Field(default_factory=list, max_length=len(Scope))
     # Ids of roles of the same tenant whose scopes this role also grants, transitively.
     includes: list[uuid.UUID] = Field(default_factory=list, max_length=MAX_INCLUDES)
@@ -24,7 +27,7 @@ class RoleUpdate(BaseModel):
     """Only the fields sent change; `scopes` and `includes` replace the lists whole."""
 
     name: RoleName | None = None
-    description: str | None = Field(default=None, max_length=500)
+    description: Text | None = Field(default=None, max_length=500)
     scopes: list[Scope] | None = Field(default=None, max_length=len(Scope))
     includes: list[uuid.UUID] | None = Field(default=None, max_length=MAX_INCLUDES)
 

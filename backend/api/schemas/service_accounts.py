@@ -3,10 +3,13 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from backend.api.headers import Credential
+from backend.api.schemas.text import Text
+
 
 class ServiceAccountCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=100)
-    description: str = Field(default="", max_length=500)
+    name: Text = Field(min_length=1, max_length=100)
+    description: Text = Field(default="", max_length=500)
     role_ids: list[uuid.UUID] = Field(default_factory=list, max_length=50)
 
 
@@ -24,4 +27,4 @@ class ServiceAccountOut(BaseModel):
 class ServiceAccountCreated(ServiceAccountOut):
     """Returned once, at creation: the only time the secret is shown."""
 
-    client_secret: str
+    client_secret: Credential

@@ -4,6 +4,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from backend.api.schemas.text import Text
 from backend.api.schemas.users import (
     PASSWORD_OR_INVITE,
     Email,
@@ -13,7 +14,7 @@ from backend.api.schemas.users import (
 )
 from backend.domain.tenants import SLUG_PATTERN
 
-TenantName = Annotated[str, Field(min_length=1, max_length=200, examples=["Acme Inc"])]
+TenantName = Annotated[Text, Field(min_length=1, max_length=200, examples=["Acme Inc"])]
 
 
 class OwnerCreate(BaseModel):
@@ -30,7 +31,7 @@ class OwnerCreate(BaseModel):
 
 class TenantCreate(BaseModel):
     # Checked by the service, so a bad slug is answered with the rule (422).
-    slug: str = Field(
+    slug: Text = Field(
         max_length=200,
         examples=["acme"],
         description="Used at login (`slug/email`); 2-63 of a-z, 0-9 and '-'. Never changes.",

@@ -7,12 +7,13 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    SecretStr,
     ValidationInfo,
     field_validator,
 )
 from pydantic.config import JsonDict
 
+from backend.api.headers import Credential
+from backend.api.schemas.text import SecretText, Text
 from backend.domain.emails import EMAIL, MAX_EMAIL_LENGTH, is_email
 from backend.domain.policy import (
     DEFAULT_MIN_PASSWORD_LENGTH,
@@ -33,7 +34,7 @@ def _email(value: str) -> str:
 
 
 Email = Annotated[
-    str,
+    Text,
     Field(
         max_length=MAX_EMAIL_LENGTH,
         examples=["ann@example.com"],
@@ -41,13 +42,13 @@ Email = Annotated[
     ),
     AfterValidator(_email),
 ]
-FullName = Annotated[str, Field(max_length=200, examples=["Ann Example"])]
+FullName = Annotated[Text, Field(max_length=200, examples=["Ann Example"])]
 
 # A new password: the bounds every tenant's policy keeps, stated for clients and
 # fuzzers. The policy itself (backend/domain/policy.py) enforces them and the tenant's
 # own minimum, answering 422 with the reason, so they are not validated here.
 NewPassword = Annotated[
-    SecretStr,
+    SecretText,
     Field(
         description=(
             "At least the tenant's minimum length (by default "
@@ -101,7 +102,7 @@ class UserUpdate(BaseModel):
 
 
 class UserDisable(BaseModel):
-    reason: str | None = Field(default=None, min_length=1, max_length=200)
+    reason: Text | None = Field(default=None, min_length=1, max_length=200)
 
 
 class UserOut(BaseModel):
@@ -126,7 +127,7 @@ class UserOut(BaseModel):
 class InvitationOut(BaseModel):
     """The invitation token, shown this once; pass it on to the user."""
 
-    token: str
+    token: Credential
     expires_at: datetime
 
 
@@ -140,5 +141,5 @@ class UserPage(BaseModel):
 
 
 class InvitationAccept(BaseModel):
-    token: str = Field(max_length=200)
+    token: Text = Field(max_length=200)
     password: NewPassword

@@ -113,7 +113,8 @@ def test_a_taken_client_id_is_a_conflict(client: TestClient, token: str) -> None
         ({"resources": ["https://api.elsewhere.test"]}, "no API has the identifier"),
         ({"client_id": "-bad"}, "client_id '-bad' is invalid"),
         ({"redirect_uris": [], "grant_types": ["authorization_code"]}, "needs at least one"),
-        ({"redirect_uris": ["https://app.acme.test/\u0000"]}, "characters a URI may not"),
+        ({"redirect_uris": ["https://app.acme.test/\u0000"]}, "NUL"),
+        ({"redirect_uris": ["https://app.acme.test/\u00e9"]}, "characters a URI may not"),
         ({"name": "nul\u0000name"}, "NUL"),
     ],
 )
@@ -272,7 +273,7 @@ def test_an_unknown_or_unauthenticated_client_is_invalid_client(
         client, token, client_id="backend", type="confidential", grant_types=["password"]
     )
     secret = created.json()["client_secret"]
-    for attempt in ({}, {"client_secret": altered(secret)}, {"client_secret": "\x00"}):
+    for attempt in ({}, {"client_secret": altered(secret)}):
         refused = password_login(client, client_id="backend", **attempt)
         assert refused.status_code == 401, attempt
         assert refused.json()["error"] == "invalid_client"

@@ -207,6 +207,37 @@ def test_json_body_is_not_a_token_request(client: TestClient, owner: User) -> No
     assert response.json()["error"] == "invalid_request"
 
 
+@pytest.mark.parametrize(
+    ("path", "data", "field"),
+    [
+        ("/token", {"username": "acme/ada\x00@acme.test"}, "username"),
+        ("/token", {"username": "ada@acme.test", "tenant": "ac\x00me"}, "tenant"),
+        ("/token", {"username": "acme/" + "a" * 1000 + "@acme.test"}, "username"),
+        ("/token", {"password": "x" * 5000}, "password"),
+        ("/revoke", {"token": "rt_\x00"}, "token"),
+        ("/revoke", {"token": "x" * 10_000}, "token"),
+    ],
+    ids=["nul-username", "nul-tenant", "long-username", "long-password", "nul-token", "long"],
+)
+def test_what_the_framework_refuses_is_an_rfc6749_400_too(
+    client: TestClient, owner: User, path: str, data: dict[str, str], field: str
+) -> None:
+    """NUL, or a value past its bound, in a form field: RFC 6749 §5.2, never a 422."""
+    form = {"grant_type": "password", "username": "acme/ada@acme.test", "password": "x"}
+    response = client.post(path, data={**form, **data} if path == "/token" else data)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "invalid_request"
+    assert field in response.json()["error_description"]
+    assert response.headers["cache-control"] == "no-store"
+
+
+def test_the_oauth_endpoints_document_no_422(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    assert "422" not in paths["/token"]["post"]["responses"]
+    assert "422" not in paths["/revoke"]["post"]["responses"]
+    assert "400" in paths["/token"]["post"]["responses"]
+
+
 def test_scopes_come_from_the_whole_role_closure_and_only_unexpired_grants(
     client: TestClient, db: Session
 ) -> None:
