@@ -28,7 +28,7 @@ from backend.domain.clients import (
     validate_origins,
     validate_redirect_uris,
 )
-from backend.domain.errors import InvalidClientError, NotFoundError, UnauthorizedClientError
+from backend.domain.errors import FormClientError, NotFoundError, UnauthorizedClientError
 from backend.security.opaque import new_secret, parse_secret
 from backend.services import audit, concurrency
 from backend.services.paging import Page
@@ -188,16 +188,16 @@ def client_for_grant(
     """The client a token request names, authenticated and allowed `grant`.
 
     An unknown client_id, or a confidential client without its secret, is
-    InvalidClientError; a client whose registration leaves `grant` out (the password
+    FormClientError (invalid_client); a client whose registration leaves `grant` out (the password
     grant turned off for it) is UnauthorizedClientError.
     """
     client = by_client_id(db, client_id)
     if client is None:
-        raise InvalidClientError("unknown client")
+        raise FormClientError("unknown client")
     if client.type is ClientType.CONFIDENTIAL and not authenticate_secret(
         client, client_secret or ""
     ):
-        raise InvalidClientError("the client's secret is missing or wrong")
+        raise FormClientError("the client's secret is missing or wrong")
     if grant.value not in client.grant_types:
         raise UnauthorizedClientError(f"this client may not use the {grant.value} grant")
     return client

@@ -48,6 +48,22 @@ class ClientFields(BaseModel):
 
 
 class ClientCreate(ClientFields):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "client_id": "acme-web",
+                    "name": "Acme web app",
+                    "type": "public",
+                    "redirect_uris": ["https://app.example.com/callback"],
+                    "allowed_origins": ["https://app.example.com"],
+                    "grant_types": ["authorization_code", "refresh_token"],
+                }
+            ]
+        },
+    )
+
     client_id: Text = Field(
         max_length=64,
         examples=["acme-web"],

@@ -267,7 +267,7 @@ def test_an_unknown_or_unauthenticated_client_is_invalid_client(
     client: TestClient, token: str
 ) -> None:
     unknown = password_login(client, client_id="nobody")
-    assert unknown.status_code == 401
+    assert unknown.status_code == 400
     assert unknown.json()["error"] == "invalid_client"
     created = register(
         client, token, client_id="backend", type="confidential", grant_types=["password"]
@@ -275,6 +275,6 @@ def test_an_unknown_or_unauthenticated_client_is_invalid_client(
     secret = created.json()["client_secret"]
     for attempt in ({}, {"client_secret": altered(secret)}):
         refused = password_login(client, client_id="backend", **attempt)
-        assert refused.status_code == 401, attempt
+        assert refused.status_code == 400, attempt
         assert refused.json()["error"] == "invalid_client"
     assert password_login(client, client_id="backend", client_secret=secret).status_code == 200
