@@ -74,7 +74,7 @@ format: install
 	$(BIN)/ruff format .
 
 typecheck: install
-	$(BIN)/mypy backend
+	$(BIN)/mypy backend sdk/python
 
 migrate: install
 	$(BIN)/alembic upgrade head

@@ -32,6 +32,7 @@ from backend.api.routes import lifecycle as lifecycle_routes
 from backend.api.routes import metrics as metrics_routes
 from backend.api.routes import roles as role_routes
 from backend.api.routes import scopes as scope_routes
+from backend.api.routes import standings as standing_routes
 from backend.api.routes import tenants as tenant_routes
 from backend.observability.http import MetricsMiddleware
 from backend.observability.logging import configure_logging
@@ -100,4 +101,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(scope_routes.router)
     app.include_router(role_routes.router)
     app.include_router(grant_routes.router)
+    app.include_router(standing_routes.router)
     return app

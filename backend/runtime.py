@@ -13,6 +13,7 @@ from backend.db.engine import Database
 from backend.security.passwords import PasswordService
 from backend.security.principal_cache import PrincipalCache
 from backend.security.rate_limit import RateLimiter
+from backend.security.standings_feed import StandingsFeed
 from backend.security.tokens import AccessTokenCodec
 from backend.services.auth import Issuers
 from backend.services.effects import Effects
@@ -56,7 +57,11 @@ class Runtime:
             redis=client,
             principal_cache=principal_cache,
             celery=celery,
-            effects=Effects(principal_cache=principal_cache, dispatch=send_job(celery)),
+            effects=Effects(
+                principal_cache=principal_cache,
+                standings=StandingsFeed(client, length=settings.standings_stream_length),
+                dispatch=send_job(celery),
+            ),
             token_limiter=RateLimiter(
                 client, name="token", limit=settings.token_rate_limit_per_minute
             ),

@@ -105,6 +105,12 @@ class Settings(BaseSettings):
     # Only behind a proxy that appends it; otherwise any client could pick its own.
     trust_forwarded_for: bool = False
 
+    # The standings feed (GET /standings/stream): how many changes Redis keeps for a
+    # reconnecting resource server to resume from (older cursors are told to take a new
+    # snapshot), and how often an idle stream sends a heartbeat.
+    standings_stream_length: int = Field(default=100_000, ge=100)
+    standings_heartbeat_seconds: float = Field(default=15.0, gt=0, le=300)
+
     # Logs: JSON lines on stderr (one object per record, with the request id), or plain
     # text for a terminal.
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

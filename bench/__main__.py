@@ -16,7 +16,7 @@ from sqlalchemy import Engine, text
 
 from backend.security.passwords import PasswordService
 from backend.security.tokens import AccessTokenCodec
-from bench import data, report, scenarios_data, scenarios_http
+from bench import data, report, scenarios_data, scenarios_http, scenarios_kit
 from bench.load import ensure_wrk
 from bench.measure import Row
 from bench.stack import (
@@ -101,13 +101,23 @@ def run(stack: Stack, rows: list[Row], raw: dict[str, Any]) -> None:
                 )
             rows += found
 
-    if wanted("1"):
+    if wanted("1", "8"):
         with server(stack, stack.server_env("EdDSA", RECOMMENDED), "eddsa") as srv:
             codec = AccessTokenCodec(stack.settings("EdDSA", RECOMMENDED))
-            me = token_for(stack, codec, made.small_tenant, made.small_owner, "me")
-            say("1 guarded read, EdDSA")
-            found, raw["1_eddsa"] = scenarios_http.guarded_read(srv, me, "EdDSA")
-            rows += found
+            if wanted("1"):
+                me = token_for(stack, codec, made.small_tenant, made.small_owner, "me")
+                say("1 guarded read, EdDSA")
+                found, raw["1_eddsa"] = scenarios_http.guarded_read(srv, me, "EdDSA")
+                rows += found
+            if wanted("8"):
+                say("8 standings feed delay (tessera_fastapi)")
+                disabler = token_for(
+                    stack, codec, made.small_tenant, made.small_owner, "users:disable"
+                )
+                found, raw["8_feed_delay"] = scenarios_kit.feed_delay(
+                    srv, stack, made, codec, disabler
+                )
+                rows += found
 
     if wanted("2", "3"):
         with server(stack, stack.server_env("HS256", OWASP_MINIMUM), "owasp") as srv:

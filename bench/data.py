@@ -178,7 +178,7 @@ def _add_users(db: Connection, tenant_id: uuid.UUID, count: int, *, prefix: str)
 def _grant_member_to_all(db: Connection, tenant_id: uuid.UUID) -> None:
     db.execute(
         text(
-            "INSERT INTO user_roles (tenant_id, user_id, role_id) "
+            "INSERT INTO grants (tenant_id, user_id, role_id) "
             "SELECT u.tenant_id, u.id, r.id FROM users u "
             "JOIN roles r ON r.tenant_id = u.tenant_id AND r.name = :member "
             "WHERE u.tenant_id = :t "

@@ -206,7 +206,7 @@ def lifecycle(
 # service accounts and API keys they made, one user.offboarded event per user changed.
 _OFFBOARD_SQL = """
 WITH owners AS (
-  SELECT ur.user_id FROM user_roles ur
+  SELECT ur.user_id FROM grants ur
   JOIN roles r ON r.tenant_id = ur.tenant_id AND r.id = ur.role_id
   JOIN users u ON u.tenant_id = ur.tenant_id AND u.id = ur.user_id
   WHERE ur.tenant_id = :t AND r.builtin AND r.name = 'owner' AND u.status = 'active'

@@ -13,12 +13,13 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from backend.db.models import ApiKey, Tenant, TenantStatus, User, UserStatus
+from backend.db.models import ApiKey, Tenant, User
 from backend.db.tenant_context import enter_tenant
 from backend.domain.errors import InvalidRequestError, InvalidTokenError, NotFoundError
 from backend.domain.moments import require_expiry
 from backend.domain.policy import require_within
 from backend.domain.scopes import Scope, format_scopes
+from backend.domain.standing import may_act
 from backend.domain.subjects import SubjectKind
 from backend.security.opaque import new_secret, parse_secret
 from backend.services import audit, authorization, concurrency, roles
@@ -63,14 +64,8 @@ def create(
     )
     db.add(key)
     db.flush()
-    audit.record(
-        db,
-        tenant_id=actor.tenant_id,
-        actor=actor.actor,
-        action="api_key.created",
-        target=f"api_key:{key.id}",
-        data={"name": name, "scope": key.scope, "prefix": key.prefix},
-    )
+    data = {"name": name, "scope": key.scope, "prefix": key.prefix}
+    audit.record_by(db, actor, "api_key.created", f"api_key:{key.id}", data)
     return CreatedKey(key=key, plaintext=secret.value)
 
 
@@ -100,13 +95,7 @@ def revoke(db: Session, actor: Principal, key_id: uuid.UUID) -> None:
         .values(revoked_at=datetime.now(UTC)),
     )
     if revoked is not None:
-        audit.record(
-            db,
-            tenant_id=actor.tenant_id,
-            actor=actor.actor,
-            action="api_key.revoked",
-            target=f"api_key:{key.id}",
-        )
+        audit.record_by(db, actor, "api_key.revoked", f"api_key:{key.id}")
 
 
 def authenticate(db: Session, presented: str, *, platform_tenant_slug: str) -> Principal:
@@ -129,10 +118,9 @@ def authenticate(db: Session, presented: str, *, platform_tenant_slug: str) -> P
         raise InvalidTokenError("API key has been revoked")
     if key.expires_at is not None and key.expires_at <= now:
         raise InvalidTokenError("API key expired")
-    if user_status is not UserStatus.ACTIVE:
-        raise InvalidTokenError("user is disabled")
-    if tenant_status is not TenantStatus.ACTIVE:
-        raise InvalidTokenError("tenant is suspended")
+    refusal = may_act(user_status, tenant_status)
+    if refusal is not None:
+        raise InvalidTokenError(refusal.message)
     if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
         key.last_used_at = now
         db.flush()

@@ -5,14 +5,18 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from backend.db.models import AuditEvent
+from backend.db.tenant_context import enter_tenant
 from backend.request_context import current_request
-from backend.services.paging import Page
+from backend.services.paging import Page, page_of
+
+if TYPE_CHECKING:
+    from backend.services.principals import Principal
 
 SYSTEM = "system"
 # The actor of an unauthenticated attempt, such as a failed login.
@@ -35,6 +39,33 @@ def record(
     must never hold secrets: no passwords, tokens or keys.
     """
     record_many(db, tenant_id=tenant_id, actor=actor, action=action, targets=[target], data=data)
+
+
+def record_by(
+    db: Session, actor: "Principal", action: str, target: str, data: dict[str, Any] | None = None
+) -> None:
+    """Add the one audit event of a change a principal made, in the principal's tenant:
+    the path every admin mutation writes its event through. `data` must never hold
+    secrets."""
+    record(
+        db, tenant_id=actor.tenant_id, actor=actor.actor, action=action, target=target, data=data
+    )
+
+
+def record_by_operator(
+    db: Session, operator: "Principal", tenant_id: uuid.UUID, action: str, data: dict[str, Any]
+) -> None:
+    """Add the event of an operator's change to a tenant (target `tenant:<id>`) to that
+    tenant's log and to the operator's own, once where they are one; leaves the
+    transaction bound to the operator's tenant. `data` must never hold secrets."""
+    target = f"tenant:{tenant_id}"
+    if tenant_id != operator.tenant_id:
+        enter_tenant(db, tenant_id)
+        record(
+            db, tenant_id=tenant_id, actor=operator.actor, action=action, target=target, data=data
+        )
+    enter_tenant(db, operator.tenant_id)
+    record_by(db, operator, action, target, data)
 
 
 def event_params(
@@ -143,6 +174,4 @@ def list_events(
     rows = list(
         db.scalars(query.order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(limit + 1))
     )
-    kept = rows[:limit]
-    next_key = (kept[-1].at, kept[-1].id) if len(rows) > limit else None
-    return Page(items=kept, next_key=next_key)
+    return page_of(rows, limit, lambda event: (event.at, event.id))

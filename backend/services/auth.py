@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from backend.db.models import TenantStatus, UserStatus
 from backend.domain.errors import InvalidGrantError, InvalidScopeError, LoginFailedError
 from backend.domain.policy import TenantPolicy
 from backend.domain.scopes import Scope, format_scopes, known_scopes
+from backend.domain.standing import may_act
 from backend.domain.token_lifetime import Carried, carried
 from backend.security.passwords import PasswordService
 from backend.security.tokens import AccessTokenCodec
@@ -88,9 +88,9 @@ def password_grant(
     # this guess was right or (said to everyone) that the account exists.
     if outcome is not lockout.Check.PASSED:
         raise _login_failed(db, tenant_id, f"user:{user_id}", outcome.value, BAD_CREDENTIALS)
-    refusal = _refusal(subject.user_status, subject.tenant_status)
+    refusal = may_act(subject.user_status, subject.tenant_status)
     if refusal is not None:
-        raise _login_failed(db, tenant_id, f"user:{user_id}", *refusal)
+        raise _login_failed(db, tenant_id, f"user:{user_id}", refusal.value, refusal.message)
 
     held = subject.scopes_in(issuers.platform_tenant_slug)
     issued_at = int(now.timestamp())
@@ -138,9 +138,9 @@ def refresh_grant(
     now = datetime.now(UTC)
     rotation = sessions.rotate(db, issuers.refresh, presented, now)
     subject = rotation.subject
-    refusal = _refusal(subject.user_status, subject.tenant_status)
+    refusal = may_act(subject.user_status, subject.tenant_status)
     if refusal is not None:
-        raise InvalidGrantError(refusal[1])
+        raise InvalidGrantError(refusal.message)
     original = known_scopes(rotation.scope.split())
     if not requested_scopes <= original:
         widened = format_scopes(frozenset(requested_scopes - original))
@@ -172,15 +172,6 @@ _LOGIN_WRITES = text(
     "WHERE tenant_id = :tenant_id AND id = :user_id RETURNING token_version) "
     "SELECT token_version FROM login"
 )
-
-
-def _refusal(user_status: UserStatus, tenant_status: TenantStatus) -> tuple[str, str] | None:
-    """(audit reason, description) if the user or the tenant may not log in now."""
-    if user_status is not UserStatus.ACTIVE:
-        return "disabled", "this user account is disabled"
-    if tenant_status is not TenantStatus.ACTIVE:
-        return "tenant_suspended", "this tenant is suspended"
-    return None
 
 
 def _login_failed(

@@ -31,7 +31,7 @@ from backend.domain.clients import (
 from backend.domain.errors import FormClientError, NotFoundError, UnauthorizedClientError
 from backend.security.opaque import new_secret, parse_secret
 from backend.services import audit, concurrency
-from backend.services.paging import Page
+from backend.services.paging import Page, page_of
 from backend.services.principals import Principal
 
 # Not service accounts' "cs": the two kinds of secret never pass for one another.
@@ -118,14 +118,13 @@ def create(
     return CreatedClient(client=client, secret=secret)
 
 
-def list_clients(db: Session, *, after: str | None, limit: int) -> Page[Client, str]:
-    """A page of clients ordered by client_id, starting after `after`."""
+def list_clients(db: Session, *, after: tuple[str] | None, limit: int) -> Page[Client, tuple[str]]:
+    """A page of clients ordered by client_id, starting after the key `after`."""
     query = select(Client)
     if after is not None:
-        query = query.where(Client.client_id > after)
-    rows = list(db.scalars(query.order_by(Client.client_id).limit(limit + 1)))
-    kept = rows[:limit]
-    return Page(items=kept, next_key=kept[-1].client_id if len(rows) > limit else None)
+        query = query.where(Client.client_id > after[0])
+    rows = db.scalars(query.order_by(Client.client_id).limit(limit + 1)).all()
+    return page_of(rows, limit, lambda client: (client.client_id,))
 
 
 def get(db: Session, id: uuid.UUID, *, for_update: bool = False) -> Client:

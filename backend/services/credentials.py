@@ -72,13 +72,9 @@ def change_own_password(
     )
     if outcome is not lockout.Check.PASSED:
         locked = outcome is lockout.Check.LOCKED
-        audit.record(
-            db,
-            tenant_id=tenant_id,
-            actor=actor.actor,
-            action="user.password_change_failed",
-            target=f"user:{user_id}",
-            data={"reason": "locked" if locked else "wrong_current_password"},
+        reason = "locked" if locked else "wrong_current_password"
+        audit.record_by(
+            db, actor, "user.password_change_failed", f"user:{user_id}", {"reason": reason}
         )
         raise (
             PasswordChecksPausedError(CHECKS_PAUSED)
@@ -92,14 +88,8 @@ def change_own_password(
     ended = [s for s in sessions.live_sessions(db, tenant_id, user_id, now) if s.id != kept]
     for session in ended:
         sessions.revoke_session(db, session, reason="password_changed", now=now)
-    audit.record(
-        db,
-        tenant_id=tenant_id,
-        actor=actor.actor,
-        action="user.password_changed",
-        target=f"user:{user_id}",
-        data={"sessions_ended": len(ended), "session_kept": kept is not None},
-    )
+    data = {"sessions_ended": len(ended), "session_kept": kept is not None}
+    audit.record_by(db, actor, "user.password_changed", f"user:{user_id}", data)
 
 
 def _session_of(

@@ -1,10 +1,10 @@
 """What use cases set off outside their transaction: handed to them, never looked up.
 
-A use case that changes a standing forgets the principal cache's entries once its
-transaction commits (services.cutoff); one that records a job has it sent to the worker
-then (services.jobs). Both reach this process's objects through an `Effects` passed in
-by the API (a dependency), the worker and the CLI (from their Runtime), so a function's
-signature shows that it has effects beyond the database.
+A use case that changes a standing forgets the principal cache's entries and publishes
+on the standings feed once its transaction commits (services.cutoff); one that records
+a job has it sent to the worker then (services.jobs). Both reach this process's objects
+through an `Effects` passed in by the API (a dependency), the worker and the CLI (from
+their Runtime), so a function's signature shows that it has effects beyond the database.
 """
 
 import uuid
@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from backend.security.principal_cache import PrincipalCache
+from backend.security.standings_feed import StandingsFeed
 
 # Sends a job's task to the worker: (tenant_id, job_id). Never raises for a broker down.
 Dispatcher = Callable[[uuid.UUID, uuid.UUID], None]
@@ -19,7 +20,8 @@ Dispatcher = Callable[[uuid.UUID, uuid.UUID], None]
 
 @dataclass(frozen=True, slots=True)
 class Effects:
-    """This process's principal cache and job dispatcher."""
+    """This process's principal cache, standings feed and job dispatcher."""
 
     principal_cache: PrincipalCache
+    standings: StandingsFeed
     dispatch: Dispatcher

@@ -37,12 +37,10 @@ from backend.services.role_impact import Changed
 
 @dataclass(frozen=True, slots=True)
 class GrantView:
-    role_id: uuid.UUID
-    role_name: str
-    builtin: bool
-    granted_by: uuid.UUID | None
-    granted_at: datetime
-    expires_at: datetime | None
+    """A grant with its role, and whether it still gives anything (not yet expired)."""
+
+    grant: Grant
+    role: Role
     active: bool
 
 
@@ -113,7 +111,13 @@ def assign(
             if grant is None:
                 raise ConflictError("the grant was revoked meanwhile; try again")
     if created:
-        _audit(db, actor, "grant.given", user, role, {"after": {"expires_at": _iso(expires_at)}})
+        audit.record_by(
+            db,
+            actor,
+            "grant.given",
+            f"user:{user.id}",
+            _about(role, {"after": {"expires_at": _iso(expires_at)}}),
+        )
         cutoff.profiles(db, effects, tenant_id)
     elif grant.expires_at != expires_at:
         before = grant.expires_at
@@ -121,13 +125,15 @@ def assign(
         grant.granted_by = actor.user_id
         grant.granted_at = now
         db.flush()
-        _audit(
+        audit.record_by(
             db,
             actor,
             "grant.given",
-            user,
-            role,
-            {"before": {"expires_at": _iso(before)}, "after": {"expires_at": _iso(expires_at)}},
+            f"user:{user.id}",
+            _about(
+                role,
+                {"before": {"expires_at": _iso(before)}, "after": {"expires_at": _iso(expires_at)}},
+            ),
         )
         cutoff.profiles(db, effects, tenant_id)
     changes = role_impact.settle(db, effects, reach)
@@ -170,7 +176,7 @@ def unassign(
     if deleted is None:
         raise NotFoundError("role grant")
     before = {"expires_at": _iso(deleted.expires_at)}
-    _audit(db, actor, "grant.revoked", user, role, {"before": before})
+    audit.record_by(db, actor, "grant.revoked", f"user:{user.id}", _about(role, {"before": before}))
     cutoff.profiles(db, effects, tenant_id)
     return Changed(result=None, changes=role_impact.settle(db, effects, reach))
 
@@ -207,29 +213,13 @@ def _require_within(db: Session, actor: Principal, role: Role) -> None:
 
 
 def _view(grant: Grant, role: Role, now: datetime) -> GrantView:
-    return GrantView(
-        role_id=role.id,
-        role_name=role.name,
-        builtin=role.builtin,
-        granted_by=grant.granted_by,
-        granted_at=grant.granted_at,
-        expires_at=grant.expires_at,
-        active=grant.expires_at is None or grant.expires_at > now,
-    )
+    return GrantView(grant, role, active=grant.expires_at is None or grant.expires_at > now)
 
 
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment is not None else None
 
 
-def _audit(
-    db: Session, actor: Principal, action: str, user: User, role: Role, data: dict[str, Any]
-) -> None:
-    audit.record(
-        db,
-        tenant_id=actor.tenant_id,
-        actor=actor.actor,
-        action=action,
-        target=f"user:{user.id}",
-        data={"role_id": str(role.id), "role": role.name, **data},
-    )
+def _about(role: Role, data: dict[str, Any]) -> dict[str, Any]:
+    """A grant event's data: the role it is about, then what changed."""
+    return {"role_id": str(role.id), "role": role.name, **data}

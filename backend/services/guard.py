@@ -62,7 +62,7 @@ def authenticated_principal(
 def _admit(claims: AccessClaims, standing: SubjectStanding, platform_tenant_slug: str) -> Principal:
     refusal = standing.refusal(claims.token_version)
     if refusal is not None:
-        raise InvalidTokenError(refusal)
+        raise InvalidTokenError(refusal.message)
     return Principal(
         kind=claims.subject_kind,
         subject_id=claims.user_id,

@@ -20,7 +20,11 @@ from backend.domain.errors import ConflictError, NotFoundError
 from backend.domain.jobs import JobKind
 from backend.services import audit
 from backend.services.effects import Effects
+from backend.services.paging import Page, page_of
 from backend.services.principals import Principal
+
+# The listing's sort key, newest first.
+JobKey = tuple[datetime, uuid.UUID]
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,13 +135,14 @@ def get(db: Session, tenant_id: uuid.UUID, job_id: uuid.UUID) -> Job:
 
 
 def list_jobs(
-    db: Session, tenant_id: uuid.UUID, *, limit: int, after: tuple[datetime, uuid.UUID] | None
-) -> list[Job]:
-    """Newest first, keyset-paginated on (created_at, id)."""
+    db: Session, tenant_id: uuid.UUID, *, limit: int, after: JobKey | None
+) -> Page[Job, JobKey]:
+    """A page of the tenant's jobs, newest first by (created_at, id), after the key `after`."""
     query = select(Job).where(Job.tenant_id == tenant_id)
     if after is not None:
         query = query.where(tuple_(Job.created_at, Job.id) < tuple_(*after))
-    return list(db.scalars(query.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit)))
+    query = query.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit + 1)
+    return page_of(list(db.scalars(query)), limit, lambda job: (job.created_at, job.id))
 
 
 def stalled(db: Session, older_than: datetime) -> list[tuple[uuid.UUID, uuid.UUID]]:

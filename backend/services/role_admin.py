@@ -61,7 +61,7 @@ def create_role(
         db.add(Role(tenant_id=tenant_id, id=role_id, name=name, description=description))
     _write_grants(db, tenant_id, role_id, scopes, includes)
     view = roles.get_role(db, tenant_id, role_id)
-    _audit(db, actor, "role.created", role_id, {"after": _state(view)})
+    audit.record_by(db, actor, "role.created", f"role:{role_id}", {"after": _state(view)})
     return Changed(result=view, changes=[])
 
 
@@ -135,11 +135,11 @@ def update_role(
     new_state = _state(after)
     changed = [field for field in new_state if new_state[field] != old_state[field]]
     if changed:
-        _audit(
+        audit.record_by(
             db,
             actor,
             "role.updated",
-            role_id,
+            f"role:{role_id}",
             {
                 "before": {f: old_state[f] for f in changed},
                 "after": {f: new_state[f] for f in changed},
@@ -176,7 +176,7 @@ def delete_role(
     old_state = _state(view)
     # The foreign keys cascade: its scopes, inclusions both ways, and every grant of it.
     db.execute(delete(Role).where(Role.tenant_id == tenant_id, Role.id == role_id))
-    _audit(db, actor, "role.deleted", role_id, {"before": old_state})
+    audit.record_by(db, actor, "role.deleted", f"role:{role_id}", {"before": old_state})
     cutoff.profiles(db, effects, tenant_id)
     return Changed(result=None, changes=role_impact.settle(db, effects, reach))
 
@@ -231,16 +231,3 @@ def _state(view: RoleView) -> dict[str, Any]:
         "scopes": list(view.scopes),
         "includes": sorted(str(i) for i in view.includes),
     }
-
-
-def _audit(
-    db: Session, actor: Principal, action: str, role_id: uuid.UUID, data: dict[str, Any]
-) -> None:
-    audit.record(
-        db,
-        tenant_id=actor.tenant_id,
-        actor=actor.actor,
-        action=action,
-        target=f"role:{role_id}",
-        data=data,
-    )

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from backend.db.models import Role, ServiceAccount, ServiceAccountRole, Tenant, TenantStatus
+from backend.db.models import Role, ServiceAccount, ServiceAccountRole, Tenant
 from backend.db.tenant_context import enter_tenant
 from backend.domain.errors import (
     ConflictError,
@@ -26,6 +26,7 @@ from backend.domain.errors import (
 )
 from backend.domain.policy import require_within
 from backend.domain.scopes import Scope, format_scopes
+from backend.domain.standing import ACTIVE, may_act
 from backend.domain.subjects import SubjectKind
 from backend.security.opaque import new_secret
 from backend.services import audit, authorization, concurrency, cutoff, roles
@@ -94,14 +95,8 @@ def create(
         for r in set(role_ids)
     )
     db.flush()
-    audit.record(
-        db,
-        tenant_id=actor.tenant_id,
-        actor=actor.actor,
-        action="service_account.created",
-        target=f"service_account:{account.id}",
-        data={"name": name, "role_ids": sorted(str(r) for r in role_ids)},
-    )
+    data = {"name": name, "role_ids": sorted(str(r) for r in role_ids)}
+    audit.record_by(db, actor, "service_account.created", f"service_account:{account.id}", data)
     return CreatedAccount(view=_view(db, account), client_secret=secret.value)
 
 
@@ -145,13 +140,7 @@ def revoke(db: Session, effects: Effects, actor: Principal, account_id: uuid.UUI
     cutoff.service_accounts(
         db, effects, actor.tenant_id, [account.id], reason=cutoff.Reason.SERVICE_ACCOUNT_REVOKED
     )
-    audit.record(
-        db,
-        tenant_id=actor.tenant_id,
-        actor=actor.actor,
-        action="service_account.revoked",
-        target=f"service_account:{account.id}",
-    )
+    audit.record_by(db, actor, "service_account.revoked", f"service_account:{account.id}")
 
 
 def client_credentials_grant(
@@ -178,8 +167,10 @@ def client_credentials_grant(
     if account is None or not secret_ok or account.revoked_at is not None:
         raise InvalidClientError(BAD_CLIENT)
     tenant = db.get_one(Tenant, tenant_id)
-    if tenant.status is not TenantStatus.ACTIVE:
-        raise InvalidClientError("this tenant is suspended")
+    # A revoked account is BAD_CLIENT above, like any failure to authenticate.
+    refusal = may_act(ACTIVE, tenant.status)
+    if refusal is not None:
+        raise InvalidClientError(refusal.message)
 
     held = roles.service_account_scopes(
         db, tenant_id, account.id, platform=tenant.slug == issuers.platform_tenant_slug

@@ -34,11 +34,13 @@ from backend.services import (
 )
 from backend.services.effects import Effects
 from backend.services.invitations import IssuedInvitation
-from backend.services.paging import Page
+from backend.services.paging import Page, page_of
 from backend.services.principals import Principal
 from backend.services.roles import seed_builtin_roles
 
 SUSPENDED_REASON = "tenant_suspended"
+# The listing's sort key: the slug (unique).
+TenantKey = tuple[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,8 +132,8 @@ class TenantFilter:
 
 
 def list_tenants(
-    db: Session, filters: TenantFilter, *, after: str | None, limit: int
-) -> Page[Tenant, str]:
+    db: Session, filters: TenantFilter, *, after: TenantKey | None, limit: int
+) -> Page[Tenant, TenantKey]:
     """A page of tenants ordered by slug (unique), starting after the slug `after`.
 
     Needs enter_as_operator first: otherwise the only row visible is the principal's own.
@@ -140,10 +142,9 @@ def list_tenants(
     if filters.status is not None:
         query = query.where(Tenant.status == filters.status)
     if after is not None:
-        query = query.where(Tenant.slug > after)
+        query = query.where(Tenant.slug > after[0])
     rows = list(db.scalars(query.order_by(Tenant.slug).limit(limit + 1)))
-    kept = rows[:limit]
-    return Page(items=kept, next_key=kept[-1].slug if len(rows) > limit else None)
+    return page_of(rows, limit, lambda tenant: (tenant.slug,))
 
 
 def get(db: Session, tenant_id: uuid.UUID, *, for_update: bool = False) -> Tenant:
@@ -186,7 +187,9 @@ def create(
     invited = created.invitation is not None
     data = _created_data(tenant, created.owner_id, owner_email.strip(), invited=invited)
     enter_tenant(db, operator.tenant_id)
-    _record(db, operator, operator.tenant_id, "tenant.created", tenant, data)
+    audit.record_by(
+        db, operator, "tenant.created", f"tenant:{tenant.id}", {**data, "tenant": tenant.slug}
+    )
     return created
 
 
@@ -200,7 +203,9 @@ def rename(
         data = {"before": {"name": tenant.name}, "after": {"name": name}}
         tenant.name = name
         db.flush()
-        _audit_both(db, operator, "tenant.renamed", tenant, data)
+        audit.record_by_operator(
+            db, operator, tenant.id, "tenant.renamed", {**data, "tenant": tenant.slug}
+        )
         # GET /me shows the tenant's name.
         cutoff.profiles(db, effects, tenant.id)
     return tenant
@@ -232,7 +237,9 @@ def suspend(
         "after": {"status": TenantStatus.SUSPENDED.value},
         "sessions_revoked": ended,
     }
-    _audit_both(db, operator, "tenant.suspended", tenant, data)
+    audit.record_by_operator(
+        db, operator, tenant.id, "tenant.suspended", {**data, "tenant": tenant.slug}
+    )
     return tenant
 
 
@@ -247,7 +254,9 @@ def reactivate(db: Session, effects: Effects, operator: Principal, tenant_id: uu
         "before": {"status": TenantStatus.SUSPENDED.value},
         "after": {"status": TenantStatus.ACTIVE.value},
     }
-    _audit_both(db, operator, "tenant.reactivated", tenant, data)
+    audit.record_by_operator(
+        db, operator, tenant.id, "tenant.reactivated", {**data, "tenant": tenant.slug}
+    )
     return tenant
 
 
@@ -258,33 +267,3 @@ def _created_data(
         "after": {"slug": tenant.slug, "name": tenant.name, "status": TenantStatus.ACTIVE.value},
         "owner": {"id": str(owner_id), "email": owner_email, "invited": invited},
     }
-
-
-def _audit_both(
-    db: Session, operator: Principal, action: str, tenant: Tenant, data: dict[str, Any]
-) -> None:
-    """Record in the target tenant's log and in the operator's (platform) log, once if
-    they are the same; leaves the transaction bound to the operator's tenant."""
-    if tenant.id != operator.tenant_id:
-        enter_tenant(db, tenant.id)
-        _record(db, operator, tenant.id, action, tenant, data)
-    enter_tenant(db, operator.tenant_id)
-    _record(db, operator, operator.tenant_id, action, tenant, data)
-
-
-def _record(
-    db: Session,
-    operator: Principal,
-    log: uuid.UUID,
-    action: str,
-    tenant: Tenant,
-    data: dict[str, Any],
-) -> None:
-    audit.record(
-        db,
-        tenant_id=log,
-        actor=operator.actor,
-        action=action,
-        target=f"tenant:{tenant.id}",
-        data={**data, "tenant": tenant.slug},
-    )

@@ -9,7 +9,6 @@ data and password removed and its sessions ended.
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -76,11 +75,11 @@ def add(
         if password is not None
         else invitations.issue(db, tenant_id=tenant_id, user_id=user.id, created_by=actor.user_id)
     )
-    _audit(
+    audit.record_by(
         db,
         actor,
         "user.created",
-        user,
+        f"user:{user.id}",
         {
             "after": {"email": user.email, "full_name": user.full_name, "status": "active"},
             "roles": [MEMBER.name],
@@ -116,7 +115,9 @@ def update(
         with users.unique_email(db, email):
             user.email = email
     if after:
-        _audit(db, actor, "user.updated", user, {"before": before, "after": after})
+        audit.record_by(
+            db, actor, "user.updated", f"user:{user.id}", {"before": before, "after": after}
+        )
         cutoff.profiles(db, effects, actor.tenant_id)
     return user
 
@@ -139,11 +140,11 @@ def disable(
     if users.get(db, actor.tenant_id, user_id, for_update=True).status is UserStatus.DISABLED:
         return user
     set_status(db, effects, actor.tenant_id, user.id, UserStatus.DISABLED, reason=reason)
-    _audit(
+    audit.record_by(
         db,
         actor,
         "user.disabled",
-        user,
+        f"user:{user.id}",
         {"reason": reason, "before": {"status": "active"}, "after": {"status": "disabled"}},
     )
     return user
@@ -157,7 +158,13 @@ def enable(db: Session, effects: Effects, actor: Principal, user_id: uuid.UUID) 
     users.require_not_deleted(user)
     before = {"status": "disabled", "disabled_reason": user.disabled_reason}
     set_status(db, effects, actor.tenant_id, user.id, UserStatus.ACTIVE)
-    _audit(db, actor, "user.enabled", user, {"before": before, "after": {"status": "active"}})
+    audit.record_by(
+        db,
+        actor,
+        "user.enabled",
+        f"user:{user.id}",
+        {"before": before, "after": {"status": "active"}},
+    )
     return user
 
 
@@ -189,11 +196,11 @@ def delete(db: Session, effects: Effects, actor: Principal, user_id: uuid.UUID) 
     live = sessions.live_sessions(db, actor.tenant_id, user.id, now)
     for session in live:
         sessions.revoke_session(db, session, reason="user_deleted", now=now)
-    _audit(
+    audit.record_by(
         db,
         actor,
         "user.deleted",
-        user,
+        f"user:{user.id}",
         {
             "before": {"status": before_status},
             "after": {"status": "disabled"},
@@ -218,11 +225,11 @@ def unlock(db: Session, actor: Principal, user_id: uuid.UUID) -> User:
     before = lockout.lift(user)
     if before is not None:
         db.flush()
-        _audit(
+        audit.record_by(
             db,
             actor,
             "user.unlocked",
-            user,
+            f"user:{user.id}",
             {"before": before, "after": {"failed_logins": 0, "locked_until": None}},
         )
     return user
@@ -252,14 +259,3 @@ def set_status(
     db.flush()
     why = cutoff.Reason.DISABLED if status is UserStatus.DISABLED else cutoff.Reason.ENABLED
     cutoff.users(db, effects, tenant_id, [user_id], reason=why)
-
-
-def _audit(db: Session, actor: Principal, action: str, user: User, data: dict[str, Any]) -> None:
-    audit.record(
-        db,
-        tenant_id=actor.tenant_id,
-        actor=actor.actor,
-        action=action,
-        target=f"user:{user.id}",
-        data=data,
-    )

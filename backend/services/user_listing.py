@@ -10,7 +10,7 @@ from sqlalchemy import Row, Select, bindparam, exists, or_, select
 from sqlalchemy.orm import Session
 
 from backend.db.models import Grant, User, UserStatus
-from backend.services.paging import Page
+from backend.services.paging import Page, page_of
 from backend.services.users import deleted_clause
 
 UserKey = tuple[str, uuid.UUID]
@@ -78,10 +78,8 @@ def list_users(
         # that the order could gain a tie-break without changing their format.
         values["after"] = after[0]
     rows = db.execute(query, values).all()
-    kept = list(rows[:limit])
     # The key is PostgreSQL's lower(), not Python's: the two differ on some characters.
-    next_key = (kept[-1].email_lower, kept[-1].id) if len(rows) > limit else None
-    return Page(items=kept, next_key=next_key)
+    return page_of(rows, limit, lambda row: (row.email_lower, row.id))
 
 
 @functools.cache

@@ -7,24 +7,9 @@ from fastapi import APIRouter, Response
 from backend.api.deps import ApiKeysManage, DbSession
 from backend.api.schemas.api_keys import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
 from backend.api.schemas.errors import FORBIDDEN, GUARDED_RESPONSES, NOT_FOUND, ErrorBody
-from backend.db.models import ApiKey
 from backend.services import api_keys
 
 router = APIRouter(prefix="/api-keys", tags=["api keys"])
-
-
-def _out(key: ApiKey) -> ApiKeyOut:
-    return ApiKeyOut(
-        id=key.id,
-        name=key.name,
-        prefix=key.prefix,
-        scopes=key.scope.split(),
-        created_by=key.created_by,
-        created_at=key.created_at,
-        expires_at=key.expires_at,
-        last_used_at=key.last_used_at,
-        revoked_at=key.revoked_at,
-    )
 
 
 @router.post(
@@ -47,12 +32,12 @@ def create_api_key(body: ApiKeyCreate, principal: ApiKeysManage, db: DbSession) 
         expires_at=body.expires_at,
     )
     db.refresh(created.key)
-    return ApiKeyCreated(**_out(created.key).model_dump(), key=created.plaintext)
+    return ApiKeyCreated(**ApiKeyOut.of(created.key).model_dump(), key=created.plaintext)
 
 
 @router.get("", response_model=list[ApiKeyOut], responses=GUARDED_RESPONSES)
 def list_api_keys(principal: ApiKeysManage, db: DbSession) -> list[ApiKeyOut]:
-    return [_out(k) for k in api_keys.list_keys(db, principal.tenant_id)]
+    return [ApiKeyOut.of(k) for k in api_keys.list_keys(db, principal.tenant_id)]
 
 
 @router.delete("/{id}", status_code=204, responses={**GUARDED_RESPONSES, **NOT_FOUND})

@@ -1,33 +1,31 @@
 """The tenant's audit log (scope audit:read). Read-only: no route changes it."""
 
 import uuid
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from backend.api.deps import AuditRead, DbSession
-from backend.api.pagination import Cursor, Limit, decode_cursor, encode_cursor
+from backend.api.pagination import Cursor, Keyset, Limit
 from backend.api.schemas.audit import AuditEventOut, AuditPage
-from backend.api.schemas.errors import GUARDED_RESPONSES, ErrorBody
+from backend.api.schemas.errors import BAD_CURSOR, GUARDED_RESPONSES
 from backend.api.schemas.moments import Moment
 from backend.api.schemas.text import Text
-from backend.domain.errors import InvalidRequestError
-from backend.domain.moments import parse_moment
 from backend.services import audit
-from backend.services.audit import EventFilter, EventKey
+from backend.services.audit import EventFilter
 
 router = APIRouter(prefix="/audit-events", tags=["audit"])
 
 Match = Annotated[Text | None, Query(max_length=120)]
 
+EVENTS = Keyset("audit-events", (("at", datetime), ("id", uuid.UUID)))
+
 
 @router.get(
     "",
     response_model=AuditPage,
-    responses={
-        **GUARDED_RESPONSES,
-        400: {"model": ErrorBody, "description": "The cursor is not one this listing issued"},
-    },
+    responses={**GUARDED_RESPONSES, **BAD_CURSOR},
 )
 def list_audit_events(
     principal: AuditRead,
@@ -47,40 +45,10 @@ def list_audit_events(
         db,
         principal.tenant_id,
         EventFilter(actor=actor, action=action, target=target, since=since, until=until),
-        before=_event_key(cursor),
+        before=EVENTS.key(cursor),
         limit=limit,
     )
-    next_cursor = (
-        encode_cursor([page.next_key[0].isoformat(), str(page.next_key[1])])
-        if page.next_key
-        else None
-    )
     return AuditPage(
-        items=[
-            AuditEventOut(
-                id=e.id,
-                at=e.at,
-                actor=e.actor,
-                action=e.action,
-                target=e.target,
-                data=e.data,
-                request_id=e.request_id,
-                client_ip=e.client_ip,
-            )
-            for e in page.items
-        ],
-        next_cursor=next_cursor,
+        items=[AuditEventOut.of(e) for e in page.items],
+        next_cursor=EVENTS.cursor(page.next_key),
     )
-
-
-def _event_key(cursor: str | None) -> EventKey | None:
-    key = decode_cursor(cursor)
-    if key is None:
-        return None
-    try:
-        at, event_id = key
-        if not (isinstance(at, str) and isinstance(event_id, str)):
-            raise TypeError(key)
-        return parse_moment(at), uuid.UUID(event_id)
-    except (TypeError, ValueError) as exc:
-        raise InvalidRequestError("cursor is not valid") from exc

@@ -5,7 +5,7 @@ import uuid
 from fastapi import APIRouter, Response
 
 from backend.api.deps import AppRuntime, ClientsRead, ClientsWrite, DbSession
-from backend.api.pagination import Cursor, Limit, decode_text_cursor, encode_cursor
+from backend.api.pagination import Cursor, Keyset, Limit
 from backend.api.schemas.clients import (
     ClientCreate,
     ClientCreated,
@@ -14,28 +14,13 @@ from backend.api.schemas.clients import (
     ClientUpdate,
 )
 from backend.api.schemas.errors import BAD_CURSOR, CONFLICT, GUARDED_RESPONSES, NOT_FOUND
-from backend.db.models import Client
 from backend.services import clients, tenants
 from backend.services.clients import ClientSpec
 
 router = APIRouter(prefix="/clients", tags=["clients (platform)"])
 
 
-def _out(client: Client) -> ClientOut:
-    return ClientOut(
-        id=client.id,
-        client_id=client.client_id,
-        name=client.name,
-        type=client.type,
-        secret_prefix=client.secret_prefix,
-        redirect_uris=client.redirect_uris,
-        post_logout_redirect_uris=client.post_logout_redirect_uris,
-        allowed_origins=client.allowed_origins,
-        grant_types=client.grant_types,
-        resources=client.resources,
-        created_at=client.created_at,
-        updated_at=client.updated_at,
-    )
+CLIENTS = Keyset("clients", (("client_id", str),))
 
 
 @router.post(
@@ -66,7 +51,7 @@ def create_client(
     )
     created = clients.create(db, principal, spec, own_audience=runtime.settings.jwt_audience)
     db.refresh(created.client)
-    return ClientCreated(**_out(created.client).model_dump(), client_secret=created.secret)
+    return ClientCreated.of(created)
 
 
 @router.get("", response_model=ClientPage, responses={**GUARDED_RESPONSES, **BAD_CURSOR})
@@ -75,16 +60,17 @@ def list_clients(
 ) -> ClientPage:
     """Every client by client_id, a page at a time; pass `next_cursor` back for more."""
     tenants.enter_as_operator(db, principal)
-    page = clients.list_clients(db, after=decode_text_cursor(cursor), limit=limit)
-    next_cursor = encode_cursor([page.next_key]) if page.next_key is not None else None
-    return ClientPage(items=[_out(c) for c in page.items], next_cursor=next_cursor)
+    page = clients.list_clients(db, after=CLIENTS.key(cursor), limit=limit)
+    return ClientPage(
+        items=[ClientOut.of(c) for c in page.items], next_cursor=CLIENTS.cursor(page.next_key)
+    )
 
 
 @router.get("/{id}", response_model=ClientOut, responses={**GUARDED_RESPONSES, **NOT_FOUND})
 def get_client(id: uuid.UUID, principal: ClientsRead, db: DbSession) -> ClientOut:
     """One client."""
     tenants.enter_as_operator(db, principal)
-    return _out(clients.get(db, id))
+    return ClientOut.of(clients.get(db, id))
 
 
 @router.patch("/{id}", response_model=ClientOut, responses={**GUARDED_RESPONSES, **NOT_FOUND})
@@ -96,7 +82,7 @@ def update_client(
     changes = body.model_dump(exclude_unset=True, exclude_none=True, mode="json")
     client = clients.update(db, principal, id, changes, own_audience=runtime.settings.jwt_audience)
     db.refresh(client)
-    return _out(client)
+    return ClientOut.of(client)
 
 
 @router.delete("/{id}", status_code=204, responses={**GUARDED_RESPONSES, **NOT_FOUND})

@@ -18,23 +18,11 @@ from backend.api.schemas.grants import GrantOut, GrantRequest
 from backend.api.schemas.impact import DRY_RUN_RESPONSE, DryRun, DryRunOut, dry_run_response
 from backend.api.schemas.roles import EffectiveScopesOut, ScopeChainOut
 from backend.services import grants, role_impact, roles, users
-from backend.services.grants import Assigned, GrantView
+from backend.services.grants import Assigned
 
 router = APIRouter(prefix="/users", tags=["roles"])
 
 CHANGE_RESPONSES = {**GUARDED_RESPONSES, **FORBIDDEN, **NOT_FOUND, **CONFLICT}
-
-
-def _out(grant: GrantView) -> GrantOut:
-    return GrantOut(
-        role_id=grant.role_id,
-        role_name=grant.role_name,
-        builtin=grant.builtin,
-        granted_by=grant.granted_by,
-        granted_at=grant.granted_at,
-        expires_at=grant.expires_at,
-        active=grant.active,
-    )
 
 
 @router.get(
@@ -43,7 +31,7 @@ def _out(grant: GrantView) -> GrantOut:
 def list_grants(id: uuid.UUID, principal: RolesRead, db: DbSession) -> list[GrantOut]:
     """The roles granted to a user directly, by name, with who granted them, when, and
     until when; lapsed grants are listed with `active: false`."""
-    return [_out(g) for g in grants.list_grants(db, principal.tenant_id, id)]
+    return [GrantOut.of(g) for g in grants.list_grants(db, principal.tenant_id, id)]
 
 
 @router.put(
@@ -77,7 +65,7 @@ def assign_role(
         return DryRunOut.of(role_impact.preview(db, principal.tenant_id, change))
     assigned = change().result
     response.status_code = 201 if assigned.created else 200
-    return _out(assigned.grant)
+    return GrantOut.of(assigned.grant)
 
 
 @router.delete(

@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from backend.api.deps import AppEffects, DbSession, JobsRead, UsersDisable, UsersRead
-from backend.api.pagination import Cursor, Limit, decode_cursor, encode_cursor
-from backend.api.schemas.errors import CONFLICT, GUARDED_RESPONSES, NOT_FOUND, ErrorBody
+from backend.api.pagination import Cursor, Keyset, Limit
+from backend.api.schemas.errors import BAD_CURSOR, CONFLICT, GUARDED_RESPONSES, NOT_FOUND
 from backend.api.schemas.jobs import (
     BulkDisableRequest,
     DueOut,
@@ -17,12 +17,13 @@ from backend.api.schemas.jobs import (
     LifecyclePreview,
 )
 from backend.db.models import User
-from backend.domain.errors import InvalidRequestError, NotFoundError
+from backend.domain.errors import NotFoundError
 from backend.domain.jobs import JobKind
-from backend.domain.moments import parse_moment
 from backend.services import jobs, offboarding, owners, sweeps
 
 router = APIRouter(tags=["lifecycle"])
+
+JOBS = Keyset("jobs", (("created_at", datetime), ("id", uuid.UUID)))
 
 
 @router.post(
@@ -74,29 +75,14 @@ def bulk_disable(
 @router.get(
     "/jobs",
     response_model=JobPage,
-    responses={
-        **GUARDED_RESPONSES,
-        400: {"model": ErrorBody, "description": "The cursor is not one this listing issued"},
-    },
+    responses={**GUARDED_RESPONSES, **BAD_CURSOR},
 )
 def list_jobs(
     principal: JobsRead, db: DbSession, limit: Limit = 50, cursor: Cursor = None
 ) -> JobPage:
-    """The tenant's jobs, newest first."""
-    key = decode_cursor(cursor)
-    after = None
-    if key is not None:
-        try:
-            after = (parse_moment(key[0]), uuid.UUID(key[1]))
-        except (IndexError, TypeError, ValueError) as exc:
-            raise InvalidRequestError("cursor is not valid") from exc
-    page = jobs.list_jobs(db, principal.tenant_id, limit=limit, after=after)
-    next_cursor = (
-        encode_cursor([page[-1].created_at.isoformat(), str(page[-1].id)])
-        if len(page) == limit
-        else None
-    )
-    return JobPage(items=[JobOut.of(j) for j in page], next_cursor=next_cursor)
+    """The tenant's jobs, newest first; pass `next_cursor` back for more."""
+    page = jobs.list_jobs(db, principal.tenant_id, limit=limit, after=JOBS.key(cursor))
+    return JobPage(items=[JobOut.of(j) for j in page.items], next_cursor=JOBS.cursor(page.next_key))
 
 
 @router.get("/jobs/{id}", response_model=JobOut, responses={**GUARDED_RESPONSES, **NOT_FOUND})

@@ -21,23 +21,10 @@ router = APIRouter(prefix="/roles", tags=["roles"])
 CHANGE_RESPONSES = {**GUARDED_RESPONSES, **FORBIDDEN, **NOT_FOUND, **CONFLICT}
 
 
-def _out(view: RoleView) -> RoleOut:
-    role = view.role
-    return RoleOut(
-        id=role.id,
-        name=role.name,
-        description=role.description,
-        builtin=role.builtin,
-        scopes=view.scopes,
-        includes=view.includes,
-        created_at=role.created_at,
-    )
-
-
 @router.get("", response_model=list[RoleOut], responses=GUARDED_RESPONSES)
 def list_roles(principal: RolesRead, db: DbSession) -> list[RoleOut]:
     """Every role of your tenant by name, built-ins included (at most 500)."""
-    return [_out(view) for view in roles.list_roles(db, principal.tenant_id)]
+    return [RoleOut.of(view) for view in roles.list_roles(db, principal.tenant_id)]
 
 
 @router.post(
@@ -69,13 +56,13 @@ def create_role(
 
     if dry_run:
         return dry_run_response(role_impact.preview(db, principal.tenant_id, change))
-    return _out(change().result)
+    return RoleOut.of(change().result)
 
 
 @router.get("/{id}", response_model=RoleOut, responses={**GUARDED_RESPONSES, **NOT_FOUND})
 def get_role(id: uuid.UUID, principal: RolesRead, db: DbSession) -> RoleOut:
     """One role with its scopes and the ids of the roles it includes."""
-    return _out(roles.get_role(db, principal.tenant_id, id))
+    return RoleOut.of(roles.get_role(db, principal.tenant_id, id))
 
 
 @router.patch("/{id}", response_model=RoleOut | DryRunOut, responses=CHANGE_RESPONSES)
@@ -106,7 +93,7 @@ def update_role(
 
     if dry_run:
         return DryRunOut.of(role_impact.preview(db, principal.tenant_id, change))
-    return _out(change().result)
+    return RoleOut.of(change().result)
 
 
 @router.delete(

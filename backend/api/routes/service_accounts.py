@@ -12,23 +12,8 @@ from backend.api.schemas.service_accounts import (
     ServiceAccountOut,
 )
 from backend.services import service_accounts
-from backend.services.service_accounts import AccountView
 
 router = APIRouter(prefix="/service-accounts", tags=["service accounts"])
-
-
-def _out(view: AccountView) -> ServiceAccountOut:
-    account = view.account
-    return ServiceAccountOut(
-        id=account.id,
-        name=account.name,
-        description=account.description,
-        client_id=view.client_id,
-        secret_prefix=account.secret_prefix,
-        role_ids=view.role_ids,
-        created_at=account.created_at,
-        revoked_at=account.revoked_at,
-    )
 
 
 @router.post(
@@ -51,20 +36,22 @@ def create_service_account(
     # Fetched again so created_at comes from the database.
     db.refresh(created.view.account)
     return ServiceAccountCreated(
-        **_out(created.view).model_dump(), client_secret=created.client_secret
+        **ServiceAccountOut.of(created.view).model_dump(), client_secret=created.client_secret
     )
 
 
 @router.get("", response_model=list[ServiceAccountOut], responses=GUARDED_RESPONSES)
 def list_service_accounts(principal: ApiKeysManage, db: DbSession) -> list[ServiceAccountOut]:
-    return [_out(v) for v in service_accounts.list_accounts(db, principal.tenant_id)]
+    return [
+        ServiceAccountOut.of(v) for v in service_accounts.list_accounts(db, principal.tenant_id)
+    ]
 
 
 @router.get("/{id}", response_model=ServiceAccountOut, responses={**GUARDED_RESPONSES, **NOT_FOUND})
 def get_service_account(
     id: uuid.UUID, principal: ApiKeysManage, db: DbSession
 ) -> ServiceAccountOut:
-    return _out(service_accounts.get(db, principal.tenant_id, id))
+    return ServiceAccountOut.of(service_accounts.get(db, principal.tenant_id, id))
 
 
 @router.delete("/{id}", status_code=204, responses={**GUARDED_RESPONSES, **NOT_FOUND})

@@ -19,16 +19,7 @@ def list_sessions(principal: Me, db: DbSession) -> list[SessionOut]:
     families = sessions.live_sessions(
         db, principal.tenant_id, principal.require_user(), datetime.now(UTC)
     )
-    return [
-        SessionOut(
-            id=f.id,
-            created_at=f.created_at,
-            last_used_at=f.last_used_at,
-            expires_at=f.expires_at,
-            user_agent=f.user_agent,
-        )
-        for f in families
-    ]
+    return [SessionOut.of(f) for f in families]
 
 
 @router.delete(

@@ -14,7 +14,7 @@ from backend.api.deps import (
     UsersWrite,
     in_thread,
 )
-from backend.api.pagination import Cursor, Limit, decode_cursor, encode_cursor
+from backend.api.pagination import Cursor, Keyset, Limit
 from backend.api.schemas.errors import (
     BAD_CURSOR,
     CONFLICT,
@@ -32,29 +32,14 @@ from backend.api.schemas.users import (
     UserPage,
     UserUpdate,
 )
-from backend.db.models import User, UserStatus
-from backend.domain.errors import InvalidRequestError
+from backend.db.models import UserStatus
 from backend.services import user_admin, user_listing, users
-from backend.services.user_listing import UserFilter, UserKey
+from backend.services.user_listing import UserFilter
 
 router = APIRouter(prefix="/users", tags=["users"])
 
-
-def user_out(user: User) -> UserOut:
-    return UserOut(
-        id=user.id,
-        email=user.email,
-        full_name=user.full_name,
-        status=user.status.value,
-        disabled_at=user.disabled_at,
-        disabled_reason=user.disabled_reason,
-        locked_until=user.locked_until,
-        failed_logins=user.failed_logins,
-        last_login_at=user.last_login_at,
-        created_at=user.created_at,
-        password_set=user.password_hash is not None,
-        deleted=users.is_deleted(user),
-    )
+# The key's email is the stored lower(email).
+USERS = Keyset("users", (("email", str), ("id", uuid.UUID)))
 
 
 @router.get("", response_model=UserPage, responses={**GUARDED_RESPONSES, **BAD_CURSOR})
@@ -72,7 +57,7 @@ async def list_users(
     cursor: Cursor = None,
 ) -> UserPage:
     """The tenant's users by email, a page at a time; pass `next_cursor` back for more."""
-    after = _user_key(cursor)
+    after = USERS.key(cursor)
     filters = UserFilter(status=status, email_prefix=email_prefix, role_id=role_id)
     # Async, so that the page is validated and serialised on the event loop: the query
     # and the end of its transaction are the request's only thread hop after the guard.
@@ -80,15 +65,12 @@ async def list_users(
         db,
         lambda: user_listing.list_users(db, principal.tenant_id, filters, after=after, limit=limit),
     )
-    next_cursor = (
-        encode_cursor([page.next_key[0], str(page.next_key[1])]) if page.next_key else None
-    )
     # The listing's columns are named as UserOut's fields (plus its sort key, which
     # validation ignores): dicts by name, then one validation of the whole page in
     # pydantic's core, far cheaper than a model per row or reading row attributes.
     names = page.items[0]._fields if page.items else ()
     items = [dict(zip(names, row, strict=True)) for row in page.items]
-    return UserPage.model_validate({"items": items, "next_cursor": next_cursor})
+    return UserPage.model_validate({"items": items, "next_cursor": USERS.cursor(page.next_key)})
 
 
 @router.post(
@@ -115,7 +97,7 @@ def create_user(
     db.refresh(created.user)
     invitation = created.invitation
     return UserCreated(
-        **user_out(created.user).model_dump(),
+        **UserOut.of(created.user).model_dump(),
         invitation=(
             InvitationOut(token=invitation.token, expires_at=invitation.expires_at)
             if invitation is not None
@@ -127,7 +109,7 @@ def create_user(
 @router.get("/{id}", response_model=UserOut, responses={**GUARDED_RESPONSES, **NOT_FOUND})
 def get_user(id: uuid.UUID, principal: UsersRead, db: DbSession) -> UserOut:
     """One user of your tenant."""
-    return user_out(users.get(db, principal.tenant_id, id))
+    return UserOut.of(users.get(db, principal.tenant_id, id))
 
 
 @router.patch(
@@ -139,7 +121,7 @@ def update_user(
     """Change the email (409 if another user of the tenant has it, in any case) and/or
     the full name. A deleted user cannot be changed (409)."""
     user = user_admin.update(db, effects, principal, id, email=body.email, full_name=body.full_name)
-    return user_out(user)
+    return UserOut.of(user)
 
 
 @router.post(
@@ -157,7 +139,7 @@ def disable_user(
     """Disable a user now: their access tokens, sessions and API keys stop working at
     once. The tenant's last active owner cannot be disabled (409)."""
     reason = body.reason if body is not None else None
-    return user_out(user_admin.disable(db, effects, principal, id, reason=reason))
+    return UserOut.of(user_admin.disable(db, effects, principal, id, reason=reason))
 
 
 @router.post(
@@ -169,7 +151,7 @@ def enable_user(
     id: uuid.UUID, principal: UsersDisable, db: DbSession, effects: AppEffects
 ) -> UserOut:
     """Re-enable a disabled user (a deleted one cannot be, 409)."""
-    return user_out(user_admin.enable(db, effects, principal, id))
+    return UserOut.of(user_admin.enable(db, effects, principal, id))
 
 
 @router.post(
@@ -181,7 +163,7 @@ def unlock_user(id: uuid.UUID, principal: UsersDisable, db: DbSession) -> UserOu
     """Lift a lockout: clear the user's count of wrong passwords and any pause or lock,
     so the right password logs in again at once. A user with nothing to clear is
     answered as is, with no audit event; a deleted user cannot be unlocked (409)."""
-    return user_out(user_admin.unlock(db, principal, id))
+    return UserOut.of(user_admin.unlock(db, principal, id))
 
 
 @router.delete("/{id}", status_code=204, responses={**GUARDED_RESPONSES, **NOT_FOUND, **CONFLICT})
@@ -193,19 +175,3 @@ def delete_user(
     cannot be deleted (409)."""
     user_admin.delete(db, effects, principal, id)
     return Response(status_code=204)
-
-
-def _user_key(cursor: str | None) -> UserKey | None:
-    key = decode_cursor(cursor)
-    if key is None:
-        return None
-    try:
-        email, user_id = key
-        if not (isinstance(email, str) and isinstance(user_id, str)):
-            raise TypeError(key)
-        # PostgreSQL text cannot hold NUL: such a key would fail in the query, a 500.
-        if "\x00" in email:
-            raise ValueError(key)
-        return email, uuid.UUID(user_id)
-    except (TypeError, ValueError) as exc:
-        raise InvalidRequestError("cursor is not valid") from exc

@@ -41,6 +41,7 @@ async def authorization_server_metadata(
         token_endpoint=f"{base}/token",
         revocation_endpoint=f"{base}/revoke",
         jwks_uri=f"{base}/.well-known/jwks.json",
+        standings_endpoint=f"{base}/standings",
         grant_types_supported=list(GRANT_TYPES),
         token_endpoint_auth_methods_supported=["client_secret_basic", "none"],
         scopes_supported=[scope.value for scope in Scope],

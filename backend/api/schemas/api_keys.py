@@ -1,11 +1,14 @@
 import uuid
 from datetime import datetime
+from typing import Self
 
 from pydantic import BaseModel, Field
 
 from backend.api.headers import Credential
+from backend.api.schemas.base import Out
 from backend.api.schemas.moments import Moment
 from backend.api.schemas.text import Text
+from backend.db.models import ApiKey
 from backend.domain.scopes import Scope
 
 
@@ -16,7 +19,7 @@ class ApiKeyCreate(BaseModel):
     expires_at: Moment | None = None
 
 
-class ApiKeyOut(BaseModel):
+class ApiKeyOut(Out):
     id: uuid.UUID
     name: str
     prefix: str
@@ -26,6 +29,10 @@ class ApiKeyOut(BaseModel):
     expires_at: datetime | None
     last_used_at: datetime | None
     revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, key: ApiKey) -> Self:
+        return cls._read(key, scopes=key.scope.split())
 
 
 class ApiKeyCreated(ApiKeyOut):

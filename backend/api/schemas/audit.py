@@ -2,10 +2,11 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from backend.api.pagination import PageOut
+from backend.api.schemas.base import Out
 
 
-class AuditEventOut(BaseModel):
+class AuditEventOut(Out):
     id: uuid.UUID
     at: datetime
     # "user:<id>", "service_account:<id>", "api_key:<id>", "system" or "anonymous".
@@ -18,6 +19,5 @@ class AuditEventOut(BaseModel):
     client_ip: str | None
 
 
-class AuditPage(BaseModel):
-    items: list[AuditEventOut]
-    next_cursor: str | None
+class AuditPage(PageOut[AuditEventOut]):
+    """A page of the audit log, newest first."""

@@ -1,10 +1,12 @@
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from backend.api.headers import Credential
+from backend.api.pagination import PageOut
+from backend.api.schemas.base import Out
 from backend.api.schemas.text import Text
 from backend.domain.clients import (
     CLIENT_ID_PATTERN,
@@ -13,6 +15,7 @@ from backend.domain.clients import (
     ClientType,
     GrantType,
 )
+from backend.services.clients import CreatedClient
 
 # The bounds here are for clients and fuzzers; the service checks every rule itself
 # (domain/clients.py) and answers 422 with the field and the reason.
@@ -89,7 +92,7 @@ class ClientUpdate(BaseModel):
     resources: Annotated[list[Resource], Field(max_length=50)] | None = None
 
 
-class ClientOut(BaseModel):
+class ClientOut(Out):
     id: uuid.UUID
     client_id: str
     name: str
@@ -110,7 +113,10 @@ class ClientCreated(ClientOut):
 
     client_secret: Credential | None
 
+    @classmethod
+    def of(cls, created: CreatedClient) -> Self:
+        return cls._read(created.client, client_secret=created.secret)
 
-class ClientPage(BaseModel):
-    items: list[ClientOut]
-    next_cursor: str | None
+
+class ClientPage(PageOut[ClientOut]):
+    """A page of clients, by client_id."""

@@ -1,9 +1,12 @@
 import uuid
 from datetime import datetime
+from typing import Self
 
 from pydantic import BaseModel
 
+from backend.api.schemas.base import Out
 from backend.api.schemas.moments import Moment
+from backend.services.grants import GrantView
 
 
 class GrantRequest(BaseModel):
@@ -11,7 +14,7 @@ class GrantRequest(BaseModel):
     expires_at: Moment | None = None
 
 
-class GrantOut(BaseModel):
+class GrantOut(Out):
     role_id: uuid.UUID
     role_name: str
     builtin: bool
@@ -21,3 +24,8 @@ class GrantOut(BaseModel):
     expires_at: datetime | None
     # False once expires_at has passed: the grant gives nothing any more.
     active: bool
+
+    @classmethod
+    def of(cls, view: GrantView) -> Self:
+        role = view.role
+        return cls._read(view.grant, role_name=role.name, builtin=role.builtin, active=view.active)

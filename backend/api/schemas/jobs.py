@@ -4,6 +4,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
 
+from backend.api.pagination import PageOut
 from backend.api.schemas.moments import Moment
 from backend.api.schemas.text import Text
 from backend.db.models import Job
@@ -42,9 +43,8 @@ class JobOut(BaseModel):
         )
 
 
-class JobPage(BaseModel):
-    items: list[JobOut]
-    next_cursor: str | None
+class JobPage(PageOut[JobOut]):
+    """A page of the tenant's jobs, newest first."""
 
 
 class BulkDisableRequest(BaseModel):

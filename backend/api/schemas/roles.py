@@ -1,13 +1,14 @@
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Self
 
 from pydantic import BaseModel, Field, StringConstraints
 
+from backend.api.schemas.base import Out
 from backend.api.schemas.text import STORABLE, Text
 from backend.domain.roles import render_chain
 from backend.domain.scopes import Scope
-from backend.services.roles import ScopeExplanation
+from backend.services.roles import RoleView, ScopeExplanation
 
 RoleName = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), STORABLE
@@ -32,7 +33,7 @@ class RoleUpdate(BaseModel):
     includes: list[uuid.UUID] | None = Field(default=None, max_length=MAX_INCLUDES)
 
 
-class RoleOut(BaseModel):
+class RoleOut(Out):
     id: uuid.UUID
     name: str
     description: str
@@ -40,6 +41,10 @@ class RoleOut(BaseModel):
     scopes: list[str]
     includes: list[uuid.UUID]
     created_at: datetime
+
+    @classmethod
+    def of(cls, view: RoleView) -> Self:
+        return cls._read(view.role, scopes=view.scopes, includes=view.includes)
 
 
 class ScopeChainOut(BaseModel):

@@ -1,10 +1,13 @@
 import uuid
 from datetime import datetime
+from typing import Self
 
 from pydantic import BaseModel, Field
 
 from backend.api.headers import Credential
+from backend.api.schemas.base import Out
 from backend.api.schemas.text import Text
+from backend.services.service_accounts import AccountView
 
 
 class ServiceAccountCreate(BaseModel):
@@ -13,7 +16,7 @@ class ServiceAccountCreate(BaseModel):
     role_ids: list[uuid.UUID] = Field(default_factory=list, max_length=50)
 
 
-class ServiceAccountOut(BaseModel):
+class ServiceAccountOut(Out):
     id: uuid.UUID
     name: str
     description: str
@@ -22,6 +25,10 @@ class ServiceAccountOut(BaseModel):
     role_ids: list[uuid.UUID]
     created_at: datetime
     revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, view: AccountView) -> Self:
+        return cls._read(view.account, client_id=view.client_id, role_ids=view.role_ids)
 
 
 class ServiceAccountCreated(ServiceAccountOut):

@@ -1,10 +1,10 @@
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel
+from backend.api.schemas.base import Out
 
 
-class SessionOut(BaseModel):
+class SessionOut(Out):
     """A live login session (a refresh token family)."""
 
     id: uuid.UUID

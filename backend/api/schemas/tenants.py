@@ -4,6 +4,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from backend.api.pagination import PageOut
+from backend.api.schemas.base import Out
 from backend.api.schemas.text import Text
 from backend.api.schemas.users import (
     PASSWORD_OR_INVITE,
@@ -57,7 +59,7 @@ class TenantUpdate(BaseModel):
         return data
 
 
-class TenantOut(BaseModel):
+class TenantOut(Out):
     id: uuid.UUID
     slug: str
     name: str
@@ -76,6 +78,5 @@ class TenantCreated(TenantOut):
     owner: OwnerCreated
 
 
-class TenantPage(BaseModel):
-    items: list[TenantOut]
-    next_cursor: str | None
+class TenantPage(PageOut[TenantOut]):
+    """A page of tenants, by slug."""

@@ -1,6 +1,6 @@
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Self
 
 from pydantic import (
     AfterValidator,
@@ -13,7 +13,10 @@ from pydantic import (
 from pydantic.config import JsonDict
 
 from backend.api.headers import Credential
+from backend.api.pagination import PageOut
+from backend.api.schemas.base import Out
 from backend.api.schemas.text import SecretText, Text
+from backend.db.models import User
 from backend.domain.emails import EMAIL, MAX_EMAIL_LENGTH, is_email
 from backend.domain.policy import (
     DEFAULT_MIN_PASSWORD_LENGTH,
@@ -21,6 +24,7 @@ from backend.domain.policy import (
     MIN_PASSWORD_LENGTH_FLOOR,
     NOT_ONE_CHARACTER_REPEATED,
 )
+from backend.services.users import is_deleted
 
 # What _email accepts, for OpenAPI: the address, with any whitespace around it.
 EMAIL_PATTERN = rf"^\s*{EMAIL.pattern}\s*$"
@@ -105,7 +109,7 @@ class UserDisable(BaseModel):
     reason: Text | None = Field(default=None, min_length=1, max_length=200)
 
 
-class UserOut(BaseModel):
+class UserOut(Out):
     id: uuid.UUID
     email: str
     full_name: str
@@ -123,6 +127,15 @@ class UserOut(BaseModel):
     # Soft-deleted: disabled for good, personal data erased.
     deleted: bool
 
+    @classmethod
+    def of(cls, user: User) -> Self:
+        return cls._read(
+            user,
+            status=user.status.value,
+            password_set=user.password_hash is not None,
+            deleted=is_deleted(user),
+        )
+
 
 class InvitationOut(BaseModel):
     """The invitation token, shown this once; pass it on to the user."""
@@ -135,9 +148,8 @@ class UserCreated(UserOut):
     invitation: InvitationOut | None
 
 
-class UserPage(BaseModel):
-    items: list[UserOut]
-    next_cursor: str | None
+class UserPage(PageOut[UserOut]):
+    """A page of the tenant's users, by email."""
 
 
 class InvitationAccept(BaseModel):

@@ -31,6 +31,9 @@ class AuthorizationServerMetadata(BaseModel):
     token_endpoint: str
     revocation_endpoint: str
     jwks_uri: str
+    # An extension (RFC 8414 §2 allows them): the standings snapshot, whose feed is
+    # `{standings_endpoint}/stream`; resource servers follow it for cut-off.
+    standings_endpoint: str
     grant_types_supported: list[str]
     token_endpoint_auth_methods_supported: list[str]
     scopes_supported: list[str]

@@ -227,7 +227,7 @@ def test_locked_and_disabled_refusals_say_why_in_the_log(
     )
     db.commit()
     refused = login(client, "acme/aud@acme.test")
-    assert refused.json()["error_description"] == "this user account is disabled"
+    assert refused.json()["error_description"] == "user is disabled"
     assert [e.data["reason"] for e in login_events(db)] == ["locked", "disabled"]
 
 

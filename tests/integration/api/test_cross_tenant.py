@@ -60,6 +60,9 @@ PLATFORM = {
     ("GET", "/clients/{id}"),
     ("PATCH", "/clients/{id}"),
     ("DELETE", "/clients/{id}"),
+    # The standings feed: its refusal of other tenants is in test_standings.py.
+    ("GET", "/standings"),
+    ("GET", "/standings/stream"),
 }
 # GET routes without an id that list a tenant's rows; the matrix checks none of B's leak.
 LISTS: set[tuple[str, str]] = {

@@ -39,6 +39,7 @@ from tests.factories import (
 )
 from tests.integration.api.test_service_accounts import basic
 from tests.support.platform import create_operator
+from tests.support.standings import changes_after
 
 IssueToken = Callable[..., str]
 OPERATOR_PASSWORD = "violet otters juggle lanterns"
@@ -372,7 +373,13 @@ def test_the_change_ends_live_access_at_once(name: str, world: World) -> None:
     everyone = [world.token, world.key, world.robot]
     # Each is remembered by the app now: a stale memory would let it through.
     assert {c.name: world.call(c) for c in everyone} == {c.name: 200 for c in everyone}
+    cursor = world.runtime.effects.standings.cursor()
     refused, admitted = CHANGES[name].act(world)
+    # Resource servers hear of it too: the change is on the standings feed.
+    feed = world.runtime.effects.standings
+    published = {c["reason"] for c in changes_after(world.runtime.redis, feed, cursor)}
+    reason = CHANGES[name].reason
+    assert published >= ({reason.value} if reason else set())
     assert {c.name: world.call(c) for c in refused + admitted} == {
         **{c.name: 401 for c in refused},
         **{c.name: 200 for c in admitted},

@@ -39,8 +39,10 @@ from tests.factories import (
     TenantFactory,
     UserFactory,
 )
+from tests.support.cursors import raw_cursor
 
 IssueToken = Callable[..., str]
+NIL = "00000000-0000-0000-0000-000000000000"
 
 
 @pytest.fixture
@@ -133,6 +135,37 @@ def test_jobs_list_newest_first_with_cursor(
     created = [j["created_at"] for j in first["items"] + second["items"]]
     assert created == sorted(created, reverse=True)
     assert client.get("/jobs?cursor=bad!", headers=bearer(token)).status_code == 400
+
+
+def test_an_exact_last_page_of_jobs_has_no_cursor(
+    client: TestClient, owner: User, token: str
+) -> None:
+    """A page says there is a next one only when there is: no empty page at the end."""
+    for _ in range(2):
+        body = {"all_users": True}
+        assert (
+            client.post("/users/bulk-disable", headers=bearer(token), json=body).status_code == 202
+        )
+    page = client.get("/jobs?limit=2", headers=bearer(token)).json()
+    assert len(page["items"]) == 2
+    assert page["next_cursor"] is None
+
+
+@pytest.mark.parametrize(
+    ("cursor", "reason"),
+    [
+        (raw_cursor(["users", "a@acme.test", NIL]), "not one of the jobs listing's"),
+        (raw_cursor(["jobs", "\ud800", NIL]), "its created_at is not a date-time with a time zone"),
+        (raw_cursor(["jobs", "2026-01-01T00:00:00Z", "\ud800"]), "its id is not a UUID"),
+    ],
+    ids=["another-listing", "lone-surrogate-moment", "lone-surrogate-id"],
+)
+def test_a_bad_jobs_cursor_is_400_with_the_reason(
+    client: TestClient, token: str, cursor: str, reason: str
+) -> None:
+    response = client.get("/jobs", headers=bearer(token), params={"cursor": cursor})
+    assert response.status_code == 400
+    assert response.json()["error_description"] == f"cursor is not valid: {reason}"
 
 
 def test_a_failing_job_records_its_error(

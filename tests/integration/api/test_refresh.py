@@ -235,7 +235,7 @@ def test_disabled_user_cannot_refresh(client: TestClient, user: User, db: Sessio
     db.commit()
     response = refresh(client, token)
     assert response.status_code == 400
-    assert response.json()["error_description"] == "this user account is disabled"
+    assert response.json()["error_description"] == "user is disabled"
 
 
 def test_idle_and_absolute_expiry(client: TestClient, user: User, db: Session) -> None:
@@ -319,7 +319,7 @@ def test_suspended_tenant_cannot_refresh(client: TestClient, user: User, db: Ses
     assert response.status_code == 400
     assert response.json() == {
         "error": "invalid_grant",
-        "error_description": "this tenant is suspended",
+        "error_description": "tenant is suspended",
     }
 
 

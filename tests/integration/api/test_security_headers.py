@@ -36,6 +36,7 @@ NOT_SECRETS = {
     "keys",  # the JWK Set's public keys
     "token_endpoint",  # a URL
     "token_endpoint_auth_methods_supported",
+    "token_version",  # a counter (GET /standings)
 }
 
 

@@ -22,6 +22,7 @@ from backend.services.effects import Effects
 from backend.settings import Settings
 from tests.conftest import bearer, builtin_role
 from tests.factories import DEFAULT_PASSWORD, RoleFactory, TenantFactory, UserFactory
+from tests.support.cursors import raw_cursor
 from tests.support.platform import create_operator
 
 IssueToken = Callable[..., str]
@@ -227,6 +228,24 @@ def test_list_pages_by_slug_and_filters_by_status(
     assert bad.status_code == 400
 
 
+@pytest.mark.parametrize(
+    ("cursor", "reason"),
+    [
+        (raw_cursor(["users", "acme"]), "not one of the tenants listing's"),
+        (raw_cursor(["tenants", "acme", "extra"]), "not one of the tenants listing's"),
+        (raw_cursor(["tenants", "\udfff"]), "its slug holds a NUL or a lone surrogate"),
+        (raw_cursor(["tenants", "a\u0000"]), "its slug holds a NUL or a lone surrogate"),
+    ],
+    ids=["another-listing", "long-key", "lone-surrogate", "nul"],
+)
+def test_a_bad_tenants_cursor_is_400_with_the_reason(
+    client: TestClient, platform: Platform, cursor: str, reason: str
+) -> None:
+    response = client.get("/tenants", headers=bearer(platform.token), params={"cursor": cursor})
+    assert response.status_code == 400
+    assert response.json()["error_description"] == f"cursor is not valid: {reason}"
+
+
 def test_get_one_tenant_and_an_unknown_id(
     client: TestClient, platform: Platform, acme: User
 ) -> None:
@@ -280,7 +299,7 @@ def test_suspension_cuts_a_tenant_off_at_once_and_reactivation_restores_logins(
     assert refreshed.json()["error"] == "invalid_grant"
     refused = password_login(client, "acme/boss@acme.test", DEFAULT_PASSWORD)
     assert refused.status_code == 400
-    assert refused.json()["error_description"] == "this tenant is suspended"
+    assert refused.json()["error_description"] == "tenant is suspended"
 
     db.expire_all()
     family = db.scalars(select(LoginSession).where(LoginSession.tenant_id == acme.tenant_id)).one()

@@ -105,7 +105,7 @@ def test_disabled_user_is_told_so_only_with_the_right_password(
     assert response.status_code == 400
     assert response.json() == {
         "error": "invalid_grant",
-        "error_description": "this user account is disabled",
+        "error_description": "user is disabled",
     }
     assert login(client, "acme/ada@acme.test", "wrong password entirely").json() == BAD_CREDENTIALS
 

@@ -10,7 +10,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend.api.pagination import encode_cursor
 from backend.db.models import AuditEvent, Grant, Tenant, User, UserStatus
 from backend.domain.scopes import TENANT_SCOPES
 from tests.conftest import bearer, builtin_role, random_id
@@ -22,6 +21,7 @@ from tests.factories import (
     TenantFactory,
     UserFactory,
 )
+from tests.support.cursors import raw_cursor
 
 IssueToken = Callable[..., str]
 GOOD_PASSWORD = "violet tapir juggles lanterns"
@@ -355,23 +355,43 @@ def test_limit_out_of_range_is_422(client: TestClient, acme: Acme, limit: int) -
     assert response.status_code == 422
 
 
+NIL = "00000000-0000-0000-0000-000000000000"
+NOT_OURS = "not one of the users listing's"
+
+
 @pytest.mark.parametrize(
-    "cursor",
+    ("cursor", "reason"),
     [
-        "garbage!",
-        "bm90IGpzb24",
-        "eyJhIjoxfQ",
-        "WyJhIl0",
-        "WyJhIiwibm90LWEtdXVpZCJd",
-        "WzEsMl0",
-        encode_cursor(["a\x00", "00000000-0000-0000-0000-000000000000"]),
+        ("garbage!", "not base64url"),
+        ("bm90IGpzb24", "not JSON"),
+        ("eyJhIjoxfQ", NOT_OURS),
+        ("WyJhIl0", NOT_OURS),
+        ("WyJhIiwibm90LWEtdXVpZCJd", NOT_OURS),
+        ("WzEsMl0", NOT_OURS),
+        (raw_cursor(["users", "a", "not-a-uuid"]), "its id is not a UUID"),
+        (raw_cursor(["users", 1, 2]), "its email is not text"),
+        (raw_cursor(["users", "a\x00", NIL]), "its email holds a NUL or a lone surrogate"),
+        (raw_cursor(["users", "a\ud800", NIL]), "its email holds a NUL or a lone surrogate"),
+        (raw_cursor(["tenants", "acme"]), NOT_OURS),
     ],
-    ids=["not-base64", "not-json", "object", "short", "bad-uuid", "numbers", "nul-in-email"],
+    ids=[
+        "not-base64",
+        "not-json",
+        "object",
+        "short",
+        "untagged",
+        "numbers",
+        "bad-uuid",
+        "number-for-email",
+        "nul-in-email",
+        "lone-surrogate-in-email",
+        "another-listing",
+    ],
 )
-def test_a_bad_cursor_is_400(client: TestClient, acme: Acme, cursor: str) -> None:
+def test_a_bad_cursor_is_400(client: TestClient, acme: Acme, cursor: str, reason: str) -> None:
     response = client.get("/users", headers=bearer(acme.token), params={"cursor": cursor})
     assert response.status_code == 400
-    assert response.json()["error_description"] == "cursor is not valid"
+    assert response.json()["error_description"] == f"cursor is not valid: {reason}"
 
 
 # Reading and editing

@@ -35,6 +35,7 @@ def test_metadata_names_the_endpoints_under_the_request_base_url(
         "token_endpoint": "http://id.example.test/token",
         "revocation_endpoint": "http://id.example.test/revoke",
         "jwks_uri": "http://id.example.test/.well-known/jwks.json",
+        "standings_endpoint": "http://id.example.test/standings",
         "grant_types_supported": ["password", "refresh_token", "client_credentials"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "none"],
         "scopes_supported": [scope.value for scope in Scope],

@@ -159,7 +159,7 @@ def test_a_fastapi_users_database_comes_in_and_logs_in_with_its_passwords(
     for email, password, _, active, superuser in people:
         status, body = login(client, email.upper(), password)
         if not active:
-            assert (status, body["error_description"]) == (400, "this user account is disabled")
+            assert (status, body["error_description"]) == (400, "user is disabled")
             continue
         assert status == 200, body
         scopes = set(body["scope"].split())
