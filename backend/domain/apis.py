@@ -19,6 +19,9 @@ SCOPE_NAME_PATTERN = r"^[a-z][a-z0-9_.-]*:[a-z][a-z0-9_.-]*$"
 _SCOPE_NAME = re.compile(SCOPE_NAME_PATTERN)
 # Printable ASCII without spaces: what an absolute URI is made of (RFC 3986).
 _URI_CHARACTERS = re.compile(r"^[\x21-\x7e]+$")
+# What validate_identifier accepts, stated for clients and fuzzers: a scheme, "://", an
+# authority that is not empty, no fragment.
+IDENTIFIER_PATTERN = r'^[A-Za-z][A-Za-z0-9+.-]*://[!-"$-.0->@-~][!-"$-~]*$'
 
 
 class InvalidApiError(DomainError):
@@ -31,7 +34,10 @@ def validate_identifier(identifier: str) -> None:
         raise InvalidApiError(f"identifier must be at most {MAX_IDENTIFIER_LENGTH} characters")
     if not _URI_CHARACTERS.match(identifier):
         raise InvalidApiError("identifier must be an absolute URI of printable ASCII, no spaces")
-    parts = urlsplit(identifier)
+    try:
+        parts = urlsplit(identifier)
+    except ValueError as exc:  # an unclosed IPv6 bracket, say
+        raise InvalidApiError(f"identifier is not a URI: {exc}") from exc
     if not parts.scheme or not parts.netloc:
         raise InvalidApiError("identifier must be an absolute URI such as https://api.example.com")
     if "#" in identifier:

@@ -30,6 +30,8 @@ class Scope(StrEnum):
     APIS_READ = "apis:read"
     APIS_WRITE = "apis:write"
     STANDINGS_READ = "standings:read"
+    CLIENTS_READ = "clients:read"
+    CLIENTS_WRITE = "clients:write"
 
 
 SCOPE_DESCRIPTIONS: dict[Scope, str] = {
@@ -50,6 +52,8 @@ SCOPE_DESCRIPTIONS: dict[Scope, str] = {
     Scope.APIS_READ: "Platform: list and read the product's APIs and their scopes",
     Scope.APIS_WRITE: "Platform: declare, edit and remove the product's APIs and scopes",
     Scope.STANDINGS_READ: "Platform: follow the standings feed (resource servers' cut-off)",
+    Scope.CLIENTS_READ: "Platform: list and read clients (applications users sign in to)",
+    Scope.CLIENTS_WRITE: "Platform: register, change and delete clients",
 }
 
 PLATFORM_SCOPES: frozenset[Scope] = frozenset(
@@ -59,6 +63,8 @@ PLATFORM_SCOPES: frozenset[Scope] = frozenset(
         Scope.APIS_READ,
         Scope.APIS_WRITE,
         Scope.STANDINGS_READ,
+        Scope.CLIENTS_READ,
+        Scope.CLIENTS_WRITE,
     }
 )
 TENANT_SCOPES: frozenset[Scope] = frozenset(Scope) - PLATFORM_SCOPES

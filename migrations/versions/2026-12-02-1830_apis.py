@@ -4,7 +4,7 @@ No tenant_id and no row-level security: every tenant of the SaaS uses the same
 product. Tessera's own API is built in and stays out of these tables.
 
 Revision ID: 7b1d4e2a9c30
-Revises: e4eac59174f9
+Revises: 5b1d7e0c9a42
 Create Date: 2026-12-02 18:30:00.000000+00:00
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "7b1d4e2a9c30"
-down_revision: str | None = "e4eac59174f9"
+down_revision: str | None = "5b1d7e0c9a42"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

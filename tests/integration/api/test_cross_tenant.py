@@ -60,6 +60,11 @@ PLATFORM = {
     ("GET", "/apis/{id}"),
     ("PATCH", "/apis/{id}"),
     ("DELETE", "/apis/{id}"),
+    ("GET", "/clients"),
+    ("POST", "/clients"),
+    ("GET", "/clients/{id}"),
+    ("PATCH", "/clients/{id}"),
+    ("DELETE", "/clients/{id}"),
     # The standings feed: its refusal of other tenants is in test_standings.py.
     ("GET", "/standings"),
     ("GET", "/standings/stream"),
@@ -137,6 +142,8 @@ ID_OF: dict[str, Callable[[Tenants], uuid.UUID]] = {
     "tenant_id": lambda t: t.b_tenant.id,
     # APIs are platform reference data: any id will do, the platform scope refuses first.
     "apis": lambda t: t.b_tenant.id,
+    # No tenant owns a client: any id, which the platform guard refuses before a lookup.
+    "clients": lambda t: uuid.UUID(int=1),
     "sessions": lambda t: t.b_session.id,
     "jobs": lambda t: t.b_job.id,
     "service-accounts": lambda t: t.b_account.id,
