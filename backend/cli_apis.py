@@ -4,6 +4,7 @@ import argparse
 from pathlib import Path
 
 from backend.db.session import unit_of_work
+from backend.db.tenant_context import enter_platform
 from backend.domain.api_manifest import parse_manifest
 from backend.domain.errors import DomainError
 from backend.runtime import Runtime
@@ -30,6 +31,8 @@ def _apply(runtime: Runtime, args: argparse.Namespace) -> int:
             raise PlatformMissingError(
                 f"no platform tenant {slug!r}: run `tessera create-platform-admin` first"
             )
+        # The operator's own command: it may write the platform-level tables.
+        enter_platform(db)
         operator = apis.Operator(tenant_id=platform.id, actor=ACTOR)
         if args.dry_run:
             print(api_apply.plan(db, specs, prune=args.prune).render())

@@ -1,7 +1,8 @@
 """Product APIs and their scopes: platform-level reference tables (issue 16).
 
-No tenant_id and no row-level security: every tenant of the SaaS uses the same
-product. Tessera's own API is built in and stays out of these tables.
+No tenant_id: every tenant of the SaaS uses the same product. Everyone reads them;
+row-level security lets only platform operators write. Tessera's own API is built in
+and stays out of these tables.
 
 Revision ID: 7b1d4e2a9c30
 Revises: 5b1d7e0c9a42
@@ -43,6 +44,17 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("name", name="pk_api_scopes"),
     )
     op.create_index("ix_api_scopes_api_id", "api_scopes", ["api_id"])
+    # Every principal reads them (a login narrows scopes by them); only a transaction
+    # with app.platform = 'on', a platform operator's or the apply command's, writes.
+    for table in ("apis", "api_scopes"):
+        op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
+        op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
+        op.execute(f"CREATE POLICY everyone_reads ON {table} FOR SELECT USING (true)")
+        op.execute(
+            f"CREATE POLICY platform_operator ON {table} "
+            "USING (current_setting('app.platform', true) = 'on') "
+            "WITH CHECK (current_setting('app.platform', true) = 'on')"
+        )
 
 
 def downgrade() -> None:
