@@ -135,6 +135,7 @@ def test_two_concurrent_creations_of_one_identifier_one_wins(
         {"identifier": "not a uri"},
         {"identifier": "/relative"},
         {"identifier": "https://api.example.com/x#frag"},
+        {"identifier": "https://[::1/unclosed"},
         {"identifier": "https://a.example/" + "x" * 400},
         {"name": "bad\x00name"},
         {"name": "bad\ud800name"},
