@@ -200,7 +200,8 @@ def secrets_for(db: Session, owner: User) -> Callable[[schemathesis.Case], None]
     """What a valid case needs that no generator can guess, as a client would have it.
 
     The owner's password to log in or to change it, a service account's credentials for
-    the client-credentials grant, a live invitation to accept, and
+    the client-credentials grant, a client registration's URIs, a live invitation to
+    accept, and
     the ids no creation answers: a session of the principal's (a login's answer has no
     session id) and a grant to take back. Without them every valid case of these
     operations is refused, which is what the `validation_mismatch` and
@@ -256,6 +257,16 @@ def secrets_for(db: Session, owner: User) -> Callable[[schemathesis.Case], None]
                 body["username"] = f"acme/{owner.email}"
         elif operation_id == "me_password_update":
             body["current_password"] = DEFAULT_PASSWORD
+        elif operation_id == "clients_create":
+            # What registration checks beyond any schema (a code grant needs a redirect
+            # URI, https unless on loopback; resources are registered APIs), filled as an
+            # operator writes it; client_id, name, type and grants stay generated.
+            body.update(
+                redirect_uris=["https://app.acme.test/callback"],
+                post_logout_redirect_uris=[],
+                allowed_origins=["https://app.acme.test"],
+                resources=[],
+            )
         elif operation_id == "invitations_accept":
             body["token"] = invitation()
         elif operation_id == "me_sessions_delete":
