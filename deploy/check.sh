@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 bin="${VENV:-.venv}/bin"
 
 echo "check-deploy: hadolint, shellcheck"
-"$bin/hadolint" deploy/Dockerfile
+"$bin/hadolint" deploy/Dockerfile examples/projects/Dockerfile
 "$bin/shellcheck" deploy/entrypoint.sh deploy/check.sh
 
 echo "check-deploy: docker compose config"
