@@ -17,7 +17,9 @@ from backend.api.routes import (
     api_keys,
     audit,
     auth,
+    clients,
     health,
+    invitation_page,
     invitations,
     me,
     service_accounts,
@@ -91,9 +93,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(wellknown.router)
     app.include_router(users.router)
     app.include_router(invitations.router)
+    app.include_router(invitation_page.router)
     app.include_router(audit.router)
     app.include_router(lifecycle_routes.router)
     app.include_router(tenant_routes.router)
+    app.include_router(clients.router)
     app.include_router(scope_routes.router)
     app.include_router(role_routes.router)
     app.include_router(grant_routes.router)

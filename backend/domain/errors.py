@@ -89,6 +89,19 @@ class InvalidClientError(AuthenticationError):
     code = "invalid_client"
 
 
+class FormClientError(AuthenticationError):
+    """invalid_client for a client that named itself in the form rather than in an
+    Authorization header: 400, since RFC 6749 §5.2 asks 401 only of the latter."""
+
+    code = "invalid_client"
+
+
+class UnauthorizedClientError(AuthenticationError):
+    """The client is known but may not use this token grant (RFC 6749 §5.2)."""
+
+    code = "unauthorized_client"
+
+
 class InvalidScopeError(AuthenticationError):
     code = "invalid_scope"
 

@@ -28,6 +28,8 @@ class Scope(StrEnum):
     TENANTS_READ = "tenants:read"
     TENANTS_WRITE = "tenants:write"
     STANDINGS_READ = "standings:read"
+    CLIENTS_READ = "clients:read"
+    CLIENTS_WRITE = "clients:write"
 
 
 SCOPE_DESCRIPTIONS: dict[Scope, str] = {
@@ -46,10 +48,18 @@ SCOPE_DESCRIPTIONS: dict[Scope, str] = {
     Scope.TENANTS_READ: "Platform: list and read tenants",
     Scope.TENANTS_WRITE: "Platform: create and suspend tenants",
     Scope.STANDINGS_READ: "Platform: follow the standings feed (resource servers' cut-off)",
+    Scope.CLIENTS_READ: "Platform: list and read clients (applications users sign in to)",
+    Scope.CLIENTS_WRITE: "Platform: register, change and delete clients",
 }
 
 PLATFORM_SCOPES: frozenset[Scope] = frozenset(
-    {Scope.TENANTS_READ, Scope.TENANTS_WRITE, Scope.STANDINGS_READ}
+    {
+        Scope.TENANTS_READ,
+        Scope.TENANTS_WRITE,
+        Scope.STANDINGS_READ,
+        Scope.CLIENTS_READ,
+        Scope.CLIENTS_WRITE,
+    }
 )
 TENANT_SCOPES: frozenset[Scope] = frozenset(Scope) - PLATFORM_SCOPES
 READ_SCOPES: frozenset[Scope] = frozenset(

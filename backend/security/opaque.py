@@ -3,7 +3,8 @@
 A secret reads `<kind>_<tenant id hex>_<256 random bits, base64url>`. The tenant part
 lets the server bind the transaction to the right tenant before the lookup, so the
 lookup itself stays under row-level security; only the SHA-256 of the whole string is
-stored. High-entropy secrets need no slow hash: nobody can guess 256 bits.
+stored. High-entropy secrets need no slow hash: nobody can guess 256 bits. The secret
+of a client (an application, which no tenant owns) carries its client's id there instead.
 """
 
 import base64

@@ -35,6 +35,8 @@ STREAM_PREFIX = "tessera:standings"
 EVENT_SUBJECTS = 200
 # Stream ids as Redis writes them: milliseconds, a dash, a sequence number.
 CURSOR_PATTERN = r"^[0-9]{1,20}-[0-9]{1,20}$"
+# The longest id the pattern admits, stated as a bound for clients and fuzzers.
+CURSOR_MAX_LENGTH = 41
 _CURSOR = re.compile(CURSOR_PATTERN)
 # The cursor of an empty stream: every change comes after it.
 ORIGIN = "0-0"

@@ -13,10 +13,10 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend.db.models import Invitation, User, UserStatus
+from backend.db.models import Invitation, Tenant, User, UserStatus
 from backend.db.tenant_context import enter_tenant
 from backend.domain.errors import InvalidRequestError
-from backend.security.opaque import new_secret, parse_secret
+from backend.security.opaque import OpaqueSecret, new_secret, parse_secret
 from backend.security.passwords import PasswordService
 from backend.services import audit, credentials
 
@@ -60,24 +60,9 @@ def accept(db: Session, passwords: PasswordService, token: str, password: str) -
     secret = parse_secret(KIND, token)
     if secret is None:
         raise InvalidRequestError(INVALID)
-    enter_tenant(db, secret.tenant_id)
-    row = db.execute(
-        select(Invitation, User)
-        .join(User, (User.tenant_id == Invitation.tenant_id) & (User.id == Invitation.user_id))
-        .where(Invitation.tenant_id == secret.tenant_id, Invitation.token_hash == secret.digest)
-        # Two requests racing with one token: the second waits, then sees it used.
-        .with_for_update(of=Invitation)
-    ).one_or_none()
     now = datetime.now(UTC)
-    if row is None:
-        raise InvalidRequestError(INVALID)
-    invitation, user = row
-    if (
-        invitation.accepted_at is not None
-        or invitation.expires_at <= now
-        or user.status is not UserStatus.ACTIVE
-    ):
-        raise InvalidRequestError(INVALID)
+    # Two requests racing with one token: the second waits, then sees it used.
+    invitation, user = _pending(db, secret, now, lock=True)
     credentials.check_new_password(db, secret.tenant_id, password)
     user.password_hash = passwords.hash(password)
     invitation.accepted_at = now
@@ -91,3 +76,40 @@ def accept(db: Session, passwords: PasswordService, token: str, password: str) -
         data={"invitation_id": str(invitation.id)},
     )
     return user.id
+
+
+def tenant_name(db: Session, token: str) -> str | None:
+    """The name of the tenant a usable invitation token invites to, for the hosted page
+    to show; None for any token that `accept` would refuse (it tells nothing more)."""
+    secret = parse_secret(KIND, token)
+    if secret is None:
+        return None
+    try:
+        _pending(db, secret, datetime.now(UTC), lock=False)
+    except InvalidRequestError:
+        return None
+    tenant = db.get(Tenant, secret.tenant_id)
+    return tenant.name if tenant is not None else None
+
+
+def _pending(
+    db: Session, secret: OpaqueSecret, now: datetime, *, lock: bool
+) -> tuple[Invitation, User]:
+    """The invitation and its user, if the invitation can still be accepted."""
+    enter_tenant(db, secret.tenant_id)
+    query = (
+        select(Invitation, User)
+        .join(User, (User.tenant_id == Invitation.tenant_id) & (User.id == Invitation.user_id))
+        .where(Invitation.tenant_id == secret.tenant_id, Invitation.token_hash == secret.digest)
+    )
+    row = db.execute(query.with_for_update(of=Invitation) if lock else query).one_or_none()
+    if row is None:
+        raise InvalidRequestError(INVALID)
+    invitation, user = row
+    if (
+        invitation.accepted_at is not None
+        or invitation.expires_at <= now
+        or user.status is not UserStatus.ACTIVE
+    ):
+        raise InvalidRequestError(INVALID)
+    return invitation, user

@@ -127,7 +127,7 @@ def fresh_headers(
     cache = PrincipalCache(client)
 
     def headers(path: str) -> dict[str, str]:
-        platform = path.startswith(("/tenants", "/standings"))
+        platform = path.startswith(("/tenants", "/standings", "/clients"))
         user = principals.operator if platform else principals.owner
         tenant_ids = [principals.owner.tenant_id, principals.operator.tenant_id]
         # Only what a case spoiled is written back: most cases spoil nothing.

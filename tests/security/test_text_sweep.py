@@ -59,6 +59,13 @@ BASE_BODIES: dict[str, dict[str, object]] = {
     "RoleCreate": {"name": "sweeper"},
     "RoleUpdate": {},
     "GrantRequest": {},
+    "ClientCreate": {
+        "client_id": "sweep",
+        "name": "Sweep",
+        "type": "public",
+        "redirect_uris": ["https://app.acme.test/cb"],
+    },
+    "ClientUpdate": {},
 }
 # Text the database cannot hold; the last one has an ordinary prefix, as a real
 # attacker's input would, so a check of the first character only is caught.

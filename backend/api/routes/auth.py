@@ -16,6 +16,7 @@ from backend.api.schemas.auth import (
 )
 from backend.api.schemas.errors import ErrorBody
 from backend.api.schemas.text import HEADER_MAX_LENGTH, Text
+from backend.domain.clients import GrantType
 from backend.domain.errors import (
     InvalidClientError,
     InvalidRequestError,
@@ -27,7 +28,7 @@ from backend.domain.scopes import Scope, parse_scopes
 from backend.observability import metrics
 from backend.security.basic_auth import parse_basic
 from backend.security.rate_limit import client_address
-from backend.services import auth, service_accounts, sessions
+from backend.services import auth, clients, service_accounts, sessions
 
 router = APIRouter(tags=["auth"], route_class=OAuthRoute)
 
@@ -69,7 +70,9 @@ async def issue_token(
     authorization: Annotated[Text | None, Header(max_length=HEADER_MAX_LENGTH)] = None,
 ) -> TokenResponse:
     """`grant_type=password`: log in. Name the tenant with the `tenant` field, or write
-    the username as `tenant-slug/email` (what the docs' Authorize dialog sends).
+    the username as `tenant-slug/email` (what the docs' Authorize dialog sends). A
+    registered client may name itself with `client_id` (and `client_secret` if it is
+    confidential); one whose `grant_types` leave out `password` is `unauthorized_client`.
 
     `grant_type=refresh_token`: exchange a refresh token for a new access token and a
     new refresh token; the one presented stops working.
@@ -83,6 +86,8 @@ async def issue_token(
         limit_token_requests(request, runtime)
         requested = _requested_scopes(form.scope)
         if grant_type == "password":
+            if form.client_id is not None:
+                clients.client_for_grant(db, form.client_id, form.client_secret, GrantType.PASSWORD)
             with metrics.count_grant(grant_type):
                 grant = auth.password_grant(
                     db,

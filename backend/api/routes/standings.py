@@ -17,7 +17,12 @@ from backend.api.schemas.standings import (
     SubjectStandingOut,
     TenantStandingOut,
 )
-from backend.security.standings_feed import CURSOR_PATTERN, CursorGoneError, follow
+from backend.security.standings_feed import (
+    CURSOR_MAX_LENGTH,
+    CURSOR_PATTERN,
+    CursorGoneError,
+    follow,
+)
 from backend.services import standings, tenants
 
 router = APIRouter(prefix="/standings", tags=["standings (platform)"])
@@ -71,6 +76,7 @@ def stream_standings(
         Header(
             alias="Last-Event-ID",
             pattern=CURSOR_PATTERN,
+            max_length=CURSOR_MAX_LENGTH,
             description="Resume after this event (a snapshot's cursor, or an event's id)",
         ),
     ] = None,

@@ -78,6 +78,21 @@ class TokenRequest(BaseModel):
         *_string(_NAME, pattern=SLUG_PATTERN, description="Needed unless the username names it"),
     ] = None
     refresh_token: Token = None
+    client_id: Annotated[
+        str | None,
+        *_string(
+            _NAME,
+            minLength=1,
+            description="The registered client (application) asking; optional for the "
+            "password grant, which a client may not be allowed (unauthorized_client)",
+        ),
+    ] = None
+    client_secret: Annotated[
+        str | None,
+        *_string(
+            _NAME, minLength=1, format="password", description="A confidential client's secret"
+        ),
+    ] = None
 
 
 class RevocationRequest(BaseModel):

@@ -2,6 +2,7 @@
 
 from backend.db.models.api_keys import ApiKey
 from backend.db.models.audit import AuditEvent
+from backend.db.models.clients import Client
 from backend.db.models.imports import ImportOutcome, ImportRow
 from backend.db.models.invitations import Invitation
 from backend.db.models.jobs import Job, JobStatus
@@ -14,6 +15,7 @@ from backend.db.models.users import User, UserStatus
 __all__ = [
     "ApiKey",
     "AuditEvent",
+    "Client",
     "Grant",
     "ImportOutcome",
     "ImportRow",

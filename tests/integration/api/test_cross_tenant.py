@@ -55,6 +55,11 @@ PLATFORM = {
     ("PATCH", "/tenants/{id}"),
     ("POST", "/tenants/{id}/suspend"),
     ("POST", "/tenants/{id}/reactivate"),
+    ("GET", "/clients"),
+    ("POST", "/clients"),
+    ("GET", "/clients/{id}"),
+    ("PATCH", "/clients/{id}"),
+    ("DELETE", "/clients/{id}"),
     # The standings feed: its refusal of other tenants is in test_standings.py.
     ("GET", "/standings"),
     ("GET", "/standings/stream"),
@@ -130,6 +135,8 @@ ID_OF: dict[str, Callable[[Tenants], uuid.UUID]] = {
     "role_id": lambda t: t.b_role.id,
     "tenants": lambda t: t.b_tenant.id,
     "tenant_id": lambda t: t.b_tenant.id,
+    # No tenant owns a client: any id, which the platform guard refuses before a lookup.
+    "clients": lambda t: uuid.UUID(int=1),
     "sessions": lambda t: t.b_session.id,
     "jobs": lambda t: t.b_job.id,
     "service-accounts": lambda t: t.b_account.id,

@@ -115,6 +115,11 @@ def test_every_answer_carrying_a_secret_is_no_store(
             },
             headers=bearer(issue_token(operator, sorted(PLATFORM_SCOPES))),
         ),
+        "POST /clients": lambda: client.post(
+            "/clients",
+            json={"client_id": "web", "name": "Web", "type": "confidential", "grant_types": []},
+            headers=bearer(issue_token(operator, sorted(PLATFORM_SCOPES))),
+        ),
     }
     assert secret_operations() == set(calls), "a new answer with a secret: add its call"
     for operation, call in calls.items():

@@ -5,6 +5,7 @@ leaves tenant_id out of a key, so the schema stays isolated and Citus-distributa
 """
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Connection, Engine, text
@@ -122,3 +123,39 @@ def test_unique_keys_of_tenant_owned_tables_include_tenant_id(connection: Connec
         f"{table}.{index}: {cols}" for table, index, cols in keys if "tenant_id" not in cols
     ]
     assert not failures, failures
+
+
+REFERENCE_SQL = """
+    SELECT c.relname
+    FROM pg_class c
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND c.relname <> 'alembic_version'
+      AND NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid
+                      AND a.attname = 'tenant_id' AND NOT a.attisdropped)
+    ORDER BY c.relname
+"""
+
+
+def test_every_reference_table_is_listed_in_the_scaling_guide(connection: Connection) -> None:
+    """A table without tenant_id is platform-level: Citus must replicate it, so the
+    guide's distribution script names it, and row-level security guards its writes."""
+    guide = (Path(__file__).parents[3] / "docs" / "scaling.md").read_text()
+    reference = list(connection.scalars(text(REFERENCE_SQL)))
+    assert {"tenants", "clients"} <= set(reference)
+    unlisted = [t for t in reference if f"create_reference_table('{t}')" not in guide]
+    assert not unlisted, unlisted
+    unguarded = connection.scalars(
+        text("SELECT relname FROM pg_class WHERE relname = ANY(:t) AND NOT relrowsecurity"),
+        {"t": reference},
+    ).all()
+    assert not unguarded, unguarded
+
+
+def test_clients_are_read_by_all_and_written_by_platform_operators(connection: Connection) -> None:
+    policies = connection.execute(
+        text("SELECT policyname, cmd FROM pg_policies WHERE tablename = 'clients' ORDER BY 1")
+    ).all()
+    assert [tuple(p) for p in policies] == [
+        ("everyone_reads", "SELECT"),
+        ("platform_operator", "ALL"),
+    ]

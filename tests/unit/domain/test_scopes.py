@@ -61,7 +61,13 @@ def test_every_scope_is_described_and_shaped_resource_action() -> None:
 def test_tenant_and_platform_scopes_partition_the_catalogue() -> None:
     assert TENANT_SCOPES | PLATFORM_SCOPES == set(Scope)
     assert not TENANT_SCOPES & PLATFORM_SCOPES
-    assert PLATFORM_SCOPES == {Scope.TENANTS_READ, Scope.TENANTS_WRITE, Scope.STANDINGS_READ}
+    assert PLATFORM_SCOPES == {
+        Scope.TENANTS_READ,
+        Scope.TENANTS_WRITE,
+        Scope.STANDINGS_READ,
+        Scope.CLIENTS_READ,
+        Scope.CLIENTS_WRITE,
+    }
 
 
 def test_read_scopes_change_nothing() -> None:
