@@ -4,12 +4,14 @@ import json
 import uuid
 
 import pytest
+from alembic import command
+from alembic.config import Config
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.pool import NullPool
 
 from examples.projects.settings import ProjectsSettings
-from tests.examples.conftest import StandInIssuer
+from tests.examples.conftest import PROJECT_DIR, StandInIssuer
 
 READ_WRITE = "projects:read projects:write"
 
@@ -92,6 +94,15 @@ def test_the_database_enforces_isolation(
                     {"t": str(uuid.uuid4())},
                 )
         with engine.connect() as connection:
+            # One connection, as the pool reuses it: the tenant ends with its transaction
+            # (the setting then reads '' rather than unset, and still matches nothing).
+            with connection.begin():
+                connection.execute(
+                    text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(tenant_id)}
+                )
+                assert connection.scalar(text("SELECT count(*) FROM projects")) == 1
+            with connection.begin():
+                assert connection.scalar(text("SELECT count(*) FROM projects")) == 0
             # The role cannot switch the policy off, nor does it own the table.
             assert not connection.scalar(
                 text("SELECT rolbypassrls OR rolsuper FROM pg_roles WHERE rolname = current_user")
@@ -195,3 +206,20 @@ def test_openapi_offers_tesseras_login_with_the_apis_scopes(service: TestClient)
     flow = schemes["Tessera"]["flows"]["password"]
     assert flow["tokenUrl"].endswith("/token")
     assert set(flow["scopes"]) == {"projects:read", "projects:write"}
+
+
+def test_the_migrations_go_down_and_up_again(projects_settings: ProjectsSettings) -> None:
+    config = Config(str(PROJECT_DIR / "alembic.ini"))
+    config.attributes["settings"] = projects_settings
+    config.attributes["configure_logger"] = False
+    command.downgrade(config, "base")
+    command.upgrade(config, "head")
+    engine = create_engine(projects_settings.migration_database_url, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            forced = connection.scalar(
+                text("SELECT relforcerowsecurity FROM pg_class WHERE relname = 'projects'")
+            )
+        assert forced is True
+    finally:
+        engine.dispose()

@@ -48,10 +48,11 @@ def grant_application_role(connection: Connection) -> None:
     database = connection.dialect.identifier_preparer.quote(str(app_url.database))
     connection.execute(text(f"GRANT CONNECT ON DATABASE {database} TO {quoted}"))
     connection.execute(text(f"GRANT USAGE ON SCHEMA public TO {quoted}"))
-    for table in metadata.sorted_tables:
-        connection.execute(
-            text(f"GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE {table.name} TO {quoted}")
-        )
+    # Every table there is now (none after a downgrade to base), but not Alembic's own.
+    connection.execute(
+        text(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {quoted}")
+    )
+    connection.execute(text(f"REVOKE ALL ON TABLE alembic_version FROM {quoted}"))
 
 
 def run_migrations_online() -> None:
