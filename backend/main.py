@@ -27,6 +27,7 @@ from backend.api.routes import (
     users,
     wellknown,
 )
+from backend.api.routes import apis as api_routes
 from backend.api.routes import grants as grant_routes
 from backend.api.routes import lifecycle as lifecycle_routes
 from backend.api.routes import metrics as metrics_routes
@@ -101,5 +102,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(scope_routes.router)
     app.include_router(role_routes.router)
     app.include_router(grant_routes.router)
+    app.include_router(api_routes.router)
     app.include_router(standing_routes.router)
     return app

@@ -27,6 +27,8 @@ class Scope(StrEnum):
     TENANT_MANAGE = "tenant:manage"
     TENANTS_READ = "tenants:read"
     TENANTS_WRITE = "tenants:write"
+    APIS_READ = "apis:read"
+    APIS_WRITE = "apis:write"
     STANDINGS_READ = "standings:read"
     CLIENTS_READ = "clients:read"
     CLIENTS_WRITE = "clients:write"
@@ -47,6 +49,8 @@ SCOPE_DESCRIPTIONS: dict[Scope, str] = {
     Scope.TENANT_MANAGE: "Change your tenant's settings and policy",
     Scope.TENANTS_READ: "Platform: list and read tenants",
     Scope.TENANTS_WRITE: "Platform: create and suspend tenants",
+    Scope.APIS_READ: "Platform: list and read the product's APIs and their scopes",
+    Scope.APIS_WRITE: "Platform: declare, edit and remove the product's APIs and scopes",
     Scope.STANDINGS_READ: "Platform: follow the standings feed (resource servers' cut-off)",
     Scope.CLIENTS_READ: "Platform: list and read clients (applications users sign in to)",
     Scope.CLIENTS_WRITE: "Platform: register, change and delete clients",
@@ -56,6 +60,8 @@ PLATFORM_SCOPES: frozenset[Scope] = frozenset(
     {
         Scope.TENANTS_READ,
         Scope.TENANTS_WRITE,
+        Scope.APIS_READ,
+        Scope.APIS_WRITE,
         Scope.STANDINGS_READ,
         Scope.CLIENTS_READ,
         Scope.CLIENTS_WRITE,

@@ -59,6 +59,8 @@ BASE_BODIES: dict[str, dict[str, object]] = {
     "RoleCreate": {"name": "sweeper"},
     "RoleUpdate": {},
     "GrantRequest": {},
+    "ApiCreate": {"identifier": "https://api.example.com/sweep", "name": "Sweep"},
+    "ApiUpdate": {},
     "ClientCreate": {
         "client_id": "sweep",
         "name": "Sweep",

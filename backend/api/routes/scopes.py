@@ -1,25 +1,38 @@
-"""The scope catalogue, for whoever composes roles (scope roles:read)."""
+"""Every scope, grouped by the API it belongs to, for whoever composes roles (roles:read)."""
 
 from fastapi import APIRouter
 
-from backend.api.deps import RolesRead
+from backend.api.deps import AppRuntime, DbSession, RolesRead
 from backend.api.schemas.errors import GUARDED_RESPONSES
-from backend.api.schemas.scopes import ScopeOut
-from backend.domain.scopes import PLATFORM_SCOPES, SCOPE_DESCRIPTIONS
+from backend.api.schemas.scopes import ApiScopesOut, ScopeOut
+from backend.domain.scopes import PLATFORM_SCOPES
+from backend.services import apis
 
 router = APIRouter(tags=["roles"])
 
 
-@router.get("/scopes", response_model=list[ScopeOut], responses=GUARDED_RESPONSES)
-def list_scopes(principal: RolesRead) -> list[ScopeOut]:
-    """Every scope Tessera knows, with what it grants, whether it is a tenant or a
-    platform scope, and whether a role of your tenant may carry it."""
-    return [
-        ScopeOut(
-            scope=scope.value,
-            description=description,
-            kind="platform" if scope in PLATFORM_SCOPES else "tenant",
-            grantable=principal.platform or scope not in PLATFORM_SCOPES,
+@router.get("/scopes", response_model=list[ApiScopesOut], responses=GUARDED_RESPONSES)
+def list_scopes(principal: RolesRead, db: DbSession, runtime: AppRuntime) -> list[ApiScopesOut]:
+    """Every scope Tessera knows, grouped by API (Tessera's own first): what it grants,
+    its kind (tenant, platform or product), and whether a role of your tenant may carry it."""
+    groups = []
+    for api in apis.list_apis(db, runtime.settings.jwt_audience):
+        scopes = []
+        for scope, description in api.scopes.items():
+            platform = scope in PLATFORM_SCOPES
+            kind = "product" if not api.builtin else "platform" if platform else "tenant"
+            scopes.append(
+                ScopeOut(
+                    scope=scope,
+                    description=description,
+                    kind=kind,
+                    # Roles carry catalogue scopes only, for now: see docs/product-apis.md.
+                    grantable=api.builtin and (principal.platform or not platform),
+                )
+            )
+        groups.append(
+            ApiScopesOut(
+                identifier=api.identifier, name=api.name, builtin=api.builtin, scopes=scopes
+            )
         )
-        for scope, description in SCOPE_DESCRIPTIONS.items()
-    ]
+    return groups

@@ -1,6 +1,7 @@
 """All models, imported here so Alembic and the mapper registry see every table."""
 
 from backend.db.models.api_keys import ApiKey
+from backend.db.models.apis import Api, ApiScope
 from backend.db.models.audit import AuditEvent
 from backend.db.models.clients import Client
 from backend.db.models.imports import ImportOutcome, ImportRow
@@ -13,7 +14,9 @@ from backend.db.models.tenants import Tenant, TenantStatus
 from backend.db.models.users import User, UserStatus
 
 __all__ = [
+    "Api",
     "ApiKey",
+    "ApiScope",
     "AuditEvent",
     "Client",
     "Grant",

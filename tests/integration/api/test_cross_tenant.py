@@ -55,6 +55,11 @@ PLATFORM = {
     ("PATCH", "/tenants/{id}"),
     ("POST", "/tenants/{id}/suspend"),
     ("POST", "/tenants/{id}/reactivate"),
+    ("GET", "/apis"),
+    ("POST", "/apis"),
+    ("GET", "/apis/{id}"),
+    ("PATCH", "/apis/{id}"),
+    ("DELETE", "/apis/{id}"),
     ("GET", "/clients"),
     ("POST", "/clients"),
     ("GET", "/clients/{id}"),
@@ -135,6 +140,8 @@ ID_OF: dict[str, Callable[[Tenants], uuid.UUID]] = {
     "role_id": lambda t: t.b_role.id,
     "tenants": lambda t: t.b_tenant.id,
     "tenant_id": lambda t: t.b_tenant.id,
+    # APIs are platform reference data: any id will do, the platform scope refuses first.
+    "apis": lambda t: t.b_tenant.id,
     # No tenant owns a client: any id, which the platform guard refuses before a lookup.
     "clients": lambda t: uuid.UUID(int=1),
     "sessions": lambda t: t.b_session.id,

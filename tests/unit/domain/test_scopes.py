@@ -64,6 +64,8 @@ def test_tenant_and_platform_scopes_partition_the_catalogue() -> None:
     assert PLATFORM_SCOPES == {
         Scope.TENANTS_READ,
         Scope.TENANTS_WRITE,
+        Scope.APIS_READ,
+        Scope.APIS_WRITE,
         Scope.STANDINGS_READ,
         Scope.CLIENTS_READ,
         Scope.CLIENTS_WRITE,
