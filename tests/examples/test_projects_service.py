@@ -10,7 +10,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.pool import NullPool
 
-from examples.projects.settings import ProjectsSettings
+from backend.domain.api_manifest import parse_manifest
+from examples.projects.settings import API_FILE, ApiDeclaration, ProjectsSettings
 from tests.examples.conftest import PROJECT_DIR, StandInIssuer
 
 READ_WRITE = "projects:read projects:write"
@@ -223,3 +224,11 @@ def test_the_migrations_go_down_and_up_again(projects_settings: ProjectsSettings
         assert forced is True
     finally:
         engine.dispose()
+
+
+def test_api_toml_is_a_manifest_tessera_apis_apply_accepts() -> None:
+    (spec,) = parse_manifest(API_FILE.read_text())
+    declared = ApiDeclaration.load()
+    assert spec.identifier == declared.identifier == "https://api.example.com/projects"
+    assert spec.scopes == declared.scopes
+    assert set(spec.scopes) == {"projects:read", "projects:write"}
