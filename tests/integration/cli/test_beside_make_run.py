@@ -71,6 +71,7 @@ class DevStack:
     var_dir: Path
     url: str
     log: Path
+    projects_url: str
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")[-4000:]
@@ -91,19 +92,26 @@ class DevStack:
 def dev_stack(tmp_path: Path) -> Iterator[DevStack]:
     """`make run`, that is `python -m backend.devstack.run`, until it serves."""
     var_dir = tmp_path / "var"
-    port = free_port()
+    port, projects_port = free_port(), free_port()
     log = tmp_path / "devstack.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(
             [sys.executable, "-m", "backend.devstack.run"],
             cwd=PROJECT_ROOT,
-            env=newcomer_env(var_dir, TESSERA_PORT=str(port), TESSERA_LOG_FORMAT="text"),
+            env=newcomer_env(
+                var_dir,
+                TESSERA_PORT=str(port),
+                TESSERA_LOG_FORMAT="text",
+                PROJECTS_PORT=str(projects_port),
+            ),
             stdin=subprocess.DEVNULL,
             stdout=sink,
             stderr=subprocess.STDOUT,
             preexec_fn=terminate_with_parent(),
         )
-    stack = DevStack(process, var_dir, f"http://127.0.0.1:{port}", log)
+    stack = DevStack(
+        process, var_dir, f"http://127.0.0.1:{port}", log, f"http://127.0.0.1:{projects_port}"
+    )
     try:
         _wait_until_serving(stack)
         yield stack
@@ -111,18 +119,33 @@ def dev_stack(tmp_path: Path) -> Iterator[DevStack]:
         stack.stop()
 
 
-def _wait_until_serving(stack: DevStack) -> None:
+def _wait_until_serving(stack: DevStack, url: str | None = None) -> None:
+    url = url or stack.url
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while time.monotonic() < deadline:
         if stack.process.poll() is not None:
             pytest.fail(f"make run exited with {stack.process.returncode}:\n{stack.output()}")
         try:
-            if httpx.get(f"{stack.url}/healthz", timeout=1).status_code == 200:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
-    pytest.fail(f"make run did not serve within {STARTUP_TIMEOUT_S:.0f}s:\n{stack.output()}")
+    pytest.fail(f"{url} did not serve within {STARTUP_TIMEOUT_S:.0f}s:\n{stack.output()}")
+
+
+def test_make_run_starts_the_projects_example_too(dev_stack: DevStack) -> None:
+    _wait_until_serving(dev_stack, dev_stack.projects_url)
+    assert f"Projects      {dev_stack.projects_url}" in dev_stack.output()
+    # Guarded by the kit, which discovered the API's keys: no token, an RFC 6750 401.
+    refused = httpx.get(f"{dev_stack.projects_url}/projects", timeout=10)
+    assert refused.status_code == 401
+    assert refused.headers["WWW-Authenticate"].startswith("Bearer")
+    token_url = httpx.get(f"{dev_stack.projects_url}/openapi.json", timeout=10).json()[
+        "components"
+    ]["securitySchemes"]["Tessera"]["flows"]["password"]["tokenUrl"]
+    assert token_url.startswith(dev_stack.url)
+    assert dev_stack.stop() == 0, dev_stack.output()
 
 
 def test_the_readme_create_tenant_works_in_a_second_shell(dev_stack: DevStack) -> None:

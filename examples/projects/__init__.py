@@ -1,0 +1,1 @@
+"""The example product service: projects, per tenant, guarded by the tessera-fastapi kit."""
