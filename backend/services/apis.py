@@ -111,7 +111,7 @@ def create_api(
         db.add(api)
     _add_scopes(db, api.id, scopes)
     view = get_api(db, audience, api.id)
-    _audit(db, operator, "api.created", view, {"after": _state(view)})
+    audit.record_by(db, operator, "api.created", f"api:{view.id}", {"after": _state(view)})
     return view
 
 
@@ -155,11 +155,11 @@ def update_api(
     old, new = _state(before), _state(after)
     changed = [f for f in new if new[f] != old[f]]
     if changed:
-        _audit(
+        audit.record_by(
             db,
             operator,
             "api.updated",
-            after,
+            f"api:{after.id}",
             {"before": {f: old[f] for f in changed}, "after": {f: new[f] for f in changed}},
         )
     return after
@@ -173,7 +173,7 @@ def delete_api(db: Session, operator: Operator, audience: str, api_id: uuid.UUID
     before = get_api(db, audience, api_id)
     _refuse_carried(db, operator, sorted(before.scopes))
     db.execute(delete(Api).where(Api.id == api_id))
-    _audit(db, operator, "api.deleted", before, {"before": _state(before)})
+    audit.record_by(db, operator, "api.deleted", f"api:{before.id}", {"before": _state(before)})
 
 
 def roles_carrying(db: Session, operator: Operator, names: list[str]) -> list[str]:
@@ -269,16 +269,3 @@ def _state(view: ApiView) -> dict[str, object]:
         "description": view.description,
         "scopes": dict(sorted(view.scopes.items())),
     }
-
-
-def _audit(
-    db: Session, operator: Operator, action: str, view: ApiView, data: dict[str, object]
-) -> None:
-    audit.record(
-        db,
-        tenant_id=operator.tenant_id,
-        actor=operator.actor,
-        action=action,
-        target=f"api:{view.id}",
-        data=data,
-    )

@@ -5,7 +5,7 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
@@ -22,6 +22,17 @@ SYSTEM = "system"
 # The actor of an unauthenticated attempt, such as a failed login.
 ANONYMOUS = "anonymous"
 EventKey = tuple[datetime, uuid.UUID]
+
+
+class Acting(Protocol):
+    """Who made a change, as the log names them, and the tenant whose log it goes in: a
+    principal, or an operator's command (`tessera apis apply`)."""
+
+    @property
+    def tenant_id(self) -> uuid.UUID: ...
+
+    @property
+    def actor(self) -> str: ...
 
 
 def record(
@@ -42,7 +53,7 @@ def record(
 
 
 def record_by(
-    db: Session, actor: "Principal", action: str, target: str, data: dict[str, Any] | None = None
+    db: Session, actor: Acting, action: str, target: str, data: dict[str, Any] | None = None
 ) -> None:
     """Add the one audit event of a change a principal made, in the principal's tenant:
     the path every admin mutation writes its event through. `data` must never hold

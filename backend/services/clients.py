@@ -114,7 +114,9 @@ def create(
         db, "uq_clients_client_id", f"client {spec.client_id!r} already exists"
     ):
         db.add(client)
-    _record(db, operator, "client.created", client, {"after": snapshot(client)})
+    audit.record_by(
+        db, operator, "client.created", f"client:{client.id}", {"after": snapshot(client)}
+    )
     return CreatedClient(client=client, secret=secret)
 
 
@@ -160,7 +162,7 @@ def update(
             "before": {k: before[k] for k in sorted(changed)},
             "after": {k: after[k] for k in sorted(changed)},
         }
-        _record(db, operator, "client.updated", client, data)
+        audit.record_by(db, operator, "client.updated", f"client:{client.id}", data)
     return client
 
 
@@ -170,7 +172,7 @@ def delete(db: Session, operator: Principal, id: uuid.UUID) -> None:
     data = {"before": snapshot(client)}
     db.delete(client)
     db.flush()
-    _record(db, operator, "client.deleted", client, data)
+    audit.record_by(db, operator, "client.deleted", f"client:{client.id}", data)
 
 
 def authenticate_secret(client: Client, presented: str) -> bool:
@@ -225,16 +227,3 @@ def _spec_of(client: Client) -> ClientSpec:
 def _assign(client: Client, spec: ClientSpec) -> None:
     for name in _FIELDS:
         setattr(client, name, getattr(spec, name))
-
-
-def _record(
-    db: Session, operator: Principal, action: str, client: Client, data: dict[str, Any]
-) -> None:
-    audit.record(
-        db,
-        tenant_id=operator.tenant_id,
-        actor=operator.actor,
-        action=action,
-        target=f"client:{client.id}",
-        data=data,
-    )
