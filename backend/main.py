@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 import anyio
 from fastapi import FastAPI
 
+from backend.api.cors import ClientCorsMiddleware
 from backend.api.docs import install_docs
 from backend.api.errors import install_error_handlers
 from backend.api.headers import SecurityHeadersMiddleware
@@ -24,6 +25,8 @@ from backend.api.routes import (
     me,
     service_accounts,
     sessions,
+    sign_in,
+    userinfo,
     users,
     wellknown,
 )
@@ -82,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(ClientCorsMiddleware)
     # Outermost: every answer the app makes, a 404 or an error too, gets the headers.
     app.add_middleware(SecurityHeadersMiddleware)
     app.include_router(health.router)
@@ -95,6 +99,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(users.router)
     app.include_router(invitations.router)
     app.include_router(invitation_page.router)
+    app.include_router(sign_in.router)
+    app.include_router(userinfo.router)
     app.include_router(audit.router)
     app.include_router(lifecycle_routes.router)
     app.include_router(tenant_routes.router)
