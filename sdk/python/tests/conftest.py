@@ -38,9 +38,12 @@ class Issuer:
     # True: GET /standings/stream opens, says it is following, then stays silent (no
     # heartbeat) until the issuer stops. False: the stream is down (404).
     stream_open: bool = False
+    # Seconds the JWKS takes to answer: requests arrive while a fetch is under way.
+    jwks_delay: float = 0.0
     released: threading.Event = field(default_factory=threading.Event)
 
     def jwks(self) -> dict[str, Any]:
+        time.sleep(self.jwks_delay)
         listed = []
         for kid, key in {KID: self.key, **self.keys}.items():
             jwk = json.loads(jwt.algorithms.OKPAlgorithm.to_jwk(key.public_key()))
