@@ -2,7 +2,7 @@
 
 Order: data first (set-based SQL), then one HS256 server with the default argon2
 setting for scenarios 1, 7, 3, 2, 4, 6 and 5 (with a Celery worker), then an EdDSA
-server for scenario 1 again, then a server with OWASP's minimum argon2 for 3 and 2.
+server for scenarios 1, 8 and 9, then a server with OWASP's minimum argon2 for 3 and 2.
 """
 
 import os
@@ -16,7 +16,7 @@ from sqlalchemy import Engine, text
 
 from backend.security.passwords import PasswordService
 from backend.security.tokens import AccessTokenCodec
-from bench import data, report, scenarios_data, scenarios_http, scenarios_kit
+from bench import data, report, scenarios_data, scenarios_http, scenarios_kit, scenarios_projects
 from bench.load import ensure_wrk
 from bench.measure import Row
 from bench.stack import (
@@ -101,7 +101,7 @@ def run(stack: Stack, rows: list[Row], raw: dict[str, Any]) -> None:
                 )
             rows += found
 
-    if wanted("1", "8"):
+    if wanted("1", "8", "9"):
         with server(stack, stack.server_env("EdDSA", RECOMMENDED), "eddsa") as srv:
             codec = AccessTokenCodec(stack.settings("EdDSA", RECOMMENDED))
             if wanted("1"):
@@ -117,6 +117,10 @@ def run(stack: Stack, rows: list[Row], raw: dict[str, Any]) -> None:
                 found, raw["8_feed_delay"] = scenarios_kit.feed_delay(
                     srv, stack, made, codec, disabler
                 )
+                rows += found
+            if wanted("9"):
+                say("9 GET /projects/{id} via tessera_fastapi vs bare (examples/projects)")
+                found, raw["9_kit_vs_bare"] = scenarios_projects.kit_vs_bare(srv, stack, made)
                 rows += found
 
     if wanted("2", "3"):
