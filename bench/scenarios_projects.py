@@ -1,4 +1,4 @@
-"""9: the kit's cost in a product service, and what it asks of Tessera per request.
+"""10: the kit's cost in a product service, and what it asks of Tessera per request.
 
 The projects example (examples/projects) runs as its own uvicorn process on its own
 database, guarded by tessera_fastapi and following the bench's EdDSA Tessera's feed.
@@ -85,7 +85,7 @@ def _measure(
     bare = [r.rps for r in runs["bare"]]
     # The warm-up's figures are the first of each list: dropped.
     bare_cpu, kit_cpu, kit_asked = cpu["bare"][1:], cpu["kit"][1:], asked[1:]
-    name = "9 kit in a product service"
+    name = "10 kit in a product service"
     subject = "GET /projects/{id} via kit"
     rows = [
         Row(

@@ -193,14 +193,15 @@ class Process:
 
 
 class Server(Process):
-    """uvicorn serving a bench app (Tessera's unless `factory` names another, ready once
-    `ready_path` answers 200): one worker, one event loop, on 127.0.0.1."""
+    """uvicorn serving a bench app on 127.0.0.1 (Tessera's unless `factory` names another,
+    ready once `ready_path` answers 200): one worker process unless told."""
 
     def __init__(
         self,
         stack: Stack,
         env: Mapping[str, str],
         tag: str,
+        workers: int = 1,
         *,
         factory: str = "bench.app:create_bench_app",
         ready_path: str = "/readyz",
@@ -220,6 +221,7 @@ class Server(Process):
             "--no-access-log",
             "--log-level",
             "warning",
+            *(["--workers", str(workers)] if workers > 1 else []),
         ]
         super().__init__(f"uvicorn-{tag}", argv, env, stack.scratch / f"uvicorn-{tag}.log")
         self._wait_ready()
@@ -240,8 +242,10 @@ class Server(Process):
 
 
 @contextmanager
-def server(stack: Stack, env: Mapping[str, str], tag: str, **options: str) -> Iterator[Server]:
-    running = Server(stack, env, tag, **options)
+def server(
+    stack: Stack, env: Mapping[str, str], tag: str, workers: int = 1, **options: str
+) -> Iterator[Server]:
+    running = Server(stack, env, tag, workers, **options)
     try:
         yield running
     finally:
