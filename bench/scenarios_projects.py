@@ -9,29 +9,22 @@ each kit run: every request the kit made of Tessera in that run is counted there
 """
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import httpx
-from alembic import command
-from alembic.config import Config
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 from backend.security.tokens import AccessTokenCodec
 from bench.data import Dataset
 from bench.load import Run, wrk
 from bench.measure import Row, Step, alternate, at_least, at_most, runs_json
 from bench.scenarios_kit import feed_account
-from bench.stack import ROOT, Server, Stack, server
-from examples.projects.settings import ApiDeclaration, ProjectsSettings
-from tests.support.database import drop_database, recreate_database
+from bench.stack import Server, Stack, server
+from examples.projects.settings import ApiDeclaration
+from tests.support.projects import projects_database
 
 CONNECTIONS = 32
 TARGET_RATIO = 0.85
-# The example's application role (its migrations create it), as make run names it.
-APP_ROLE = "projects_app"
 REQUESTS_METRIC = "tessera_http_requests_total"
 
 Raw = dict[str, object]
@@ -41,7 +34,7 @@ def kit_vs_bare(srv: Server, stack: Stack, made: Dataset) -> tuple[list[Row], Ra
     api = ApiDeclaration.load()
     token = _token(stack, made, api.identifier)
     client_id, secret = feed_account(stack)
-    with _database(stack) as settings:
+    with projects_database(stack.admin_url, f"projects_bench_{uuid.uuid4().hex[:8]}") as settings:
         env = {
             "PROJECTS_DATABASE_URL": settings.database_url,
             "PROJECTS_MIGRATION_DATABASE_URL": settings.migration_database_url,
@@ -148,25 +141,3 @@ def _token(stack: Stack, made: Dataset, audience: str) -> str:
         )
         .token
     )
-
-
-@contextmanager
-def _database(stack: Stack) -> Iterator[ProjectsSettings]:
-    """The example's own database, migrated by its own migrations; dropped afterwards."""
-    name = f"projects_bench_{uuid.uuid4().hex[:8]}"
-    recreate_database(stack.admin_url, name)
-    try:
-        admin = make_url(stack.admin_url)
-        settings = ProjectsSettings(
-            database_url=admin.set(
-                username=APP_ROLE, password=APP_ROLE, database=name
-            ).render_as_string(hide_password=False),
-            migration_database_url=admin.set(database=name).render_as_string(hide_password=False),
-        )
-        config = Config(str(ROOT / "examples" / "projects" / "alembic.ini"))
-        config.attributes["settings"] = settings
-        config.attributes["configure_logger"] = False
-        command.upgrade(config, "head")
-        yield settings
-    finally:
-        drop_database(stack.admin_url, name)
