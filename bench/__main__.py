@@ -3,7 +3,7 @@
 Order: data first (set-based SQL), then scenario 9 on its own servers (1 and 2 uvicorn
 workers, each argon2 setting), then one HS256 server with the default argon2
 setting for scenarios 1, 7, 3, 2, 4, 6 and 5 (with a Celery worker), then an EdDSA
-server for scenario 1 again, then a server with OWASP's minimum argon2 for 3 and 2.
+server for scenarios 1, 8 and 10, then a server with OWASP's minimum argon2 for 3 and 2.
 """
 
 import os
@@ -17,7 +17,15 @@ from sqlalchemy import Engine, text
 
 from backend.security.passwords import PasswordService
 from backend.security.tokens import AccessTokenCodec
-from bench import data, report, scenarios_data, scenarios_http, scenarios_kit, scenarios_rates
+from bench import (
+    data,
+    report,
+    scenarios_data,
+    scenarios_http,
+    scenarios_kit,
+    scenarios_projects,
+    scenarios_rates,
+)
 from bench.load import ensure_wrk
 from bench.measure import Row
 from bench.stack import (
@@ -109,7 +117,7 @@ def run(stack: Stack, rows: list[Row], raw: dict[str, Any]) -> None:
                 )
             rows += found
 
-    if wanted("1", "8"):
+    if wanted("1", "8", "10"):
         with server(stack, stack.server_env("EdDSA", RECOMMENDED), "eddsa") as srv:
             codec = AccessTokenCodec(stack.settings("EdDSA", RECOMMENDED))
             if wanted("1"):
@@ -125,6 +133,10 @@ def run(stack: Stack, rows: list[Row], raw: dict[str, Any]) -> None:
                 found, raw["8_feed_delay"] = scenarios_kit.feed_delay(
                     srv, stack, made, codec, disabler
                 )
+                rows += found
+            if wanted("10"):
+                say("10 GET /projects/{id} via tessera_fastapi vs bare (examples/projects)")
+                found, raw["10_kit_vs_bare"] = scenarios_projects.kit_vs_bare(srv, stack, made)
                 rows += found
 
     if wanted("2", "3"):
