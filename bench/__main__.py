@@ -17,7 +17,15 @@ from sqlalchemy import Engine, text
 
 from backend.security.passwords import PasswordService
 from backend.security.tokens import AccessTokenCodec
-from bench import data, report, scenarios_data, scenarios_http, scenarios_kit, scenarios_rates
+from bench import (
+    data,
+    report,
+    scenarios_data,
+    scenarios_http,
+    scenarios_kit,
+    scenarios_peers,
+    scenarios_rates,
+)
 from bench.load import ensure_wrk
 from bench.measure import Row
 from bench.stack import (
@@ -95,6 +103,12 @@ def run(stack: Stack, rows: list[Row], raw: dict[str, Any]) -> None:
             rows += found
             rows.append(scenarios_http.worker_memory(srv))
         login_scenarios(srv, stack, made, me, RECOMMENDED, "recommended", rows, raw)
+        if wanted("10"):
+            say("10 peers: the docs example and fastapi-users beside Tessera")
+            found, raw["10_peers"] = scenarios_peers.side_by_side(
+                srv, stack, made, me, PasswordService(settings)
+            )
+            rows += found
         if wanted("4"):
             say("4 refresh")
             found, raw["4_refresh"] = scenarios_http.refresh(
