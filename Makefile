@@ -91,8 +91,11 @@ worker: install
 beat: install
 	$(BIN)/celery -A backend.worker.app beat --loglevel INFO --schedule var/celerybeat-schedule
 
-# Hot paths against baselines in the same run (~7 min); see docs/benchmarks.md.
+# Hot paths against baselines and peers in the same run; see docs/benchmarks.md.
+# The peers (optional group bench-peers) are synced each time: another target's sync
+# (check-deploy's) removes what its extras do not list.
 bench: install
+	$(SYNC) --extra bench-peers
 	$(BIN)/python -m bench
 
 # The production-like stack of docker-compose.yml: postgres, redis, migrate, api, worker, beat.

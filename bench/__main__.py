@@ -23,6 +23,7 @@ from bench import (
     scenarios_data,
     scenarios_http,
     scenarios_kit,
+    scenarios_peers,
     scenarios_projects,
     scenarios_rates,
 )
@@ -81,7 +82,11 @@ def run(stack: Stack, rows: list[Row], raw: dict[str, Any]) -> None:
     raw["data"] = {"counts": made.counts, "seconds": round(made.seconds, 1)}
     say(f"data ready in {made.seconds:.1f}s: {made.counts}")
     token_files = scenarios_http.refresh_files(stack.scratch)
-    per_file = data.export_refresh_tokens(stack.owner, made.small_tenant, token_files)
+    ceiling = data.Sizes().ceiling_refresh_tokens
+    per_file = data.export_refresh_tokens(
+        stack.owner, made.small_tenant, token_files, leave=ceiling
+    )
+    data.refresh_ceiling(stack.owner, made.small_tenant, ceiling)
     if wanted("9"):
         # Before scenario 5 offboards the big tenant: its live refresh tokens are these.
         say("9 per-vCPU rates (1 and 2 workers)")
@@ -99,9 +104,17 @@ def run(stack: Stack, rows: list[Row], raw: dict[str, Any]) -> None:
             rows += found
             rows.append(scenarios_http.worker_memory(srv))
         login_scenarios(srv, stack, made, me, RECOMMENDED, "recommended", rows, raw)
+        if wanted("11"):
+            say("11 peers: the docs example and fastapi-users beside Tessera")
+            found, raw["11_peers"] = scenarios_peers.side_by_side(
+                srv, stack, made, me, PasswordService(settings)
+            )
+            rows += found
         if wanted("4"):
             say("4 refresh")
-            found, raw["4_refresh"] = scenarios_http.refresh(srv, token_files, per_file)
+            found, raw["4_refresh"] = scenarios_http.refresh(
+                srv, stack, made.small_tenant, token_files, per_file
+            )
             rows += found
         if wanted("6"):
             say("6 listing")
