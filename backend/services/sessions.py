@@ -225,6 +225,22 @@ def live_sessions(
     )
 
 
+def end_user_sessions(
+    db: Session,
+    tenant_id: uuid.UUID,
+    user_id: uuid.UUID,
+    *,
+    reason: str,
+    now: datetime,
+    keep: uuid.UUID | None = None,
+) -> int:
+    """End every live session of the user but `keep`; returns how many ended."""
+    ended = [s for s in live_sessions(db, tenant_id, user_id, now) if s.id != keep]
+    for session in ended:
+        revoke_session(db, session, reason=reason, now=now)
+    return len(ended)
+
+
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment is not None else None
 

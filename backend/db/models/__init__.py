@@ -1,9 +1,11 @@
 """All models, imported here so Alembic and the mapper registry see every table."""
 
+from backend.db.models.account_tokens import AccountToken, AccountTokenPurpose
 from backend.db.models.api_keys import ApiKey
 from backend.db.models.apis import Api, ApiScope
 from backend.db.models.audit import AuditEvent
 from backend.db.models.clients import Client
+from backend.db.models.factors import Factor, FactorKind, MfaChallenge, RecoveryCode
 from backend.db.models.imports import ImportOutcome, ImportRow
 from backend.db.models.invitations import Invitation
 from backend.db.models.jobs import Job, JobStatus
@@ -14,11 +16,15 @@ from backend.db.models.tenants import Tenant, TenantStatus
 from backend.db.models.users import User, UserStatus
 
 __all__ = [
+    "AccountToken",
+    "AccountTokenPurpose",
     "Api",
     "ApiKey",
     "ApiScope",
     "AuditEvent",
     "Client",
+    "Factor",
+    "FactorKind",
     "Grant",
     "ImportOutcome",
     "ImportRow",
@@ -26,6 +32,8 @@ __all__ = [
     "Job",
     "JobStatus",
     "LoginSession",
+    "MfaChallenge",
+    "RecoveryCode",
     "RefreshToken",
     "Role",
     "RoleInclude",
