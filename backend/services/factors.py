@@ -259,7 +259,7 @@ def _take_any_code(db: Session, sealer: Sealer, user: User, code: str, now: date
 
 def _take_code(sealer: Sealer, factor: Factor, code: str, now: datetime) -> bool:
     """Accept `code` for this (locked) factor if it is current and not yet used."""
-    if factor.secret is None or len(code) != totp.DIGITS or not code.isdigit():
+    if factor.secret is None or len(code) != totp.DIGITS or not (code.isascii() and code.isdigit()):
         return False
     try:
         secret = sealer.open(factor.secret, factor.id.bytes).decode()

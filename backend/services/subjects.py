@@ -107,3 +107,14 @@ _LOGIN = text(
     f"SELECT s.tenant_id, s.tenant_policy, s.user_id, s.password_hash, {COLUMNS} "  # noqa: S608
     "FROM tessera_login_subject(:slug, :email, :now) s"
 )
+
+
+def load(db: Session, tenant_id: uuid.UUID, user_id: uuid.UUID, now: datetime) -> TokenSubject:
+    """The user's standing and scopes now, in the tenant the transaction is bound to."""
+    row = db.execute(_SUBJECT, {"tenant_id": tenant_id, "user_id": user_id, "now": now}).one()
+    return from_row(tenant_id, user_id, row)
+
+
+_SUBJECT = text(
+    f"SELECT {COLUMNS} FROM tessera_token_subject(:tenant_id, :user_id, :now) s"  # noqa: S608
+)

@@ -124,8 +124,18 @@ def test_a_configured_redis_takes_nothing_of_the_dev_stacks(dev_stack_var_dir: P
 
 @pytest.mark.parametrize("env", [Environment.TEST, Environment.PRODUCTION])
 def test_only_development_reads_the_dev_stack(dev_stack_var_dir: Path, env: Environment) -> None:
-    settings = Settings(env=env, var_dir=dev_stack_var_dir, secret_key=SecretStr("s" * 40))
-    defaults = Settings(env=env, var_dir=dev_stack_var_dir / "none", secret_key=SecretStr("s" * 40))
+    settings = Settings(
+        env=env,
+        var_dir=dev_stack_var_dir,
+        secret_key=SecretStr("s" * 40),
+        encryption_key=SecretStr("e" * 40),
+    )
+    defaults = Settings(
+        env=env,
+        var_dir=dev_stack_var_dir / "none",
+        secret_key=SecretStr("s" * 40),
+        encryption_key=SecretStr("e" * 40),
+    )
     assert (settings.database_url, settings.redis_url) == (
         defaults.database_url,
         defaults.redis_url,

@@ -9,10 +9,15 @@ from backend.domain.policy import MAX_PASSWORD_LENGTH
 from backend.domain.scopes import SCOPE_LIST_PATTERN
 from backend.domain.tenants import SLUG_PATTERN
 
-GRANT_TYPES = ("password", "refresh_token", "client_credentials")
+MFA_GRANT = "urn:tessera:params:oauth:grant-type:mfa"
+GRANT_TYPES = ("password", "refresh_token", "client_credentials", MFA_GRANT)
 TOKEN_TYPE_HINTS = ("refresh_token", "access_token")
 # The fields each grant needs besides grant_type (client_credentials: HTTP Basic).
-_GRANT_FIELDS = {"password": ("username", "password"), "refresh_token": ("refresh_token",)}
+_GRANT_FIELDS = {
+    "password": ("username", "password"),
+    "refresh_token": ("refresh_token",),
+    MFA_GRANT: ("mfa_token",),
+}
 # What the route checks, stated for clients and fuzzers: a grant_type, and its fields.
 _TOKEN_GRAMMAR: JsonDict = {
     "required": ["grant_type"],
@@ -91,6 +96,29 @@ class TokenRequest(BaseModel):
         str | None,
         *_string(
             _NAME, minLength=1, format="password", description="A confidential client's secret"
+        ),
+    ] = None
+
+    mfa_token: Annotated[
+        str | None,
+        *_string(_NAME, minLength=1, description="The mfa grant: from the mfa_required answer"),
+    ] = None
+    otp: Annotated[
+        str | None,
+        *_string(
+            _NAME,
+            minLength=1,
+            format="password",
+            description="The mfa grant: a current code of the user's authenticator app",
+        ),
+    ] = None
+    recovery_code: Annotated[
+        str | None,
+        *_string(
+            _NAME,
+            minLength=1,
+            format="password",
+            description="The mfa grant: one of the user's recovery codes, instead of otp",
         ),
     ] = None
 

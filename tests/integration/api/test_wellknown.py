@@ -36,7 +36,12 @@ def test_metadata_names_the_endpoints_under_the_request_base_url(
         "revocation_endpoint": "http://id.example.test/revoke",
         "jwks_uri": "http://id.example.test/.well-known/jwks.json",
         "standings_endpoint": "http://id.example.test/standings",
-        "grant_types_supported": ["password", "refresh_token", "client_credentials"],
+        "grant_types_supported": [
+            "password",
+            "refresh_token",
+            "client_credentials",
+            "urn:tessera:params:oauth:grant-type:mfa",
+        ],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "none"],
         "scopes_supported": [scope.value for scope in Scope],
         "response_types_supported": [],
