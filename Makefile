@@ -1,7 +1,10 @@
 # Tessera: `make run` serves the API, `make test` runs the suite. Both create the
 # virtualenv on first use. Every target runs from the repository root.
 
-PYTHON ?= python3
+# The newest CPython on the PATH: 3.11's asyncio calls getpid() on every
+# get_running_loop() (8-13% of a request's CPU; gone in 3.12). 3.11 is the oldest
+# supported, and what CI runs where it is the only one (docs/benchmarks.md, Python).
+PYTHON ?= $(shell command -v python3.13 || command -v python3.12 || echo python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed

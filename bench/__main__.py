@@ -1,6 +1,7 @@
 """`python -m bench` (`make bench`): every scenario of docs/benchmarks.md, one table.
 
-Order: data first (set-based SQL), then one HS256 server with the default argon2
+Order: data first (set-based SQL), then scenario 9 on its own servers (1 and 2 uvicorn
+workers, each argon2 setting), then one HS256 server with the default argon2
 setting for scenarios 1, 7, 3, 2, 4, 6 and 5 (with a Celery worker), then an EdDSA
 server for scenario 1 again, then a server with OWASP's minimum argon2 for 3 and 2.
 """
@@ -16,7 +17,7 @@ from sqlalchemy import Engine, text
 
 from backend.security.passwords import PasswordService
 from backend.security.tokens import AccessTokenCodec
-from bench import data, report, scenarios_data, scenarios_http, scenarios_kit
+from bench import data, report, scenarios_data, scenarios_http, scenarios_kit, scenarios_rates
 from bench.load import ensure_wrk
 from bench.measure import Row
 from bench.stack import (
@@ -73,6 +74,13 @@ def run(stack: Stack, rows: list[Row], raw: dict[str, Any]) -> None:
     say(f"data ready in {made.seconds:.1f}s: {made.counts}")
     token_files = scenarios_http.refresh_files(stack.scratch)
     per_file = data.export_refresh_tokens(stack.owner, made.small_tenant, token_files)
+    if wanted("9"):
+        # Before scenario 5 offboards the big tenant: its live refresh tokens are these.
+        say("9 per-vCPU rates (1 and 2 workers)")
+        rate_files = scenarios_rates.token_files(stack.scratch)
+        per_rate_file = data.export_refresh_tokens(stack.owner, made.big_tenant, rate_files)
+        found, raw["9_rates"] = scenarios_rates.per_vcpu(stack, made, rate_files, per_rate_file)
+        rows += found
 
     with server(stack, stack.server_env("HS256", RECOMMENDED), "hs256") as srv:
         codec = AccessTokenCodec(settings)

@@ -17,9 +17,11 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.orm import Session
 
+from backend.db.models.service_accounts import ServiceAccount
 from backend.domain.roles import BUILTIN_ROLES, MEMBER
 from backend.security.passwords import PasswordService
 from backend.services import tenants
+from backend.services.service_accounts import client_id_of
 
 PASSWORD = "bench correct horse battery"  # noqa: S105 (the bench's own users)
 OWNER_EMAIL = "owner@bench.test"
@@ -105,6 +107,31 @@ def set_passwords(owner: Engine, passwords: PasswordService, tenant_id: uuid.UUI
             text("UPDATE users SET password_hash = :h WHERE tenant_id = :t"),
             {"h": hashed, "t": tenant_id},
         )
+
+
+def add_service_account(owner: Engine, tenant_id: uuid.UUID) -> tuple[str, str]:
+    """A service account holding the member role; its client id and secret.
+
+    Written as the owner: the grant reads only the secret's sha256, so the secret can be
+    any text (the real one's shape is not needed to authenticate).
+    """
+    account_id, secret = uuid.uuid4(), "bench-service-secret-" + uuid.uuid4().hex
+    with owner.begin() as db:
+        db.execute(
+            text(
+                "INSERT INTO service_accounts (tenant_id, id, name, secret_hash, secret_prefix) "
+                "VALUES (:t, :a, 'bench', sha256(convert_to(:s, 'UTF8')), left(:s, 16))"
+            ),
+            {"t": tenant_id, "a": account_id, "s": secret},
+        )
+        db.execute(
+            text(
+                "INSERT INTO service_account_roles (tenant_id, service_account_id, role_id) "
+                "SELECT :t, :a, id FROM roles WHERE tenant_id = :t AND name = :member"
+            ),
+            {"t": tenant_id, "a": account_id, "member": MEMBER.name},
+        )
+    return client_id_of(ServiceAccount(tenant_id=tenant_id, id=account_id)), secret
 
 
 def export_refresh_tokens(owner: Engine, tenant_id: uuid.UUID, files: list[Path]) -> int:

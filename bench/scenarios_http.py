@@ -146,7 +146,7 @@ def login_cost(
             seconds=seconds,
             connections=1,
             script=(LUA / "login.lua").read_text(),
-            args=_login_args(logins),
+            args=login_args(logins),
         )
 
     runs = alternate({"verify": verify, "token": token})
@@ -217,7 +217,7 @@ def refresh_files(scratch: Path) -> list[Path]:
     return [scratch / f"refresh-{index}.txt" for index in range(ROUNDS + 1)]
 
 
-def _login_args(logins: list[str]) -> list[str]:
+def login_args(logins: list[str]) -> list[str]:
     return [urllib.parse.quote_plus(PASSWORD)] + [urllib.parse.quote_plus(u) for u in logins]
 
 
@@ -237,7 +237,7 @@ def _login_load(srv: Server, logins: list[str], *, seconds: float) -> Iterator[l
         str(script),
         srv.url + "/token",
         "--",
-        *_login_args(logins),
+        *login_args(logins),
     ]
     load = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)  # noqa: S603
     rates: list[float] = []

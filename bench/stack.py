@@ -193,9 +193,9 @@ class Process:
 
 
 class Server(Process):
-    """uvicorn serving the bench app: one worker, one event loop, on 127.0.0.1."""
+    """uvicorn serving the bench app on 127.0.0.1: one worker process unless told."""
 
-    def __init__(self, stack: Stack, env: Mapping[str, str], tag: str) -> None:
+    def __init__(self, stack: Stack, env: Mapping[str, str], tag: str, workers: int = 1) -> None:
         self.scratch = stack.scratch
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -210,6 +210,7 @@ class Server(Process):
             "--no-access-log",
             "--log-level",
             "warning",
+            *(["--workers", str(workers)] if workers > 1 else []),
         ]
         super().__init__(f"uvicorn-{tag}", argv, env, stack.scratch / f"uvicorn-{tag}.log")
         self._wait_ready()
@@ -229,8 +230,8 @@ class Server(Process):
 
 
 @contextmanager
-def server(stack: Stack, env: Mapping[str, str], tag: str) -> Iterator[Server]:
-    running = Server(stack, env, tag)
+def server(stack: Stack, env: Mapping[str, str], tag: str, workers: int = 1) -> Iterator[Server]:
+    running = Server(stack, env, tag, workers)
     try:
         yield running
     finally:

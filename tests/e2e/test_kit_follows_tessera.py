@@ -10,7 +10,6 @@ takes is measured by the bench (docs/resource-servers.md), never asserted here.
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
@@ -54,8 +53,17 @@ class World:
         assert response.status_code < 300, response.text
 
 
+@pytest.fixture(scope="module")
+def tessera(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One Tessera for the module: each test arranges its own data (emptied after it)."""
+    var_dir = tmp_path_factory.mktemp("kit-e2e")
+    server = start_tessera(settings, var_dir / "var", var_dir / "tessera.log")
+    yield server
+    server.stop()
+
+
 @pytest.fixture
-def world(db: Session, settings: Settings, tmp_path: Path) -> Iterator[World]:
+def world(db: Session, settings: Settings, tessera: LiveServer) -> World:
     account = feed_account(db, settings)
     platform = db.query(Tenant).filter_by(slug=settings.platform_tenant_slug).one()
     operator_role = RoleFactory(tenant=platform, name="ops", scopes=["tenants:write", "me"])
@@ -66,14 +74,10 @@ def world(db: Session, settings: Settings, tmp_path: Path) -> Iterator[World]:
         tenant=tenant, email="ann@acme.test", roles=[builtin_role(db, tenant, "member")]
     )
     db.commit()
-    tessera = start_tessera(settings, tmp_path / "var", tmp_path / "tessera.log")
     world = World(tessera, account, tenant, "", ann, "")
     world.owner_token = world.login("acme/owner@acme.test")
     world.operator_token = world.login(f"{settings.platform_tenant_slug}/ops@platform.test")
-    try:
-        yield world
-    finally:
-        tessera.stop()
+    return world
 
 
 Start = Callable[..., TestClient]

@@ -37,8 +37,11 @@ def feed_account(db: Session, settings: Settings) -> FeedAccount:
     return FeedAccount(f"sa_{platform.id.hex}_{account.id.hex}", secret.value)
 
 
-def start_tessera(settings: Settings, var_dir: Path, log: Path, **env: str) -> LiveServer:
-    port = free_port()
+def start_tessera(
+    settings: Settings, var_dir: Path, log: Path, *, port: int | None = None, **env: str
+) -> LiveServer:
+    """Tessera on `port` (a free one if None): a restart keeps its port, so its issuer."""
+    port = port or free_port()
     url = f"http://{HOST}:{port}"
     overrides = {"TESSERA_JWT_ALGORITHM": "EdDSA", "TESSERA_JWT_ISSUER": url, **env}
     return start_server(server_env(settings, var_dir, **overrides), log, port=port)

@@ -249,10 +249,14 @@ class TesseraGuard:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
             raise _unauthorized("malformed token") from None
-        if header.get("typ") not in ACCESS_TOKEN_TYPES:
+        # Header members are any JSON: a list or an object is not hashable, so the type
+        # is checked before the set lookup.
+        typ, algorithm, kid = header.get("typ"), header.get("alg"), header.get("kid")
+        if not isinstance(typ, str) or typ not in ACCESS_TOKEN_TYPES:
             raise _unauthorized("not an access token (typ)")
-        algorithm, kid = header.get("alg"), header.get("kid")
-        if algorithm not in ASYMMETRIC_ALGORITHMS or not isinstance(kid, str):
+        if not isinstance(algorithm, str) or algorithm not in ASYMMETRIC_ALGORITHMS:
+            raise _unauthorized("unacceptable signing algorithm or key id")
+        if not isinstance(kid, str):
             raise _unauthorized("unacceptable signing algorithm or key id")
         key = keys.get(kid) if refetch else keys.get_held(kid)
         if key is None:
@@ -280,7 +284,9 @@ class TesseraGuard:
     # Standing
 
     async def _check_standing(self, caller: TesseraCaller, token: str) -> None:
-        version = int(caller.claims.get("ver", 0))
+        version = caller.claims.get("ver", 0)
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise _unauthorized("token is invalid")
         key = (str(caller.tenant_id), caller.kind, str(caller.subject))
         refusal = self.standings.refusal(*key, version)
         if refusal is not None:
@@ -346,11 +352,14 @@ class TesseraGuard:
 
 
 def _caller(claims: dict[str, Any]) -> TesseraCaller:
+    scope = claims.get("scope", "")
+    if not isinstance(scope, str):
+        raise _unauthorized("token is invalid")
     try:
         return TesseraCaller(
             subject=uuid.UUID(str(claims["sub"])),
             tenant_id=uuid.UUID(str(claims["tid"])),
-            scopes=frozenset(str(claims.get("scope", "")).split()),
+            scopes=frozenset(scope.split()),
             token_id=str(claims["jti"]),
             claims=claims,
         )

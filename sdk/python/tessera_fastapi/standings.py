@@ -8,8 +8,10 @@ arrives; after a dropped connection it resumes with Last-Event-ID, so nothing is
 and on a `reset` event (its cursor was trimmed away) it takes a new snapshot.
 """
 
+import contextlib
 import json
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -111,11 +113,11 @@ class FeedFollower:
         self._ready.wait(wait)
 
     def stop(self) -> None:
+        """Stop following, at once: the thread is not left waiting for a heartbeat."""
         self._stopping.set()
         response = self._response
         if response is not None:
-            # Unblocks the thread's read at once instead of at the next heartbeat.
-            response.close()
+            _interrupt(response)
         if self._thread is not None:
             self._thread.join(timeout=5)
 
@@ -154,6 +156,9 @@ class FeedFollower:
             response.raise_for_status()
             self._response = response
             try:
+                # Set before this check, so a stop() that saw no response yet is seen here.
+                if self._stopping.is_set():
+                    return
                 self._read(response)
             finally:
                 self._response = None
@@ -174,6 +179,20 @@ class FeedFollower:
                 return
             if self._stopping.is_set():
                 return
+
+
+def _interrupt(response: httpx.Response) -> None:
+    """End a read blocked on `response` in another thread. Closing the response does
+    not: the reader holds the connection, and closing a socket's descriptor does not wake
+    a thread blocked in recv() on it. Shutting the socket down does, with an end of file
+    (httpx exposes the socket as the `network_stream` extension)."""
+    stream = response.extensions.get("network_stream")
+    sock = stream.get_extra_info("socket") if stream is not None else None
+    if isinstance(sock, socket.socket):
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+    else:
+        response.close()
 
 
 def _events(lines: Iterator[str]) -> Iterator[tuple[str, str | None, str]]:

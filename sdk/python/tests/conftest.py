@@ -35,8 +35,15 @@ class Issuer:
     keys: dict[str, Ed25519PrivateKey] = field(default_factory=dict)
     # What POST /introspect answers for a token (RFC 7662 `active`); None: a 500.
     active: dict[str, bool | None] = field(default_factory=dict)
+    # True: GET /standings/stream opens, says it is following, then stays silent (no
+    # heartbeat) until the issuer stops. False: the stream is down (404).
+    stream_open: bool = False
+    # Seconds the JWKS takes to answer: requests arrive while a fetch is under way.
+    jwks_delay: float = 0.0
+    released: threading.Event = field(default_factory=threading.Event)
 
     def jwks(self) -> dict[str, Any]:
+        time.sleep(self.jwks_delay)
         listed = []
         for kid, key in {KID: self.key, **self.keys}.items():
             jwk = json.loads(jwt.algorithms.OKPAlgorithm.to_jwk(key.public_key()))
@@ -91,7 +98,7 @@ def issuer() -> Iterator[Issuer]:
             "introspection_endpoint": f"{url}/introspect",
             "standings_endpoint": f"{url}/standings",
         },
-        # The feed is down: the snapshot answers, the stream never does.
+        # The snapshot answers; the stream is down unless `stream_open`.
         "/standings": lambda: {"cursor": "0-0", "tenants": []},
         "/.well-known/jwks.json": found.jwks,
     }
@@ -99,6 +106,14 @@ def issuer() -> Iterator[Issuer]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             found.requests.append(self.path)
+            if self.path == "/standings/stream" and found.stream_open:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.end_headers()
+                self.wfile.write(b": following\n\n")
+                self.wfile.flush()
+                found.released.wait(60)
+                return
             document = documents.get(self.path)
             body = json.dumps(document() if document else {"error": "not_found"}).encode()
             self.send_response(200 if document else 404)
@@ -129,9 +144,11 @@ def issuer() -> Iterator[Issuer]:
             return
 
     server.RequestHandlerClass = Handler
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # A short poll: shutdown() waits for the loop to look, once per interval.
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield found
+    found.released.set()
     server.shutdown()
     server.server_close()
 

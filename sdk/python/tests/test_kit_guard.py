@@ -103,13 +103,16 @@ def test_an_hs256_token_keyed_with_the_public_key_is_refused(
     pem = issuer.key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
+    jwk = json.dumps(issuer.jwks()["keys"][0]).encode()
     claims = jwt.decode(issuer.token(), options={"verify_signature": False})
-    for secret in (public, pem):
+    for secret in (public, pem, jwk):
         # By hand: PyJWT itself refuses an asymmetric key as an HMAC secret.
         forged = hs256({"alg": "HS256", "typ": "at+jwt", "kid": "key-1"}, claims, secret)
         assert refused(client, forged) == "unacceptable signing algorithm or key id"
     unsigned = jwt.encode(claims, "", algorithm="none", headers={"typ": "at+jwt", "kid": "key-1"})
     assert refused(client, unsigned) == "unacceptable signing algorithm or key id"
+    # Refused on the header alone: none of them made the kit fetch the JWKS again.
+    assert issuer.fetches(JWKS) == 1
 
 
 @pytest.mark.parametrize("typ", [None, "JWT", "id_token+jwt"])
@@ -169,3 +172,48 @@ def test_openapi_offers_tessera_login_with_the_apis_scopes(
     assert scheme["type"] == "oauth2"
     assert scheme["flows"]["password"] == {"tokenUrl": f"{issuer.url}/token", "scopes": SCOPES}
     assert document["paths"]["/projects"]["post"]["security"] == [{"Tessera": ["projects:write"]}]
+
+
+@pytest.mark.parametrize(
+    ("header", "reason"),
+    [
+        ({"typ": ["at+jwt"]}, "not an access token (typ)"),
+        ({"typ": {"at+jwt": 1}}, "not an access token (typ)"),
+        ({"alg": ["EdDSA"]}, "unacceptable signing algorithm or key id"),
+        ({"alg": {"EdDSA": 1}}, "unacceptable signing algorithm or key id"),
+        ({"kid": ["key-1"]}, "malformed token"),
+        ({"kid": 1}, "malformed token"),
+    ],
+)
+def test_header_members_of_the_wrong_json_type_are_a_401(
+    client: TestClient, issuer: Issuer, header: dict[str, object], reason: str
+) -> None:
+    # Signed by the issuer's key, so only the header's shape is wrong; built by hand,
+    # since PyJWT writes alg and kid as strings.
+    good = issuer.token()
+    claims = jwt.decode(good, options={"verify_signature": False})
+    signing_input = ".".join(
+        base64.urlsafe_b64encode(json.dumps(part).encode()).rstrip(b"=").decode()
+        for part in ({"alg": "EdDSA", "typ": "at+jwt", "kid": "key-1", **header}, claims)
+    )
+    signature = issuer.key.sign(signing_input.encode())
+    token = f"{signing_input}.{base64.urlsafe_b64encode(signature).rstrip(b'=').decode()}"
+    assert refused(client, token) == reason
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"ver": "1"},
+        {"ver": [1]},
+        {"ver": True},
+        {"scope": ["projects:read"]},
+        {"sub": 5},
+        {"tid": None},
+        {"sub": "not-a-uuid"},
+    ],
+)
+def test_claims_of_the_wrong_json_type_are_a_401(
+    client: TestClient, issuer: Issuer, claims: dict[str, Any]
+) -> None:
+    assert refused(client, issuer.token(**claims)) == "token is invalid"
