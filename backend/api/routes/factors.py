@@ -91,7 +91,9 @@ def regenerate_recovery_codes(principal: Me, db: DbSession, response: Response) 
     return RecoveryCodesOut(recovery_codes=codes)
 
 
-@router.delete("/me/factors/{id}", status_code=204, responses={**GUARDED_RESPONSES, **NOT_FOUND})
+@router.delete(
+    "/me/factors/{id:uuid}", status_code=204, responses={**GUARDED_RESPONSES, **NOT_FOUND}
+)
 def remove_factor(id: uuid.UUID, principal: Me, db: DbSession) -> Response:
     """Remove one of your factors; with your last one go your recovery codes."""
     factors.remove(db, principal, id)

@@ -89,7 +89,12 @@ def confirm_email(body: EmailVerificationConfirm, db: DbSession, runtime: AppRun
     return Response(status_code=204)
 
 
-@router.post("/me/email-verification", status_code=202, responses=GUARDED_RESPONSES)
+@router.post(
+    "/me/email-verification",
+    status_code=202,
+    response_class=Response,
+    responses={**GUARDED_RESPONSES, 202: {"description": "Queued, or nothing to send"}},
+)
 def resend_verification(principal: Me, db: DbSession, runtime: AppRuntime) -> Response:
     """Mail yourself a new verification link (the one before stops working); 202 also
     when your email is verified already, with nothing sent."""
