@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 import anyio
 from fastapi import FastAPI
 
+from backend.api.cors import ClientCorsMiddleware
 from backend.api.docs import install_docs
 from backend.api.errors import install_error_handlers
 from backend.api.links import install_links
@@ -26,6 +27,8 @@ from backend.api.routes import (
     recovery_pages,
     service_accounts,
     sessions,
+    sign_in,
+    userinfo,
     users,
     wellknown,
 )
@@ -83,6 +86,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_docs(app)
     install_links(app)
     install_error_handlers(app)
+    # Inside the edge, so that its answers to preflights get the security headers too.
+    app.add_middleware(ClientCorsMiddleware)
     # Request id, security headers and metrics, outside every other middleware of the app.
     app.add_middleware(EdgeMiddleware)
     app.include_router(health.router)
@@ -99,6 +104,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(users.router)
     app.include_router(invitations.router)
     app.include_router(invitation_page.router)
+    app.include_router(sign_in.router)
+    app.include_router(userinfo.router)
     app.include_router(audit.router)
     app.include_router(lifecycle_routes.router)
     app.include_router(tenant_routes.router)

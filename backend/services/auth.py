@@ -7,11 +7,13 @@ from datetime import UTC, datetime
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from backend.domain.code_flow import OIDC_SCOPES
 from backend.domain.errors import InvalidGrantError, InvalidScopeError, LoginFailedError
 from backend.domain.policy import TenantPolicy
 from backend.domain.scopes import Scope, format_scopes, known_scopes
 from backend.domain.standing import may_act
 from backend.domain.token_lifetime import Carried, carried
+from backend.security.id_tokens import IdTokenSigner
 from backend.security.passwords import PasswordService
 from backend.security.sealing import Sealer
 from backend.security.tokens import AccessTokenCodec
@@ -34,6 +36,8 @@ class TokenGrant:
     expires_in: int
     scope: str
     refresh_token: str | None = None
+    # The authorization code grant's, when `openid` was asked.
+    id_token: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,23 +56,30 @@ class Issuers:
     codec: AccessTokenCodec
     refresh: RefreshPolicy
     platform_tenant_slug: str
+    id_tokens: IdTokenSigner
 
 
-def password_grant(
-    db: Session, passwords: PasswordService, issuers: Issuers, login: PasswordLogin
-) -> TokenGrant:
-    """RFC 6749 §4.3: check the credentials, issue an access token and open a session.
+@dataclass(frozen=True, slots=True)
+class VerifiedLogin:
+    """A password login that passed every check, not yet recorded."""
+
+    tenant_id: uuid.UUID
+    user_id: uuid.UUID
+    subject: subjects.TokenSubject
+    # An argon2id re-hash of a legacy hash, to store on success; None to keep it.
+    new_hash: str | None
+    now: datetime
+
+
+def verify_login(db: Session, passwords: PasswordService, login: PasswordLogin) -> VerifiedLogin:
+    """Check a password login as the password grant and the hosted sign-in page both do.
 
     An unknown tenant, an unknown user, a wrong password and a locked account are
     indistinguishable, in message and (through a dummy hash verification) in time. A
     wrong password counts towards the tenant's lockout (see services/lockout.py), which
-    refuses new logins only: the account's sessions go on. A legacy (bcrypt) hash is
-    replaced by an argon2id one on success.
-
-    Success and failure are audited (`auth.login_succeeded`, `auth.login_failed` with a
-    reason), the failure kept although the request fails; except in an unknown tenant,
-    which has no log to write to. A user with a second factor gets no token here but
-    MfaRequiredError with an `mfa_token` for `mfa_grant` (audited `auth.mfa_challenged`).
+    refuses new logins only: the account's sessions go on. A failure is audited
+    (`auth.login_failed` with a reason) and kept although the request fails; except in an
+    unknown tenant, which has no log to write to.
     """
     # One statement: tenant, user and the user's scopes (see subjects.load_login).
     found = subjects.load_login(db, login.tenant_slug, login.email, datetime.now(UTC))
@@ -96,17 +107,28 @@ def password_grant(
     refusal = may_act(subject.user_status, subject.tenant_status)
     if refusal is not None:
         raise _login_failed(db, tenant_id, f"user:{user_id}", refusal.value, refusal.message)
+    return VerifiedLogin(tenant_id, user_id, subject, checked.new_hash, now)
 
-    held = subject.scopes_in(issuers.platform_tenant_slug)
+
+def password_grant(
+    db: Session, passwords: PasswordService, issuers: Issuers, login: PasswordLogin
+) -> TokenGrant:
+    """RFC 6749 §4.3: check the credentials (`verify_login`), issue an access token and
+    open a session. A legacy (bcrypt) hash is replaced by an argon2id one on success,
+    and the success is audited (`auth.login_succeeded`). A user with a second factor
+    gets no token here but MfaRequiredError with an `mfa_token` for `mfa_grant`
+    (audited `auth.mfa_challenged`)."""
+    verified = verify_login(db, passwords, login)
+    tenant_id, user_id, now = verified.tenant_id, verified.user_id, verified.now
+    held = verified.subject.scopes_in(issuers.platform_tenant_slug)
     issued_at = int(now.timestamp())
     granted = carried(
         held & login.requested_scopes if login.requested_scopes else held,
-        subject.lapses,
+        verified.subject.lapses,
         issued_at,
     )
     if login.requested_scopes and not granted.scopes:
         raise InvalidScopeError("none of the requested scopes is granted to this user")
-
     if factors.has_factor(db, tenant_id, user_id):
         raise mfa_challenges.challenge(
             db,
@@ -127,7 +149,7 @@ def password_grant(
         now=now,
         user_agent=login.user_agent,
         amr=(PASSWORD_METHOD,),
-        new_hash=checked.new_hash,
+        new_hash=verified.new_hash,
     )
 
 
@@ -159,6 +181,8 @@ def mfa_grant(
     )
     found.challenge.used_at = now
     subject = subjects.load(db, user.tenant_id, user.id, now)
+    if subject is None:
+        raise InvalidGrantError(mfa_challenges.INVALID)
     refusal = may_act(subject.user_status, subject.tenant_status)
     if refusal is not None:
         raise InvalidGrantError(refusal.message)
@@ -198,7 +222,6 @@ def _log_in(
     """A login that succeeded: its session, the user's row and the audit event, then
     the tokens."""
     scope = format_scopes(granted.scopes)
-    methods = " ".join(amr)
     refresh_token, session = sessions.start_session(
         issuers.refresh,
         tenant_id=tenant_id,
@@ -206,7 +229,7 @@ def _log_in(
         scope=scope,
         user_agent=user_agent,
         now=now,
-        amr=methods,
+        amr=" ".join(amr),
     )
     data: dict[str, object] = {"scope": scope}
     if amr != (PASSWORD_METHOD,):
@@ -223,7 +246,7 @@ def _log_in(
         _LOGIN_WRITES, {**session, **event, "new_hash": new_hash}
     ).scalar_one()
     return _grant(
-        issuers, tenant_id, user_id, token_version, granted, issued_at, refresh_token, amr
+        issuers, tenant_id, user_id, token_version, granted, issued_at, refresh_token, amr=amr
     )
 
 
@@ -260,7 +283,9 @@ def refresh_grant(
         granted,
         issued_at,
         rotation.token,
-        tuple(sessions.amr_of(db, subject.tenant_id, rotation.family_id).split()),
+        # OpenID Connect's scopes of a code-flow session stay with it (userinfo needs openid).
+        oidc=frozenset(rotation.scope.split()) & OIDC_SCOPES,
+        amr=tuple(sessions.amr_of(db, subject.tenant_id, rotation.family_id).split()),
     )
 
 
@@ -301,10 +326,12 @@ def _grant(
     granted: Carried,
     issued_at: int,
     refresh_token: str | None,
+    *,
+    oidc: frozenset[str] = frozenset(),
     amr: tuple[str, ...] = (),
 ) -> TokenGrant:
     """An access token that ends, at the latest, when one of its scopes lapses."""
-    scope = format_scopes(granted.scopes)
+    scope = " ".join(filter(None, [format_scopes(granted.scopes), *sorted(oidc)]))
     issued = issuers.codec.issue(
         user_id=user_id,
         tenant_id=tenant_id,

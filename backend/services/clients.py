@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from backend.db.models import Api, Client
@@ -220,3 +220,8 @@ def _spec_of(client: Client) -> ClientSpec:
 def _assign(client: Client, spec: ClientSpec) -> None:
     for name in MUTABLE_FIELDS:
         setattr(client, name, getattr(spec, name))
+
+
+def origin_allowed(db: Session, origin: str) -> bool:
+    """Whether some client lists `origin` among its allowed_origins (CORS)."""
+    return bool(db.scalar(select(exists().where(Client.allowed_origins.any_() == origin))))

@@ -109,10 +109,13 @@ _LOGIN = text(
 )
 
 
-def load(db: Session, tenant_id: uuid.UUID, user_id: uuid.UUID, now: datetime) -> TokenSubject:
-    """The user's standing and scopes now, in the tenant the transaction is bound to."""
-    row = db.execute(_SUBJECT, {"tenant_id": tenant_id, "user_id": user_id, "now": now}).one()
-    return from_row(tenant_id, user_id, row)
+def load(
+    db: Session, tenant_id: uuid.UUID, user_id: uuid.UUID, now: datetime
+) -> TokenSubject | None:
+    """The user's standing and scopes now (binding the tenant); None for no such user."""
+    params = {"tenant_id": tenant_id, "user_id": user_id, "now": now}
+    row = db.execute(_SUBJECT, params).one_or_none()
+    return None if row is None else from_row(tenant_id, user_id, row)
 
 
 _SUBJECT = text(

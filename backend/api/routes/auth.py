@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Header, Request, Response
+from sqlalchemy.orm import Session
 
 from backend.api.deps import AppRuntime, DbSession, in_thread
 from backend.api.errors import OAuthRoute
@@ -27,9 +28,10 @@ from backend.domain.errors import (
 )
 from backend.domain.scopes import Scope, parse_scopes
 from backend.observability import metrics
+from backend.runtime import Runtime
 from backend.security.basic_auth import parse_basic
 from backend.security.rate_limit import client_address
-from backend.services import auth, clients, service_accounts, sessions
+from backend.services import auth, clients, code_flow, service_accounts, sessions
 
 router = APIRouter(tags=["auth"], route_class=OAuthRoute)
 
@@ -62,7 +64,7 @@ def limit_token_requests(request: Request, runtime: AppRuntime) -> None:
         401: {"model": ErrorBody, "description": "invalid_client (client_credentials)"},
         429: {"model": ErrorBody, "description": "rate_limited: retry after Retry-After"},
     },
-    summary="Issue tokens: password, refresh_token and client_credentials grants",
+    summary="Issue tokens: password, refresh_token, client_credentials, authorization_code",
 )
 async def issue_token(
     request: Request,
@@ -80,6 +82,11 @@ async def issue_token(
 
     `grant_type=refresh_token`: exchange a refresh token for a new access token and a
     new refresh token; the one presented stops working.
+
+    `grant_type=authorization_code`: exchange the code /authorize sent, with the
+    `redirect_uri` it went to and the PKCE `code_verifier`; the client names itself with
+    `client_id` (a confidential one with its secret, or HTTP Basic). Adds an `id_token`
+    when `openid` was asked, and a refresh token with `offline_access`.
 
     `grant_type=client_credentials`: a service account authenticates with HTTP Basic
     (`client_id:client_secret`) and gets an access token; no refresh token.
@@ -123,6 +130,8 @@ async def issue_token(
                     recovery_code=form.recovery_code,
                 ),
             )
+        elif grant_type == "authorization_code":
+            grant = _code_grant(runtime, db, form, authorization, user_agent)
         elif grant_type == "client_credentials":
             credentials = parse_basic(authorization)
             if credentials is None:
@@ -144,6 +153,7 @@ async def issue_token(
         expires_in=issued.expires_in,
         scope=issued.scope,
         refresh_token=issued.refresh_token,
+        id_token=issued.id_token,
     )
 
 
@@ -172,6 +182,34 @@ def revoke_token(
         raise InvalidRequestError(f"unknown token_type_hint {hint!r}")
     sessions.revoke_presented(db, token, reason="revoked_by_client", now=datetime.now(UTC))
     response.headers.update(NO_STORE)
+
+
+def _code_grant(
+    runtime: Runtime,
+    db: Session,
+    form: TokenRequest,
+    authorization: str | None,
+    user_agent: str,
+) -> auth.TokenGrant:
+    """The client (in the form, or with HTTP Basic for a confidential one) and its code."""
+    basic = parse_basic(authorization)
+    client_id, secret = basic if basic is not None else (form.client_id, form.client_secret)
+    if not client_id:
+        raise InvalidRequestError("client_id is required")
+    if not form.code:
+        raise InvalidRequestError("code is required")
+    client = clients.client_for_grant(db, client_id, secret, GrantType.AUTHORIZATION_CODE)
+    exchange = code_flow.CodeExchange(
+        code=form.code,
+        client=client,
+        redirect_uri=form.redirect_uri,
+        code_verifier=form.code_verifier,
+        user_agent=user_agent,
+    )
+    with metrics.count_grant(GrantType.AUTHORIZATION_CODE.value):
+        return code_flow.code_grant(
+            db, runtime.effects, runtime.issuers, exchange, datetime.now(UTC)
+        )
 
 
 def _requested_scopes(scope: str | None) -> frozenset[Scope]:

@@ -4,6 +4,7 @@ from backend.db.models.account_tokens import AccountToken, AccountTokenPurpose
 from backend.db.models.api_keys import ApiKey
 from backend.db.models.apis import Api, ApiScope
 from backend.db.models.audit import AuditEvent
+from backend.db.models.authorization_codes import AuthorizationCode
 from backend.db.models.clients import Client
 from backend.db.models.factors import Factor, FactorKind, MfaChallenge, RecoveryCode
 from backend.db.models.imports import ImportOutcome, ImportRow
@@ -22,6 +23,7 @@ __all__ = [
     "ApiKey",
     "ApiScope",
     "AuditEvent",
+    "AuthorizationCode",
     "Client",
     "Factor",
     "FactorKind",

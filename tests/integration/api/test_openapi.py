@@ -158,12 +158,14 @@ def test_the_token_form_states_each_grants_fields() -> None:
         "password",
         "refresh_token",
         "client_credentials",
+        "authorization_code",
         "urn:tessera:params:oauth:grant-type:mfa",
     ]
     needs = {c["if"]["properties"]["grant_type"]["const"]: c["then"] for c in form["allOf"]}
     assert needs == {
         "password": {"required": ["username", "password"]},
         "refresh_token": {"required": ["refresh_token"]},
+        "authorization_code": {"required": ["code", "redirect_uri", "code_verifier"]},
         "urn:tessera:params:oauth:grant-type:mfa": {"required": ["mfa_token"]},
     }
     assert re.search(property_of("TokenRequest", "scope")["pattern"], "me users:read")

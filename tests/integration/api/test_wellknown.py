@@ -32,6 +32,7 @@ def test_metadata_names_the_endpoints_under_the_request_base_url(
     assert response.status_code == 200
     assert response.json() == {
         "issuer": settings.jwt_issuer,
+        "authorization_endpoint": "http://id.example.test/authorize",
         "token_endpoint": "http://id.example.test/token",
         "revocation_endpoint": "http://id.example.test/revoke",
         "jwks_uri": "http://id.example.test/.well-known/jwks.json",
@@ -40,11 +41,16 @@ def test_metadata_names_the_endpoints_under_the_request_base_url(
             "password",
             "refresh_token",
             "client_credentials",
+            "authorization_code",
             "urn:tessera:params:oauth:grant-type:mfa",
         ],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "none"],
-        "scopes_supported": [scope.value for scope in Scope],
-        "response_types_supported": [],
+        "scopes_supported": [
+            *(scope.value for scope in Scope),
+            *["email", "offline_access", "openid", "profile"],
+        ],
+        "response_types_supported": ["code"],
+        "code_challenge_methods_supported": ["S256"],
     }
 
 

@@ -19,6 +19,7 @@ from tests.factories import (
     AccountTokenFactory,
     ApiKeyFactory,
     AuditEventFactory,
+    AuthorizationCodeFactory,
     FactorFactory,
     ImportRowFactory,
     InvitationFactory,
@@ -67,6 +68,7 @@ def populate(tenant: Tenant) -> None:
     RecoveryCodeFactory(user=user)
     MfaChallengeFactory(user=user)
     AccountTokenFactory(user=user)
+    AuthorizationCodeFactory(user=user)
 
 
 @pytest.fixture

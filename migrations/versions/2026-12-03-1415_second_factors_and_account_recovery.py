@@ -10,8 +10,8 @@
 Every new table is tenant-owned, behind the usual tenant policy.
 
 Revision ID: 28c5a26a118d
-Revises: 7b1d4e2a9c30
-Create Date: 2026-12-03 13:28:16.277983+00:00
+Revises: 9e3c5a7b1d20
+Create Date: 2026-12-03 14:15:00.000000+00:00
 """
 
 from collections.abc import Sequence
@@ -22,7 +22,7 @@ from alembic import op
 from backend.db.rls import isolate_tenant_table, release_tenant_table
 
 revision: str = "28c5a26a118d"
-down_revision: str | None = "7b1d4e2a9c30"
+down_revision: str | None = "9e3c5a7b1d20"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
