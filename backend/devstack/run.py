@@ -19,6 +19,7 @@ from backend.devstack.embedded import (
     create_database_if_missing,
     with_credentials,
 )
+from backend.devstack.mail_sink import MailSink
 from backend.devstack.processes import ProcessGroup, StopSignals, say
 from backend.domain.api_manifest import parse_manifest
 from backend.settings import PROJECT_ROOT, Settings
@@ -34,6 +35,7 @@ _PROJECTS_API_FILE = PROJECT_ROOT / "examples" / "projects" / "api.toml"
 # Where `tessera ensure-projects-demo` leaves the feed account's credentials (0600).
 _PROJECTS_CREDENTIALS = "projects-feed.env"
 _POLL_SECONDS = 0.2
+_SMTP_DEFAULT_PORT = "1025"
 
 
 def main() -> None:
@@ -53,6 +55,7 @@ def _run(stack: ExitStack, var_dir: Path, signals: StopSignals) -> int:
     # A file left by a run that could not clean up (SIGKILL) names servers long gone.
     devstack_env.withdraw(var_dir)
     started = _provide_services(stack, var_dir)
+    mails = _provide_mail_sink(stack, var_dir)
     setup = {"migrations": [sys.executable, "-m", "alembic", "upgrade", "head"]}
     demo_tenant = [sys.executable, "-m", "backend.cli", "ensure-demo-tenant"]
     projects = bool(os.environ.get("PROJECTS_DATABASE_URL"))
@@ -105,7 +108,7 @@ def _run(stack: ExitStack, var_dir: Path, signals: StopSignals) -> int:
         # so that other shells are sent only to servers that are ready and staying.
         stack.callback(devstack_env.withdraw, var_dir)
         say(f"embedded services' URLs are in {devstack_env.publish(var_dir, started)}")
-    _print_banner(port, projects_port if projects else None)
+    _print_banner(port, projects_port if projects else None, mails)
     return _supervise(children, signals)
 
 
@@ -140,6 +143,18 @@ def _provide_services(stack: ExitStack, var_dir: Path) -> dict[str, str]:
     return started
 
 
+def _provide_mail_sink(stack: ExitStack, var_dir: Path) -> str:
+    """Start the SMTP sink unless a server is configured; where the mails go, for the banner."""
+    if os.environ.get("TESSERA_SMTP_HOST"):
+        return f"sent to {os.environ['TESSERA_SMTP_HOST']}:{os.environ.get('TESSERA_SMTP_PORT')}"
+    port = int(os.environ.get("TESSERA_SMTP_PORT", _SMTP_DEFAULT_PORT))
+    sink = stack.enter_context(MailSink(var_dir / "mail", port))
+    say(f"TESSERA_SMTP_HOST unset: starting an SMTP sink on {sink.host}:{port}")
+    # The worker, a child, sends to it.
+    os.environ.update(TESSERA_SMTP_HOST=sink.host, TESSERA_SMTP_PORT=str(port))
+    return f"written to {sink.directory}/*.eml (SMTP sink on {sink.host}:{port})"
+
+
 def _children(var_dir: Path, port: str, projects_port: str | None) -> dict[str, list[str]]:
     celery = [sys.executable, "-m", "celery", "-A", "backend.worker.app"]
     children = {
@@ -163,7 +178,7 @@ def _children(var_dir: Path, port: str, projects_port: str | None) -> dict[str, 
     return children
 
 
-def _print_banner(port: str, projects_port: str | None) -> None:
+def _print_banner(port: str, projects_port: str | None, mails: str) -> None:
     base = f"http://127.0.0.1:{port}"
     example = (
         f"  Projects      http://127.0.0.1:{projects_port} (example service, /docs)\n"
@@ -174,6 +189,7 @@ def _print_banner(port: str, projects_port: str | None) -> None:
         f"\n  Tessera API   {base}\n"
         f"  API docs      {base}/docs\n"
         f"{example}"
+        f"  Mails         {mails}\n"
         f"  Stop with Ctrl-C, or SIGTERM to pid {os.getpid()}.\n",
         flush=True,
     )

@@ -102,6 +102,8 @@ def dev_stack(tmp_path: Path) -> Iterator[DevStack]:
             env=newcomer_env(
                 var_dir,
                 TESSERA_PORT=str(port),
+                # Its own SMTP sink's port: another run may hold the default one.
+                TESSERA_SMTP_PORT=str(free_port()),
                 TESSERA_LOG_FORMAT="text",
                 PROJECTS_PORT=str(projects_port),
             ),
@@ -138,6 +140,7 @@ def _wait_until_serving(stack: DevStack, url: str | None = None) -> None:
 def test_make_run_starts_the_projects_example_too(dev_stack: DevStack) -> None:
     _wait_until_serving(dev_stack, dev_stack.projects_url)
     assert f"Projects      {dev_stack.projects_url}" in dev_stack.output()
+    assert f"Mails         written to {dev_stack.var_dir / 'mail'}/*.eml" in dev_stack.output()
     # Guarded by the kit, which discovered the API's keys: no token, an RFC 6750 401.
     refused = httpx.get(f"{dev_stack.projects_url}/projects", timeout=10)
     assert refused.status_code == 401
