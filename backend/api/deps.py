@@ -1,6 +1,7 @@
 """Request dependencies: the runtime and its effects, the unit of work, and the scope guards."""
 
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from typing import Annotated, TypeVar
 
 import anyio
@@ -174,7 +175,10 @@ async def stepped_up_principal(
         return principal
     if token and MFA_METHOD in runtime_of(request).tokens.decode(token).amr:
         return principal
-    if await run_in_threadpool(factors.has_factor, db, principal.tenant_id, user_id):
+    step = await run_in_threadpool(
+        factors.login_step, db, principal.tenant_id, user_id, datetime.now(UTC)
+    )
+    if step is factors.LoginStep.SECOND_FACTOR:
         raise InsufficientUserAuthenticationError(ACR_MFA)
     return principal
 

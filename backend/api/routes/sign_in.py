@@ -140,7 +140,8 @@ def sign_in(
         return _form(
             request, db, runtime, form, email=form.email, error=exc.description, status=400
         )
-    if factors.has_factor(db, verified.tenant_id, verified.user_id):
+    step = factors.login_step(db, verified.tenant_id, verified.user_id, verified.now)
+    if step is factors.LoginStep.SECOND_FACTOR:
         challenge = mfa_challenges.challenge(
             db,
             tenant_id=verified.tenant_id,
