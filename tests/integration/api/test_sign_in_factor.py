@@ -2,8 +2,10 @@
 password, checked as the mfa grant checks it (issue 19 item 4)."""
 
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 
 import httpx
+import jwt
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -112,3 +114,29 @@ def test_the_step_needs_its_csrf_token_and_a_live_challenge(
     refused = web.post("/authorize/second-factor", data=stale)
     assert refused.status_code == 400
     assert "Sign in" in refused.text
+
+
+def test_the_id_token_says_whether_the_email_is_verified(
+    web: TestClient, user: User, db: Session
+) -> None:
+    db.get_one(User, (user.tenant_id, user.id)).email_verified_at = datetime.now(UTC)
+    db.commit()
+    pkce = Pkce.new()
+    params = authorize_params(pkce, tenant="acme")
+    page = web.get("/authorize", params=params)
+    fields = form_fields(page) | {"email": "ada@acme.test", "password": DEFAULT_PASSWORD}
+    answer = web.post("/authorize", data=fields)
+    assert answer.status_code == 303, answer.text
+    tokens = web.post(
+        "/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": query_of(answer.headers["location"])["code"],
+            "redirect_uri": REDIRECT_URI,
+            "client_id": "spa",
+            "code_verifier": pkce.verifier,
+        },
+    )
+    assert tokens.status_code == 200, tokens.text
+    claims = jwt.decode(tokens.json()["id_token"], options={"verify_signature": False})
+    assert claims["email_verified"] is True
