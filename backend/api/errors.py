@@ -12,6 +12,7 @@ from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
+from backend.api.forms import FormRequest
 from backend.api.headers import API_CSP, NO_STORE, SECURITY_HEADERS
 from backend.domain.errors import (
     AuthenticationError,
@@ -180,7 +181,8 @@ class OAuthRoute(APIRoute):
 
         async def handle_oauth(request: Request) -> Response:
             try:
-                return await handle(request)
+                # Their urlencoded forms parsed in one pass (see api/forms.py).
+                return await handle(FormRequest(request.scope, request.receive))
             except RequestValidationError as exc:
                 raise InvalidRequestError(describe_invalid(exc.errors())) from exc
 

@@ -30,6 +30,8 @@ _APP_ROLE = "tessera_app"
 _PROJECTS_DATABASE = "projects"
 _PROJECTS_APP_ROLE = "projects_app"
 _PROJECTS_DEFAULT_PORT = "8001"
+# Where `tessera ensure-projects-demo` leaves the feed account's credentials (0600).
+_PROJECTS_CREDENTIALS = "projects-feed.env"
 _POLL_SECONDS = 0.2
 _SMTP_DEFAULT_PORT = "1025"
 
@@ -57,10 +59,20 @@ def _run(stack: ExitStack, var_dir: Path, signals: StopSignals) -> int:
         "demo tenant": [sys.executable, "-m", "backend.cli", "ensure-demo-tenant"],
     }
     projects = bool(os.environ.get("PROJECTS_DATABASE_URL"))
+    credentials = var_dir / _PROJECTS_CREDENTIALS
     if projects:
         setup["projects migrations"] = [
             sys.executable, "-m", "alembic", "-c", "examples/projects/alembic.ini",
             "upgrade", "head",
+        ]  # fmt: skip
+        if not os.environ.get("PROJECTS_CLIENT_ID"):
+            # The platform tenant, and the example's feed account with a new secret.
+            setup["projects feed account"] = [
+                sys.executable, "-m", "backend.cli", "ensure-projects-demo",
+                "--credentials", str(credentials),
+            ]  # fmt: skip
+        setup["projects API"] = [
+            sys.executable, "-m", "backend.cli", "apis", "apply", "examples/projects/api.toml",
         ]  # fmt: skip
     for step, argv in setup.items():
         if _stop_requested(signals):
@@ -73,6 +85,11 @@ def _run(stack: ExitStack, var_dir: Path, signals: StopSignals) -> int:
             say(f"{step} failed with exit code {result.returncode}; stopping")
             return 1
 
+    if credentials.exists():
+        # Into the example's environment only: the file goes once read.
+        lines = credentials.read_text(encoding="utf-8").splitlines()
+        os.environ.update(line.partition("=")[::2] for line in lines if "=" in line)
+        credentials.unlink()
     children = stack.enter_context(ProcessGroup())
     port = os.environ.get("TESSERA_PORT", "8000")
     projects_port = os.environ.get("PROJECTS_PORT", _PROJECTS_DEFAULT_PORT)

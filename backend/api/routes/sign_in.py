@@ -42,6 +42,7 @@ from backend.services import (
     code_flow,
     factors,
     mfa_challenges,
+    sessions,
     subjects,
     tenants,
 )
@@ -272,9 +273,9 @@ def logout(
     session = browser_sessions.current(db, request.cookies.get(browser_sessions.COOKIE), now)
     hinted = _hinted_user(runtime, query)
     if session is not None and (hinted is None or hinted != str(session.user_id)):
-        return page(
-            request, runtime.settings.signing_secret(), SIGNED_OUT, {"confirm": True, **_q(query)}
-        )
+        key = runtime.settings.signing_secret()
+        context = {"confirm": True, **_q(query)}
+        return page(request, key, SIGNED_OUT, context, redirects_to=target)
     return _signed_out(request, db, runtime, session, target, query.state, now)
 
 
@@ -290,7 +291,7 @@ def confirm_logout(
         check_csrf(request, key, form.csrf_token)
     except CsrfError as exc:
         context = {"confirm": True, "error": str(exc), **_q(form)}
-        return page(request, key, SIGNED_OUT, context, status=403)
+        return page(request, key, SIGNED_OUT, context, status=403, redirects_to=target)
     now = datetime.now(UTC)
     session = browser_sessions.current(db, request.cookies.get(browser_sessions.COOKIE), now)
     return _signed_out(request, db, runtime, session, target, form.state, now)
@@ -306,7 +307,8 @@ def _signed_out(
     now: datetime,
 ) -> Response:
     if session is not None:
-        browser_sessions.end(db, session, reason="logged_out", now=now)
+        # The person ends their own session, as DELETE /me/sessions/{id} does.
+        sessions.end_session(db, session.tenant_id, session.user_id, session.id, now)
     response: Response
     if target is not None:
         response = RedirectResponse(rules.redirect_with(target, {"state": state}), 303)
@@ -394,7 +396,10 @@ def _form(
         "email": email,
         "error": error,
     }
-    return page(request, runtime.settings.signing_secret(), SIGN_IN, context, status=status)
+    key = runtime.settings.signing_secret()
+    # Checked to be registered (`_accept`) before any form is shown.
+    target = query.redirect_uri
+    return page(request, key, SIGN_IN, context, status=status, redirects_to=target)
 
 
 def _error_page(request: Request, runtime: Runtime, reason: str) -> Response:

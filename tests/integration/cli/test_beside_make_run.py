@@ -6,6 +6,7 @@ of `make run` only through what `make run` publishes there.
 """
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -148,6 +149,14 @@ def test_make_run_starts_the_projects_example_too(dev_stack: DevStack) -> None:
         "components"
     ]["securitySchemes"]["Tessera"]["flows"]["password"]["tokenUrl"]
     assert token_url.startswith(dev_stack.url)
+    # It follows the standings feed with the account make run made for it: its snapshot
+    # is in Tessera's request counts, and the credentials' file is gone once handed on.
+    metrics = httpx.get(f"{dev_stack.url}/metrics", timeout=10).text
+    assert re.search(
+        r'tessera_http_requests_total\{[^}]*route="/standings"[^}]*status="200"', metrics
+    ), metrics
+    assert not (dev_stack.var_dir / "projects-feed.env").exists()
+    assert "plan: 3 to add" in dev_stack.log.read_text()  # the example's API, registered
     assert dev_stack.stop() == 0, dev_stack.output()
 
 
