@@ -11,10 +11,9 @@ from backend.db.models import User
 from backend.domain.scopes import TENANT_SCOPES
 from tests.conftest import bearer, builtin_role
 from tests.factories import DEFAULT_PASSWORD, TenantFactory, UserFactory
-from tests.support.factors import Enrolled, enrol_totp
+from tests.support.factors import Enrolled, enrol_totp, log_in_with_factor
 
 IssueToken = Callable[..., str]
-MFA_GRANT = "urn:tessera:params:oauth:grant-type:mfa"
 
 
 @pytest.fixture
@@ -33,26 +32,7 @@ def enrolled(client: TestClient, owner: User, issue_token: IssueToken) -> Enroll
 
 
 def mfa_login(client: TestClient, enrolled: Enrolled) -> str:
-    first = client.post(
-        "/token",
-        data={
-            "grant_type": "password",
-            "username": "acme/ada@acme.test",
-            "password": DEFAULT_PASSWORD,
-        },
-    )
-    assert first.json()["error"] == "mfa_required"
-    second = client.post(
-        "/token",
-        data={
-            "grant_type": MFA_GRANT,
-            "mfa_token": first.json()["mfa_token"],
-            "otp": enrolled.next_code(),
-        },
-    )
-    assert second.status_code == 200, second.text
-    token: str = second.json()["access_token"]
-    return token
+    return log_in_with_factor(client, "acme/ada@acme.test", enrolled)
 
 
 def change_password(client: TestClient, token: str) -> int:
