@@ -180,13 +180,12 @@ def fresh_headers(
                     password_hash=principal.password_hash,
                 )
             ).rowcount
-        if path != "/me/factors/{id}":
-            # A case that confirmed a factor would make every later login ask for it.
-            db.execute(
-                delete(Factor).where(
-                    Factor.user_id == principals.owner.id, Factor.confirmed_at.is_not(None)
-                )
+        # A case that confirmed a factor would make every later login ask for it.
+        db.execute(
+            delete(Factor).where(
+                Factor.user_id == principals.owner.id, Factor.confirmed_at.is_not(None)
             )
+        )
         version = db.scalar(select(User.token_version).where(User.id == user.id))
         db.commit()
         if restored:
@@ -287,7 +286,8 @@ def secrets_for(
         return pyotp.TOTP(secret).now()
 
     def factor() -> str:
-        return str(FactorFactory(user=owner).id)
+        """A pending enrolment: a confirmed factor would have the route ask to step up."""
+        return str(FactorFactory(user=owner, confirmed_at=None).id)
 
     def session() -> str:
         family = LoginSessionFactory(user=owner)
