@@ -207,3 +207,29 @@ def builtin_role_id(world: World, name: str) -> str:
     body = response.json()
     roles = body["items"] if isinstance(body, dict) else body
     return str(next(role["id"] for role in roles if role["name"] == name))
+
+
+def test_with_only_the_feed_cut_a_change_is_seen_through_introspection(
+    world: World, service: Start
+) -> None:
+    proxy = CuttableProxy(world.tessera.port)
+    try:
+        client = service(standings_url=f"{proxy.url}/standings", grace_seconds=3600)
+        token = world.login("acme/ann@acme.test")
+        assert answer(client, token) == 200
+        guard: TesseraGuard = client.app.state.guard  # type: ignore[attr-defined]
+        follower = guard.follower
+        assert follower is not None
+        proxy.cut()
+        deadline = time.monotonic() + DELIVERY_TIMEOUT_S
+        while follower.live and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert not follower.live
+        # The feed is lost but Tessera answers: introspection (RFC 7662) decides for each
+        # subject not asked about yet, so the disable is seen without the feed.
+        world.admin("POST", f"/users/{world.ann.id}/disable")
+        response = client.get("/whoami", headers=bearer(token))
+        assert response.status_code == 401
+        assert response.json()["detail"]["error_description"] == "token is not active"
+    finally:
+        proxy.close()

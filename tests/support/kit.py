@@ -29,10 +29,12 @@ class FeedAccount:
 
 
 def feed_account(db: Session, settings: Settings) -> FeedAccount:
-    """A service account of the platform tenant (made if missing) that reads the feed."""
+    """A service account of the platform tenant (made if missing) that reads the feed and
+    introspects tokens while the feed is lost, as a kit's account does."""
     slug = settings.platform_tenant_slug
     platform = db.query(Tenant).filter_by(slug=slug).one_or_none() or TenantFactory(slug=slug)
-    role = RoleFactory(tenant=platform, name="standings-reader", scopes=[Scope.STANDINGS_READ])
+    scopes = [Scope.STANDINGS_READ, Scope.TOKENS_INTROSPECT]
+    role = RoleFactory(tenant=platform, name="standings-reader", scopes=scopes)
     secret = new_secret(SECRET_KIND, platform.id)
     account = ServiceAccountFactory(tenant=platform, secret_hash=secret.digest, roles=[role])
     db.commit()
@@ -52,6 +54,7 @@ def start_tessera(
 def guarded_app(guard: TesseraGuard) -> FastAPI:
     """A product service of one route, guarded by the kit."""
     app = FastAPI(lifespan=guard.lifespan)
+    app.state.guard = guard
     caller_type = Annotated[TesseraCaller, Security(guard, scopes=["me"])]
 
     @app.get("/whoami")
