@@ -67,16 +67,21 @@ class AccessTokenCodec:
         now: int | None = None,
         not_after: int | None = None,
         subject_kind: SubjectKind = SubjectKind.USER,
+        audience: str | None = None,
     ) -> IssuedAccessToken:
         """Sign a token for the configured lifetime, or until `not_after` (seconds since
-        the epoch) if that comes first: a time-bound grant lapsing (domain/token_lifetime.py)."""
+        the epoch) if that comes first: a time-bound grant lapsing (domain/token_lifetime.py).
+
+        `audience` is the API the token is for (its `aud`); None is Tessera's own API,
+        the only one `decode` accepts.
+        """
         issued_at = int(time.time()) if now is None else now
         expires_at = (
             issued_at + self._ttl if not_after is None else min(issued_at + self._ttl, not_after)
         )
         claims: dict[str, object] = {
             "iss": self._issuer,
-            "aud": self._audience,
+            "aud": self._audience if audience is None else audience,
             "sub": str(user_id),
             "tid": str(tenant_id),
             "scope": scope,
@@ -94,6 +99,11 @@ class AccessTokenCodec:
             headers={"typ": ACCESS_TOKEN_TYPE, "kid": self._keys.current_kid},
         )
         return IssuedAccessToken(token=token, expires_in=expires_at - issued_at)
+
+    @property
+    def audience(self) -> str:
+        """Tessera's own API's identifier: the `aud` of its admin tokens."""
+        return self._audience
 
     def jwks(self) -> dict[str, list[Jwk]]:
         """The public keys that verify these tokens (RFC 7517); empty under HS256."""
@@ -135,6 +145,10 @@ class AccessTokenCodec:
             )
         except jwt.ExpiredSignatureError as exc:
             raise InvalidTokenError("token expired") from exc
+        except jwt.InvalidAudienceError as exc:
+            # Signed by us for a product API: one audience per token, so a token a
+            # product service was given can never call Tessera's admin API.
+            raise InvalidTokenError("token is for another API") from exc
         except jwt.PyJWTError as exc:
             raise InvalidTokenError("token is invalid") from exc
         header, payload = decoded["header"], decoded["payload"]

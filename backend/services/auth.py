@@ -1,6 +1,7 @@
 """The token endpoint's grants: password and refresh_token."""
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -9,12 +10,12 @@ from sqlalchemy.orm import Session
 
 from backend.domain.errors import InvalidGrantError, InvalidScopeError, LoginFailedError
 from backend.domain.policy import TenantPolicy
-from backend.domain.scopes import Scope, format_scopes, known_scopes
+from backend.domain.scopes import format_scopes
 from backend.domain.standing import may_act
 from backend.domain.token_lifetime import Carried, carried
 from backend.security.passwords import PasswordService
 from backend.security.tokens import AccessTokenCodec
-from backend.services import audit, lockout, sessions, subjects
+from backend.services import audiences, audit, lockout, sessions, subjects
 from backend.services.sessions import RefreshPolicy
 
 # One message for every credential failure, so it cannot tell which part was wrong.
@@ -37,8 +38,10 @@ class PasswordLogin:
     tenant_slug: str
     email: str
     password: str
-    requested_scopes: frozenset[Scope]
+    requested_scopes: frozenset[str]
     user_agent: str = ""
+    # The API the tokens are for (services/audiences.py); None: Tessera's own.
+    audience: audiences.Audience | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,10 +95,10 @@ def password_grant(
     if refusal is not None:
         raise _login_failed(db, tenant_id, f"user:{user_id}", refusal.value, refusal.message)
 
-    held = subject.scopes_in(issuers.platform_tenant_slug)
+    audience = login.audience or audiences.own(issuers.codec.audience)
     issued_at = int(now.timestamp())
     granted = carried(
-        held & login.requested_scopes if login.requested_scopes else held,
+        audience.grant(login.requested_scopes, subject.scopes_in(issuers.platform_tenant_slug)),
         subject.lapses,
         issued_at,
     )
@@ -110,6 +113,7 @@ def password_grant(
         scope=scope,
         user_agent=login.user_agent,
         now=now,
+        resource=audience.stored,
     )
     event = audit.event_params(
         tenant_id=tenant_id,
@@ -122,16 +126,23 @@ def password_grant(
     token_version: int = db.execute(
         _LOGIN_WRITES, {**session, **event, "new_hash": checked.new_hash}
     ).scalar_one()
-    return _grant(issuers, tenant_id, user_id, token_version, granted, issued_at, refresh_token)
+    return _grant(
+        issuers, tenant_id, user_id, token_version, granted, issued_at, refresh_token, audience
+    )
 
 
 def refresh_grant(
-    db: Session, issuers: Issuers, presented: str, requested_scopes: frozenset[Scope]
+    db: Session,
+    issuers: Issuers,
+    presented: str,
+    requested_scopes: frozenset[str],
+    resources: Sequence[str] = (),
 ) -> TokenGrant:
     """RFC 6749 §6: rotate the refresh token and issue an access token from current roles.
 
     The scope may be narrowed, never widened beyond the login's; a role removed since
-    the login is gone from the new token, and so is a lapsed grant's. A lockout does not
+    the login is gone from the new token, and so is a lapsed grant's. The token is for
+    the session's API: a `resource` naming another is invalid_target. A lockout does not
     stop it: it stops password guessing, and a refresh token proves a login made with the
     right password.
     """
@@ -141,14 +152,19 @@ def refresh_grant(
     refusal = may_act(subject.user_status, subject.tenant_status)
     if refusal is not None:
         raise InvalidGrantError(refusal.message)
-    original = known_scopes(rotation.scope.split())
+    audience = audiences.for_session(db, issuers.codec.audience, rotation.resource, resources)
+    original = frozenset(rotation.scope.split())
     if not requested_scopes <= original:
         widened = format_scopes(frozenset(requested_scopes - original))
         raise InvalidScopeError(f"a refresh cannot add scopes beyond the login's: {widened}")
-    wanted = requested_scopes or original
     issued_at = int(now.timestamp())
     granted = carried(
-        wanted & subject.scopes_in(issuers.platform_tenant_slug), subject.lapses, issued_at
+        # Not grant(requested or original): a login that was granted nothing would
+        # then refresh into everything held.
+        audience.grant(frozenset(), subject.scopes_in(issuers.platform_tenant_slug))
+        & (requested_scopes or original),
+        subject.lapses,
+        issued_at,
     )
     return _grant(
         issuers,
@@ -158,6 +174,7 @@ def refresh_grant(
         granted,
         issued_at,
         rotation.token,
+        audience,
     )
 
 
@@ -198,8 +215,10 @@ def _grant(
     granted: Carried,
     issued_at: int,
     refresh_token: str | None,
+    audience: audiences.Audience,
 ) -> TokenGrant:
-    """An access token that ends, at the latest, when one of its scopes lapses."""
+    """An access token for `audience` that ends, at the latest, when one of its scopes
+    lapses."""
     scope = format_scopes(granted.scopes)
     issued = issuers.codec.issue(
         user_id=user_id,
@@ -208,6 +227,7 @@ def _grant(
         token_version=token_version,
         now=issued_at,
         not_after=granted.not_after,
+        audience=audience.identifier,
     )
     return TokenGrant(
         access_token=issued.token,

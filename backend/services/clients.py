@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend.db.models import Client
+from backend.db.models import Api, Client
 from backend.domain.clients import (
     ClientMetadataError,
     ClientType,
@@ -68,9 +68,9 @@ class CreatedClient:
     secret: str | None
 
 
-def known_resources(own_audience: str) -> frozenset[str]:
-    """The API identifiers a client may be allowed: Tessera's own admin API for now."""
-    return frozenset({own_audience})
+def known_resources(db: Session, own_audience: str) -> frozenset[str]:
+    """The API identifiers a client may be allowed: Tessera's own and every product API's."""
+    return frozenset({own_audience, *db.scalars(select(Api.identifier))})
 
 
 def checked(spec: ClientSpec, resources: Iterable[str]) -> ClientSpec:
@@ -102,7 +102,7 @@ def create(
 ) -> CreatedClient:
     """Register a client; a taken client_id is ConflictError (409). Needs
     enter_as_operator first. A confidential client gets a secret, returned once."""
-    spec = checked(spec, known_resources(own_audience))
+    spec = checked(spec, known_resources(db, own_audience))
     client = Client(id=uuid.uuid4(), client_id=spec.client_id, type=spec.type)
     _assign(client, spec)
     secret = None
@@ -151,7 +151,7 @@ def update(
     before = snapshot(client)
     spec = checked(
         replace(_spec_of(client), **{k: v for k, v in changes.items() if k in _FIELDS}),
-        known_resources(own_audience),
+        known_resources(db, own_audience),
     )
     _assign(client, spec)
     after = snapshot(client)

@@ -18,7 +18,6 @@ from backend.db.models import Role, RoleInclude, RoleScope
 from backend.domain.errors import ConflictError, NotFoundError
 from backend.domain.policy import require_within
 from backend.domain.roles import RoleGraph, RoleNode, require_grantable
-from backend.domain.scopes import Scope
 from backend.services import (
     audit,
     authorization,
@@ -39,7 +38,7 @@ def create_role(
     *,
     name: str,
     description: str,
-    scopes: frozenset[Scope],
+    scopes: frozenset[str],
     includes: frozenset[uuid.UUID],
 ) -> Changed[RoleView]:
     """Create a custom role. Nobody holds it yet, so nobody's scopes change."""
@@ -73,7 +72,7 @@ def update_role(
     *,
     name: str | None = None,
     description: str | None = None,
-    scopes: frozenset[Scope] | None = None,
+    scopes: frozenset[str] | None = None,
     includes: frozenset[uuid.UUID] | None = None,
 ) -> Changed[RoleView]:
     """Edit a custom role; None leaves a field as it is.
@@ -213,10 +212,10 @@ def _write_grants(
     db: Session,
     tenant_id: uuid.UUID,
     role_id: uuid.UUID,
-    scopes: frozenset[Scope],
+    scopes: frozenset[str],
     includes: frozenset[uuid.UUID],
 ) -> None:
-    db.add_all(RoleScope(tenant_id=tenant_id, role_id=role_id, scope=s.value) for s in scopes)
+    db.add_all(RoleScope(tenant_id=tenant_id, role_id=role_id, scope=s) for s in scopes)
     db.add_all(
         RoleInclude(tenant_id=tenant_id, role_id=role_id, included_role_id=i) for i in includes
     )

@@ -25,11 +25,11 @@ from backend.domain.errors import (
     NotFoundError,
 )
 from backend.domain.policy import require_within
-from backend.domain.scopes import Scope, format_scopes
+from backend.domain.scopes import format_scopes
 from backend.domain.standing import ACTIVE, may_act
 from backend.domain.subjects import SubjectKind
 from backend.security.opaque import new_secret
-from backend.services import audit, authorization, concurrency, cutoff, roles
+from backend.services import audiences, audit, authorization, concurrency, cutoff, roles
 from backend.services.auth import Issuers, TokenGrant
 from backend.services.effects import Effects
 from backend.services.principals import Principal
@@ -148,9 +148,11 @@ def client_credentials_grant(
     issuers: Issuers,
     client_id: str,
     client_secret: str,
-    requested: frozenset[Scope],
+    requested: frozenset[str],
+    audience: audiences.Audience | None = None,
 ) -> TokenGrant:
-    """RFC 6749 §4.4: authenticate the client and issue an access token (no refresh).
+    """RFC 6749 §4.4: authenticate the client and issue an access token (no refresh) for
+    `audience` (services/audiences.py; None: Tessera's own API).
 
     Any failure to authenticate is the same `invalid_client`.
     """
@@ -175,7 +177,8 @@ def client_credentials_grant(
     held = roles.service_account_scopes(
         db, tenant_id, account.id, platform=tenant.slug == issuers.platform_tenant_slug
     )
-    granted = held & requested if requested else held
+    audience = audience or audiences.own(issuers.codec.audience)
+    granted = audience.grant(requested, held)
     if requested and not granted:
         raise InvalidScopeError("none of the requested scopes is granted to this client")
     scope = format_scopes(granted)
@@ -185,6 +188,7 @@ def client_credentials_grant(
         scope=scope,
         token_version=account.token_version,
         subject_kind=SubjectKind.SERVICE_ACCOUNT,
+        audience=audience.identifier,
     )
     return TokenGrant(access_token=issued.token, expires_in=issued.expires_in, scope=scope)
 

@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Header, Request, Response
+from sqlalchemy.orm import Session
 
 from backend.api.deps import AppRuntime, DbSession, in_thread
 from backend.api.errors import OAuthRoute
@@ -24,11 +25,12 @@ from backend.domain.errors import (
     UnknownScopeError,
     UnsupportedGrantTypeError,
 )
-from backend.domain.scopes import Scope, parse_scopes
+from backend.domain.scopes import parse_scopes
 from backend.observability import metrics
+from backend.runtime import Runtime
 from backend.security.basic_auth import parse_basic
 from backend.security.rate_limit import client_address
-from backend.services import auth, clients, service_accounts, sessions
+from backend.services import audiences, auth, clients, service_accounts, sessions
 
 router = APIRouter(tags=["auth"], route_class=OAuthRoute)
 
@@ -86,26 +88,36 @@ async def issue_token(
         limit_token_requests(request, runtime)
         requested = _requested_scopes(form.scope)
         if grant_type == "password":
+            allowed: list[str] = []
             if form.client_id is not None:
-                clients.client_for_grant(db, form.client_id, form.client_secret, GrantType.PASSWORD)
+                allowed = clients.client_for_grant(
+                    db, form.client_id, form.client_secret, GrantType.PASSWORD
+                ).resources
+            audience = _audience(db, runtime, form, requested, allowed)
             with metrics.count_grant(grant_type):
                 grant = auth.password_grant(
                     db,
                     runtime.passwords,
                     runtime.issuers,
-                    _password_login(form, requested, user_agent),
+                    _password_login(form, requested, user_agent, audience),
                 )
         elif grant_type == "refresh_token":
             if not refresh_token:
                 raise InvalidRequestError("refresh_token is required")
             with metrics.count_grant(grant_type):
-                grant = auth.refresh_grant(db, runtime.issuers, refresh_token, requested)
+                grant = auth.refresh_grant(
+                    db, runtime.issuers, refresh_token, requested, form.resource
+                )
         elif grant_type == "client_credentials":
             credentials = parse_basic(authorization)
             if credentials is None:
                 raise InvalidClientError("authenticate the client with HTTP Basic")
             grant = service_accounts.client_credentials_grant(
-                db, runtime.issuers, *credentials, requested
+                db,
+                runtime.issuers,
+                *credentials,
+                requested,
+                _audience(db, runtime, form, requested, []),
             )
         elif grant_type is None:
             raise InvalidRequestError("grant_type is required")
@@ -151,7 +163,20 @@ def revoke_token(
     response.headers.update(NO_STORE)
 
 
-def _requested_scopes(scope: str | None) -> frozenset[Scope]:
+def _audience(
+    db: Session,
+    runtime: Runtime,
+    form: TokenRequest,
+    requested: frozenset[str],
+    allowed: list[str],
+) -> audiences.Audience:
+    """The API a new token is for: the form's `resource`, or Tessera's own."""
+    return audiences.resolve(
+        db, runtime.settings.jwt_audience, form.resource, requested, allowed=allowed
+    )
+
+
+def _requested_scopes(scope: str | None) -> frozenset[str]:
     try:
         return parse_scopes(scope)
     except UnknownScopeError as exc:
@@ -159,7 +184,10 @@ def _requested_scopes(scope: str | None) -> frozenset[Scope]:
 
 
 def _password_login(
-    form: TokenRequest, requested: frozenset[Scope], user_agent: str
+    form: TokenRequest,
+    requested: frozenset[str],
+    user_agent: str,
+    audience: audiences.Audience | None = None,
 ) -> auth.PasswordLogin:
     username, password, tenant = form.username, form.password, form.tenant
     if not username or password is None:
@@ -176,4 +204,5 @@ def _password_login(
         password=password,
         requested_scopes=requested,
         user_agent=user_agent,
+        audience=audience,
     )

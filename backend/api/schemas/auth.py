@@ -70,9 +70,18 @@ class TokenRequest(BaseModel):
         *_string(
             _NAME,
             pattern=SCOPE_LIST_PATTERN,
-            description="Space-separated scopes of the catalogue; none asks for all of yours",
+            description="Space-separated scopes of the token's API; none asks for all of "
+            "yours that it has",
         ),
     ] = None
+    # A list so that a request giving it twice is seen (and refused: invalid_target).
+    resource: Annotated[
+        list[Annotated[str, *_string(_NAME, minLength=1)]],
+        Field(
+            description="RFC 8707: the identifier of the API the access token is for (its "
+            "`aud`); at most one. None: Tessera's own API. On a refresh, the session's",
+        ),
+    ] = []
     tenant: Annotated[
         str | None,
         *_string(_NAME, pattern=SLUG_PATTERN, description="Needed unless the username names it"),

@@ -60,11 +60,9 @@ class ScopeChainOut(BaseModel):
     @classmethod
     def of(cls, explanation: ScopeExplanation) -> "ScopeChainOut":
         return cls(
-            scope=explanation.scope.value,
+            scope=explanation.scope,
             chains=[list(chain) for chain in explanation.chains],
-            explained=[
-                render_chain(explanation.scope.value, chain) for chain in explanation.chains
-            ],
+            explained=[render_chain(explanation.scope, chain) for chain in explanation.chains],
         )
 
 

@@ -28,6 +28,8 @@ class LoginSession(Base):
     user_agent: Mapped[str] = mapped_column(String(300), default="", server_default="")
     revoked_at: Mapped[datetime | None]
     revoked_reason: Mapped[str | None] = mapped_column(String(64))
+    # The API (identifier) its tokens are for, kept by every refresh; None: Tessera's own.
+    resource: Mapped[str | None] = mapped_column(String(300))
 
 
 class RefreshToken(Base):
