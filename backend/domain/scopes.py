@@ -77,13 +77,15 @@ READ_SCOPES: frozenset[Scope] = frozenset(
 # product scope is (domain/apis.py). Whether one is registered is the token grant's
 # question (services/audiences.py): this is only the shape.
 _SCOPE_NAME = re.compile(SCOPE_NAME_PATTERN)
-# What parse_scopes accepts, as a regular expression for OpenAPI (the `scope` field of
-# POST /token): names of that shape separated by whitespace, which may also surround them.
-SCOPE_LIST_PATTERN = r"^\s*(?:(?=\S{{1,{length}}}(?:\s|$))(?:{names}|{shape})(?:\s+|$))*$".format(
-    length=MAX_SCOPE_LENGTH,
+_SHAPE = "(?:{names}|{shape})".format(
     names="|".join(re.escape(s) for s in Scope if not _SCOPE_NAME.match(s)),
     shape=SCOPE_NAME_PATTERN.removeprefix("^").removesuffix("$"),
 )
+# One scope name of that shape, for OpenAPI (a role's scopes); at most MAX_SCOPE_LENGTH.
+SCOPE_PATTERN = f"^{_SHAPE}$"
+# What parse_scopes accepts, as a regular expression for OpenAPI (the `scope` field of
+# POST /token): names of that shape separated by whitespace, which may also surround them.
+SCOPE_LIST_PATTERN = rf"^\s*(?:(?=\S{{1,{MAX_SCOPE_LENGTH}}}(?:\s|$)){_SHAPE}(?:\s+|$))*$"
 
 
 def parse_scopes(raw: str | None) -> frozenset[str]:

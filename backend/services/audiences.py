@@ -68,13 +68,15 @@ def resolve(
         )
     identifier = resources[0] if resources else own_identifier
     if allowed and identifier not in allowed:
-        raise InvalidTargetError(f"this client may not ask for tokens for {identifier[:_SHOWN]}")
+        raise InvalidTargetError(
+            f"resource: this client may not ask for tokens for {identifier[:_SHOWN]!r}"
+        )
     if identifier == own_identifier:
         audience = own(own_identifier)
     else:
         row = db.execute(_API_SCOPES, {"identifier": identifier}).one_or_none()
         if row is None:
-            raise InvalidTargetError(f"no API has the identifier {identifier[:_SHOWN]!r}")
+            raise InvalidTargetError(f"resource: no API has the identifier {identifier[:_SHOWN]!r}")
         audience = Audience(identifier=identifier, scopes=frozenset(row.scopes), builtin=False)
     _require_registered(db, requested - audience.scopes - _CATALOGUE)
     return audience
@@ -92,8 +94,8 @@ def for_session(
     kept = stored if stored is not None else own_identifier
     if any(resource != kept for resource in resources):
         raise InvalidTargetError(
-            f"this session's tokens are for {kept[:_SHOWN]}; a refresh cannot change the "
-            "resource (log in again for another API)"
+            f"resource: this session's tokens are for {kept[:_SHOWN]!r}; a refresh cannot "
+            "change it (log in again for another API)"
         )
     return resolve(db, own_identifier, list(resources) or [kept], requested)
 

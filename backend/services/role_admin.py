@@ -1,5 +1,7 @@
 """Creating, editing and deleting a tenant's custom roles.
 
+A role carries any registered scope: the catalogue's, or a product API's (services/apis.py
+hold_scopes, which also keeps a scope from being removed while the role is written).
 Every change is refused unless the actor holds every scope of the role's closure
 (its own scopes and those of the roles it includes, transitively) both before and
 after the change: no escalation, directly or through inclusion. Built-in roles are
@@ -19,6 +21,7 @@ from backend.domain.errors import ConflictError, NotFoundError
 from backend.domain.policy import require_within
 from backend.domain.roles import RoleGraph, RoleNode, require_grantable
 from backend.services import (
+    apis,
     audit,
     authorization,
     concurrency,
@@ -46,6 +49,7 @@ def create_role(
     # Also makes the name check and the cap on roles exact among concurrent creations.
     roles.lock_role_graph(db, tenant_id)
     require_grantable(scopes, platform=actor.platform)
+    apis.hold_scopes(db, scopes)
     graph = roles.load_role_graph(db, tenant_id)
     _require_known(graph, includes)
     role_id = uuid.uuid4()
@@ -88,6 +92,7 @@ def update_role(
     _require_custom(before.role, "edited")
     if scopes is not None:
         require_grantable(scopes, platform=actor.platform)
+        apis.hold_scopes(db, scopes)
     graph = roles.load_role_graph(db, tenant_id)
     if includes is not None:
         _require_known(graph, includes)

@@ -249,7 +249,8 @@ def build(target: Target, callers: Callers, value: str) -> httpx.Request:
         body = _placed(BASE_BODIES[target.where], target.field, value)
         if target.form:
             assert isinstance(body, dict)
-            content = urlencode(body).encode()
+            # A list field is its key repeated, as a form sends one (RFC 8707 `resource`).
+            content = urlencode(body, doseq=True).encode()
             headers = {**headers, "content-type": "application/x-www-form-urlencoded"}
         else:
             # ASCII JSON: a lone surrogate travels as its `\ud800` escape, as a client sends it.
