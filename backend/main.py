@@ -19,6 +19,7 @@ from backend.api.routes import (
     auth,
     clients,
     health,
+    introspection,
     invitation_page,
     invitations,
     me,
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(metrics_routes.router)
     app.include_router(auth.router)
+    app.include_router(introspection.router)
     app.include_router(me.router)
     app.include_router(sessions.router)
     app.include_router(service_accounts.router)

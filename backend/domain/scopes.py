@@ -32,6 +32,7 @@ class Scope(StrEnum):
     STANDINGS_READ = "standings:read"
     CLIENTS_READ = "clients:read"
     CLIENTS_WRITE = "clients:write"
+    TOKENS_INTROSPECT = "tokens:introspect"
 
 
 SCOPE_DESCRIPTIONS: dict[Scope, str] = {
@@ -54,6 +55,8 @@ SCOPE_DESCRIPTIONS: dict[Scope, str] = {
     Scope.STANDINGS_READ: "Platform: follow the standings feed (resource servers' cut-off)",
     Scope.CLIENTS_READ: "Platform: list and read clients (applications users sign in to)",
     Scope.CLIENTS_WRITE: "Platform: register, change and delete clients",
+    Scope.TOKENS_INTROSPECT: "Introspect tokens (POST /introspect, RFC 7662): your tenant's; "
+    "from the platform tenant, any tenant's",
 }
 
 PLATFORM_SCOPES: frozenset[Scope] = frozenset(

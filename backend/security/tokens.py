@@ -33,6 +33,9 @@ class AccessClaims:
     expires_at: int
     # Whose id `sub` is: a user's, or a service account's (client-credentials grant).
     subject_kind: SubjectKind = SubjectKind.USER
+    # The API it is for (`aud`) and when it was issued (`iat`), for introspection.
+    audience: str = ""
+    issued_at: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,12 +108,20 @@ class AccessTokenCodec:
         """Tessera's own API's identifier: the `aud` of its admin tokens."""
         return self._audience
 
+    @property
+    def issuer(self) -> str:
+        return self._issuer
+
     def jwks(self) -> dict[str, list[Jwk]]:
         """The public keys that verify these tokens (RFC 7517); empty under HS256."""
         return self._keys.jwks()
 
-    def decode(self, token: str) -> AccessClaims:
+    def decode(self, token: str, *, any_audience: bool = False) -> AccessClaims:
         """Verify type, key, signature, algorithm, expiry, issuer and audience; raise otherwise.
+
+        The audience must be Tessera's own API: one audience per token, so a token a
+        product service was given can never call Tessera's admin API. `any_audience`
+        leaves the audience to the caller (introspection, which answers for every API).
 
         A token verified before is not parsed again: only its expiry is checked. PyJWT's
         decode costs hundreds of microseconds (it checks every character of the token in
@@ -123,10 +134,13 @@ class AccessTokenCodec:
         claims = self._verified(token)
         if claims.expires_at <= time.time():
             raise InvalidTokenError("token expired")
+        if not any_audience and claims.audience != self._audience:
+            raise InvalidTokenError("token is for another API")
         return claims
 
     def _verify(self, token: str) -> AccessClaims:
-        """The full verification, expiry included.
+        """The full verification, expiry included; the audience only as a string
+        (`decode` compares it).
 
         The key is chosen by the header's kid, but the algorithm list is pinned to the
         configured one: a header cannot talk the codec into HMAC with a public key, or none.
@@ -140,15 +154,11 @@ class AccessTokenCodec:
                 key,
                 algorithms=[self._keys.algorithm],
                 issuer=self._issuer,
-                audience=self._audience,
                 leeway=LEEWAY_SECONDS,
+                options={"verify_aud": False},
             )
         except jwt.ExpiredSignatureError as exc:
             raise InvalidTokenError("token expired") from exc
-        except jwt.InvalidAudienceError as exc:
-            # Signed by us for a product API: one audience per token, so a token a
-            # product service was given can never call Tessera's admin API.
-            raise InvalidTokenError("token is for another API") from exc
         except jwt.PyJWTError as exc:
             raise InvalidTokenError("token is invalid") from exc
         header, payload = decoded["header"], decoded["payload"]
@@ -163,10 +173,19 @@ class AccessTokenCodec:
                 jti=str(payload["jti"]),
                 expires_at=int(payload["exp"]),
                 subject_kind=_subject_kind(payload.get("kind", SubjectKind.USER)),
+                audience=_string(payload["aud"]),
+                issued_at=int(payload["iat"]),
             )
         # AttributeError: uuid.UUID() of a non-string claim (`"tid": 42`) in a signed token.
         except (AttributeError, KeyError, TypeError, ValueError) as exc:
             raise InvalidTokenError("token is invalid") from exc
+
+
+def _string(value: object) -> str:
+    # We issue `aud` as one string; a list (RFC 7519 allows it) never comes from us.
+    if not isinstance(value, str):
+        raise TypeError("aud is not a string")
+    return value
 
 
 def _subject_kind(value: object) -> SubjectKind:

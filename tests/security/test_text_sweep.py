@@ -41,6 +41,7 @@ PASSWORD = "violet otters juggle lanterns"
 BASE_BODIES: dict[str, dict[str, object]] = {
     "TokenRequest": {"grant_type": "password", "username": "acme/x@acme.test", "password": "x"},
     "RevocationRequest": {"token": "rt_x"},
+    "IntrospectionRequest": {"token": "rt_x"},
     "PasswordChange": {"current_password": DEFAULT_PASSWORD, "new_password": PASSWORD},
     "ServiceAccountCreate": {"name": "robot"},
     "ApiKeyCreate": {"name": "ci", "scopes": ["me"]},
@@ -276,7 +277,7 @@ def check(target: Target, value: str, response: httpx.Response) -> str | None:
     if any(char in response.text for char in "\x00\ud800\udfff"):
         return f"{shown} (the raw value is echoed)"
     if target.where in BASE_BODIES:
-        expected = 400 if target.path in ("/token", "/revoke") else 422
+        expected = 400 if target.path in ("/token", "/revoke", "/introspect") else 422
         name = str(target.field[-1] if isinstance(target.field[-1], str) else target.field[-2])
         if response.status_code != expected or name not in body["error_description"]:
             return f"{shown} (not a {expected} naming {name})"

@@ -2,10 +2,10 @@
 
 from fastapi import APIRouter, Request, Response
 
-from backend.api.deps import AppRuntime
+from backend.api.deps import AppRuntime, DbSession
 from backend.api.schemas.auth import GRANT_TYPES
 from backend.api.schemas.wellknown import AuthorizationServerMetadata, Jwks
-from backend.domain.scopes import Scope
+from backend.services import apis
 
 router = APIRouter(tags=["discovery"])
 
@@ -31,20 +31,27 @@ async def jwks(runtime: AppRuntime, response: Response) -> Jwks:
     response_model=AuthorizationServerMetadata,
     summary="Authorization server metadata (RFC 8414)",
 )
-async def authorization_server_metadata(
-    request: Request, runtime: AppRuntime
+def authorization_server_metadata(
+    request: Request, runtime: AppRuntime, db: DbSession
 ) -> AuthorizationServerMetadata:
-    """Endpoints, grants and scopes, with URLs under the base URL the request came to."""
+    """Endpoints, grants and scopes (every API's: Tessera's own and the product's), with
+    URLs under the base URL the request came to."""
     base = str(request.base_url).rstrip("/")
     return AuthorizationServerMetadata(
         issuer=runtime.settings.jwt_issuer,
         token_endpoint=f"{base}/token",
         revocation_endpoint=f"{base}/revoke",
+        introspection_endpoint=f"{base}/introspect",
+        introspection_endpoint_auth_methods_supported=["client_secret_basic"],
         jwks_uri=f"{base}/.well-known/jwks.json",
         standings_endpoint=f"{base}/standings",
         grant_types_supported=list(GRANT_TYPES),
         token_endpoint_auth_methods_supported=["client_secret_basic", "none"],
-        scopes_supported=[scope.value for scope in Scope],
+        scopes_supported=[
+            scope
+            for api in apis.list_apis(db, runtime.settings.jwt_audience)
+            for scope in api.scopes
+        ],
         # Required by RFC 8414; empty because there is no authorization endpoint.
         response_types_supported=[],
     )

@@ -113,6 +113,26 @@ class RevocationRequest(BaseModel):
     token_type_hint: Annotated[str | None, *_string(_NAME, enum=list(TOKEN_TYPE_HINTS))] = None
 
 
+class IntrospectionRequest(RevocationRequest):
+    """RFC 7662 §2.1: the form of POST /introspect (the fields of RFC 7009's)."""
+
+
+class IntrospectionResponse(BaseModel):
+    """RFC 7662 §2.2: `active`, and for an active token what it says."""
+
+    active: bool
+    scope: str | None = None
+    sub: str | None = Field(default=None, description="The user or service account")
+    tid: str | None = Field(default=None, description="The subject's tenant")
+    aud: str | None = Field(default=None, description="The API the token is for")
+    iss: str | None = None
+    exp: int | None = None
+    iat: int | None = None
+    jti: str | None = None
+    token_type: Literal["bearer", "refresh_token"] | None = None
+    kind: str | None = Field(default=None, description="`user` or `service_account`")
+
+
 class TokenResponse(BaseModel):
     """RFC 6749 §5.1 successful token response."""
 
