@@ -1,7 +1,13 @@
 # Tessera: `make run` serves the API, `make test` runs the suite. Both create the
 # virtualenv on first use. Every target runs from the repository root.
 
-PYTHON ?= python3
+# The newest CPython on the PATH: 3.11's asyncio calls getpid() on every
+# get_running_loop() (8-13% of a request's CPU; gone in 3.12). 3.11 is the oldest
+# supported, and what CI runs where it is the only one (docs/benchmarks.md, Python).
+# A candidate counts only if it runs: pyenv puts shims on the PATH for versions
+# it has but has not selected, and those exit 127.
+PYTHON ?= $(shell for p in python3.13 python3.12 python3; do \
+	$$p -c '' 2>/dev/null && { command -v $$p; break; }; done)
 VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
@@ -85,8 +91,11 @@ worker: install
 beat: install
 	$(BIN)/celery -A backend.worker.app beat --loglevel INFO --schedule var/celerybeat-schedule
 
-# Hot paths against baselines in the same run (~7 min); see docs/benchmarks.md.
+# Hot paths against baselines and peers in the same run; see docs/benchmarks.md.
+# The peers (optional group bench-peers) are synced each time: another target's sync
+# (check-deploy's) removes what its extras do not list.
 bench: install
+	$(SYNC) --extra bench-peers
 	$(BIN)/python -m bench
 
 # The production-like stack of docker-compose.yml: postgres, redis, migrate, api, worker, beat.

@@ -10,6 +10,7 @@ from urllib.parse import unquote
 from sqlalchemy.exc import OperationalError
 
 from backend.cli_apis import add_commands as add_api_commands
+from backend.cli_clients import add_commands as add_client_commands
 from backend.cli_import import add_commands as add_import_commands
 from backend.db.engine import Database
 from backend.db.session import unit_of_work
@@ -109,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_import_commands(commands)
     add_api_commands(commands)
+    add_client_commands(commands)
     return parser
 
 

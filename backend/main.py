@@ -7,11 +7,11 @@ from contextlib import asynccontextmanager
 import anyio
 from fastapi import FastAPI
 
+from backend.api.cors import ClientCorsMiddleware
 from backend.api.docs import install_docs
 from backend.api.errors import install_error_handlers
-from backend.api.headers import SecurityHeadersMiddleware
 from backend.api.links import install_links
-from backend.api.middleware import RequestContextMiddleware
+from backend.api.middleware import EdgeMiddleware
 from backend.api.operation_ids import operation_id
 from backend.api.routes import (
     api_keys,
@@ -25,6 +25,8 @@ from backend.api.routes import (
     me,
     service_accounts,
     sessions,
+    sign_in,
+    userinfo,
     users,
     wellknown,
 )
@@ -36,7 +38,7 @@ from backend.api.routes import roles as role_routes
 from backend.api.routes import scopes as scope_routes
 from backend.api.routes import standings as standing_routes
 from backend.api.routes import tenants as tenant_routes
-from backend.observability.http import MetricsMiddleware
+from backend.heap import settled_heap
 from backend.observability.logging import configure_logging
 from backend.runtime import Runtime
 from backend.settings import Settings, get_settings
@@ -63,7 +65,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
         )
         try:
-            yield
+            with settled_heap(resolved.gc_gen0_threshold):
+                yield
         finally:
             app.state.runtime.close()
 
@@ -81,10 +84,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_docs(app)
     install_links(app)
     install_error_handlers(app)
-    app.add_middleware(MetricsMiddleware)
-    app.add_middleware(RequestContextMiddleware)
-    # Outermost: every answer the app makes, a 404 or an error too, gets the headers.
-    app.add_middleware(SecurityHeadersMiddleware)
+    # Inside the edge, so that its answers to preflights get the security headers too.
+    app.add_middleware(ClientCorsMiddleware)
+    # Request id, security headers and metrics, outside every other middleware of the app.
+    app.add_middleware(EdgeMiddleware)
     app.include_router(health.router)
     app.include_router(metrics_routes.router)
     app.include_router(auth.router)
@@ -97,6 +100,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(users.router)
     app.include_router(invitations.router)
     app.include_router(invitation_page.router)
+    app.include_router(sign_in.router)
+    app.include_router(userinfo.router)
     app.include_router(audit.router)
     app.include_router(lifecycle_routes.router)
     app.include_router(tenant_routes.router)

@@ -10,6 +10,7 @@ import redis
 from celery import Celery
 
 from backend.db.engine import Database
+from backend.security.id_tokens import IdTokenSigner
 from backend.security.passwords import PasswordService
 from backend.security.principal_cache import PrincipalCache
 from backend.security.rate_limit import RateLimiter
@@ -53,6 +54,7 @@ class Runtime:
                 codec=tokens,
                 refresh=RefreshPolicy.from_settings(settings),
                 platform_tenant_slug=settings.platform_tenant_slug,
+                id_tokens=IdTokenSigner(tokens.keys, settings.jwt_issuer),
             ),
             redis=client,
             principal_cache=principal_cache,

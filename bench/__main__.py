@@ -1,8 +1,9 @@
 """`python -m bench` (`make bench`): every scenario of docs/benchmarks.md, one table.
 
-Order: data first (set-based SQL), then one HS256 server with the default argon2
+Order: data first (set-based SQL), then scenario 9 on its own servers (1 and 2 uvicorn
+workers, each argon2 setting), then one HS256 server with the default argon2
 setting for scenarios 1, 7, 3, 2, 4, 6 and 5 (with a Celery worker), then an EdDSA
-server for scenario 1 again, then a server with OWASP's minimum argon2 for 3 and 2.
+server for scenarios 1, 8 and 10, then a server with OWASP's minimum argon2 for 3 and 2.
 """
 
 import os
@@ -16,7 +17,16 @@ from sqlalchemy import Engine, text
 
 from backend.security.passwords import PasswordService
 from backend.security.tokens import AccessTokenCodec
-from bench import data, report, scenarios_data, scenarios_http, scenarios_kit
+from bench import (
+    data,
+    report,
+    scenarios_data,
+    scenarios_http,
+    scenarios_kit,
+    scenarios_peers,
+    scenarios_projects,
+    scenarios_rates,
+)
 from bench.load import ensure_wrk
 from bench.measure import Row
 from bench.stack import (
@@ -72,7 +82,18 @@ def run(stack: Stack, rows: list[Row], raw: dict[str, Any]) -> None:
     raw["data"] = {"counts": made.counts, "seconds": round(made.seconds, 1)}
     say(f"data ready in {made.seconds:.1f}s: {made.counts}")
     token_files = scenarios_http.refresh_files(stack.scratch)
-    per_file = data.export_refresh_tokens(stack.owner, made.small_tenant, token_files)
+    ceiling = data.Sizes().ceiling_refresh_tokens
+    per_file = data.export_refresh_tokens(
+        stack.owner, made.small_tenant, token_files, leave=ceiling
+    )
+    data.refresh_ceiling(stack.owner, made.small_tenant, ceiling)
+    if wanted("9"):
+        # Before scenario 5 offboards the big tenant: its live refresh tokens are these.
+        say("9 per-vCPU rates (1 and 2 workers)")
+        rate_files = scenarios_rates.token_files(stack.scratch)
+        per_rate_file = data.export_refresh_tokens(stack.owner, made.big_tenant, rate_files)
+        found, raw["9_rates"] = scenarios_rates.per_vcpu(stack, made, rate_files, per_rate_file)
+        rows += found
 
     with server(stack, stack.server_env("HS256", RECOMMENDED), "hs256") as srv:
         codec = AccessTokenCodec(settings)
@@ -83,9 +104,17 @@ def run(stack: Stack, rows: list[Row], raw: dict[str, Any]) -> None:
             rows += found
             rows.append(scenarios_http.worker_memory(srv))
         login_scenarios(srv, stack, made, me, RECOMMENDED, "recommended", rows, raw)
+        if wanted("11"):
+            say("11 peers: the docs example and fastapi-users beside Tessera")
+            found, raw["11_peers"] = scenarios_peers.side_by_side(
+                srv, stack, made, me, PasswordService(settings)
+            )
+            rows += found
         if wanted("4"):
             say("4 refresh")
-            found, raw["4_refresh"] = scenarios_http.refresh(srv, token_files, per_file)
+            found, raw["4_refresh"] = scenarios_http.refresh(
+                srv, stack, made.small_tenant, token_files, per_file
+            )
             rows += found
         if wanted("6"):
             say("6 listing")
@@ -101,7 +130,7 @@ def run(stack: Stack, rows: list[Row], raw: dict[str, Any]) -> None:
                 )
             rows += found
 
-    if wanted("1", "8"):
+    if wanted("1", "8", "10"):
         with server(stack, stack.server_env("EdDSA", RECOMMENDED), "eddsa") as srv:
             codec = AccessTokenCodec(stack.settings("EdDSA", RECOMMENDED))
             if wanted("1"):
@@ -117,6 +146,10 @@ def run(stack: Stack, rows: list[Row], raw: dict[str, Any]) -> None:
                 found, raw["8_feed_delay"] = scenarios_kit.feed_delay(
                     srv, stack, made, codec, disabler
                 )
+                rows += found
+            if wanted("10"):
+                say("10 GET /projects/{id} via tessera_fastapi vs bare (examples/projects)")
+                found, raw["10_kit_vs_bare"] = scenarios_projects.kit_vs_bare(srv, stack, made)
                 rows += found
 
     if wanted("2", "3"):

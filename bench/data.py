@@ -17,9 +17,11 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.orm import Session
 
+from backend.db.models.service_accounts import ServiceAccount
 from backend.domain.roles import BUILTIN_ROLES, MEMBER
 from backend.security.passwords import PasswordService
 from backend.services import tenants
+from backend.services.service_accounts import client_id_of
 
 PASSWORD = "bench correct horse battery"  # noqa: S105 (the bench's own users)
 OWNER_EMAIL = "owner@bench.test"
@@ -35,6 +37,8 @@ class Sizes:
     total_users: int = 1_000_000
     tenants: int = 1_000
     refresh_tokens: int = 100_000
+    # More sessions of the small tenant, rotated only by the SQL ceiling's pgbench runs.
+    ceiling_refresh_tokens: int = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +69,9 @@ def generate(owner: Engine, passwords: PasswordService, sizes: Sizes) -> Dataset
         _grant_member_to_all(db, small[0])
         _add_users(db, big[0], sizes.big_users - 1, prefix="user")
         _add_filler_tenants(db, fillers, users=filler_users)
-        _add_refresh_families(db, small[0], sizes.refresh_tokens, tokens_each=1)
+        _add_refresh_families(
+            db, small[0], sizes.refresh_tokens + sizes.ceiling_refresh_tokens, tokens_each=1
+        )
         _add_refresh_families(db, big[0], sizes.big_users, tokens_each=sizes.tokens_per_big_user)
     with owner.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         connection.execute(text("VACUUM ANALYZE"))
@@ -107,19 +113,76 @@ def set_passwords(owner: Engine, passwords: PasswordService, tenant_id: uuid.UUI
         )
 
 
-def export_refresh_tokens(owner: Engine, tenant_id: uuid.UUID, files: list[Path]) -> int:
-    """Write the tenant's live refresh tokens, split evenly over `files`; how many each."""
+def add_service_account(owner: Engine, tenant_id: uuid.UUID) -> tuple[str, str]:
+    """A service account holding the member role; its client id and secret.
+
+    Written as the owner: the grant reads only the secret's sha256, so the secret can be
+    any text (the real one's shape is not needed to authenticate).
+    """
+    account_id, secret = uuid.uuid4(), "bench-service-secret-" + uuid.uuid4().hex
+    with owner.begin() as db:
+        db.execute(
+            text(
+                "INSERT INTO service_accounts (tenant_id, id, name, secret_hash, secret_prefix) "
+                "VALUES (:t, :a, 'bench', sha256(convert_to(:s, 'UTF8')), left(:s, 16))"
+            ),
+            {"t": tenant_id, "a": account_id, "s": secret},
+        )
+        db.execute(
+            text(
+                "INSERT INTO service_account_roles (tenant_id, service_account_id, role_id) "
+                "SELECT :t, :a, id FROM roles WHERE tenant_id = :t AND name = :member"
+            ),
+            {"t": tenant_id, "a": account_id, "member": MEMBER.name},
+        )
+    return client_id_of(ServiceAccount(tenant_id=tenant_id, id=account_id)), secret
+
+
+def export_refresh_tokens(
+    owner: Engine, tenant_id: uuid.UUID, files: list[Path], *, leave: int = 0
+) -> int:
+    """Write the tenant's live refresh tokens, split evenly over `files`; how many each.
+
+    The last `leave` sessions (by id) are left out, for `refresh_ceiling` to take.
+    """
     with owner.connect() as connection:
         tokens = list(
             connection.scalars(
-                text(f"SELECT {_PLAIN_REFRESH} FROM refresh_families f WHERE f.tenant_id = :t"),  # noqa: S608
+                text(
+                    f"SELECT {_PLAIN_REFRESH} FROM refresh_families f "  # noqa: S608
+                    "WHERE f.tenant_id = :t ORDER BY f.id"
+                ),
                 {"t": tenant_id, "kind": "live"},
             )
         )
+    tokens = tokens[: len(tokens) - leave]
     share = len(tokens) // len(files)
     for index, path in enumerate(files):
         path.write_text("\n".join(tokens[index * share : (index + 1) * share]) + "\n")
     return share
+
+
+CEILING_TABLE = "bench_refresh_ceiling"
+
+
+def refresh_ceiling(owner: Engine, tenant_id: uuid.UUID, count: int) -> None:
+    """A table of the hashes pgbench presents: the tenant's last `count` sessions' live
+    tokens (numbered from 0) and a successor hash for each, readable by the app role."""
+    with owner.begin() as db:
+        db.execute(text(f"DROP TABLE IF EXISTS {CEILING_TABLE}"))
+        db.execute(
+            text(
+                f"CREATE TABLE {CEILING_TABLE} AS "  # noqa: S608
+                "SELECT (row_number() OVER (ORDER BY id) - 1)::int AS n, "
+                "  sha256(convert_to(plain, 'UTF8')) AS token_hash, "
+                "  sha256(convert_to('successor:' || plain, 'UTF8')) AS successor_hash "
+                f"FROM (SELECT f.id, {_PLAIN_REFRESH} AS plain FROM refresh_families f "
+                "  WHERE f.tenant_id = :t ORDER BY f.id DESC LIMIT :n) last"
+            ),
+            {"t": tenant_id, "kind": "live", "n": count},
+        )
+        db.execute(text(f"ALTER TABLE {CEILING_TABLE} ADD PRIMARY KEY (n)"))
+        db.execute(text(f"GRANT SELECT ON {CEILING_TABLE} TO PUBLIC"))
 
 
 @contextmanager

@@ -5,6 +5,7 @@ figures are read exactly rather than parsed from rounded text.
 """
 
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -129,10 +130,20 @@ def wrk(
     return run
 
 
-def pgbench(url: str, sql: str, *, seconds: float, scratch: Path) -> Run:
-    """One pgbench client running `sql` as one transaction, prepared, for `seconds`.
+def pgbench(
+    url: str,
+    sql: str,
+    *,
+    seconds: float,
+    scratch: Path,
+    clients: int = 1,
+    variables: dict[str, str] | None = None,
+) -> Run:
+    """`clients` pgbench clients running `sql` as one transaction, prepared, for `seconds`.
 
-    Latencies come from pgbench's per-transaction log, so percentiles are exact.
+    Latencies come from pgbench's per-transaction log, so percentiles are exact;
+    `variables` are the script's initial ones (-D), which persist across a client's
+    transactions.
     """
     script = scratch / "pgbench.sql"
     script.write_text(sql)
@@ -144,8 +155,10 @@ def pgbench(url: str, sql: str, *, seconds: float, scratch: Path) -> Run:
         "-n",
         "-M",
         "prepared",
-        "-c1",
+        f"-c{clients}",
+        f"-j{min(clients, os.cpu_count() or 1)}",
         f"-T{max(1, round(seconds))}",
+        *(f"-D{name}={value}" for name, value in (variables or {}).items()),
         "-f",
         str(script),
         "--log",
@@ -156,7 +169,7 @@ def pgbench(url: str, sql: str, *, seconds: float, scratch: Path) -> Run:
         argv, capture_output=True, text=True, timeout=seconds + GRACE_SECONDS, check=False
     )
     if done.returncode != 0:
-        raise LoadError(f"pgbench failed ({done.returncode}): {done.stderr}")
+        raise LoadError(f"pgbench failed ({done.returncode}): {done.stderr or done.stdout}")
     # Each line: client_id tx_no latency_us script_no epoch_s epoch_us
     latencies = [
         int(line.split()[2]) / 1000

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.pool import NullPool
 
-from backend.api.pagination import encode_cursor
+from backend.api.routes.users import USERS
 from bench.data import Dataset
 from bench.load import LoadError, Run, pgbench, wrk
 from bench.measure import ROUNDS, SECONDS, Row, alternate, at_most, runs_json
@@ -34,7 +34,7 @@ def listing(srv: Server, stack: Stack, data: Dataset, token: str) -> tuple[list[
             ),
             {"t": tenant, "n": DEEP_ROWS - 1},
         ).one()
-    cursor = encode_cursor([email, str(user_id)])
+    cursor = USERS.cursor((email, user_id))
     auth = {"Authorization": f"Bearer {token}"}
     app_url = stack.libpq_url(stack.app_url)
 

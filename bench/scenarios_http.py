@@ -4,20 +4,25 @@ import json
 import subprocess
 import time
 import urllib.parse
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from pwdlib.hashers.argon2 import Argon2Hasher
 
+from backend.services import subjects
+from bench import data
 from bench.data import PASSWORD
-from bench.load import GRACE_SECONDS, LUA, LoadError, Run, ensure_wrk, wrk
+from bench.load import GRACE_SECONDS, LUA, LoadError, Run, ensure_wrk, pgbench, wrk
 from bench.measure import ROUNDS, Row, Step, alternate, at_least, at_most, runs_json
-from bench.stack import Argon2, Server
+from bench.stack import Argon2, Server, Stack
 
 GUARD_CONNECTIONS = 32
 LOGIN_CLIENTS = 4
 RSS_LIMIT_MB = 150.0
+# Sessions of the small tenant that only the SQL ceiling rotates (data.Sizes).
+CEILING_TOKENS = data.Sizes().ceiling_refresh_tokens
 
 Raw = dict[str, object]
 
@@ -146,7 +151,7 @@ def login_cost(
             seconds=seconds,
             connections=1,
             script=(LUA / "login.lua").read_text(),
-            args=_login_args(logins),
+            args=login_args(logins),
         )
 
     runs = alternate({"verify": verify, "token": token})
@@ -166,9 +171,14 @@ def login_cost(
     return rows, runs_json(runs)
 
 
-def refresh(srv: Server, token_files: list[Path], per_file: int) -> tuple[list[Row], Raw]:
-    """4: refresh_token grants (each with a token of its own) against the bare endpoint."""
+def refresh(
+    srv: Server, stack: Stack, tenant: uuid.UUID, token_files: list[Path], per_file: int
+) -> tuple[list[Row], Raw]:
+    """4: refresh_token grants (each with a token of its own) against the bare endpoint,
+    and against the same statement driven by pgbench at the same concurrency: the
+    ceiling of any server in front of PostgreSQL."""
     files: Iterator[Path] = iter(token_files)
+    ceiling = _rotation_ceiling(stack, tenant)
 
     def bare(s: float) -> Run:
         return wrk(srv.url + "/bench/bare", seconds=s, connections=GUARD_CONNECTIONS)
@@ -185,7 +195,7 @@ def refresh(srv: Server, token_files: list[Path], per_file: int) -> tuple[list[R
             raise LoadError(f"refresh tokens ran out ({per_file} per run); make more")
         return run
 
-    runs = alternate({"bare": bare, "refresh": grant})
+    runs = alternate({"bare": bare, "refresh": grant, "sql": ceiling})
     bare_rps = [r.rps for r in runs["bare"]]
     rows = [
         Row(
@@ -197,6 +207,16 @@ def refresh(srv: Server, token_files: list[Path], per_file: int) -> tuple[list[R
             [r.rps for r in runs["refresh"]],
             ">= 0.30x",
             at_least(0.30),
+        ),
+        Row(
+            "4 refresh",
+            "req/s",
+            "SQL ceiling (pgbench)",
+            "refresh grant",
+            [r.rps for r in runs["sql"]],
+            [r.rps for r in runs["refresh"]],
+            ">= 0.50x",
+            at_least(0.50),
         ),
         Row(
             "4 refresh",
@@ -212,12 +232,47 @@ def refresh(srv: Server, token_files: list[Path], per_file: int) -> tuple[list[R
     return rows, runs_json(runs)
 
 
+def _rotation_ceiling(stack: Stack, tenant: uuid.UUID) -> Step:
+    """pgbench at GUARD_CONNECTIONS clients running the refresh grant's statement
+    (sessions.rotate's: the rotation and the subject's standing and scopes) and its
+    commit, as the application role, each transaction with a token of its own."""
+    per_client = CEILING_TOKENS // (GUARD_CONNECTIONS * (ROUNDS + 1))
+    runs = iter(range(ROUNDS + 1))
+    sql = f"""\\set k :base + :client_id * {per_client} + :i
+\\set i :i + 1
+BEGIN;
+SELECT r.outcome, r.family_id, r.user_id, r.token_id, r.scope, r.used_at, {subjects.COLUMNS}
+FROM {data.CEILING_TABLE} c,
+LATERAL tessera_rotate_refresh_token('{tenant}'::uuid, c.token_hash, c.successor_hash, now(),
+  interval '14 days', interval '10 seconds') r
+LEFT JOIN LATERAL tessera_token_subject('{tenant}'::uuid, r.user_id, now()) s ON true
+WHERE c.n = :k;
+COMMIT;
+"""  # noqa: S608 (the tenant id and constants, no input)
+
+    def step(seconds: float) -> Run:
+        base = next(runs) * per_client * GUARD_CONNECTIONS
+        run = pgbench(
+            stack.libpq_url(stack.app_url),
+            sql,
+            seconds=seconds,
+            scratch=stack.scratch,
+            clients=GUARD_CONNECTIONS,
+            variables={"base": str(base), "i": "0"},
+        )
+        if run.requests >= per_client * GUARD_CONNECTIONS * 0.9:
+            raise LoadError(f"ceiling tokens nearly ran out ({per_client} per client); make more")
+        return run
+
+    return step
+
+
 def refresh_files(scratch: Path) -> list[Path]:
     """One token file per run of scenario 4 (the warm-up and every round)."""
     return [scratch / f"refresh-{index}.txt" for index in range(ROUNDS + 1)]
 
 
-def _login_args(logins: list[str]) -> list[str]:
+def login_args(logins: list[str]) -> list[str]:
     return [urllib.parse.quote_plus(PASSWORD)] + [urllib.parse.quote_plus(u) for u in logins]
 
 
@@ -237,7 +292,7 @@ def _login_load(srv: Server, logins: list[str], *, seconds: float) -> Iterator[l
         str(script),
         srv.url + "/token",
         "--",
-        *_login_args(logins),
+        *login_args(logins),
     ]
     load = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)  # noqa: S603
     rates: list[float] = []

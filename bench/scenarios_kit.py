@@ -35,7 +35,7 @@ Raw = dict[str, object]
 def feed_delay(
     srv: Server, stack: Stack, made: Dataset, codec: AccessTokenCodec, disabler: str
 ) -> tuple[list[Row], Raw]:
-    client_id, secret = _feed_account(stack)
+    client_id, secret = feed_account(stack)
     users = _users(stack, made.small_tenant, DELAY_SAMPLES)
     guard = TesseraGuard(
         issuer=srv.url, audience=stack.settings("EdDSA").jwt_audience,
@@ -87,7 +87,7 @@ def _require_live(guard: TesseraGuard) -> float:
     return time.perf_counter() - started
 
 
-def _feed_account(stack: Stack) -> tuple[str, str]:
+def feed_account(stack: Stack) -> tuple[str, str]:
     """A platform service account whose role carries standings:read."""
     tenant, role, account = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     slug = stack.settings().platform_tenant_slug

@@ -193,15 +193,26 @@ class Process:
 
 
 class Server(Process):
-    """uvicorn serving the bench app: one worker, one event loop, on 127.0.0.1."""
+    """uvicorn serving a bench app on 127.0.0.1 (Tessera's unless `factory` names another,
+    ready once `ready_path` answers 200): one worker process unless told."""
 
-    def __init__(self, stack: Stack, env: Mapping[str, str], tag: str) -> None:
+    def __init__(
+        self,
+        stack: Stack,
+        env: Mapping[str, str],
+        tag: str,
+        workers: int = 1,
+        *,
+        factory: str = "bench.app:create_bench_app",
+        ready_path: str = "/readyz",
+    ) -> None:
         self.scratch = stack.scratch
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self._ready_path = ready_path
         argv = [
             str(BIN / "uvicorn"),
-            "bench.app:create_bench_app",
+            factory,
             "--factory",
             "--host",
             "127.0.0.1",
@@ -210,6 +221,7 @@ class Server(Process):
             "--no-access-log",
             "--log-level",
             "warning",
+            *(["--workers", str(workers)] if workers > 1 else []),
         ]
         super().__init__(f"uvicorn-{tag}", argv, env, stack.scratch / f"uvicorn-{tag}.log")
         self._wait_ready()
@@ -220,7 +232,8 @@ class Server(Process):
             if not self.alive():
                 raise RuntimeError(f"{self.name} exited; see its log")
             try:
-                with urllib.request.urlopen(f"{self.url}/readyz", timeout=2) as answer:  # noqa: S310
+                ready = f"{self.url}{self._ready_path}"
+                with urllib.request.urlopen(ready, timeout=2) as answer:  # noqa: S310
                     if answer.status == 200:
                         return
             except OSError:
@@ -229,8 +242,10 @@ class Server(Process):
 
 
 @contextmanager
-def server(stack: Stack, env: Mapping[str, str], tag: str) -> Iterator[Server]:
-    running = Server(stack, env, tag)
+def server(
+    stack: Stack, env: Mapping[str, str], tag: str, workers: int = 1, **options: str
+) -> Iterator[Server]:
+    running = Server(stack, env, tag, workers, **options)
     try:
         yield running
     finally:

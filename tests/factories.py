@@ -16,6 +16,8 @@ from sqlalchemy.orm import Session
 from backend.db.models import (
     ApiKey,
     AuditEvent,
+    AuthorizationCode,
+    Client,
     Grant,
     ImportRow,
     Invitation,
@@ -30,6 +32,7 @@ from backend.db.models import (
     Tenant,
     User,
 )
+from backend.domain.clients import ClientType
 from backend.security.passwords import PasswordService
 from backend.services.roles import seed_builtin_roles
 
@@ -254,6 +257,39 @@ class ImportRowFactory(_Base):
         job = factory.SubFactory(JobFactory, kind="import_users")
 
 
+class ClientFactory(_Base):
+    class Meta:
+        model = Client
+
+    id = factory.LazyFunction(uuid.uuid4)
+    client_id = factory.Sequence(lambda n: f"client-{n}")
+    name = factory.LazyAttribute(lambda c: f"{c.client_id} app")
+    type = ClientType.PUBLIC
+    redirect_uris = factory.LazyFunction(lambda: ["http://127.0.0.1:5173/callback"])
+    grant_types = factory.LazyFunction(lambda: ["authorization_code"])
+
+
+class AuthorizationCodeFactory(_Base):
+    class Meta:
+        model = AuthorizationCode
+
+    tenant_id = factory.LazyAttribute(lambda c: c.user.tenant_id)
+    id = factory.LazyFunction(uuid.uuid4)
+    code_hash = factory.LazyFunction(lambda: hashlib.sha256(uuid.uuid4().bytes).digest())
+    client_id = factory.LazyAttribute(lambda c: c.client.id)
+    user_id = factory.LazyAttribute(lambda c: c.user.id)
+    redirect_uri = "http://127.0.0.1:5173/callback"
+    code_challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+    scope = "openid me"
+    auth_time = factory.LazyFunction(lambda: datetime.now(UTC))
+    created_at = factory.LazyAttribute(lambda c: c.auth_time)
+    expires_at = factory.LazyAttribute(lambda c: c.created_at + timedelta(seconds=60))
+
+    class Params:
+        user = factory.SubFactory(UserFactory)
+        client = factory.SubFactory(ClientFactory)
+
+
 ALL_FACTORIES: tuple[type[SQLAlchemyModelFactory], ...] = (
     TenantFactory,
     RoleFactory,
@@ -266,4 +302,6 @@ ALL_FACTORIES: tuple[type[SQLAlchemyModelFactory], ...] = (
     InvitationFactory,
     JobFactory,
     ImportRowFactory,
+    ClientFactory,
+    AuthorizationCodeFactory,
 )

@@ -225,7 +225,7 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     # The traceback goes to the server log only; the client learns nothing internal.
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
     # Answered outside every middleware (Starlette's ServerErrorMiddleware), so this
-    # answer states the headers SecurityHeadersMiddleware gives all others.
+    # answer states the headers EdgeMiddleware gives all others.
     headers = {**SECURITY_HEADERS, "Content-Security-Policy": API_CSP}
     return error_response(500, "internal_error", "an unexpected error occurred", headers)
 

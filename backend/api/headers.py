@@ -1,6 +1,7 @@
 """Headers every answer carries, and `Cache-Control: no-store` on every answer with a secret.
 
-One pure ASGI middleware (no task or copy per request) sets them all:
+`backend.api.middleware.EdgeMiddleware` sets them all as the response starts, through
+`secure`:
 
 - on every answer, `X-Content-Type-Options: nosniff` (a browser never runs a JSON body
   as a script or page), `Referrer-Policy: no-referrer`, and framing refused
@@ -14,13 +15,12 @@ One pure ASGI middleware (no task or copy per request) sets them all:
   cacheable as any answer.
 """
 
-from contextvars import ContextVar
+from collections.abc import Iterable
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from typing import Annotated
 
 from pydantic import PlainSerializer
-from starlette.datastructures import MutableHeaders
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 FRAME_ANCESTORS_NONE = "frame-ancestors 'none'"
@@ -33,13 +33,54 @@ SECURITY_HEADERS = {
 API_CSP = f"default-src 'none'; {FRAME_ANCESTORS_NONE}"
 
 
+RawHeaders = list[tuple[bytes, bytes]]
+
+# The same headers as ASGI sends them (lowercase names), built once.
+_SECURITY_RAW: RawHeaders = [
+    (name.lower().encode(), value.encode()) for name, value in SECURITY_HEADERS.items()
+]
+_NO_STORE_RAW: RawHeaders = [
+    (name.lower().encode(), value.encode()) for name, value in NO_STORE.items()
+]
+_CSP = b"content-security-policy"
+_API_CSP_RAW = (_CSP, API_CSP.encode())
+# What `secure` sets replaces any value the app gave; a CSP of the app's own is kept.
+_REPLACED = frozenset(name for name, _ in _SECURITY_RAW)
+_REPLACED_WITH_CREDENTIAL = _REPLACED | {name for name, _ in _NO_STORE_RAW}
+
+
 @dataclass(slots=True)
-class _Answer:
+class Answer:
+    """The answer being made: whether a `Credential` was serialised into it."""
+
     carries_credential: bool = False
 
 
 # The answer being made; a worker thread's copy of the context shares the same object.
-_answer: ContextVar[_Answer | None] = ContextVar("answer", default=None)
+_answer: ContextVar[Answer | None] = ContextVar("answer", default=None)
+
+
+def begin_answer() -> tuple[Answer, Token[Answer | None]]:
+    """Start tracking a new answer in this context; reset the token when it is sent."""
+    answer = Answer()
+    return answer, _answer.set(answer)
+
+
+def end_answer(token: Token[Answer | None]) -> None:
+    _answer.reset(token)
+
+
+def secure(headers: Iterable[tuple[bytes, bytes]], answer: Answer) -> RawHeaders:
+    """The response's raw headers with the security headers (and no-store) set."""
+    replaced = _REPLACED_WITH_CREDENTIAL if answer.carries_credential else _REPLACED
+    kept = [header for header in headers if header[0] not in replaced]
+    has_csp = any(name == _CSP for name, _ in kept)
+    kept += _SECURITY_RAW
+    if not has_csp:
+        kept.append(_API_CSP_RAW)
+    if answer.carries_credential:
+        kept += _NO_STORE_RAW
+    return kept
 
 
 def _reveal(value: str) -> str:
@@ -51,30 +92,3 @@ def _reveal(value: str) -> str:
 
 # A secret shown in an answer (a key, a client secret, a token): that answer is no-store.
 Credential = Annotated[str, PlainSerializer(_reveal, return_type=str)]
-
-
-class SecurityHeadersMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        answer = _Answer()
-        token = _answer.set(answer)
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                headers.update(SECURITY_HEADERS)
-                if "content-security-policy" not in headers:
-                    headers["Content-Security-Policy"] = API_CSP
-                if answer.carries_credential:
-                    headers.update(NO_STORE)
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_headers)
-        finally:
-            _answer.reset(token)

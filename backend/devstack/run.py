@@ -73,6 +73,10 @@ def _run(stack: ExitStack, var_dir: Path, signals: StopSignals) -> int:
     children = stack.enter_context(ProcessGroup())
     port = os.environ.get("TESSERA_PORT", "8000")
     projects_port = os.environ.get("PROJECTS_PORT", _PROJECTS_DEFAULT_PORT)
+    # Browser sign-in's id_tokens need an asymmetric key (a development one is made under
+    # var/), and OpenID clients check that the issuer is the URL they discovered it at.
+    os.environ.setdefault("TESSERA_JWT_ALGORITHM", "EdDSA")
+    os.environ.setdefault("TESSERA_JWT_ISSUER", f"http://127.0.0.1:{port}")
     for name, argv in _children(var_dir, port, projects_port if projects else None).items():
         children.start(name, argv, cwd=PROJECT_ROOT)
     if started:

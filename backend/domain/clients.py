@@ -10,6 +10,7 @@ scheme, host and port, nothing else.
 
 import re
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from enum import StrEnum
 from urllib.parse import SplitResult, urlsplit
 
@@ -39,6 +40,21 @@ class GrantType(StrEnum):
     AUTHORIZATION_CODE = "authorization_code"
     REFRESH_TOKEN = "refresh_token"  # noqa: S105 (a grant type, not a secret)
     PASSWORD = "password"  # noqa: S105 (a grant type, not a secret)
+
+
+@dataclass(frozen=True, slots=True)
+class ClientSpec:
+    """A client as declared (POST /clients, or a [[client]] table of `clients apply`),
+    checked by services/clients.py `checked`: every list deduplicated, in order."""
+
+    client_id: str
+    name: str
+    type: ClientType
+    redirect_uris: list[str] = field(default_factory=list)
+    post_logout_redirect_uris: list[str] = field(default_factory=list)
+    allowed_origins: list[str] = field(default_factory=list)
+    grant_types: list[str] = field(default_factory=list)
+    resources: list[str] = field(default_factory=list)
 
 
 class ClientMetadataError(DomainError):

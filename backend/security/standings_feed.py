@@ -40,6 +40,8 @@ CURSOR_MAX_LENGTH = 41
 _CURSOR = re.compile(CURSOR_PATTERN)
 # The cursor of an empty stream: every change comes after it.
 ORIGIN = "0-0"
+# How much longer than a blocking read's own wait its socket waits for the reply.
+READ_MARGIN_SECONDS = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +137,11 @@ async def follow(
 
     Raises CursorGoneError if changes after `after` may have been trimmed away already.
     """
-    client = redis.asyncio.Redis.from_url(url, socket_connect_timeout=2)
+    # XREAD BLOCK holds the reply for up to block_seconds: the socket must wait longer
+    # than that, or redis-py's default read timeout (5 s) ends every idle stream.
+    client = redis.asyncio.Redis.from_url(
+        url, socket_connect_timeout=2, socket_timeout=block_seconds + READ_MARGIN_SECONDS
+    )
     key = _key(client)
     try:
         await _require_resumable(client, key, after)

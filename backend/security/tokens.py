@@ -112,6 +112,11 @@ class AccessTokenCodec:
     def issuer(self) -> str:
         return self._issuer
 
+    @property
+    def keys(self) -> KeyRing:
+        """The key ring, shared with the id_tokens (security/id_tokens.py)."""
+        return self._keys
+
     def jwks(self) -> dict[str, list[Jwk]]:
         """The public keys that verify these tokens (RFC 7517); empty under HS256."""
         return self._keys.jwks()

@@ -16,37 +16,22 @@ from sqlalchemy.orm import Session
 
 from backend.db.models import Api, ApiScope, Role, RoleScope, Tenant
 from backend.db.tenant_context import enter_platform, enter_tenant
-from backend.domain.api_manifest import ApiSpec, ManifestError
+from backend.domain.api_manifest import ApiSpec
 from backend.domain.errors import ConflictError
+from backend.domain.manifest import ManifestError
 from backend.domain.subjects import SubjectKind
 from backend.services import apis, audit, cutoff, role_impact, roles
+from backend.services.declared import Plan
 from backend.services.effects import Effects
 
 
 @dataclass(slots=True)
-class Plan:
-    """What applying the file changes; each entry is one line of the printed plan."""
-
-    add: list[str] = field(default_factory=list)
-    change: list[str] = field(default_factory=list)
-    remove: list[str] = field(default_factory=list)
+class ApiPlan(Plan):
     # Scopes the plan removes from stored APIs (those that roles may carry).
     removed_scopes: list[str] = field(default_factory=list)
 
-    @property
-    def empty(self) -> bool:
-        return not (self.add or self.change or self.remove)
 
-    def render(self) -> str:
-        if self.empty:
-            return "no changes"
-        lines = [*(f"+ {a}" for a in self.add), *(f"~ {c}" for c in self.change)]
-        lines += [f"- {r}" for r in self.remove]
-        counts = f"{len(self.add)} to add, {len(self.change)} to change, "
-        return "\n".join([*lines, f"plan: {counts}{len(self.remove)} to remove"])
-
-
-def plan(db: Session, specs: list[ApiSpec], *, prune: bool) -> Plan:
+def plan(db: Session, specs: list[ApiSpec], *, prune: bool) -> ApiPlan:
     """Compare the file with the stored APIs. A scope name held by another stored API is
     ManifestError with the file's line."""
     stored = {a.identifier: a for a in db.scalars(select(Api))}
@@ -56,7 +41,7 @@ def plan(db: Session, specs: list[ApiSpec], *, prune: bool) -> Plan:
     ):
         scopes[name] = (identifier, text)
     named = {s.identifier for s in specs}
-    result = Plan()
+    result = ApiPlan()
     for spec in specs:
         for scope, line in spec.scope_lines.items():
             owner = scopes.get(scope, (spec.identifier, ""))[0]
@@ -100,7 +85,7 @@ def apply(
     *,
     prune: bool,
     cascade: bool,
-) -> Plan:
+) -> ApiPlan:
     """Plan, then make the plan's changes; flushes only (the caller commits once)."""
     result = plan(db, specs, prune=prune)
     if result.empty:

@@ -53,13 +53,14 @@ def resolve(
     resources: Sequence[str],
     requested: frozenset[str] = frozenset(),
     *,
-    allowed: Collection[str] = (),
+    allowed: Collection[str] | None = None,
 ) -> Audience:
     """The API the `resource` values of a token request name (none: Tessera's own).
 
-    More than one, or one no API has, is InvalidTargetError; so is one outside a
-    client's non-empty `allowed` resources. A requested scope that no API has is
-    InvalidScopeError (scopes of other APIs are only left out of the token).
+    More than one, or one no API has, is InvalidTargetError; so is one a registered
+    client names that is not among its `allowed` resources (a client's request without
+    `resource` is for Tessera's own API, as any other). A requested scope that no API
+    has is InvalidScopeError (scopes of other APIs are only left out of the token).
     """
     if len(resources) > 1:
         raise InvalidTargetError(
@@ -67,7 +68,7 @@ def resolve(
             "can replay it to another; ask for one token per API"
         )
     identifier = resources[0] if resources else own_identifier
-    if allowed and identifier not in allowed:
+    if resources and allowed is not None and identifier not in allowed:
         raise InvalidTargetError(
             f"resource: this client may not ask for tokens for {identifier[:_SHOWN]!r}"
         )

@@ -8,11 +8,13 @@ from datetime import UTC, datetime
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from backend.domain.code_flow import OIDC_SCOPES
 from backend.domain.errors import InvalidGrantError, InvalidScopeError, LoginFailedError
 from backend.domain.policy import TenantPolicy
 from backend.domain.scopes import format_scopes
 from backend.domain.standing import may_act
 from backend.domain.token_lifetime import Carried, carried
+from backend.security.id_tokens import IdTokenSigner
 from backend.security.passwords import PasswordService
 from backend.security.tokens import AccessTokenCodec
 from backend.services import audiences, audit, lockout, sessions, subjects
@@ -31,6 +33,8 @@ class TokenGrant:
     expires_in: int
     scope: str
     refresh_token: str | None = None
+    # The authorization code grant's, when `openid` was asked.
+    id_token: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,22 +55,30 @@ class Issuers:
     codec: AccessTokenCodec
     refresh: RefreshPolicy
     platform_tenant_slug: str
+    id_tokens: IdTokenSigner
 
 
-def password_grant(
-    db: Session, passwords: PasswordService, issuers: Issuers, login: PasswordLogin
-) -> TokenGrant:
-    """RFC 6749 §4.3: check the credentials, issue an access token and open a session.
+@dataclass(frozen=True, slots=True)
+class VerifiedLogin:
+    """A password login that passed every check, not yet recorded."""
+
+    tenant_id: uuid.UUID
+    user_id: uuid.UUID
+    subject: subjects.TokenSubject
+    # An argon2id re-hash of a legacy hash, to store on success; None to keep it.
+    new_hash: str | None
+    now: datetime
+
+
+def verify_login(db: Session, passwords: PasswordService, login: PasswordLogin) -> VerifiedLogin:
+    """Check a password login as the password grant and the hosted sign-in page both do.
 
     An unknown tenant, an unknown user, a wrong password and a locked account are
     indistinguishable, in message and (through a dummy hash verification) in time. A
     wrong password counts towards the tenant's lockout (see services/lockout.py), which
-    refuses new logins only: the account's sessions go on. A legacy (bcrypt) hash is
-    replaced by an argon2id one on success.
-
-    Success and failure are audited (`auth.login_succeeded`, `auth.login_failed` with a
-    reason), the failure kept although the request fails; except in an unknown tenant,
-    which has no log to write to.
+    refuses new logins only: the account's sessions go on. A failure is audited
+    (`auth.login_failed` with a reason) and kept although the request fails; except in an
+    unknown tenant, which has no log to write to.
     """
     # One statement: tenant, user and the user's scopes (see subjects.load_login).
     found = subjects.load_login(db, login.tenant_slug, login.email, datetime.now(UTC))
@@ -94,12 +106,23 @@ def password_grant(
     refusal = may_act(subject.user_status, subject.tenant_status)
     if refusal is not None:
         raise _login_failed(db, tenant_id, f"user:{user_id}", refusal.value, refusal.message)
+    return VerifiedLogin(tenant_id, user_id, subject, checked.new_hash, now)
 
+
+def password_grant(
+    db: Session, passwords: PasswordService, issuers: Issuers, login: PasswordLogin
+) -> TokenGrant:
+    """RFC 6749 §4.3: check the credentials (`verify_login`), issue an access token and
+    open a session. A legacy (bcrypt) hash is replaced by an argon2id one on success,
+    and the success is audited (`auth.login_succeeded`)."""
+    verified = verify_login(db, passwords, login)
+    tenant_id, user_id, now = verified.tenant_id, verified.user_id, verified.now
+    held = verified.subject.scopes_in(issuers.platform_tenant_slug)
     audience = login.audience or audiences.own(issuers.codec.audience)
     issued_at = int(now.timestamp())
     granted = carried(
-        audience.grant(login.requested_scopes, subject.scopes_in(issuers.platform_tenant_slug)),
-        subject.lapses,
+        audience.grant(login.requested_scopes, held),
+        verified.subject.lapses,
         issued_at,
     )
     if login.requested_scopes and not granted.scopes:
@@ -124,7 +147,7 @@ def password_grant(
     )
     # One statement: the user's row, the session and the audit event.
     token_version: int = db.execute(
-        _LOGIN_WRITES, {**session, **event, "new_hash": checked.new_hash}
+        _LOGIN_WRITES, {**session, **event, "new_hash": verified.new_hash}
     ).scalar_one()
     return _grant(
         issuers, tenant_id, user_id, token_version, granted, issued_at, refresh_token, audience
@@ -175,6 +198,8 @@ def refresh_grant(
         issued_at,
         rotation.token,
         audience,
+        # OpenID Connect's scopes of a code-flow session stay with it (userinfo needs openid).
+        oidc=frozenset(rotation.scope.split()) & OIDC_SCOPES,
     )
 
 
@@ -216,10 +241,12 @@ def _grant(
     issued_at: int,
     refresh_token: str | None,
     audience: audiences.Audience,
+    *,
+    oidc: frozenset[str] = frozenset(),
 ) -> TokenGrant:
     """An access token for `audience` that ends, at the latest, when one of its scopes
     lapses."""
-    scope = format_scopes(granted.scopes)
+    scope = " ".join(filter(None, [format_scopes(granted.scopes), *sorted(oidc)]))
     issued = issuers.codec.issue(
         user_id=user_id,
         tenant_id=tenant_id,

@@ -11,15 +11,16 @@ SHA-256: 256 random bits need no slow hash.
 import hmac
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from backend.db.models import Api, Client
 from backend.domain.clients import (
     ClientMetadataError,
+    ClientSpec,
     ClientType,
     GrantType,
     validate_client_id,
@@ -32,11 +33,12 @@ from backend.domain.errors import FormClientError, NotFoundError, UnauthorizedCl
 from backend.security.opaque import new_secret, parse_secret
 from backend.services import audit, concurrency
 from backend.services.paging import Page, page_of
-from backend.services.principals import Principal
 
 # Not service accounts' "cs": the two kinds of secret never pass for one another.
 SECRET_KIND = "app"  # noqa: S105 (the prefix of application secrets, not a secret)
-_FIELDS = (
+# What may change after registration (client_id and type never do), in the order
+# plans and audit events show them.
+MUTABLE_FIELDS = (
     "name",
     "redirect_uris",
     "post_logout_redirect_uris",
@@ -47,21 +49,6 @@ _FIELDS = (
 
 
 @dataclass(frozen=True, slots=True)
-class ClientSpec:
-    """A client as declared (POST /clients, or a [[client]] table of `clients apply`),
-    checked by `checked`: every list deduplicated, in order."""
-
-    client_id: str
-    name: str
-    type: ClientType
-    redirect_uris: list[str] = field(default_factory=list)
-    post_logout_redirect_uris: list[str] = field(default_factory=list)
-    allowed_origins: list[str] = field(default_factory=list)
-    grant_types: list[str] = field(default_factory=list)
-    resources: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
 class CreatedClient:
     client: Client
     # A confidential client's secret, shown this once; None for a public client.
@@ -69,7 +56,8 @@ class CreatedClient:
 
 
 def known_resources(db: Session, own_audience: str) -> frozenset[str]:
-    """The API identifiers a client may be allowed: Tessera's own and every product API's."""
+    """The API identifiers a client may be allowed: Tessera's own admin API and every
+    registered API."""
     return frozenset({own_audience, *db.scalars(select(Api.identifier))})
 
 
@@ -98,7 +86,7 @@ def checked(spec: ClientSpec, resources: Iterable[str]) -> ClientSpec:
 
 
 def create(
-    db: Session, operator: Principal, spec: ClientSpec, *, own_audience: str
+    db: Session, operator: audit.Acting, spec: ClientSpec, *, own_audience: str
 ) -> CreatedClient:
     """Register a client; a taken client_id is ConflictError (409). Needs
     enter_as_operator first. A confidential client gets a secret, returned once."""
@@ -143,14 +131,19 @@ def by_client_id(db: Session, client_id: str) -> Client | None:
 
 
 def update(
-    db: Session, operator: Principal, id: uuid.UUID, changes: dict[str, Any], *, own_audience: str
+    db: Session,
+    operator: audit.Acting,
+    id: uuid.UUID,
+    changes: dict[str, Any],
+    *,
+    own_audience: str,
 ) -> Client:
     """Change a client's name, URIs, origins, grants or resources (`changes` holds only
     the fields given). client_id and type never change. Audited with what changed."""
     client = get(db, id, for_update=True)
     before = snapshot(client)
     spec = checked(
-        replace(_spec_of(client), **{k: v for k, v in changes.items() if k in _FIELDS}),
+        replace(_spec_of(client), **{k: v for k, v in changes.items() if k in MUTABLE_FIELDS}),
         known_resources(db, own_audience),
     )
     _assign(client, spec)
@@ -166,7 +159,7 @@ def update(
     return client
 
 
-def delete(db: Session, operator: Principal, id: uuid.UUID) -> None:
+def delete(db: Session, operator: audit.Acting, id: uuid.UUID) -> None:
     """Remove a client: /authorize and /token refuse its client_id from now on."""
     client = get(db, id, for_update=True)
     data = {"before": snapshot(client)}
@@ -207,7 +200,7 @@ def client_for_grant(
 def snapshot(client: Client) -> dict[str, Any]:
     """What the audit log and `clients apply`'s plan compare: never the secret."""
     return {"client_id": client.client_id, "type": client.type.value} | {
-        name: getattr(client, name) for name in _FIELDS
+        name: getattr(client, name) for name in MUTABLE_FIELDS
     }
 
 
@@ -225,5 +218,10 @@ def _spec_of(client: Client) -> ClientSpec:
 
 
 def _assign(client: Client, spec: ClientSpec) -> None:
-    for name in _FIELDS:
+    for name in MUTABLE_FIELDS:
         setattr(client, name, getattr(spec, name))
+
+
+def origin_allowed(db: Session, origin: str) -> bool:
+    """Whether some client lists `origin` among its allowed_origins (CORS)."""
+    return bool(db.scalar(select(exists().where(Client.allowed_origins.any_() == origin))))

@@ -57,6 +57,8 @@ class Reason(StrEnum):
     SERVICE_ACCOUNT_REVOKED = "service_account_revoked"
     TENANT_SUSPENDED = "tenant_suspended"
     TENANT_REACTIVATED = "tenant_reactivated"
+    # An authorization code came back after its exchange: it may have been stolen.
+    CODE_REUSED = "code_reused"
 
 
 def users(

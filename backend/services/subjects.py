@@ -120,3 +120,17 @@ _LOGIN = text(
     f"SELECT s.tenant_id, s.tenant_policy, s.user_id, s.password_hash, {COLUMNS} "  # noqa: S608
     "FROM tessera_login_subject(:slug, :email, :now) s"
 )
+
+
+def load(
+    db: Session, tenant_id: uuid.UUID, user_id: uuid.UUID, now: datetime
+) -> TokenSubject | None:
+    """The user's standing and scopes now (binding the tenant); None for no such user."""
+    params = {"tenant_id": tenant_id, "user_id": user_id, "now": now}
+    row = db.execute(_SUBJECT, params).one_or_none()
+    return None if row is None else from_row(tenant_id, user_id, row)
+
+
+_SUBJECT = text(
+    f"SELECT {COLUMNS} FROM tessera_token_subject(:tenant_id, :user_id, :now) s"  # noqa: S608
+)

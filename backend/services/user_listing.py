@@ -6,10 +6,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Row, Select, bindparam, exists, or_, select
+from sqlalchemy import Row, Select, bindparam, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from backend.db.models import Grant, User, UserStatus
+from backend.domain.emails import MAX_EMAIL_LENGTH
 from backend.services.paging import Page, page_of
 from backend.services.users import deleted_clause
 
@@ -69,7 +70,8 @@ def list_users(
     if filters.status is not None:
         values["status"] = filters.status
     if filters.email_prefix:
-        values["email_prefix"] = _like_literal(filters.email_prefix)
+        values["email_prefix"] = filters.email_prefix
+        values["beyond_prefix"] = BEYOND_ANY_EMAIL
     if filters.role_id is not None:
         values["role_id"] = filters.role_id
         values["now"] = datetime.now(UTC)
@@ -93,7 +95,14 @@ def _page_query(*, status: bool, email_prefix: bool, role: bool, after: bool) ->
     if status:
         query = query.where(User.status == bindparam("status", type_=User.status.type))
     if email_prefix:
-        query = query.where(User.email.istartswith(bindparam("email_prefix"), escape="/"))
+        # A range on the stored email_lower, not ILIKE: LIKE is not leakproof, so under
+        # row-level security PostgreSQL filtered the tenant's rows one by one with it.
+        # lower() of the parameter is PostgreSQL's, as email_lower's is.
+        low = func.lower(bindparam("email_prefix"))
+        query = query.where(
+            User.email_lower >= low,
+            User.email_lower < low.op("||")(bindparam("beyond_prefix")),
+        )
     if role:
         query = query.where(
             exists().where(
@@ -108,6 +117,8 @@ def _page_query(*, status: bool, email_prefix: bool, role: bool, after: bool) ->
     return query.order_by(User.email_lower).limit(bindparam("limit"))
 
 
-def _like_literal(text: str) -> str:
-    """`text` matched literally by LIKE ... ESCAPE '/': its `%` and `_` are characters."""
-    return text.replace("/", "//").replace("%", "/%").replace("_", "/_")
+# Appended to a prefix, a string greater than the prefix followed by any stored email:
+# email_lower is compared by code point (collation "C"), and what follows the prefix is
+# shorter than this run of the greatest code point. So [prefix, prefix + this) holds
+# exactly the emails that start with the prefix.
+BEYOND_ANY_EMAIL = chr(0x10FFFF) * (MAX_EMAIL_LENGTH + 1)

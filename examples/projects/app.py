@@ -82,6 +82,9 @@ def create_app(settings: ProjectsSettings | None = None) -> FastAPI:
             engine.dispose()
 
     app = FastAPI(title="Projects (a Tessera example)", lifespan=lifespan)
+    # For wrappers of this app (the bench's): the pool and the guard it serves with.
+    app.state.engine = engine
+    app.state.guard = guard
     app.add_exception_handler(RequestValidationError, _invalid)
     _routes(app, guard, engine)
     return app
@@ -109,16 +112,26 @@ async def _invalid(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=422)
 
 
+_COLUMNS = (projects.c.id, projects.c.name, projects.c.created_at)
+
+
+def _found(row: RowMapping | None) -> ProjectOut:
+    # Another tenant's project is invisible under row-level security: 404, as unknown.
+    if row is None:
+        raise HTTPException(status_code=404, detail="project not found")
+    return ProjectOut.model_validate(dict(row))
+
+
+def read_project(engine: Engine, tenant_id: uuid.UUID, project_id: uuid.UUID) -> ProjectOut:
+    """The project as `tenant_id` sees it; 404 if unknown or another tenant's."""
+    query = select(*_COLUMNS).where(projects.c.id == project_id)
+    with tenant_transaction(engine, tenant_id) as connection:
+        return _found(connection.execute(query).mappings().first())
+
+
 def _routes(app: FastAPI, guard: TesseraGuard, engine: Engine) -> None:
     reader = Annotated[TesseraCaller, Security(guard, scopes=["projects:read"])]
     writer = Annotated[TesseraCaller, Security(guard, scopes=["projects:write"])]
-    columns = (projects.c.id, projects.c.name, projects.c.created_at)
-
-    def found(row: RowMapping | None) -> ProjectOut:
-        # Another tenant's project is invisible under row-level security: 404, as unknown.
-        if row is None:
-            raise HTTPException(status_code=404, detail="project not found")
-        return ProjectOut.model_validate(dict(row))
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
@@ -128,7 +141,7 @@ def _routes(app: FastAPI, guard: TesseraGuard, engine: Engine) -> None:
     def list_projects(
         caller: reader, limit: Annotated[int, Query(ge=1, le=200)] = 100
     ) -> ProjectList:
-        query = select(*columns).order_by(projects.c.created_at, projects.c.id).limit(limit)
+        query = select(*_COLUMNS).order_by(projects.c.created_at, projects.c.id).limit(limit)
         with tenant_transaction(engine, caller.tenant_id) as connection:
             rows = connection.execute(query).mappings().all()
         return ProjectList(items=[ProjectOut.model_validate(dict(row)) for row in rows])
@@ -136,16 +149,14 @@ def _routes(app: FastAPI, guard: TesseraGuard, engine: Engine) -> None:
     @app.post("/projects", status_code=201)
     def create_project(caller: writer, body: ProjectIn) -> ProjectOut:
         statement = (
-            insert(projects).values(tenant_id=caller.tenant_id, name=body.name).returning(*columns)
+            insert(projects).values(tenant_id=caller.tenant_id, name=body.name).returning(*_COLUMNS)
         )
         with tenant_transaction(engine, caller.tenant_id) as connection:
-            return found(connection.execute(statement).mappings().first())
+            return _found(connection.execute(statement).mappings().first())
 
     @app.get("/projects/{project_id}")
     def get_project(caller: reader, project_id: uuid.UUID) -> ProjectOut:
-        query = select(*columns).where(projects.c.id == project_id)
-        with tenant_transaction(engine, caller.tenant_id) as connection:
-            return found(connection.execute(query).mappings().first())
+        return read_project(engine, caller.tenant_id, project_id)
 
     @app.patch("/projects/{project_id}")
     def rename_project(caller: writer, project_id: uuid.UUID, body: ProjectIn) -> ProjectOut:
@@ -153,10 +164,10 @@ def _routes(app: FastAPI, guard: TesseraGuard, engine: Engine) -> None:
             update(projects)
             .where(projects.c.id == project_id)
             .values(name=body.name)
-            .returning(*columns)
+            .returning(*_COLUMNS)
         )
         with tenant_transaction(engine, caller.tenant_id) as connection:
-            return found(connection.execute(statement).mappings().first())
+            return _found(connection.execute(statement).mappings().first())
 
     @app.delete("/projects/{project_id}", status_code=204)
     def delete_project(caller: writer, project_id: uuid.UUID) -> Response:

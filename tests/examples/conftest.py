@@ -12,25 +12,18 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import jwt
 import pytest
-from alembic import command
-from alembic.config import Config
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from examples.projects.app import create_app
 from examples.projects.settings import ApiDeclaration, ProjectsSettings
-from tests.support.database import drop_database, recreate_database
-
-PROJECT_DIR = Path(__file__).resolve().parents[2] / "examples" / "projects"
-APP_ROLE = "projects_app"
+from tests.support.projects import projects_database
 
 
 @dataclass
@@ -98,22 +91,10 @@ def projects_settings(
     """The example's own database, migrated by its own Alembic migrations."""
     workerinput = getattr(request.config, "workerinput", {})
     name = f"projects_test_{uuid.uuid4().hex[:8]}_{workerinput.get('workerid', 'main')}"
-    recreate_database(admin_database_url, name)
-    admin = make_url(admin_database_url)
-    owner = admin.set(database=name).render_as_string(hide_password=False)
-    app = admin.set(username=APP_ROLE, password=APP_ROLE, database=name)
-    found = ProjectsSettings(
-        database_url=app.render_as_string(hide_password=False),
-        migration_database_url=owner,
-        issuer=issuer.url,
-        discovery_wait_seconds=0,
-    )
-    config = Config(str(PROJECT_DIR / "alembic.ini"))
-    config.attributes["settings"] = found
-    config.attributes["configure_logger"] = False
-    command.upgrade(config, "head")
-    yield found
-    drop_database(admin_database_url, name)
+    with projects_database(
+        admin_database_url, name, issuer=issuer.url, discovery_wait_seconds=0
+    ) as found:
+        yield found
 
 
 @pytest.fixture

@@ -12,7 +12,8 @@ from sqlalchemy.pool import NullPool
 
 from backend.domain.api_manifest import parse_manifest
 from examples.projects.settings import API_FILE, ApiDeclaration, ProjectsSettings
-from tests.examples.conftest import PROJECT_DIR, StandInIssuer
+from tests.examples.conftest import StandInIssuer
+from tests.support.projects import PROJECT_DIR
 
 READ_WRITE = "projects:read projects:write"
 

@@ -13,6 +13,7 @@ from fastapi import FastAPI, Security
 from sqlalchemy.orm import Session
 from tessera_fastapi import TesseraCaller, TesseraGuard
 
+from backend.db.models import Tenant
 from backend.domain.scopes import Scope
 from backend.security.opaque import new_secret
 from backend.services.service_accounts import SECRET_KIND
@@ -28,8 +29,9 @@ class FeedAccount:
 
 
 def feed_account(db: Session, settings: Settings) -> FeedAccount:
-    """The platform tenant and a service account of it that reads the feed."""
-    platform = TenantFactory(slug=settings.platform_tenant_slug)
+    """A service account of the platform tenant (made if missing) that reads the feed."""
+    slug = settings.platform_tenant_slug
+    platform = db.query(Tenant).filter_by(slug=slug).one_or_none() or TenantFactory(slug=slug)
     role = RoleFactory(tenant=platform, name="standings-reader", scopes=[Scope.STANDINGS_READ])
     secret = new_secret(SECRET_KIND, platform.id)
     account = ServiceAccountFactory(tenant=platform, secret_hash=secret.digest, roles=[role])

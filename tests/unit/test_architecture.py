@@ -112,3 +112,18 @@ def test_observability_imports_no_service() -> None:
     reached = reached_from(under("backend.observability"))
     offenders = {m: by for m, by in reached.items() if m.startswith("backend.services")}
     assert offenders == {}, f"imported by observability (module: its importer): {offenders}"
+
+
+def test_the_backend_never_imports_the_bench_or_its_peers() -> None:
+    """The bench's peers (fastapi-users, the docs example) come from an optional group
+    that production never installs: nothing in backend may need them, or the bench."""
+    imports = {
+        name: imported_modules(path)
+        for path in BACKEND.rglob("*.py")
+        for name in [str(path.relative_to(PROJECT_ROOT))]
+    }
+    offenders = {
+        module: sorted(i for i in found if i.split(".")[0] in {"bench", "fastapi_users"})
+        for module, found in imports.items()
+    }
+    assert {m: found for m, found in offenders.items() if found} == {}

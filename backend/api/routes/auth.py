@@ -30,7 +30,7 @@ from backend.observability import metrics
 from backend.runtime import Runtime
 from backend.security.basic_auth import parse_basic
 from backend.security.rate_limit import client_address
-from backend.services import audiences, auth, clients, service_accounts, sessions
+from backend.services import audiences, auth, clients, code_flow, service_accounts, sessions
 
 router = APIRouter(tags=["auth"], route_class=OAuthRoute)
 
@@ -60,7 +60,7 @@ def limit_token_requests(request: Request, runtime: AppRuntime) -> None:
         401: {"model": ErrorBody, "description": "invalid_client (client_credentials)"},
         429: {"model": ErrorBody, "description": "rate_limited: retry after Retry-After"},
     },
-    summary="Issue tokens: password, refresh_token and client_credentials grants",
+    summary="Issue tokens: password, refresh_token, client_credentials, authorization_code",
 )
 async def issue_token(
     request: Request,
@@ -79,6 +79,11 @@ async def issue_token(
     `grant_type=refresh_token`: exchange a refresh token for a new access token and a
     new refresh token; the one presented stops working.
 
+    `grant_type=authorization_code`: exchange the code /authorize sent, with the
+    `redirect_uri` it went to and the PKCE `code_verifier`; the client names itself with
+    `client_id` (a confidential one with its secret, or HTTP Basic). Adds an `id_token`
+    when `openid` was asked, and a refresh token with `offline_access`.
+
     `grant_type=client_credentials`: a service account authenticates with HTTP Basic
     (`client_id:client_secret`) and gets an access token; no refresh token.
     """
@@ -88,7 +93,7 @@ async def issue_token(
         limit_token_requests(request, runtime)
         requested = _requested_scopes(form.scope)
         if grant_type == "password":
-            allowed: list[str] = []
+            allowed: list[str] | None = None
             if form.client_id is not None:
                 allowed = clients.client_for_grant(
                     db, form.client_id, form.client_secret, GrantType.PASSWORD
@@ -108,6 +113,8 @@ async def issue_token(
                 grant = auth.refresh_grant(
                     db, runtime.issuers, refresh_token, requested, form.resource
                 )
+        elif grant_type == "authorization_code":
+            grant = _code_grant(runtime, db, form, authorization, user_agent)
         elif grant_type == "client_credentials":
             credentials = parse_basic(authorization)
             if credentials is None:
@@ -117,7 +124,7 @@ async def issue_token(
                 runtime.issuers,
                 *credentials,
                 requested,
-                _audience(db, runtime, form, requested, []),
+                _audience(db, runtime, form, requested, None),
             )
         elif grant_type is None:
             raise InvalidRequestError("grant_type is required")
@@ -133,6 +140,7 @@ async def issue_token(
         expires_in=issued.expires_in,
         scope=issued.scope,
         refresh_token=issued.refresh_token,
+        id_token=issued.id_token,
     )
 
 
@@ -168,12 +176,41 @@ def _audience(
     runtime: Runtime,
     form: TokenRequest,
     requested: frozenset[str],
-    allowed: list[str],
+    allowed: list[str] | None,
 ) -> audiences.Audience:
     """The API a new token is for: the form's `resource`, or Tessera's own."""
     return audiences.resolve(
         db, runtime.settings.jwt_audience, form.resource, requested, allowed=allowed
     )
+
+
+def _code_grant(
+    runtime: Runtime,
+    db: Session,
+    form: TokenRequest,
+    authorization: str | None,
+    user_agent: str,
+) -> auth.TokenGrant:
+    """The client (in the form, or with HTTP Basic for a confidential one) and its code."""
+    basic = parse_basic(authorization)
+    client_id, secret = basic if basic is not None else (form.client_id, form.client_secret)
+    if not client_id:
+        raise InvalidRequestError("client_id is required")
+    if not form.code:
+        raise InvalidRequestError("code is required")
+    client = clients.client_for_grant(db, client_id, secret, GrantType.AUTHORIZATION_CODE)
+    exchange = code_flow.CodeExchange(
+        code=form.code,
+        client=client,
+        redirect_uri=form.redirect_uri,
+        code_verifier=form.code_verifier,
+        user_agent=user_agent,
+        resources=form.resource,
+    )
+    with metrics.count_grant(GrantType.AUTHORIZATION_CODE.value):
+        return code_flow.code_grant(
+            db, runtime.effects, runtime.issuers, exchange, datetime.now(UTC)
+        )
 
 
 def _requested_scopes(scope: str | None) -> frozenset[str]:

@@ -14,8 +14,8 @@ from backend.api.schemas.clients import (
     ClientUpdate,
 )
 from backend.api.schemas.errors import BAD_CURSOR, CONFLICT, GUARDED_RESPONSES, NOT_FOUND
+from backend.domain.clients import ClientSpec
 from backend.services import clients, tenants
-from backend.services.clients import ClientSpec
 
 router = APIRouter(prefix="/clients", tags=["clients (platform)"])
 

@@ -5,14 +5,19 @@ from pydantic.config import JsonDict
 
 from backend.api.headers import Credential
 from backend.api.schemas.text import STORABLE
+from backend.domain.clients import MAX_URI_LENGTH
 from backend.domain.policy import MAX_PASSWORD_LENGTH
 from backend.domain.scopes import SCOPE_LIST_PATTERN
 from backend.domain.tenants import SLUG_PATTERN
 
-GRANT_TYPES = ("password", "refresh_token", "client_credentials")
+GRANT_TYPES = ("password", "refresh_token", "client_credentials", "authorization_code")
 TOKEN_TYPE_HINTS = ("refresh_token", "access_token")
 # The fields each grant needs besides grant_type (client_credentials: HTTP Basic).
-_GRANT_FIELDS = {"password": ("username", "password"), "refresh_token": ("refresh_token",)}
+_GRANT_FIELDS = {
+    "password": ("username", "password"),
+    "refresh_token": ("refresh_token",),
+    "authorization_code": ("code", "redirect_uri", "code_verifier"),
+}
 # What the route checks, stated for clients and fuzzers: a grant_type, and its fields.
 _TOKEN_GRAMMAR: JsonDict = {
     "required": ["grant_type"],
@@ -102,6 +107,27 @@ class TokenRequest(BaseModel):
             _NAME, minLength=1, format="password", description="A confidential client's secret"
         ),
     ] = None
+    code: Annotated[
+        str | None,
+        *_string(_NAME, minLength=1, description="authorization_code: the code /authorize sent"),
+    ] = None
+    redirect_uri: Annotated[
+        str | None,
+        *_string(
+            MAX_URI_LENGTH,
+            minLength=1,
+            description="authorization_code: the redirect_uri the code was sent to",
+        ),
+    ] = None
+    code_verifier: Annotated[
+        str | None,
+        *_string(
+            _NAME,
+            minLength=43,
+            pattern=r"^[A-Za-z0-9._~-]{43,128}$",
+            description="authorization_code: the PKCE verifier (RFC 7636)",
+        ),
+    ] = None
 
 
 class RevocationRequest(BaseModel):
@@ -140,5 +166,7 @@ class TokenResponse(BaseModel):
     token_type: Literal["bearer"] = "bearer"  # noqa: S105 (a token type, not a secret)
     expires_in: int
     scope: str
-    # Password and refresh grants only; rotate on every use.
+    # Password and refresh grants, and the code grant with offline_access; rotate on use.
     refresh_token: Credential | None = None
+    # The code grant, when `openid` was asked (OpenID Connect Core §3.1.3.3).
+    id_token: Credential | None = None

@@ -25,9 +25,10 @@ class Jwks(BaseModel):
 
 
 class AuthorizationServerMetadata(BaseModel):
-    """RFC 8414 §2. There is no authorization endpoint, so no response type is supported."""
+    """RFC 8414 §2."""
 
     issuer: str
+    authorization_endpoint: str
     token_endpoint: str
     revocation_endpoint: str
     # RFC 8414 §2 (RFC 7662): service accounts authenticate with HTTP Basic.
@@ -42,3 +43,27 @@ class AuthorizationServerMetadata(BaseModel):
     # Every API's scopes: a token names one API with `resource` (RFC 8707).
     scopes_supported: list[str]
     response_types_supported: list[str]
+    code_challenge_methods_supported: list[str]
+
+
+class OpenIdConfiguration(AuthorizationServerMetadata):
+    """OpenID Connect Discovery 1.0 §3: the authorization server's metadata, and what
+    OpenID Connect adds."""
+
+    userinfo_endpoint: str
+    end_session_endpoint: str
+    subject_types_supported: list[str]
+    id_token_signing_alg_values_supported: list[str]
+    claims_supported: list[str]
+    response_modes_supported: list[str]
+    prompt_values_supported: list[str]
+
+
+class UserInfo(BaseModel):
+    """OpenID Connect Core §5.3.2: the claims the access token's scopes allow."""
+
+    sub: str
+    tid: str
+    email: str | None = None
+    email_verified: bool | None = None
+    name: str | None = None

@@ -3,6 +3,7 @@
 from backend.db.models.api_keys import ApiKey
 from backend.db.models.apis import Api, ApiScope
 from backend.db.models.audit import AuditEvent
+from backend.db.models.authorization_codes import AuthorizationCode
 from backend.db.models.clients import Client
 from backend.db.models.imports import ImportOutcome, ImportRow
 from backend.db.models.invitations import Invitation
@@ -18,6 +19,7 @@ __all__ = [
     "ApiKey",
     "ApiScope",
     "AuditEvent",
+    "AuthorizationCode",
     "Client",
     "Grant",
     "ImportOutcome",

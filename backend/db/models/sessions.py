@@ -8,7 +8,8 @@ from backend.db.base import Base
 
 
 class LoginSession(Base):
-    """A session: one login, the family of refresh tokens rotated from its password grant."""
+    """A session: one login, the family of refresh tokens rotated from its password grant,
+    or a browser session of the hosted sign-in pages."""
 
     __tablename__ = "refresh_families"
     __table_args__ = (
@@ -16,6 +17,7 @@ class LoginSession(Base):
             ["tenant_id", "user_id"], ["users.tenant_id", "users.id"], ondelete="CASCADE"
         ),
         Index("ix_refresh_families_tenant_id_user_id", "tenant_id", "user_id"),
+        UniqueConstraint("tenant_id", "browser_secret_hash"),
     )
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
@@ -30,6 +32,9 @@ class LoginSession(Base):
     revoked_reason: Mapped[str | None] = mapped_column(String(64))
     # The API (identifier) its tokens are for, kept by every refresh; None: Tessera's own.
     resource: Mapped[str | None] = mapped_column(String(300))
+    # A browser session (a hosted sign-in, its cookie's SHA-256) rather than a family of
+    # refresh tokens: it has none, and lets a later /authorize skip the form.
+    browser_secret_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32))
 
 
 class RefreshToken(Base):

@@ -18,6 +18,7 @@ import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Annotated, Any
 
 import httpx
@@ -28,13 +29,16 @@ from fastapi.openapi.models import OAuth2 as OAuth2Model
 from fastapi.openapi.models import OAuthFlowPassword, OAuthFlows
 from fastapi.security import OAuth2PasswordBearer, SecurityScopes
 
-from tessera_fastapi.keys import ASYMMETRIC_ALGORITHMS, KeySet, Metadata
+from tessera_fastapi.keys import ASYMMETRIC_ALGORITHMS, KeySet, Metadata, VerificationKey
 from tessera_fastapi.standings import FeedFollower, Standings
 
 logger = logging.getLogger("tessera_fastapi")
 
 ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
 FEED_SCOPE = "standings:read"
+# Verified tokens a guard remembers (each well under 1 KiB with its claims): a client
+# sends the same access token with every request for its lifetime.
+VERIFIED_TOKENS = 4096
 USER = "user"
 
 
@@ -137,6 +141,9 @@ class TesseraGuard:
         self._feed_token: tuple[str, float] | None = None
         # While the feed is lost: (tenant, kind, subject, version) -> (active, when asked).
         self._introspected: dict[tuple[str, str, str, int], tuple[bool, float]] = {}
+        # Tokens verified before, by their text (see _recall).
+        self._verified: dict[str, _Verified] = {}
+        self._verified_lock = threading.Lock()
         # The OpenAPI scheme: /docs' Authorize logs in against Tessera's token URL (set
         # from the metadata at start-up; the issuer's /token until then).
         self.scheme = OAuth2PasswordBearer(
@@ -229,21 +236,41 @@ class TesseraGuard:
             await run_in_threadpool(self.start)
         if not token:
             raise _unauthorized("missing bearer token")
-        claims = self._verify(token)
-        if claims is None:
+        verified = self._recall(token)
+        if verified is None:
             # An unknown kid: the keys may have rotated. Fetched at most once per interval.
-            claims = await run_in_threadpool(self._verify, token, True)
-        if claims is None:
-            raise _unauthorized("unknown signing key")
-        caller = _caller(claims)
+            verified = self._verify(token) or await run_in_threadpool(self._verify, token, True)
+            if verified is None:
+                raise _unauthorized("unknown signing key")
+            self._remember(token, verified)
+        caller = verified.caller
         await self._check_standing(caller, token)
         missing = [s for s in security_scopes.scopes if s not in caller.scopes]
         if missing:
             raise _forbidden(missing)
         return caller
 
-    def _verify(self, token: str, refetch: bool = False) -> dict[str, Any] | None:
-        """The token's claims; None if its kid is unknown (and `refetch` is False)."""
+    def _recall(self, token: str) -> "_Verified | None":
+        """The token as verified before, if it was, its key is still held and it has not
+        expired since: the same bytes under the same key verify the same way every time,
+        so a repeat needs only the expiry check. A key gone from the JWKS (or replaced
+        by a refetch) ends its tokens' places here: they are verified afresh."""
+        held = self._verified.get(token)
+        if held is None or self.keys is None or self.keys.get_held(held.kid) is not held.key:
+            return None
+        if held.expires <= time.time() - self.leeway:
+            raise _unauthorized("token has expired")
+        return held
+
+    def _remember(self, token: str, verified: "_Verified") -> None:
+        with self._verified_lock:
+            if len(self._verified) >= VERIFIED_TOKENS:
+                # The oldest first: dicts keep their insertion order.
+                del self._verified[next(iter(self._verified))]
+            self._verified[token] = verified
+
+    def _verify(self, token: str, refetch: bool = False) -> "_Verified | None":
+        """The full verification; None if the kid is unknown (and `refetch` is False)."""
         metadata, keys = self._discovered()
         try:
             header = jwt.get_unverified_header(token)
@@ -279,7 +306,7 @@ class TesseraGuard:
             raise _unauthorized("token has expired") from None
         except jwt.PyJWTError:
             raise _unauthorized("token is invalid") from None
-        return claims
+        return _Verified(_caller(claims), kid, key, float(claims["exp"]))
 
     # Standing
 
@@ -351,6 +378,16 @@ class TesseraGuard:
             return self._feed_token[0]
 
 
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    """A verified token: its caller, the key that verified it, and when it expires."""
+
+    caller: TesseraCaller
+    kid: str
+    key: VerificationKey
+    expires: float
+
+
 def _caller(claims: dict[str, Any]) -> TesseraCaller:
     scope = claims.get("scope", "")
     if not isinstance(scope, str):
@@ -361,7 +398,8 @@ def _caller(claims: dict[str, Any]) -> TesseraCaller:
             tenant_id=uuid.UUID(str(claims["tid"])),
             scopes=frozenset(scope.split()),
             token_id=str(claims["jti"]),
-            claims=claims,
+            # Read-only: one caller serves every request that presents the same token.
+            claims=MappingProxyType(claims),
         )
     except (KeyError, ValueError):
         raise _unauthorized("token is invalid") from None

@@ -158,11 +158,13 @@ def test_the_token_form_states_each_grants_fields() -> None:
         "password",
         "refresh_token",
         "client_credentials",
+        "authorization_code",
     ]
     needs = {c["if"]["properties"]["grant_type"]["const"]: c["then"] for c in form["allOf"]}
     assert needs == {
         "password": {"required": ["username", "password"]},
         "refresh_token": {"required": ["refresh_token"]},
+        "authorization_code": {"required": ["code", "redirect_uri", "code_verifier"]},
     }
     assert re.search(property_of("TokenRequest", "scope")["pattern"], "me users:read")
     assert re.search(property_of("TokenRequest", "tenant")["pattern"], "acme")

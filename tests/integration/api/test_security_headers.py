@@ -30,6 +30,7 @@ OPENAPI = create_app(Settings()).openapi()
 SECRETLIKE = re.compile(r"token|secret|key|password")
 NOT_SECRETS = {
     "token_type",  # "bearer"
+    "id_token_signing_alg_values_supported",  # algorithm names
     "token_scopes",  # scope names
     "secret_prefix",  # a few characters, for recognising a secret in a list
     "password_set",  # a boolean

@@ -1,16 +1,19 @@
 """The standings feed: its snapshot, what each change publishes, and who may read it."""
 
+import asyncio
+import inspect
 from collections.abc import Callable
 
 import pytest
 import redis
+import redis.asyncio
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from backend.db.models import Tenant, TenantStatus, User
 from backend.domain.scopes import TENANT_SCOPES, Scope
 from backend.runtime import Runtime
-from backend.security.standings_feed import StandingsFeed
+from backend.security.standings_feed import StandingsFeed, follow
 from backend.settings import Settings
 from tests.conftest import bearer, builtin_role
 from tests.factories import RoleFactory, TenantFactory, UserFactory
@@ -149,3 +152,21 @@ def test_a_malformed_last_event_id_is_refused_with_a_reason(
     response = client.get("/standings/stream", headers=headers)
     assert response.status_code == 422, response.text
     assert "Last-Event-ID" in response.text
+
+
+def test_an_idle_follow_outlasts_the_redis_clients_default_read_timeout(
+    settings: Settings, feed: StandingsFeed
+) -> None:
+    # An idle stream's blocking read takes its whole heartbeat interval; with redis-py's
+    # default socket timeout shorter than that, the read failed and the stream ended.
+    default = inspect.signature(redis.asyncio.Redis).parameters["socket_timeout"].default
+    assert isinstance(default, int | float)
+
+    async def first() -> tuple[str, str] | None:
+        stream = follow(settings.redis_url, feed.cursor(), block_seconds=default + 0.5)
+        try:
+            return await anext(stream)
+        finally:
+            await stream.aclose()
+
+    assert asyncio.run(first()) is None  # a heartbeat, not an error

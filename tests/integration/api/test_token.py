@@ -181,7 +181,7 @@ def test_platform_scopes_are_never_granted_outside_the_platform_tenant(
             {"grant_type": "password", "username": "ada@acme.test", "password": "x"},
             "invalid_request",
         ),
-        ({"grant_type": "authorization_code", "code": "x"}, "unsupported_grant_type"),
+        ({"grant_type": "implicit", "code": "x"}, "unsupported_grant_type"),
     ],
     ids=["no-grant-type", "no-username", "no-tenant", "unsupported-grant"],
 )

@@ -38,17 +38,28 @@ def test_metadata_names_the_endpoints_under_the_request_base_url(
     assert response.status_code == 200
     assert response.json() == {
         "issuer": settings.jwt_issuer,
+        "authorization_endpoint": "http://id.example.test/authorize",
         "token_endpoint": "http://id.example.test/token",
         "revocation_endpoint": "http://id.example.test/revoke",
         "introspection_endpoint": "http://id.example.test/introspect",
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic"],
         "jwks_uri": "http://id.example.test/.well-known/jwks.json",
         "standings_endpoint": "http://id.example.test/standings",
-        "grant_types_supported": ["password", "refresh_token", "client_credentials"],
+        "grant_types_supported": [
+            "password",
+            "refresh_token",
+            "client_credentials",
+            "authorization_code",
+        ],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "none"],
-        # Every API's: Tessera's own, then each product API's.
-        "scopes_supported": [scope.value for scope in Scope] + ["projects:read", "projects:write"],
-        "response_types_supported": [],
+        # Every API's: Tessera's own, each product API's, then OpenID Connect's.
+        "scopes_supported": [
+            *(scope.value for scope in Scope),
+            *["projects:read", "projects:write"],
+            *["email", "offline_access", "openid", "profile"],
+        ],
+        "response_types_supported": ["code"],
+        "code_challenge_methods_supported": ["S256"],
     }
 
 

@@ -8,12 +8,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.db.models import Api, ApiScope, AuditEvent, Role, RoleScope, User
-from backend.services.effects import Effects
-from backend.settings import Settings
 from tests.conftest import builtin_role
 from tests.factories import TenantFactory, UserFactory
-from tests.integration.cli.conftest import RunCli
-from tests.support.platform import create_operator
+from tests.integration.cli.conftest import RunCli, assert_refused, manifest
 
 PROJECTS = """
 [[api]]
@@ -35,15 +32,11 @@ name = "Billing"
 """
 
 
-@pytest.fixture(autouse=True)
-def platform(db: Session, effects: Effects, settings: Settings) -> None:
-    create_operator(db, effects, settings, "violet otters juggle lanterns")
+pytestmark = pytest.mark.usefixtures("platform_operator")
 
 
 def write(tmp_path: Path, text: str) -> str:
-    path = tmp_path / "apis.toml"
-    path.write_text(text, encoding="utf-8")
-    return str(path)
+    return manifest(tmp_path, "apis.toml", text)
 
 
 def stored(db: Session) -> dict[str, set[str]]:
@@ -121,10 +114,7 @@ def test_apply_changes_and_removes_scopes_and_prunes_only_when_asked(
 def test_a_bad_file_exits_2_with_the_line_and_changes_nothing(
     run_cli: RunCli, db: Session, tmp_path: Path, text: str, line: int, reason: str
 ) -> None:
-    result = run_cli("apis", "apply", write(tmp_path, text))
-    assert result.returncode == 2, result.stdout
-    assert f"line {line}" in result.stderr
-    assert reason in result.stderr
+    assert_refused(run_cli("apis", "apply", write(tmp_path, text)), line, reason)
     assert stored(db) == {}
 
 

@@ -18,6 +18,7 @@ from backend.domain.scopes import Scope
 from tests.factories import (
     ApiKeyFactory,
     AuditEventFactory,
+    AuthorizationCodeFactory,
     ImportRowFactory,
     InvitationFactory,
     JobFactory,
@@ -59,6 +60,7 @@ def populate(tenant: Tenant) -> None:
     AuditEventFactory(tenant=tenant)
     InvitationFactory(user=user)
     ImportRowFactory(job=JobFactory(tenant=tenant, kind="import_users"))
+    AuthorizationCodeFactory(user=user)
 
 
 @pytest.fixture
