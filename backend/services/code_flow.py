@@ -21,7 +21,12 @@ from backend.db.tenant_context import enter_tenant
 from backend.domain import code_flow as rules
 from backend.domain.clients import GrantType
 from backend.domain.code_flow import AuthorizeError, Prompt, RedirectionError, RequestedScopes
-from backend.domain.errors import InvalidGrantError, UnknownScopeError
+from backend.domain.errors import (
+    InvalidGrantError,
+    InvalidScopeError,
+    InvalidTargetError,
+    UnknownScopeError,
+)
 from backend.domain.scopes import format_scopes, parse_scopes
 from backend.domain.standing import may_act
 from backend.domain.token_lifetime import carried
@@ -90,7 +95,13 @@ def registered_target(db: Session, params: AuthorizeParams) -> tuple[Client, str
 
 
 def check_request(
-    client: Client, redirect_uri: str, params: AuthorizeParams, *, oidc: bool
+    db: Session,
+    client: Client,
+    redirect_uri: str,
+    params: AuthorizeParams,
+    *,
+    own_audience: str,
+    oidc: bool,
 ) -> AuthorizationRequest:
     """The rest of the request's rules, each an AuthorizeError for the client: the code
     flow allowed to the client, PKCE S256, known scopes, an allowed resource; `oidc` says
@@ -111,10 +122,14 @@ def check_request(
         raise AuthorizeError(
             "invalid_scope", "OpenID Connect needs TESSERA_JWT_ALGORITHM EdDSA or RS256"
         )
-    # Whether an API has it is the exchange's question (services/audiences.py): a client's
-    # resources name registered APIs, unless one was removed since.
-    if params.resource is not None and params.resource not in client.resources:
-        raise AuthorizeError("invalid_target", "this client may not ask for that resource")
+    resources = [] if params.resource is None else [params.resource]
+    try:
+        # The token grants' own rules: a registered API the client may name, known scopes.
+        audiences.resolve(
+            db, own_audience, resources, frozenset(scopes.api), allowed=client.resources
+        )
+    except (InvalidTargetError, InvalidScopeError) as exc:
+        raise AuthorizeError(exc.code, exc.description) from None
     if params.nonce is not None and len(params.nonce) > 500:
         raise AuthorizeError("invalid_request", "nonce is too long")
     try:

@@ -264,9 +264,11 @@ def _accept(
         return _error_page(request, runtime, str(exc))
     try:
         return code_flow.check_request(
+            db,
             client,
             redirect_uri,
             params,
+            own_audience=runtime.settings.jwt_audience,
             oidc=runtime.issuers.id_tokens.available,
         )
     except AuthorizeError as exc:
