@@ -5,10 +5,12 @@ import getpass
 import secrets
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from urllib.parse import unquote
 
 from sqlalchemy.exc import OperationalError
 
+from backend import secret_files
 from backend.cli_apis import add_commands as add_api_commands
 from backend.cli_clients import add_commands as add_client_commands
 from backend.cli_import import add_commands as add_import_commands
@@ -16,7 +18,7 @@ from backend.db.engine import Database
 from backend.db.session import unit_of_work
 from backend.domain.errors import DomainError
 from backend.runtime import Runtime
-from backend.services import platform_admins, tenants
+from backend.services import demo, platform_admins, tenants
 from backend.settings import get_settings
 
 DEMO_SLUG = "demo"
@@ -81,6 +83,23 @@ def _ensure_demo_tenant(runtime: Runtime, _: argparse.Namespace) -> int:
     return 0
 
 
+def _ensure_projects_demo(runtime: Runtime, args: argparse.Namespace) -> int:
+    slug = runtime.settings.platform_tenant_slug
+    with unit_of_work(runtime.database.sessions) as db:
+        made = demo.ensure_feed_account(db, runtime.effects, runtime.passwords, platform_slug=slug)
+    # The secret goes to a 0600 file for make run to hand to the example, never to stdout.
+    lines = f"PROJECTS_CLIENT_ID={made.client_id}\nPROJECTS_CLIENT_SECRET={made.client_secret}\n"
+    secret_files.replace(args.credentials, lines.encode())
+    print(f"projects example: feed account {made.client_id} (secret in {args.credentials})")
+    if made.operator_password is not None:
+        print(
+            f"created platform operator {demo.DEMO_OPERATOR_EMAIL}, password "
+            f"{made.operator_password} (shown only now; username '{slug}/"
+            f"{demo.DEMO_OPERATOR_EMAIL}')"
+        )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tessera", description="Tessera operator commands")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -103,10 +122,21 @@ def build_parser() -> argparse.ArgumentParser:
     admin.add_argument("--password", help="at least 12 characters; prompted for when omitted")
     admin.set_defaults(handler=_create_platform_admin)
 
-    demo = commands.add_parser(
+    demo_tenant = commands.add_parser(
         "ensure-demo-tenant", help="create the 'demo' tenant once, printing its password"
     )
-    demo.set_defaults(handler=_ensure_demo_tenant)
+    demo_tenant.set_defaults(handler=_ensure_demo_tenant)
+
+    projects = commands.add_parser(
+        "ensure-projects-demo",
+        help="make run's set-up for examples/projects: the platform tenant (with an "
+        "operator if new) and a service account following the standings feed, its new "
+        "secret written to a file",
+    )
+    projects.add_argument(
+        "--credentials", type=Path, required=True, help="file (0600) for the credentials"
+    )
+    projects.set_defaults(handler=_ensure_projects_demo)
 
     add_import_commands(commands)
     add_api_commands(commands)

@@ -23,6 +23,7 @@ from bench import data
 from bench.load import LUA, Run, wrk
 from bench.measure import Row, alternate, at_least, at_most, runs_json
 from bench.scenarios_http import GUARD_CONNECTIONS, LOGIN_CLIENTS, login_args
+from bench.scenarios_rates import LOGIN_MIN_SECONDS
 from bench.stack import BIN, START_TIMEOUT, Process, Server, Stack, _free_port
 from tests.support.database import drop_database, recreate_database
 
@@ -234,5 +235,9 @@ def _logins(url: str, users: list[str]) -> Callable[[float], Run]:
         (LUA / "login.lua").read_text().replace('"/token"', f'"{urllib.parse.urlsplit(url).path}"')
     )
     return lambda s: wrk(
-        url, seconds=max(s, 3.0), connections=LOGIN_CLIENTS, script=script, args=login_args(users)
+        url,
+        seconds=max(s, LOGIN_MIN_SECONDS),
+        connections=LOGIN_CLIENTS,
+        script=script,
+        args=login_args(users),
     )

@@ -86,6 +86,7 @@ def settings(
         migration_database_url=owner_url,
         redis_url=base_redis_url.rsplit("/", 1)[0] + f"/{index}",
         secret_key=SecretStr("test-secret-" + "x" * 40),
+        encryption_key=SecretStr("test-encryption-" + "y" * 40),
         argon2_memory_cost_kib=64,
         argon2_time_cost=1,
         argon2_parallelism=1,

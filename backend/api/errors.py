@@ -12,6 +12,7 @@ from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
+from backend.api.forms import FormRequest
 from backend.api.headers import API_CSP, NO_STORE, SECURITY_HEADERS
 from backend.domain.errors import (
     AuthenticationError,
@@ -19,9 +20,11 @@ from backend.domain.errors import (
     DomainError,
     ForbiddenError,
     InsufficientScopeError,
+    InsufficientUserAuthenticationError,
     InvalidClientError,
     InvalidRequestError,
     InvalidTokenError,
+    MfaRequiredError,
     NotFoundError,
     RateLimitedError,
     RoleCycleError,
@@ -62,8 +65,22 @@ async def _domain(_: Request, exc: Exception) -> JSONResponse:
         case InvalidClientError():
             headers = {**NO_STORE, "WWW-Authenticate": 'Basic realm="tessera"'}
             return error_response(401, exc.code, exc.description, headers)
+        case MfaRequiredError():
+            return error_response(400, exc.code, exc.description, NO_STORE, mfa_token=exc.mfa_token)
         case AuthenticationError():
             return error_response(400, exc.code, exc.description, NO_STORE)
+        case InsufficientUserAuthenticationError():
+            challenge = (
+                bearer_challenge("insufficient_user_authentication", str(exc))
+                + f', acr_values="{exc.acr}"'
+            )
+            return error_response(
+                401,
+                "insufficient_user_authentication",
+                str(exc),
+                {"WWW-Authenticate": challenge},
+                acr_values=exc.acr,
+            )
         case RateLimitedError():
             headers = {**NO_STORE, "Retry-After": str(exc.retry_after)}
             return error_response(429, "rate_limited", str(exc), headers)
@@ -164,7 +181,8 @@ class OAuthRoute(APIRoute):
 
         async def handle_oauth(request: Request) -> Response:
             try:
-                return await handle(request)
+                # Their urlencoded forms parsed in one pass (see api/forms.py).
+                return await handle(FormRequest(request.scope, request.receive))
             except RequestValidationError as exc:
                 raise InvalidRequestError(describe_invalid(exc.errors())) from exc
 

@@ -3,7 +3,7 @@
 NULL is Tessera's own API, so every session opened before this keeps working as it did.
 
 Revision ID: 3c8e5a1f7d24
-Revises: 9e3c5a7b1d20
+Revises: 28c5a26a118d
 Create Date: 2026-12-03 14:30:00.000000+00:00
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "3c8e5a1f7d24"
-down_revision: str | None = "9e3c5a7b1d20"
+down_revision: str | None = "28c5a26a118d"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

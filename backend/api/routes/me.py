@@ -62,6 +62,7 @@ def _render(profile: profiles.Profile, token_scopes: frozenset[str]) -> bytes:
         MeResponse(
             id=user.id,
             email=user.email,
+            email_verified=user.email_verified_at is not None,
             full_name=user.full_name,
             status=user.status.value,
             tenant=TenantSummary(id=tenant.id, slug=tenant.slug, name=tenant.name),

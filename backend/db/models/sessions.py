@@ -28,6 +28,9 @@ class LoginSession(Base):
     # Absolute lifetime: no rotation extends a session past this.
     expires_at: Mapped[datetime]
     user_agent: Mapped[str] = mapped_column(String(300), default="", server_default="")
+    # How the login authenticated (RFC 8176 values, space-separated): every access token
+    # of the session carries it as `amr`.
+    amr: Mapped[str] = mapped_column(String(64), default="pwd", server_default="pwd")
     revoked_at: Mapped[datetime | None]
     revoked_reason: Mapped[str | None] = mapped_column(String(64))
     # The API (identifier) its tokens are for, kept by every refresh; None: Tessera's own.
