@@ -159,6 +159,11 @@ def builtin_role(db: Session, tenant: Tenant, name: str) -> Role:
 @pytest.fixture
 def issue_token(settings: Settings) -> Callable[..., str]:
     """A real access token for a user with the scopes given (default: all they hold)."""
+    return token_issuer(settings)
+
+
+def token_issuer(settings: Settings) -> Callable[..., str]:
+    """What `issue_token` gives, for an app built with other settings (another key ring)."""
     codec = AccessTokenCodec(settings)
 
     def issue(

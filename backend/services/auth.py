@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from backend.domain.code_flow import OIDC_SCOPES
 from backend.domain.errors import InvalidGrantError, InvalidScopeError, LoginFailedError
 from backend.domain.policy import TenantPolicy
-from backend.domain.scopes import format_scopes
+from backend.domain.scopes import Scope, format_scopes
 from backend.domain.standing import may_act
 from backend.domain.token_lifetime import Carried, carried
 from backend.security.id_tokens import IdTokenSigner
@@ -26,6 +26,10 @@ from backend.services.sessions import RefreshPolicy
 BAD_CREDENTIALS = "invalid username or password"
 # RFC 8176: what a password login proved.
 PASSWORD_METHOD = "pwd"  # noqa: S105 (an amr value)
+ENROL_FIRST = (
+    "this tenant requires a second factor: log in with scope `me` and enrol one "
+    "(POST /me/factors/totp)"
+)
 # The audit target of a login attempt for an unknown email, cut to fit the column:
 # the email is the attacker's text, so its length must be bounded.
 _TARGET_LENGTH = 120
@@ -120,7 +124,8 @@ def password_grant(
     open a session. A legacy (bcrypt) hash is replaced by an argon2id one on success,
     and the success is audited (`auth.login_succeeded`). A user with a second factor
     gets no token here but MfaRequiredError with an `mfa_token` for `mfa_grant`
-    (audited `auth.mfa_challenged`)."""
+    (audited `auth.mfa_challenged`); under the tenant's `mfa: required`, one without a
+    factor past the grace gets the scope `me` only, to enrol one."""
     verified = verify_login(db, passwords, login)
     tenant_id, user_id, now = verified.tenant_id, verified.user_id, verified.now
     held = verified.subject.scopes_in(issuers.platform_tenant_slug)
@@ -133,7 +138,12 @@ def password_grant(
     )
     if login.requested_scopes and not granted.scopes:
         raise InvalidScopeError("none of the requested scopes is granted to this user")
-    if factors.has_factor(db, tenant_id, user_id):
+    step = factors.login_step(db, tenant_id, user_id, now)
+    if step is factors.LoginStep.ENROL_FIRST:
+        granted = carried(granted.scopes & {Scope.ME}, verified.subject.lapses, issued_at)
+        if not granted.scopes:
+            raise InvalidScopeError(ENROL_FIRST)
+    if step is factors.LoginStep.SECOND_FACTOR:
         raise mfa_challenges.challenge(
             db,
             tenant_id=tenant_id,

@@ -46,6 +46,7 @@ from backend.db.models import (
     User,
     UserStatus,
 )
+from backend.domain.code_flow import OIDC_SCOPES
 from backend.domain.policy import MIN_PASSWORD_LENGTH_FLOOR
 from backend.domain.scopes import PLATFORM_SCOPES, TENANT_SCOPES, Scope
 from backend.main import create_app
@@ -54,7 +55,7 @@ from backend.security.principal_cache import PrincipalCache
 from backend.security.sealing import Purpose, Sealer
 from backend.services import account_tokens, invitations, service_accounts
 from backend.settings import Settings
-from tests.conftest import bearer, builtin_role
+from tests.conftest import bearer, builtin_role, token_issuer
 from tests.factories import (
     DEFAULT_PASSWORD,
     AccountTokenFactory,
@@ -93,8 +94,19 @@ schema.config.checks.positive_data_acceptance.expected_statuses = [
 
 
 @pytest.fixture(scope="module")
-def fuzz_app(settings: Settings) -> Iterator[FastAPI]:
-    app = create_app(settings)
+def signing(settings: Settings) -> Settings:
+    """An asymmetric key ring: OpenID Connect's documents and id_tokens need one."""
+    return settings.model_copy(update={"jwt_algorithm": "EdDSA"})
+
+
+@pytest.fixture
+def issue_token(signing: Settings) -> Callable[..., str]:
+    return token_issuer(signing)
+
+
+@pytest.fixture(scope="module")
+def fuzz_app(signing: Settings) -> Iterator[FastAPI]:
+    app = create_app(signing)
     yield app
     # Schemathesis keeps each app's lifespan open for the process; close this one
     # (its pool and Redis client) before the worker's database is dropped.
@@ -168,13 +180,12 @@ def fresh_headers(
                     password_hash=principal.password_hash,
                 )
             ).rowcount
-        if path != "/me/factors/{id}":
-            # A case that confirmed a factor would make every later login ask for it.
-            db.execute(
-                delete(Factor).where(
-                    Factor.user_id == principals.owner.id, Factor.confirmed_at.is_not(None)
-                )
+        # A case that confirmed a factor would make every later login ask for it.
+        db.execute(
+            delete(Factor).where(
+                Factor.user_id == principals.owner.id, Factor.confirmed_at.is_not(None)
             )
+        )
         version = db.scalar(select(User.token_version).where(User.id == user.id))
         db.commit()
         if restored:
@@ -182,7 +193,12 @@ def fresh_headers(
             runtime = getattr(fuzz_app.state, "runtime", None)
             for tenant_id in tenant_ids:
                 (cache if runtime is None else runtime.principal_cache).forget(tenant_id)
-        scopes = PLATFORM_SCOPES | TENANT_SCOPES if user is principals.operator else TENANT_SCOPES
+        scopes: set[str] = set(
+            PLATFORM_SCOPES | TENANT_SCOPES if user is principals.operator else TENANT_SCOPES
+        )
+        if path == "/userinfo":
+            # OpenID Connect's scopes, which only the code flow grants.
+            scopes |= OIDC_SCOPES
         return bearer(issue_token(user, sorted(scopes), version=version))
 
     yield headers
@@ -270,7 +286,8 @@ def secrets_for(
         return pyotp.TOTP(secret).now()
 
     def factor() -> str:
-        return str(FactorFactory(user=owner).id)
+        """A pending enrolment: a confirmed factor would have the route ask to step up."""
+        return str(FactorFactory(user=owner, confirmed_at=None).id)
 
     def session() -> str:
         family = LoginSessionFactory(user=owner)

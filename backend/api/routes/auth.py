@@ -19,6 +19,7 @@ from backend.api.schemas.auth import (
 from backend.api.schemas.errors import ErrorBody
 from backend.api.schemas.text import HEADER_MAX_LENGTH, Text
 from backend.domain.clients import GrantType
+from backend.domain.code_flow import RequestedScopes
 from backend.domain.errors import (
     InvalidClientError,
     InvalidRequestError,
@@ -237,8 +238,10 @@ def _code_grant(
 
 
 def _requested_scopes(scope: str | None) -> frozenset[str]:
+    """The API scopes asked for. OpenID Connect's (a refresh of a code-flow session
+    repeats them, as Authlib does) are no API's: the session keeps those it had."""
     try:
-        return parse_scopes(scope)
+        return parse_scopes(" ".join(RequestedScopes.parse(scope).api))
     except UnknownScopeError as exc:
         raise InvalidScopeError(str(exc)) from exc
 

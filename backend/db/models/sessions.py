@@ -39,6 +39,11 @@ class LoginSession(Base):
     # refresh tokens: it has none, and lets a later /authorize skip the form.
     browser_secret_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32))
 
+    @property
+    def kind(self) -> str:
+        """`browser` for a hosted sign-in's session, `refresh` for a family of tokens."""
+        return "browser" if self.browser_secret_hash is not None else "refresh"
+
 
 class RefreshToken(Base):
     """One refresh token of a session; only its SHA-256 is stored."""

@@ -53,6 +53,11 @@ PUBLIC = {
     ("GET", "/metrics"),
     ("GET", "/.well-known/jwks.json"),
     ("GET", "/.well-known/oauth-authorization-server"),
+    ("GET", "/.well-known/openid-configuration"),
+    # The bearer's own claims, and only with `openid`: no id to reach another tenant by
+    # (tests/integration/api/test_sign_in.py, tests/e2e/test_oidc_client.py).
+    ("GET", "/userinfo"),
+    ("POST", "/userinfo"),
     # Unauthenticated: the invitation token names its tenant (tests/.../test_invitations.py).
     ("POST", "/invitations/accept"),
     # Unauthenticated too: the mailed token names its tenant (tests/integration/mail/).
