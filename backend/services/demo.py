@@ -48,8 +48,8 @@ def ensure_feed_account(
     db: Session, effects: Effects, passwords: PasswordService, *, platform_slug: str
 ) -> FeedCredentials:
     """The platform tenant (with an operator, made if missing) and its `projects-feed`
-    service account holding standings:read and tokens:introspect, with a new secret on
-    every call: nowhere keeps the last one, and the tokens it obtained end with it."""
+    service account holding standings:read, with a new secret on every call: nowhere
+    keeps the last one, and the tokens it obtained end with it."""
     operator_password = None
     platform = tenants.enter_by_slug(db, platform_slug)
     if platform is None:
@@ -109,10 +109,9 @@ def ensure_feed_account(
 
 
 def _feed_role(db: Session, tenant_id: uuid.UUID) -> uuid.UUID:
-    """The platform role carrying standings:read and tokens:introspect, made if missing
-    (or given the one it lacks)."""
-    description = "Resource servers: the standings feed, and introspection while it is lost"
-    role_id, _ = _role(db, tenant_id, FEED_ROLE, description)
+    """The platform role carrying standings:read (the feed) and tokens:introspect (the
+    kit's fallback while the feed is lost), made if missing."""
+    role_id, _ = _role(db, tenant_id, FEED_ROLE, "Resource servers following the standings feed")
     _add_scopes(db, tenant_id, role_id, [Scope.STANDINGS_READ, Scope.TOKENS_INTROSPECT])
     return role_id
 

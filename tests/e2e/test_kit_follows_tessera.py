@@ -180,8 +180,8 @@ def test_with_the_feed_cut_the_service_keeps_last_known_standings_then_fails_clo
         response = strict.get("/whoami", headers=bearer(token))
         assert response.status_code == 503
         assert response.json()["detail"]["error"] == "temporarily_unavailable"
-        # Within the grace period: last-known standings (Tessera has no introspection
-        # endpoint to ask here, so the fallback is the standings held).
+        # Within the grace period: the lenient service still answers (introspection, or
+        # the last-known standings).
         assert answer(lenient, token) == 200
         proxy.mend()
         # The follower reconnects and resumes from its cursor: nothing missed, live again.

@@ -29,12 +29,14 @@ class FeedAccount:
 
 
 def feed_account(db: Session, settings: Settings) -> FeedAccount:
-    """A service account of the platform tenant (made if missing) that reads the feed and
-    introspects tokens while the feed is lost, as a kit's account does."""
+    """A service account of the platform tenant (made if missing) that reads the feed."""
     slug = settings.platform_tenant_slug
     platform = db.query(Tenant).filter_by(slug=slug).one_or_none() or TenantFactory(slug=slug)
-    scopes = [Scope.STANDINGS_READ, Scope.TOKENS_INTROSPECT]
-    role = RoleFactory(tenant=platform, name="standings-reader", scopes=scopes)
+    role = RoleFactory(
+        tenant=platform,
+        name="standings-reader",
+        scopes=[Scope.STANDINGS_READ, Scope.TOKENS_INTROSPECT],
+    )
     secret = new_secret(SECRET_KIND, platform.id)
     account = ServiceAccountFactory(tenant=platform, secret_hash=secret.digest, roles=[role])
     db.commit()

@@ -96,9 +96,8 @@ class TesseraGuard:
     not started starts on its first request.
 
     `client_id` / `client_secret`: a platform service account holding `standings:read`
-    (the feed) and `tokens:introspect` (introspection while the feed is lost). Without
-    them the guard verifies tokens only, and a cut-off reaches this service when the
-    token expires.
+    for the feed and `tokens:introspect` for introspection. Without them the guard
+    verifies tokens only, and a cut-off reaches this service when the token expires.
     """
 
     def __init__(
