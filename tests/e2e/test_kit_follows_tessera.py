@@ -21,7 +21,7 @@ from backend.db.models import Tenant, User
 from backend.settings import Settings
 from tests.conftest import bearer, builtin_role
 from tests.factories import DEFAULT_PASSWORD, RoleFactory, TenantFactory, UserFactory
-from tests.support.kit import CuttableProxy, FeedAccount, feed_account, guarded_app, start_tessera
+from tests.support.kit import CuttableProxy, FeedAccount, feed_account, guarded_app
 from tests.support.live_server import LiveServer
 
 # Bounded waits for the feed to deliver (it takes milliseconds; see the bench).
@@ -51,15 +51,6 @@ class World:
             method, f"{self.tessera.url}{path}", headers=bearer(token or self.owner_token)
         )
         assert response.status_code < 300, response.text
-
-
-@pytest.fixture(scope="module")
-def tessera(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """One Tessera for the module: each test arranges its own data (emptied after it)."""
-    var_dir = tmp_path_factory.mktemp("kit-e2e")
-    server = start_tessera(settings, var_dir / "var", var_dir / "tessera.log")
-    yield server
-    server.stop()
 
 
 @pytest.fixture

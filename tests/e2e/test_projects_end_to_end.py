@@ -33,7 +33,7 @@ from examples.projects.settings import API_FILE, ApiDeclaration, ProjectsSetting
 from tests.conftest import bearer, builtin_role
 from tests.factories import DEFAULT_PASSWORD, RoleFactory, TenantFactory, UserFactory
 from tests.integration.worker.conftest import worker_env
-from tests.support.kit import CuttableProxy, feed_account, start_tessera
+from tests.support.kit import CuttableProxy, feed_account
 from tests.support.live_server import LiveServer
 from tests.support.platform import OPERATOR_EMAIL, create_operator
 from tests.support.projects import projects_database
@@ -42,14 +42,6 @@ PROJECTS = ApiDeclaration.load().identifier
 OPERATOR_PASSWORD = "violet otters juggle lanterns"
 # Bounded waits for the feed to deliver (it takes milliseconds; see the bench).
 DELIVERY_TIMEOUT_S = 10.0
-
-
-@pytest.fixture(scope="module")
-def tessera(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    var_dir = tmp_path_factory.mktemp("projects-e2e")
-    server = start_tessera(settings, var_dir / "var", var_dir / "tessera.log")
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")
