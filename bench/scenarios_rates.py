@@ -150,7 +150,10 @@ def per_vcpu(
     for argon2 in (RECOMMENDED, KEYCLOAK_ARGON2):
         data.set_passwords(stack.owner, _passwords(stack, argon2), made.small_tenant)
         env = stack.server_env("HS256", argon2)
-        with server(stack, env, "rates-1", 1) as one, server(stack, env, "rates-2", 2) as two:
+        with (
+            server(stack, {**env, **_pool(1)}, "rates-1", 1) as one,
+            server(stack, {**env, **_pool(2)}, "rates-2", 2) as two,
+        ):
             servers = {1: one, 2: two}
             grants: dict[str, Callable[[Server], Callable[[float], Run]]] = {
                 "password": lambda srv: _logins(srv, made.login_users)
@@ -230,6 +233,13 @@ def rate_rows(label: str, keycloak: float, found: dict[int, list[Rate]]) -> list
 
 def _passwords(stack: Stack, argon2: Argon2) -> PasswordService:
     return PasswordService(stack.settings("HS256", argon2))
+
+
+def _pool(workers: int) -> dict[str, str]:
+    """Each process's pool sized to its share of the load's connections: the default (40
+    per process) for three processes at once would hold more connections than a shared
+    PostgreSQL's 100 allow."""
+    return {"TESSERA_DATABASE_POOL_SIZE": str(GRANT_CONNECTIONS // workers)}
 
 
 def _each(rates: list[Rate], name: str) -> list[float]:
