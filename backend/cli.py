@@ -5,10 +5,12 @@ import getpass
 import secrets
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from urllib.parse import unquote
 
 from sqlalchemy.exc import OperationalError
 
+from backend import secret_files
 from backend.cli_apis import add_commands as add_api_commands
 from backend.cli_clients import add_commands as add_client_commands
 from backend.cli_import import add_commands as add_import_commands
@@ -16,7 +18,7 @@ from backend.db.engine import Database
 from backend.db.session import unit_of_work
 from backend.domain.errors import DomainError
 from backend.runtime import Runtime
-from backend.services import platform_admins, tenants
+from backend.services import demo, platform_admins, tenants, users
 from backend.settings import get_settings
 
 DEMO_SLUG = "demo"
@@ -61,23 +63,56 @@ def _create_platform_admin(runtime: Runtime, args: argparse.Namespace) -> int:
     return 0
 
 
-def _ensure_demo_tenant(runtime: Runtime, _: argparse.Namespace) -> int:
+def _ensure_demo_tenant(runtime: Runtime, args: argparse.Namespace) -> int:
+    password = None
     with unit_of_work(runtime.database.sessions) as db:
-        if tenants.enter_by_slug(db, DEMO_SLUG) is not None:
+        existing = tenants.enter_by_slug(db, DEMO_SLUG)
+        if existing is not None:
             print(f"demo tenant '{DEMO_SLUG}' already exists (owner {DEMO_OWNER_EMAIL})")
-            return 0
-        password = secrets.token_urlsafe(12)
-        tenants.create_tenant(
-            db,
-            runtime.passwords,
-            slug=DEMO_SLUG,
-            name="Demo",
-            owner_email=DEMO_OWNER_EMAIL,
-            owner_password=password,
+            tenant_id = existing.id
+            owner = users.find_by_email(db, tenant_id, DEMO_OWNER_EMAIL)
+            owner_id = owner.id if owner is not None else None
+        else:
+            password = secrets.token_urlsafe(12)
+            created = tenants.create_tenant(
+                db,
+                runtime.passwords,
+                slug=DEMO_SLUG,
+                name="Demo",
+                owner_email=DEMO_OWNER_EMAIL,
+                owner_password=password,
+            )
+            tenant_id, owner_id = created.tenant_id, created.owner_id
+        editor: list[str] = []
+        if args.editor_of is not None and owner_id is not None:
+            editor = demo.ensure_editor_role(
+                db, runtime.effects, tenant_id, owner_id, args.editor_of
+            )
+    if password is not None:
+        # Printed once, on purpose: nowhere else holds it.
+        print(f"created demo tenant '{DEMO_SLUG}': owner {DEMO_OWNER_EMAIL}, password {password}")
+        print("(shown only now; log in with username 'demo/owner@demo.test')")
+    if editor:
+        print(f"demo tenant: role {demo.EDITOR_ROLE} ({' '.join(editor)}) held by the owner")
+    elif args.editor_of is not None:
+        print(f"demo tenant: no API {args.editor_of} registered, so no {demo.EDITOR_ROLE} role")
+    return 0
+
+
+def _ensure_projects_demo(runtime: Runtime, args: argparse.Namespace) -> int:
+    slug = runtime.settings.platform_tenant_slug
+    with unit_of_work(runtime.database.sessions) as db:
+        made = demo.ensure_feed_account(db, runtime.effects, runtime.passwords, platform_slug=slug)
+    # The secret goes to a 0600 file for make run to hand to the example, never to stdout.
+    lines = f"PROJECTS_CLIENT_ID={made.client_id}\nPROJECTS_CLIENT_SECRET={made.client_secret}\n"
+    secret_files.replace(args.credentials, lines.encode())
+    print(f"projects example: feed account {made.client_id} (secret in {args.credentials})")
+    if made.operator_password is not None:
+        print(
+            f"created platform operator {demo.DEMO_OPERATOR_EMAIL}, password "
+            f"{made.operator_password} (shown only now; username '{slug}/"
+            f"{demo.DEMO_OPERATOR_EMAIL}')"
         )
-    # Printed once, on purpose: nowhere else holds it.
-    print(f"created demo tenant '{DEMO_SLUG}': owner {DEMO_OWNER_EMAIL}, password {password}")
-    print("(shown only now; log in with username 'demo/owner@demo.test')")
     return 0
 
 
@@ -103,10 +138,27 @@ def build_parser() -> argparse.ArgumentParser:
     admin.add_argument("--password", help="at least 12 characters; prompted for when omitted")
     admin.set_defaults(handler=_create_platform_admin)
 
-    demo = commands.add_parser(
+    demo_tenant = commands.add_parser(
         "ensure-demo-tenant", help="create the 'demo' tenant once, printing its password"
     )
-    demo.set_defaults(handler=_ensure_demo_tenant)
+    demo_tenant.add_argument(
+        "--editor-of",
+        metavar="IDENTIFIER",
+        help="also give it an 'editor' role with every scope of this registered API, "
+        "held by its owner (make run: the projects example's)",
+    )
+    demo_tenant.set_defaults(handler=_ensure_demo_tenant)
+
+    projects = commands.add_parser(
+        "ensure-projects-demo",
+        help="make run's set-up for examples/projects: the platform tenant (with an "
+        "operator if new) and a service account following the standings feed, its new "
+        "secret written to a file",
+    )
+    projects.add_argument(
+        "--credentials", type=Path, required=True, help="file (0600) for the credentials"
+    )
+    projects.set_defaults(handler=_ensure_projects_demo)
 
     add_import_commands(commands)
     add_api_commands(commands)

@@ -18,10 +18,13 @@ from backend.api.routes import (
     audit,
     auth,
     clients,
+    factors,
     health,
     invitation_page,
     invitations,
     me,
+    recovery,
+    recovery_pages,
     service_accounts,
     sessions,
     sign_in,
@@ -91,6 +94,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(metrics_routes.router)
     app.include_router(auth.router)
     app.include_router(me.router)
+    app.include_router(factors.router)
+    app.include_router(recovery.router)
+    app.include_router(recovery_pages.router)
     app.include_router(sessions.router)
     app.include_router(service_accounts.router)
     app.include_router(api_keys.router)

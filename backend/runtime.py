@@ -14,13 +14,14 @@ from backend.security.id_tokens import IdTokenSigner
 from backend.security.passwords import PasswordService
 from backend.security.principal_cache import PrincipalCache
 from backend.security.rate_limit import RateLimiter
+from backend.security.sealing import Purpose, Sealer
 from backend.security.standings_feed import StandingsFeed
 from backend.security.tokens import AccessTokenCodec
 from backend.services.auth import Issuers
 from backend.services.effects import Effects
 from backend.services.sessions import RefreshPolicy
 from backend.settings import Settings
-from backend.taskqueue.dispatch import create_producer, send_job
+from backend.taskqueue.dispatch import SealedQueue, create_producer, send_job
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +37,10 @@ class Runtime:
     # What use cases set off after their commit: this process's cache and job sender.
     effects: Effects
     token_limiter: RateLimiter
+    # Tasks whose arguments are sealed: mails, password reset requests.
+    sealed_queue: SealedQueue
+    # Seals TOTP secrets at rest.
+    factor_sealer: Sealer
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Runtime":
@@ -45,6 +50,7 @@ class Runtime:
         )
         principal_cache = PrincipalCache(client)
         celery = create_producer(settings)
+        sealed_queue = SealedQueue(celery, Sealer(settings.sealing_secret(), Purpose.QUEUED_TASK))
         return cls(
             settings=settings,
             database=Database.from_settings(settings),
@@ -63,10 +69,13 @@ class Runtime:
                 principal_cache=principal_cache,
                 standings=StandingsFeed(client, length=settings.standings_stream_length),
                 dispatch=send_job(celery),
+                mail=sealed_queue.mail,
             ),
             token_limiter=RateLimiter(
                 client, name="token", limit=settings.token_rate_limit_per_minute
             ),
+            sealed_queue=sealed_queue,
+            factor_sealer=Sealer(settings.sealing_secret(), Purpose.TOTP_SECRET),
         )
 
     def close(self) -> None:

@@ -115,6 +115,26 @@ class Settings(BaseSettings):
     standings_stream_length: int = Field(default=100_000, ge=100)
     standings_heartbeat_seconds: float = Field(default=15.0, gt=0, le=300)
 
+    # Second-factor secrets at rest and mails on the queue are sealed (AES-GCM) with keys
+    # derived from this one; never the JWT key, so a leaked signing key reads no secret.
+    # None: development generates one under var_dir, production refuses to start.
+    encryption_key: SecretStr | None = None
+
+    # Mail (invitations, password resets, email verification, security notices): sent by
+    # the worker over SMTP after the request's commit. `make run` starts a local sink on
+    # 127.0.0.1:1025. TLS: "none" (a local relay), "starttls" (usually port 587) or
+    # "tls" (implicit, usually 465).
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=1025, ge=1, le=65_535)
+    smtp_tls: Literal["none", "starttls", "tls"] = "none"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    mail_sender: str = "Tessera <no-reply@tessera.localhost>"
+    # Where links in mails point (the hosted pages): from settings, never from a request's
+    # Host header, which whoever sends the request chooses.
+    public_base_url: str = Field(default="http://127.0.0.1:8000", pattern=r"^https?://[^/?#]+$")
+
     # Logs: JSON lines on stderr (one object per record, with the request id), or plain
     # text for a terminal.
     # The cyclic garbage collector's gen-0 threshold once the API has started (Python's
@@ -155,6 +175,19 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _require_encryption_key_in_production(self) -> "Settings":
+        if self.env is Environment.PRODUCTION and self.encryption_key is None:
+            raise ValueError("TESSERA_ENCRYPTION_KEY must be set in production")
+        if self.encryption_key is None:
+            return self
+        value = self.encryption_key.get_secret_value()
+        if len(value) < 32:
+            raise ValueError("TESSERA_ENCRYPTION_KEY must be at least 32 characters")
+        if self.secret_key is not None and value == self.secret_key.get_secret_value():
+            raise ValueError("TESSERA_ENCRYPTION_KEY must differ from TESSERA_SECRET_KEY")
+        return self
+
+    @model_validator(mode="after")
     def _require_private_key_in_production(self) -> "Settings":
         has_dir = self.jwt_private_keys_dir is not None
         has_pem = self.jwt_private_key_pem is not None
@@ -184,6 +217,13 @@ class Settings(BaseSettings):
         if self.secret_key is not None:
             return self.secret_key.get_secret_value().encode()
         return _development_secret(self.var_dir).encode()
+
+    def sealing_secret(self) -> bytes:
+        """The key that sealing keys derive from: the configured one, else a development
+        key kept under var_dir (beside, never equal to, the signing key)."""
+        if self.encryption_key is not None:
+            return self.encryption_key.get_secret_value().encode()
+        return _development_secret(self.var_dir, "encryption_key").encode()
 
 
 # Each service's URLs in var/devstack.env, by the setting that says it is configured: the
@@ -222,8 +262,8 @@ class _DevStackSource(PydanticBaseSettingsSource):
         return values
 
 
-def _development_secret(var_dir: Path) -> str:
-    path = var_dir / "secret_key"
+def _development_secret(var_dir: Path, name: str = "secret_key") -> str:
+    path = var_dir / name
     if not path.exists():
         write_once(path, secrets.token_urlsafe(48).encode("ascii"))
     return path.read_text(encoding="ascii").strip()

@@ -86,6 +86,7 @@ def settings(
         migration_database_url=owner_url,
         redis_url=base_redis_url.rsplit("/", 1)[0] + f"/{index}",
         secret_key=SecretStr("test-secret-" + "x" * 40),
+        encryption_key=SecretStr("test-encryption-" + "y" * 40),
         argon2_memory_cost_kib=64,
         argon2_time_cost=1,
         argon2_parallelism=1,
@@ -158,6 +159,11 @@ def builtin_role(db: Session, tenant: Tenant, name: str) -> Role:
 @pytest.fixture
 def issue_token(settings: Settings) -> Callable[..., str]:
     """A real access token for a user with the scopes given (default: all they hold)."""
+    return token_issuer(settings)
+
+
+def token_issuer(settings: Settings) -> Callable[..., str]:
+    """What `issue_token` gives, for an app built with other settings (another key ring)."""
     codec = AccessTokenCodec(settings)
 
     def issue(

@@ -14,15 +14,21 @@ from factory.alchemy import SQLAlchemyModelFactory
 from sqlalchemy.orm import Session
 
 from backend.db.models import (
+    AccountToken,
+    AccountTokenPurpose,
     ApiKey,
     AuditEvent,
     AuthorizationCode,
     Client,
+    Factor,
+    FactorKind,
     Grant,
     ImportRow,
     Invitation,
     Job,
     LoginSession,
+    MfaChallenge,
+    RecoveryCode,
     RefreshToken,
     Role,
     RoleInclude,
@@ -257,6 +263,57 @@ class ImportRowFactory(_Base):
         job = factory.SubFactory(JobFactory, kind="import_users")
 
 
+class _UserOwned(_Base):
+    """A row of one user: tenant and user from the `user` given (or a new one)."""
+
+    class Meta:
+        abstract = True
+
+    tenant_id = factory.LazyAttribute(lambda r: r.user.tenant_id)
+    id = factory.LazyFunction(uuid.uuid4)
+    user_id = factory.LazyAttribute(lambda r: r.user.id)
+
+    class Params:
+        user = factory.SubFactory(UserFactory)
+
+
+class FactorFactory(_UserOwned):
+    """A confirmed TOTP factor whose secret is no sealed value (rows for RLS tests)."""
+
+    class Meta:
+        model = Factor
+
+    kind = FactorKind.TOTP
+    secret = b"not sealed"
+    confirmed_at = factory.LazyFunction(lambda: datetime.now(UTC))
+
+
+class RecoveryCodeFactory(_UserOwned):
+    class Meta:
+        model = RecoveryCode
+
+    code_hash = factory.Sequence(_digest)
+
+
+class MfaChallengeFactory(_UserOwned):
+    class Meta:
+        model = MfaChallenge
+
+    token_hash = factory.Sequence(_digest)
+    scope = "me"
+    expires_at = factory.LazyFunction(lambda: datetime.now(UTC) + timedelta(minutes=5))
+
+
+class AccountTokenFactory(_UserOwned):
+    class Meta:
+        model = AccountToken
+
+    purpose = AccountTokenPurpose.PASSWORD_RESET
+    token_hash = factory.Sequence(_digest)
+    email = factory.LazyAttribute(lambda r: r.user.email)
+    expires_at = factory.LazyFunction(lambda: datetime.now(UTC) + timedelta(minutes=15))
+
+
 class ClientFactory(_Base):
     class Meta:
         model = Client
@@ -302,6 +359,10 @@ ALL_FACTORIES: tuple[type[SQLAlchemyModelFactory], ...] = (
     InvitationFactory,
     JobFactory,
     ImportRowFactory,
+    FactorFactory,
+    RecoveryCodeFactory,
+    MfaChallengeFactory,
+    AccountTokenFactory,
     ClientFactory,
     AuthorizationCodeFactory,
 )

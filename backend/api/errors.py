@@ -20,9 +20,11 @@ from backend.domain.errors import (
     DomainError,
     ForbiddenError,
     InsufficientScopeError,
+    InsufficientUserAuthenticationError,
     InvalidClientError,
     InvalidRequestError,
     InvalidTokenError,
+    MfaRequiredError,
     NotFoundError,
     RateLimitedError,
     RoleCycleError,
@@ -63,8 +65,22 @@ async def _domain(_: Request, exc: Exception) -> JSONResponse:
         case InvalidClientError():
             headers = {**NO_STORE, "WWW-Authenticate": 'Basic realm="tessera"'}
             return error_response(401, exc.code, exc.description, headers)
+        case MfaRequiredError():
+            return error_response(400, exc.code, exc.description, NO_STORE, mfa_token=exc.mfa_token)
         case AuthenticationError():
             return error_response(400, exc.code, exc.description, NO_STORE)
+        case InsufficientUserAuthenticationError():
+            challenge = (
+                bearer_challenge("insufficient_user_authentication", str(exc))
+                + f', acr_values="{exc.acr}"'
+            )
+            return error_response(
+                401,
+                "insufficient_user_authentication",
+                str(exc),
+                {"WWW-Authenticate": challenge},
+                acr_values=exc.acr,
+            )
         case RateLimitedError():
             headers = {**NO_STORE, "Retry-After": str(exc.retry_after)}
             return error_response(429, "rate_limited", str(exc), headers)

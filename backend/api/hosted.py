@@ -13,6 +13,7 @@ import hmac
 import secrets
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -38,16 +39,31 @@ class CsrfError(DomainError):
 
 
 def page(
-    request: Request, key: bytes, template: str, context: dict[str, Any], status: int = 200
+    request: Request,
+    key: bytes,
+    template: str,
+    context: dict[str, Any],
+    status: int = 200,
+    *,
+    redirects_to: str | None = None,
 ) -> HTMLResponse:
-    """Render `template` with a fresh CSRF pair: the cookie, and `csrf_token` for the form."""
+    """Render `template` with a fresh CSRF pair: the cookie, and `csrf_token` for the form.
+
+    `redirects_to` is a (registered) URI the form's answer redirects to: browsers hold a
+    form's redirects to `form-action` too, so its origin is allowed there."""
     nonce = secrets.token_urlsafe(32)
+    headers = PAGE_HEADERS
+    if redirects_to is not None:
+        policy = CONTENT_SECURITY_POLICY.replace(
+            "form-action 'self'", f"form-action 'self' {_source(redirects_to)}"
+        )
+        headers = {**PAGE_HEADERS, "Content-Security-Policy": policy}
     response = _templates.TemplateResponse(
         request,
         template,
         {**context, "csrf_field": CSRF_FIELD, "csrf_token": _mac(key, nonce)},
         status_code=status,
-        headers=PAGE_HEADERS,
+        headers=headers,
     )
     response.set_cookie(
         CSRF_COOKIE,
@@ -65,6 +81,13 @@ def check_csrf(request: Request, key: bytes, presented: str | None) -> None:
     nonce = request.cookies.get(CSRF_COOKIE)
     if not nonce or not presented or not hmac.compare_digest(_mac(key, nonce), presented):
         raise CsrfError("the form has expired or did not come from this site; reload the page")
+
+
+def _source(uri: str) -> str:
+    """The CSP source of a URI: its origin, or `scheme:` for a private-use scheme. The URI
+    was registered (domain/clients.py), so it holds no space, quote or semicolon."""
+    parts = urlsplit(uri)
+    return f"{parts.scheme}://{parts.netloc}" if parts.netloc else f"{parts.scheme}:"
 
 
 def _mac(key: bytes, nonce: str) -> str:

@@ -19,7 +19,9 @@ from backend.devstack.embedded import (
     create_database_if_missing,
     with_credentials,
 )
+from backend.devstack.mail_sink import MailSink
 from backend.devstack.processes import ProcessGroup, StopSignals, say
+from backend.domain.api_manifest import parse_manifest
 from backend.settings import PROJECT_ROOT, Settings
 
 _DATABASE = "tessera"
@@ -29,7 +31,11 @@ _APP_ROLE = "tessera_app"
 _PROJECTS_DATABASE = "projects"
 _PROJECTS_APP_ROLE = "projects_app"
 _PROJECTS_DEFAULT_PORT = "8001"
+_PROJECTS_API_FILE = PROJECT_ROOT / "examples" / "projects" / "api.toml"
+# Where `tessera ensure-projects-demo` leaves the feed account's credentials (0600).
+_PROJECTS_CREDENTIALS = "projects-feed.env"
 _POLL_SECONDS = 0.2
+_SMTP_DEFAULT_PORT = "1025"
 
 
 def main() -> None:
@@ -49,16 +55,29 @@ def _run(stack: ExitStack, var_dir: Path, signals: StopSignals) -> int:
     # A file left by a run that could not clean up (SIGKILL) names servers long gone.
     devstack_env.withdraw(var_dir)
     started = _provide_services(stack, var_dir)
-    setup = {
-        "migrations": [sys.executable, "-m", "alembic", "upgrade", "head"],
-        "demo tenant": [sys.executable, "-m", "backend.cli", "ensure-demo-tenant"],
-    }
+    mails = _provide_mail_sink(stack, var_dir)
+    setup = {"migrations": [sys.executable, "-m", "alembic", "upgrade", "head"]}
+    demo_tenant = [sys.executable, "-m", "backend.cli", "ensure-demo-tenant"]
     projects = bool(os.environ.get("PROJECTS_DATABASE_URL"))
+    credentials = var_dir / _PROJECTS_CREDENTIALS
     if projects:
         setup["projects migrations"] = [
             sys.executable, "-m", "alembic", "-c", "examples/projects/alembic.ini",
             "upgrade", "head",
         ]  # fmt: skip
+        if not os.environ.get("PROJECTS_CLIENT_ID"):
+            # The platform tenant, and the example's feed account with a new secret.
+            setup["projects feed account"] = [
+                sys.executable, "-m", "backend.cli", "ensure-projects-demo",
+                "--credentials", str(credentials),
+            ]  # fmt: skip
+        setup["projects API"] = [
+            sys.executable, "-m", "backend.cli", "apis", "apply", str(_PROJECTS_API_FILE),
+        ]  # fmt: skip
+        # The demo tenant's editor role carries the API's scopes once it is registered.
+        (api,) = parse_manifest(_PROJECTS_API_FILE.read_text(encoding="utf-8"))
+        demo_tenant += ["--editor-of", api.identifier]
+    setup["demo tenant"] = demo_tenant
     for step, argv in setup.items():
         if _stop_requested(signals):
             return 0
@@ -70,6 +89,11 @@ def _run(stack: ExitStack, var_dir: Path, signals: StopSignals) -> int:
             say(f"{step} failed with exit code {result.returncode}; stopping")
             return 1
 
+    if credentials.exists():
+        # Into the example's environment only: the file goes once read.
+        lines = credentials.read_text(encoding="utf-8").splitlines()
+        os.environ.update(line.partition("=")[::2] for line in lines if "=" in line)
+        credentials.unlink()
     children = stack.enter_context(ProcessGroup())
     port = os.environ.get("TESSERA_PORT", "8000")
     projects_port = os.environ.get("PROJECTS_PORT", _PROJECTS_DEFAULT_PORT)
@@ -84,7 +108,7 @@ def _run(stack: ExitStack, var_dir: Path, signals: StopSignals) -> int:
         # so that other shells are sent only to servers that are ready and staying.
         stack.callback(devstack_env.withdraw, var_dir)
         say(f"embedded services' URLs are in {devstack_env.publish(var_dir, started)}")
-    _print_banner(port, projects_port if projects else None)
+    _print_banner(port, projects_port if projects else None, mails)
     return _supervise(children, signals)
 
 
@@ -119,6 +143,18 @@ def _provide_services(stack: ExitStack, var_dir: Path) -> dict[str, str]:
     return started
 
 
+def _provide_mail_sink(stack: ExitStack, var_dir: Path) -> str:
+    """Start the SMTP sink unless a server is configured; where the mails go, for the banner."""
+    if os.environ.get("TESSERA_SMTP_HOST"):
+        return f"sent to {os.environ['TESSERA_SMTP_HOST']}:{os.environ.get('TESSERA_SMTP_PORT')}"
+    port = int(os.environ.get("TESSERA_SMTP_PORT", _SMTP_DEFAULT_PORT))
+    sink = stack.enter_context(MailSink(var_dir / "mail", port))
+    say(f"TESSERA_SMTP_HOST unset: starting an SMTP sink on {sink.host}:{port}")
+    # The worker, a child, sends to it.
+    os.environ.update(TESSERA_SMTP_HOST=sink.host, TESSERA_SMTP_PORT=str(port))
+    return f"written to {sink.directory}/*.eml (SMTP sink on {sink.host}:{port})"
+
+
 def _children(var_dir: Path, port: str, projects_port: str | None) -> dict[str, list[str]]:
     celery = [sys.executable, "-m", "celery", "-A", "backend.worker.app"]
     children = {
@@ -142,7 +178,7 @@ def _children(var_dir: Path, port: str, projects_port: str | None) -> dict[str, 
     return children
 
 
-def _print_banner(port: str, projects_port: str | None) -> None:
+def _print_banner(port: str, projects_port: str | None, mails: str) -> None:
     base = f"http://127.0.0.1:{port}"
     example = (
         f"  Projects      http://127.0.0.1:{projects_port} (example service, /docs)\n"
@@ -153,6 +189,7 @@ def _print_banner(port: str, projects_port: str | None) -> None:
         f"\n  Tessera API   {base}\n"
         f"  API docs      {base}/docs\n"
         f"{example}"
+        f"  Mails         {mails}\n"
         f"  Stop with Ctrl-C, or SIGTERM to pid {os.getpid()}.\n",
         flush=True,
     )

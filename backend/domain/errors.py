@@ -132,3 +132,31 @@ class InsufficientScopeError(DomainError):
     def __init__(self, required: Iterable[str]) -> None:
         self.required = sorted(set(required))
         super().__init__("token lacks scope(s): " + " ".join(self.required))
+
+
+class MfaRequiredError(AuthenticationError):
+    """The password was right, and the user has a second factor: the login goes on at
+    the mfa grant with `mfa_token`. The challenge the token stands for is kept."""
+
+    code = "mfa_required"
+    keeps_changes = True
+
+    def __init__(self, description: str, mfa_token: str) -> None:
+        super().__init__(description)
+        self.mfa_token = mfa_token
+
+
+class SecondFactorFailedError(InvalidGrantError):
+    """A wrong, replayed or missing second factor: counted towards the lockout like a
+    wrong password, and the count is kept although the request fails."""
+
+    keeps_changes = True
+
+
+class InsufficientUserAuthenticationError(DomainError):
+    """A valid token whose login was not strong enough for the route (RFC 9470): the
+    client steps up, signing in again with its second factor."""
+
+    def __init__(self, acr: str) -> None:
+        super().__init__("this action needs a login with a second factor")
+        self.acr = acr

@@ -4,6 +4,7 @@ import base64
 import json
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -21,6 +22,14 @@ LEEWAY_SECONDS = 5
 # Verified tokens a process remembers (each well under 1 KiB): a client sends the same
 # access token with every request for its lifetime, so repeats are the common case.
 VERIFIED_TOKENS = 4096
+# `acr` (OpenID Connect Core §2): a password alone, or a password and a second factor.
+ACR_PASSWORD = "urn:tessera:acr:pwd"  # noqa: S105 (an acr value)
+ACR_MFA = "urn:tessera:acr:mfa"
+MFA_METHOD = "mfa"
+
+
+def acr_for(amr: Sequence[str]) -> str:
+    return ACR_MFA if MFA_METHOD in amr else ACR_PASSWORD
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +42,9 @@ class AccessClaims:
     expires_at: int
     # Whose id `sub` is: a user's, or a service account's (client-credentials grant).
     subject_kind: SubjectKind = SubjectKind.USER
+    # How the user's login authenticated (RFC 8176): `pwd`, and `otp`, `mfa` after a
+    # second factor. Empty for a service account.
+    amr: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,9 +79,11 @@ class AccessTokenCodec:
         now: int | None = None,
         not_after: int | None = None,
         subject_kind: SubjectKind = SubjectKind.USER,
+        amr: Sequence[str] = (),
     ) -> IssuedAccessToken:
         """Sign a token for the configured lifetime, or until `not_after` (seconds since
-        the epoch) if that comes first: a time-bound grant lapsing (domain/token_lifetime.py)."""
+        the epoch) if that comes first: a time-bound grant lapsing (domain/token_lifetime.py).
+        A user's login methods `amr` go in with the `acr` they make."""
         issued_at = int(time.time()) if now is None else now
         expires_at = (
             issued_at + self._ttl if not_after is None else min(issued_at + self._ttl, not_after)
@@ -87,6 +101,9 @@ class AccessTokenCodec:
         }
         if subject_kind != SubjectKind.USER:
             claims["kind"] = subject_kind.value
+        if amr:
+            claims["amr"] = list(amr)
+            claims["acr"] = acr_for(amr)
         token = self._jwt.encode(
             claims,
             self._keys.signing_key,
@@ -154,6 +171,7 @@ class AccessTokenCodec:
                 jti=str(payload["jti"]),
                 expires_at=int(payload["exp"]),
                 subject_kind=_subject_kind(payload.get("kind", SubjectKind.USER)),
+                amr=_methods(payload.get("amr", [])),
             )
         # AttributeError: uuid.UUID() of a non-string claim (`"tid": 42`) in a signed token.
         except (AttributeError, KeyError, TypeError, ValueError) as exc:
@@ -164,6 +182,12 @@ def _subject_kind(value: object) -> SubjectKind:
     if not isinstance(value, str):
         raise ValueError("unknown subject kind")
     return SubjectKind(value)
+
+
+def _methods(value: object) -> frozenset[str]:
+    if not isinstance(value, list) or not all(isinstance(m, str) for m in value):
+        raise ValueError("amr is not a list of strings")
+    return frozenset(value)
 
 
 def _unverified_kid(token: str) -> object:

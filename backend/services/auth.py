@@ -1,4 +1,4 @@
-"""The token endpoint's grants: password and refresh_token."""
+"""The token endpoint's grants: password, refresh_token and the mfa grant."""
 
 import uuid
 from dataclasses import dataclass
@@ -15,12 +15,20 @@ from backend.domain.standing import may_act
 from backend.domain.token_lifetime import Carried, carried
 from backend.security.id_tokens import IdTokenSigner
 from backend.security.passwords import PasswordService
+from backend.security.sealing import Sealer
 from backend.security.tokens import AccessTokenCodec
-from backend.services import audit, lockout, sessions, subjects
+from backend.services import audit, factors, lockout, mfa_challenges, sessions, subjects
+from backend.services.effects import Effects
 from backend.services.sessions import RefreshPolicy
 
 # One message for every credential failure, so it cannot tell which part was wrong.
 BAD_CREDENTIALS = "invalid username or password"
+# RFC 8176: what a password login proved.
+PASSWORD_METHOD = "pwd"  # noqa: S105 (an amr value)
+ENROL_FIRST = (
+    "this tenant requires a second factor: log in with scope `me` and enrol one "
+    "(POST /me/factors/totp)"
+)
 # The audit target of a login attempt for an unknown email, cut to fit the column:
 # the email is the attacker's text, so its length must be bounded.
 _TARGET_LENGTH = 120
@@ -111,7 +119,10 @@ def password_grant(
 ) -> TokenGrant:
     """RFC 6749 §4.3: check the credentials (`verify_login`), issue an access token and
     open a session. A legacy (bcrypt) hash is replaced by an argon2id one on success,
-    and the success is audited (`auth.login_succeeded`)."""
+    and the success is audited (`auth.login_succeeded`). A user with a second factor
+    gets no token here but MfaRequiredError with an `mfa_token` for `mfa_grant`
+    (audited `auth.mfa_challenged`); under the tenant's `mfa: required`, one without a
+    factor past the grace gets the scope `me` only, to enrol one."""
     verified = verify_login(db, passwords, login)
     tenant_id, user_id, now = verified.tenant_id, verified.user_id, verified.now
     held = verified.subject.scopes_in(issuers.platform_tenant_slug)
@@ -123,28 +134,130 @@ def password_grant(
     )
     if login.requested_scopes and not granted.scopes:
         raise InvalidScopeError("none of the requested scopes is granted to this user")
+    step = factors.login_step(db, tenant_id, user_id, now)
+    if step is factors.LoginStep.ENROL_FIRST:
+        granted = carried(granted.scopes & {Scope.ME}, verified.subject.lapses, issued_at)
+        if not granted.scopes:
+            raise InvalidScopeError(ENROL_FIRST)
+    if step is factors.LoginStep.SECOND_FACTOR:
+        raise mfa_challenges.challenge(
+            db,
+            tenant_id=tenant_id,
+            user_id=user_id,
+            scope=format_scopes(login.requested_scopes),
+            resource=None,
+            user_agent=login.user_agent,
+            now=now,
+        )
+    return _log_in(
+        db,
+        issuers,
+        tenant_id,
+        user_id,
+        granted,
+        issued_at,
+        now=now,
+        user_agent=login.user_agent,
+        amr=(PASSWORD_METHOD,),
+        new_hash=verified.new_hash,
+    )
 
+
+@dataclass(frozen=True, slots=True)
+class MfaLogin:
+    """The mfa grant's form: the challenge, and a TOTP code or a recovery code."""
+
+    mfa_token: str
+    otp: str | None
+    recovery_code: str | None
+
+
+def mfa_grant(
+    db: Session, sealer: Sealer, effects: Effects, issuers: Issuers, login: MfaLogin
+) -> TokenGrant:
+    """Complete a password login with its second factor (`urn:tessera:params:oauth:
+    grant-type:mfa`): the tokens the password grant would have issued, for the scopes
+    it asked (as the user's roles stand now), with `amr` naming both factors.
+
+    The challenge is used up only by a success; a wrong factor counts towards the
+    lockout (SecondFactorFailedError, invalid_grant) and the challenge stays for another
+    try until it expires.
+    """
+    now = datetime.now(UTC)
+    found = mfa_challenges.pending(db, login.mfa_token, now)
+    user = found.user
+    proved = factors.verify(
+        db, sealer, effects, user, otp=login.otp, recovery_code=login.recovery_code, now=now
+    )
+    found.challenge.used_at = now
+    subject = subjects.load(db, user.tenant_id, user.id, now)
+    if subject is None:
+        raise InvalidGrantError(mfa_challenges.INVALID)
+    refusal = may_act(subject.user_status, subject.tenant_status)
+    if refusal is not None:
+        raise InvalidGrantError(refusal.message)
+    requested = known_scopes(found.challenge.scope.split())
+    held = subject.scopes_in(issuers.platform_tenant_slug)
+    issued_at = int(now.timestamp())
+    granted = carried(held & requested if requested else held, subject.lapses, issued_at)
+    if requested and not granted.scopes:
+        raise InvalidScopeError("none of the requested scopes is granted to this user")
+    return _log_in(
+        db,
+        issuers,
+        user.tenant_id,
+        user.id,
+        granted,
+        issued_at,
+        now=now,
+        user_agent=found.challenge.user_agent,
+        amr=(PASSWORD_METHOD, *proved),
+        new_hash=None,
+    )
+
+
+def _log_in(
+    db: Session,
+    issuers: Issuers,
+    tenant_id: uuid.UUID,
+    user_id: uuid.UUID,
+    granted: Carried,
+    issued_at: int,
+    *,
+    now: datetime,
+    user_agent: str,
+    amr: tuple[str, ...],
+    new_hash: str | None,
+) -> TokenGrant:
+    """A login that succeeded: its session, the user's row and the audit event, then
+    the tokens."""
     scope = format_scopes(granted.scopes)
     refresh_token, session = sessions.start_session(
         issuers.refresh,
         tenant_id=tenant_id,
         user_id=user_id,
         scope=scope,
-        user_agent=login.user_agent,
+        user_agent=user_agent,
         now=now,
+        amr=" ".join(amr),
     )
+    data: dict[str, object] = {"scope": scope}
+    if amr != (PASSWORD_METHOD,):
+        data["amr"] = list(amr)
     event = audit.event_params(
         tenant_id=tenant_id,
         actor=f"user:{user_id}",
         action="auth.login_succeeded",
         target=f"user:{user_id}",
-        data={"scope": scope},
+        data=data,
     )
     # One statement: the user's row, the session and the audit event.
     token_version: int = db.execute(
-        _LOGIN_WRITES, {**session, **event, "new_hash": verified.new_hash}
+        _LOGIN_WRITES, {**session, **event, "new_hash": new_hash}
     ).scalar_one()
-    return _grant(issuers, tenant_id, user_id, token_version, granted, issued_at, refresh_token)
+    return _grant(
+        issuers, tenant_id, user_id, token_version, granted, issued_at, refresh_token, amr=amr
+    )
 
 
 def refresh_grant(
@@ -155,7 +268,7 @@ def refresh_grant(
     The scope may be narrowed, never widened beyond the login's; a role removed since
     the login is gone from the new token, and so is a lapsed grant's. A lockout does not
     stop it: it stops password guessing, and a refresh token proves a login made with the
-    right password.
+    right password. The session's `amr` (how its login authenticated) carries on.
     """
     now = datetime.now(UTC)
     rotation = sessions.rotate(db, issuers.refresh, presented, now)
@@ -182,6 +295,7 @@ def refresh_grant(
         rotation.token,
         # OpenID Connect's scopes of a code-flow session stay with it (userinfo needs openid).
         oidc=frozenset(rotation.scope.split()) & OIDC_SCOPES,
+        amr=tuple(sessions.amr_of(db, subject.tenant_id, rotation.family_id).split()),
     )
 
 
@@ -224,6 +338,7 @@ def _grant(
     refresh_token: str | None,
     *,
     oidc: frozenset[str] = frozenset(),
+    amr: tuple[str, ...] = (),
 ) -> TokenGrant:
     """An access token that ends, at the latest, when one of its scopes lapses."""
     scope = " ".join(filter(None, [format_scopes(granted.scopes), *sorted(oidc)]))
@@ -234,6 +349,7 @@ def _grant(
         token_version=token_version,
         now=issued_at,
         not_after=granted.not_after,
+        amr=amr,
     )
     return TokenGrant(
         access_token=issued.token,

@@ -22,7 +22,7 @@ from backend.db.models import LoginSession
 from backend.db.tenant_context import enter_tenant
 from backend.domain.standing import may_act
 from backend.security.opaque import new_secret, parse_secret
-from backend.services import audit, auth, sessions, subjects
+from backend.services import audit, auth, subjects
 from backend.services.sessions import RefreshPolicy
 
 KIND = "bs"
@@ -118,18 +118,4 @@ def current(db: Session, cookie: str | None, now: datetime) -> BrowserSession | 
     found.last_used_at = now
     return BrowserSession(
         found.id, found.tenant_id, found.user_id, subject.tenant_slug, found.created_at
-    )
-
-
-def end(db: Session, session: BrowserSession, *, reason: str, now: datetime) -> None:
-    """End the browser session (a logout): the cookie stops signing anyone in."""
-    row = db.get_one(LoginSession, (session.tenant_id, session.id), with_for_update=True)
-    sessions.revoke_session(db, row, reason=reason, now=now)
-    audit.record(
-        db,
-        tenant_id=session.tenant_id,
-        actor=f"user:{session.user_id}",
-        action="session.ended",
-        target=f"session:{session.id}",
-        data={"reason": reason},
     )

@@ -309,14 +309,15 @@ def _revoke_reused(
 def user_claims(
     db: Session, tenant_id: uuid.UUID, user_id: uuid.UUID, scopes: frozenset[str]
 ) -> dict[str, object]:
-    """The OpenID Connect claims the scopes ask for: `email` (and whether it is
-    verified: not yet, Tessera does not check addresses), `name` for `profile`."""
+    """The OpenID Connect claims the scopes ask for: `email` (and `email_verified`, whether
+    the user followed a link mailed to it: services/email_verification.py), `name` for
+    `profile`."""
     enter_tenant(db, tenant_id)
     user = db.get_one(User, (tenant_id, user_id))
     claims: dict[str, object] = {}
     if rules.EMAIL in scopes:
         claims["email"] = user.email
-        claims["email_verified"] = False
+        claims["email_verified"] = user.email_verified_at is not None
     if rules.PROFILE in scopes:
         claims["name"] = user.full_name
     return claims

@@ -85,10 +85,10 @@ def change_own_password(
     user.password_hash = passwords.hash(new)
     db.flush()
     cutoff.users(db, effects, tenant_id, [user_id], reason=cutoff.Reason.PASSWORD_CHANGED)
-    ended = [s for s in sessions.live_sessions(db, tenant_id, user_id, now) if s.id != kept]
-    for session in ended:
-        sessions.revoke_session(db, session, reason="password_changed", now=now)
-    data = {"sessions_ended": len(ended), "session_kept": kept is not None}
+    ended = sessions.end_user_sessions(
+        db, tenant_id, user_id, reason="password_changed", now=now, keep=kept
+    )
+    data = {"sessions_ended": ended, "session_kept": kept is not None}
     audit.record_by(db, actor, "user.password_changed", f"user:{user_id}", data)
 
 

@@ -52,6 +52,7 @@ class Reason(StrEnum):
     DELETED = "deleted"
     OFFBOARDED = "offboarded"
     PASSWORD_CHANGED = "password_changed"  # noqa: S105 (a reason, not a password)
+    FACTORS_RESET = "factors_reset"
     # A role or grant change took a scope away, or brought its lapse forward.
     SCOPES_REDUCED = "scopes_reduced"
     SERVICE_ACCOUNT_REVOKED = "service_account_revoked"

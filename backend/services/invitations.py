@@ -16,12 +16,15 @@ from sqlalchemy.orm import Session
 from backend.db.models import Invitation, Tenant, User, UserStatus
 from backend.db.tenant_context import enter_tenant
 from backend.domain.errors import InvalidRequestError
+from backend.mail.messages import Mail, MailKind
 from backend.security.opaque import OpaqueSecret, new_secret, parse_secret
 from backend.security.passwords import PasswordService
-from backend.services import audit, credentials
+from backend.services import audit, credentials, mail
+from backend.services.effects import Effects
 
 KIND = "iv"
 TTL = timedelta(days=7)
+PAGE = "/accept-invitation"
 INVALID = "invitation token is invalid, expired or already used"
 
 
@@ -51,6 +54,18 @@ def issue(
     return IssuedInvitation(token=secret.value, expires_at=expires_at)
 
 
+def send(db: Session, effects: Effects, user: User, invitation: IssuedInvitation) -> None:
+    """Mail the invitation's link to the user once the transaction commits."""
+    message = Mail(
+        kind=MailKind.INVITATION,
+        to=user.email,
+        tenant_name=db.get_one(Tenant, user.tenant_id).name,
+        page=mail.page(PAGE, invitation.token),
+        details={"valid_days": str(TTL.days)},
+    )
+    mail.send_after_commit(db, effects, message)
+
+
 def accept(db: Session, passwords: PasswordService, token: str, password: str) -> uuid.UUID:
     """Set the invited user's password (tenant policy applies) and use the invitation up.
 
@@ -66,6 +81,9 @@ def accept(db: Session, passwords: PasswordService, token: str, password: str) -
     credentials.check_new_password(db, secret.tenant_id, password)
     user.password_hash = passwords.hash(password)
     invitation.accepted_at = now
+    # The invitation came by mail: the address is the user's.
+    if user.email_verified_at is None:
+        user.email_verified_at = now
     db.flush()
     audit.record(
         db,

@@ -69,6 +69,7 @@ def start_session(
     scope: str,
     user_agent: str,
     now: datetime,
+    amr: str = "pwd",
 ) -> tuple[str, dict[str, object]]:
     """A session for a fresh login: its first refresh token, and the parameters of
     START_SESSION_CTES, which the caller runs inside a statement of its own."""
@@ -81,6 +82,7 @@ def start_session(
         "family_id": uuid.uuid4(),
         "family_expires_at": family_expires_at,
         "user_agent": user_agent[:300],
+        "amr": amr,
         "token_id": uuid.uuid4(),
         "token_hash": secret.digest,
         "scope": scope,
@@ -92,8 +94,9 @@ def start_session(
 # first token. Plain SQL, built once: the login runs it on every success.
 START_SESSION_CTES = (
     "session_family AS (INSERT INTO refresh_families "
-    "(tenant_id, id, user_id, created_at, last_used_at, expires_at, user_agent) "
-    "VALUES (:tenant_id, :family_id, :user_id, :now, :now, :family_expires_at, :user_agent)), "
+    "(tenant_id, id, user_id, created_at, last_used_at, expires_at, user_agent, amr) "
+    "VALUES (:tenant_id, :family_id, :user_id, :now, :now, :family_expires_at, :user_agent, "
+    ":amr)), "
     "session_token AS (INSERT INTO refresh_tokens "
     "(tenant_id, id, family_id, user_id, token_hash, scope, issued_at, expires_at) "
     "VALUES (:tenant_id, :token_id, :family_id, :user_id, :token_hash, :scope, :now, "
@@ -223,6 +226,34 @@ def live_sessions(
             .order_by(LoginSession.created_at.desc())
         )
     )
+
+
+def amr_of(db: Session, tenant_id: uuid.UUID, family_id: uuid.UUID) -> str:
+    """How the session's login authenticated: what its refreshes carry on as `amr`."""
+    return (
+        db.scalar(
+            select(LoginSession.amr).where(
+                LoginSession.tenant_id == tenant_id, LoginSession.id == family_id
+            )
+        )
+        or "pwd"
+    )
+
+
+def end_user_sessions(
+    db: Session,
+    tenant_id: uuid.UUID,
+    user_id: uuid.UUID,
+    *,
+    reason: str,
+    now: datetime,
+    keep: uuid.UUID | None = None,
+) -> int:
+    """End every live session of the user but `keep`; returns how many ended."""
+    ended = [s for s in live_sessions(db, tenant_id, user_id, now) if s.id != keep]
+    for session in ended:
+        revoke_session(db, session, reason=reason, now=now)
+    return len(ended)
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -22,6 +22,7 @@ from backend.services import (
     audit,
     authorization,
     cutoff,
+    email_verification,
     invitations,
     lockout,
     owners,
@@ -43,6 +44,7 @@ class CreatedUser:
 
 def add(
     db: Session,
+    effects: Effects,
     actor: Principal,
     passwords: PasswordService,
     *,
@@ -53,8 +55,10 @@ def add(
     """An admin creates a user with the built-in member role.
 
     With a password (the tenant's policy applies) the user can log in at once; without
-    one, an invitation is made and its token returned, once. The member role's scopes
-    must be the actor's own (no escalation), as for any other grant.
+    one, an invitation is made and its token returned, once. Either way the user is
+    mailed once the transaction commits: the invitation link, or a link that verifies
+    the email. The member role's scopes must be the actor's own (no escalation), as for
+    any other grant.
     """
     tenant_id = actor.tenant_id
     member = db.scalars(
@@ -70,11 +74,14 @@ def add(
     users.grant_role(
         db, tenant_id=tenant_id, user_id=user.id, role_id=member.id, granted_by=actor.user_id
     )
-    invitation = (
-        None
-        if password is not None
-        else invitations.issue(db, tenant_id=tenant_id, user_id=user.id, created_by=actor.user_id)
-    )
+    invitation = None
+    if password is None:
+        invitation = invitations.issue(
+            db, tenant_id=tenant_id, user_id=user.id, created_by=actor.user_id
+        )
+        invitations.send(db, effects, user, invitation)
+    else:
+        email_verification.send(db, effects, user)
     audit.record_by(
         db,
         actor,
@@ -114,6 +121,9 @@ def update(
         before["email"], after["email"] = user.email, email
         with users.unique_email(db, email):
             user.email = email
+            # A new address is unverified until its owner follows the link mailed to it.
+            user.email_verified_at = None
+        email_verification.send(db, effects, user)
     if after:
         audit.record_by(
             db, actor, "user.updated", f"user:{user.id}", {"before": before, "after": after}

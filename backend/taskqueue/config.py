@@ -12,6 +12,8 @@ from backend.settings import Settings
 SWEEP_TASK = "tessera.sweeps.run"
 JOB_TASK = "tessera.jobs.run"
 REQUEUE_TASK = "tessera.jobs.requeue_stalled"
+MAIL_TASK = "tessera.mail.send"
+PASSWORD_RESET_TASK = "tessera.password_resets.request"  # noqa: S105 (a task name)
 
 
 def create_celery(settings: Settings) -> Celery:

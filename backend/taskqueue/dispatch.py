@@ -4,6 +4,8 @@ Built into every process's Runtime (the API's, the CLI's, the worker's) and hand
 services as `Effects.dispatch`; the worker package itself is never imported for it.
 """
 
+import base64
+import json
 import logging
 import uuid
 from collections.abc import Callable
@@ -12,9 +14,11 @@ from celery import Celery
 from kombu.exceptions import KombuError
 from redis.exceptions import RedisError
 
+from backend.mail.messages import Mail
 from backend.observability.worker import task_headers
+from backend.security.sealing import Sealer
 from backend.settings import Settings
-from backend.taskqueue.config import JOB_TASK, create_celery
+from backend.taskqueue.config import JOB_TASK, MAIL_TASK, PASSWORD_RESET_TASK, create_celery
 
 logger = logging.getLogger(__name__)
 
@@ -56,3 +60,33 @@ def send_job(celery: Celery) -> Callable[[uuid.UUID, uuid.UUID], None]:
             logger.warning("job %s not dispatched (%s); it will be requeued", job_id, exc)
 
     return dispatch
+
+
+class SealedQueue:
+    """Tasks whose arguments are personal data or secrets, sealed for the worker alone.
+
+    A mail may carry a one-time token (a reset link), a reset request names an email:
+    nothing on the way, Redis or a log of a task's arguments, holds them readable. With
+    the broker down the task is lost and said so (by kind only): the user asks again.
+    """
+
+    def __init__(self, celery: Celery, sealer: Sealer) -> None:
+        self._celery, self._sealer = celery, sealer
+
+    def mail(self, mail: Mail) -> None:
+        """The mailer of `Effects`: queue `mail` for the worker to send."""
+        self._send(MAIL_TASK, mail.to_json(), f"a {mail.kind} mail")
+
+    def password_reset(self, tenant_slug: str, email: str) -> None:
+        """Queue a reset request for the worker to look up and answer by mail."""
+        payload = json.dumps({"tenant": tenant_slug, "email": email}).encode()
+        self._send(PASSWORD_RESET_TASK, payload, "a password reset request")
+
+    def _send(self, task: str, payload: bytes, what: str) -> None:
+        envelope = base64.b64encode(self._sealer.seal(payload)).decode("ascii")
+        try:
+            self._celery.send_task(
+                task, args=[envelope], retry=False, ignore_result=True, headers=task_headers()
+            )
+        except (KombuError, RedisError, OSError) as exc:
+            logger.warning("%s was not queued (%s)", what, exc)

@@ -21,10 +21,12 @@ with ids that exist.
 """
 
 import base64
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import pyotp
 import pytest
 import redis
 import schemathesis
@@ -33,20 +35,31 @@ from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 from schemathesis.cli.commands.run.context import ExecutionContext
 from schemathesis.python.asgi import shutdown_lifespans
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
-from backend.db.models import Tenant, TenantStatus, User, UserStatus
+from backend.db.models import (
+    AccountTokenPurpose,
+    Factor,
+    Tenant,
+    TenantStatus,
+    User,
+    UserStatus,
+)
+from backend.domain.code_flow import OIDC_SCOPES
 from backend.domain.policy import MIN_PASSWORD_LENGTH_FLOOR
 from backend.domain.scopes import PLATFORM_SCOPES, TENANT_SCOPES
 from backend.main import create_app
 from backend.security.opaque import new_secret
 from backend.security.principal_cache import PrincipalCache
-from backend.services import invitations, service_accounts
+from backend.security.sealing import Purpose, Sealer
+from backend.services import account_tokens, invitations, service_accounts
 from backend.settings import Settings
-from tests.conftest import bearer, builtin_role
+from tests.conftest import bearer, builtin_role, token_issuer
 from tests.factories import (
     DEFAULT_PASSWORD,
+    AccountTokenFactory,
+    FactorFactory,
     InvitationFactory,
     LoginSessionFactory,
     RoleFactory,
@@ -81,8 +94,19 @@ schema.config.checks.positive_data_acceptance.expected_statuses = [
 
 
 @pytest.fixture(scope="module")
-def fuzz_app(settings: Settings) -> Iterator[FastAPI]:
-    app = create_app(settings)
+def signing(settings: Settings) -> Settings:
+    """An asymmetric key ring: OpenID Connect's documents and id_tokens need one."""
+    return settings.model_copy(update={"jwt_algorithm": "EdDSA"})
+
+
+@pytest.fixture
+def issue_token(signing: Settings) -> Callable[..., str]:
+    return token_issuer(signing)
+
+
+@pytest.fixture(scope="module")
+def fuzz_app(signing: Settings) -> Iterator[FastAPI]:
+    app = create_app(signing)
     yield app
     # Schemathesis keeps each app's lifespan open for the process; close this one
     # (its pool and Redis client) before the worker's database is dropped.
@@ -156,6 +180,12 @@ def fresh_headers(
                     password_hash=principal.password_hash,
                 )
             ).rowcount
+        # A case that confirmed a factor would make every later login ask for it.
+        db.execute(
+            delete(Factor).where(
+                Factor.user_id == principals.owner.id, Factor.confirmed_at.is_not(None)
+            )
+        )
         version = db.scalar(select(User.token_version).where(User.id == user.id))
         db.commit()
         if restored:
@@ -163,7 +193,12 @@ def fresh_headers(
             runtime = getattr(fuzz_app.state, "runtime", None)
             for tenant_id in tenant_ids:
                 (cache if runtime is None else runtime.principal_cache).forget(tenant_id)
-        scopes = PLATFORM_SCOPES | TENANT_SCOPES if user is principals.operator else TENANT_SCOPES
+        scopes: set[str] = set(
+            PLATFORM_SCOPES | TENANT_SCOPES if user is principals.operator else TENANT_SCOPES
+        )
+        if path == "/userinfo":
+            # OpenID Connect's scopes, which only the code flow grants.
+            scopes |= OIDC_SCOPES
         return bearer(issue_token(user, sorted(scopes), version=version))
 
     yield headers
@@ -196,12 +231,14 @@ STATEFUL_SCENARIOS = 30
 WHOLE_RUN_SEED = 15
 
 
-def secrets_for(db: Session, owner: User) -> Callable[[schemathesis.Case], None]:
+def secrets_for(
+    db: Session, owner: User, settings: Settings
+) -> Callable[[schemathesis.Case], None]:
     """What a valid case needs that no generator can guess, as a client would have it.
 
     The owner's password to log in or to change it, a service account's credentials for
-    the client-credentials grant, a client registration's URIs, a live invitation to
-    accept, and
+    the client-credentials grant, a client registration's URIs, a live invitation, reset
+    or verification token to use, a TOTP enrolment's current code, and
     the ids no creation answers: a session of the principal's (a login's answer has no
     session id) and a grant to take back. Without them every valid case of these
     operations is refused, which is what the `validation_mismatch` and
@@ -217,6 +254,40 @@ def secrets_for(db: Session, owner: User) -> Callable[[schemathesis.Case], None]
         )
         db.commit()
         return secret.value
+
+    def mailed(purpose: AccountTokenPurpose, kind: str) -> str:
+        """A live mailed token of a user of its own (a reset ends the user's sessions)."""
+        user = UserFactory(tenant=acme)
+        secret = new_secret(kind, owner.tenant_id)
+        AccountTokenFactory(
+            user=user,
+            purpose=purpose,
+            token_hash=secret.digest,
+            password_fingerprint=account_tokens.password_fingerprint(user.password_hash)
+            if purpose is AccountTokenPurpose.PASSWORD_RESET
+            else None,
+        )
+        db.commit()
+        return secret.value
+
+    def totp_code() -> str:
+        """The current code of a pending TOTP enrolment of the owner's."""
+        secret, factor_id = pyotp.random_base32(), uuid.uuid4()
+        db.execute(delete(Factor).where(Factor.user_id == owner.id))
+        FactorFactory(
+            user=owner,
+            id=factor_id,
+            secret=Sealer(settings.sealing_secret(), Purpose.TOTP_SECRET).seal(
+                secret.encode(), factor_id.bytes
+            ),
+            confirmed_at=None,
+        )
+        db.commit()
+        return pyotp.TOTP(secret).now()
+
+    def factor() -> str:
+        """A pending enrolment: a confirmed factor would have the route ask to step up."""
+        return str(FactorFactory(user=owner, confirmed_at=None).id)
 
     def session() -> str:
         family = LoginSessionFactory(user=owner)
@@ -269,6 +340,15 @@ def secrets_for(db: Session, owner: User) -> Callable[[schemathesis.Case], None]
             )
         elif operation_id == "invitations_accept":
             body["token"] = invitation()
+        elif operation_id == "password_resets_confirm":
+            body["token"] = mailed(AccountTokenPurpose.PASSWORD_RESET, "pr")
+        elif operation_id == "email_verifications_confirm":
+            body["token"] = mailed(AccountTokenPurpose.EMAIL_VERIFICATION, "ev")
+        elif operation_id == "me_factors_totp_confirm":
+            body["code"] = totp_code()
+        elif operation_id == "me_factors_delete":
+            case.path_parameters = {"id": factor()}
+            db.commit()
         elif operation_id == "me_sessions_delete":
             case.path_parameters = {"id": session()}
         elif operation_id in ("users_roles_put", "users_roles_delete"):
@@ -280,6 +360,7 @@ def secrets_for(db: Session, owner: User) -> Callable[[schemathesis.Case], None]
 def test_a_whole_run_reports_no_warnings(
     fuzz_app: FastAPI,
     db: Session,
+    settings: Settings,
     principals: Principals,
     fresh_headers: Callable[[str], dict[str, str]],
 ) -> None:
@@ -307,7 +388,7 @@ def test_a_whole_run_reports_no_warnings(
     run.config.checks.positive_data_acceptance.expected_statuses = list(
         schema.config.checks.positive_data_acceptance.expected_statuses
     )
-    fill = secrets_for(db, principals.owner)
+    fill = secrets_for(db, principals.owner, settings)
 
     @run.auth(refresh_interval=None)
     class Principal:

@@ -68,6 +68,11 @@ BASE_BODIES: dict[str, dict[str, object]] = {
         "redirect_uris": ["https://app.acme.test/cb"],
     },
     "ClientUpdate": {},
+    "TotpStart": {},
+    "TotpConfirm": {"code": "123456"},
+    "PasswordResetRequest": {"tenant": "acme", "email": "x@acme.test"},
+    "PasswordResetConfirm": {"token": "pr_x", "new_password": PASSWORD},
+    "EmailVerificationConfirm": {"token": "ev_x"},
 }
 # Text the database cannot hold; the last one has an ordinary prefix, as a real
 # attacker's input would, so a check of the first character only is caught.

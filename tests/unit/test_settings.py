@@ -17,10 +17,36 @@ def test_production_reads_env_and_accepts_a_real_secret(
 ) -> None:
     monkeypatch.setenv("TESSERA_ENV", "production")
     monkeypatch.setenv("TESSERA_SECRET_KEY", "s" * 48)
+    monkeypatch.setenv("TESSERA_ENCRYPTION_KEY", "e" * 48)
     settings = Settings(var_dir=tmp_path)
     assert settings.env is Environment.PRODUCTION
     assert settings.signing_secret() == b"s" * 48
+    assert settings.sealing_secret() == b"e" * 48
     assert not (tmp_path / "secret_key").exists()
+    assert not (tmp_path / "encryption_key").exists()
+
+
+def test_production_refuses_to_start_without_an_encryption_key(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="TESSERA_ENCRYPTION_KEY must be set"):
+        Settings(env=Environment.PRODUCTION, var_dir=tmp_path, secret_key=SecretStr("s" * 48))
+
+
+def test_the_encryption_key_is_never_the_signing_key() -> None:
+    with pytest.raises(ValidationError, match="must differ"):
+        Settings(secret_key=SecretStr("s" * 48), encryption_key=SecretStr("s" * 48))
+
+
+def test_development_keeps_a_separate_encryption_key(tmp_path: Path) -> None:
+    settings = Settings(env=Environment.DEVELOPMENT, var_dir=tmp_path)
+    assert settings.sealing_secret() == settings.sealing_secret()
+    assert settings.sealing_secret() != settings.signing_secret()
+    assert (tmp_path / "encryption_key").stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize("url", ["http://evil.example/path", "ftp://x", "https://a/?q", ""])
+def test_public_base_url_is_an_origin(url: str) -> None:
+    with pytest.raises(ValidationError, match="public_base_url"):
+        Settings(public_base_url=url)
 
 
 def test_short_secret_is_refused() -> None:
@@ -98,8 +124,18 @@ def test_a_configured_redis_takes_nothing_of_the_dev_stacks(dev_stack_var_dir: P
 
 @pytest.mark.parametrize("env", [Environment.TEST, Environment.PRODUCTION])
 def test_only_development_reads_the_dev_stack(dev_stack_var_dir: Path, env: Environment) -> None:
-    settings = Settings(env=env, var_dir=dev_stack_var_dir, secret_key=SecretStr("s" * 40))
-    defaults = Settings(env=env, var_dir=dev_stack_var_dir / "none", secret_key=SecretStr("s" * 40))
+    settings = Settings(
+        env=env,
+        var_dir=dev_stack_var_dir,
+        secret_key=SecretStr("s" * 40),
+        encryption_key=SecretStr("e" * 40),
+    )
+    defaults = Settings(
+        env=env,
+        var_dir=dev_stack_var_dir / "none",
+        secret_key=SecretStr("s" * 40),
+        encryption_key=SecretStr("e" * 40),
+    )
     assert (settings.database_url, settings.redis_url) == (
         defaults.database_url,
         defaults.redis_url,

@@ -10,6 +10,7 @@ from backend.api.deps import AppRuntime, DbSession, in_thread
 from backend.api.errors import OAuthRoute
 from backend.api.headers import NO_STORE
 from backend.api.schemas.auth import (
+    MFA_GRANT,
     TOKEN_TYPE_HINTS,
     RevocationRequest,
     TokenRequest,
@@ -18,6 +19,7 @@ from backend.api.schemas.auth import (
 from backend.api.schemas.errors import ErrorBody
 from backend.api.schemas.text import HEADER_MAX_LENGTH, Text
 from backend.domain.clients import GrantType
+from backend.domain.code_flow import RequestedScopes
 from backend.domain.errors import (
     InvalidClientError,
     InvalidRequestError,
@@ -56,7 +58,10 @@ def limit_token_requests(request: Request, runtime: AppRuntime) -> None:
     response_model=TokenResponse,
     response_model_exclude_none=True,
     responses={
-        400: {"model": ErrorBody, "description": "RFC 6749 §5.2 error"},
+        400: {
+            "model": ErrorBody,
+            "description": "RFC 6749 §5.2 error; or `mfa_required` with an `mfa_token`",
+        },
         401: {"model": ErrorBody, "description": "invalid_client (client_credentials)"},
         429: {"model": ErrorBody, "description": "rate_limited: retry after Retry-After"},
     },
@@ -86,6 +91,11 @@ async def issue_token(
 
     `grant_type=client_credentials`: a service account authenticates with HTTP Basic
     (`client_id:client_secret`) and gets an access token; no refresh token.
+
+    A user with a second factor gets 400 `mfa_required` with an `mfa_token` from the
+    password grant; `grant_type=urn:tessera:params:oauth:grant-type:mfa` with that
+    `mfa_token` and `otp` (a current code) or `recovery_code` completes the login. The
+    token lives five minutes and completes one login; tokens then carry `amr` and `acr`.
     """
     grant_type, refresh_token = form.grant_type, form.refresh_token
 
@@ -107,6 +117,20 @@ async def issue_token(
                 raise InvalidRequestError("refresh_token is required")
             with metrics.count_grant(grant_type):
                 grant = auth.refresh_grant(db, runtime.issuers, refresh_token, requested)
+        elif grant_type == MFA_GRANT:
+            if not form.mfa_token or not (form.otp or form.recovery_code):
+                raise InvalidRequestError("mfa_token and otp or recovery_code are required")
+            grant = auth.mfa_grant(
+                db,
+                runtime.factor_sealer,
+                runtime.effects,
+                runtime.issuers,
+                auth.MfaLogin(
+                    mfa_token=form.mfa_token,
+                    otp=form.otp,
+                    recovery_code=form.recovery_code,
+                ),
+            )
         elif grant_type == "authorization_code":
             grant = _code_grant(runtime, db, form, authorization, user_agent)
         elif grant_type == "client_credentials":
@@ -190,8 +214,10 @@ def _code_grant(
 
 
 def _requested_scopes(scope: str | None) -> frozenset[Scope]:
+    """The catalogue scopes asked for. OpenID Connect's (a refresh of a code-flow session
+    repeats them, as Authlib does) are no API's: the session keeps those it had."""
     try:
-        return parse_scopes(scope)
+        return parse_scopes(" ".join(RequestedScopes.parse(scope).api))
     except UnknownScopeError as exc:
         raise InvalidScopeError(str(exc)) from exc
 

@@ -88,6 +88,7 @@ def create_user(
     whatever its case, is 409."""
     created = user_admin.add(
         db,
+        runtime.effects,
         principal,
         runtime.passwords,
         email=body.email,

@@ -10,12 +10,14 @@ from backend.domain.policy import MAX_PASSWORD_LENGTH
 from backend.domain.scopes import SCOPE_LIST_PATTERN
 from backend.domain.tenants import SLUG_PATTERN
 
-GRANT_TYPES = ("password", "refresh_token", "client_credentials", "authorization_code")
+MFA_GRANT = "urn:tessera:params:oauth:grant-type:mfa"
+GRANT_TYPES = ("password", "refresh_token", "client_credentials", "authorization_code", MFA_GRANT)
 TOKEN_TYPE_HINTS = ("refresh_token", "access_token")
 # The fields each grant needs besides grant_type (client_credentials: HTTP Basic).
 _GRANT_FIELDS = {
     "password": ("username", "password"),
     "refresh_token": ("refresh_token",),
+    MFA_GRANT: ("mfa_token",),
     "authorization_code": ("code", "redirect_uri", "code_verifier"),
 }
 # What the route checks, stated for clients and fuzzers: a grant_type, and its fields.
@@ -117,6 +119,29 @@ class TokenRequest(BaseModel):
             minLength=43,
             pattern=r"^[A-Za-z0-9._~-]{43,128}$",
             description="authorization_code: the PKCE verifier (RFC 7636)",
+        ),
+    ] = None
+
+    mfa_token: Annotated[
+        str | None,
+        *_string(_NAME, minLength=1, description="The mfa grant: from the mfa_required answer"),
+    ] = None
+    otp: Annotated[
+        str | None,
+        *_string(
+            _NAME,
+            minLength=1,
+            format="password",
+            description="The mfa grant: a current code of the user's authenticator app",
+        ),
+    ] = None
+    recovery_code: Annotated[
+        str | None,
+        *_string(
+            _NAME,
+            minLength=1,
+            format="password",
+            description="The mfa grant: one of the user's recovery codes, instead of otp",
         ),
     ] = None
 

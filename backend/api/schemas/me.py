@@ -17,6 +17,9 @@ class TenantSummary(BaseModel):
 class MeResponse(BaseModel):
     id: uuid.UUID
     email: str
+    # Whether you followed a link mailed to `email` (a verification, an invitation, a
+    # password reset) since it was last set.
+    email_verified: bool
     full_name: str
     status: str
     tenant: TenantSummary

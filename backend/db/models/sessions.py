@@ -28,11 +28,19 @@ class LoginSession(Base):
     # Absolute lifetime: no rotation extends a session past this.
     expires_at: Mapped[datetime]
     user_agent: Mapped[str] = mapped_column(String(300), default="", server_default="")
+    # How the login authenticated (RFC 8176 values, space-separated): every access token
+    # of the session carries it as `amr`.
+    amr: Mapped[str] = mapped_column(String(64), default="pwd", server_default="pwd")
     revoked_at: Mapped[datetime | None]
     revoked_reason: Mapped[str | None] = mapped_column(String(64))
     # A browser session (a hosted sign-in, its cookie's SHA-256) rather than a family of
     # refresh tokens: it has none, and lets a later /authorize skip the form.
     browser_secret_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+
+    @property
+    def kind(self) -> str:
+        """`browser` for a hosted sign-in's session, `refresh` for a family of tokens."""
+        return "browser" if self.browser_secret_hash is not None else "refresh"
 
 
 class RefreshToken(Base):

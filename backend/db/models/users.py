@@ -45,5 +45,7 @@ class User(CreatedAtMixin, Base):
     failed_logins: Mapped[int] = mapped_column(default=0, server_default="0")
     locked_until: Mapped[datetime | None]
     last_login_at: Mapped[datetime | None]
+    # When the user proved they receive mail at `email`; null again when it changes.
+    email_verified_at: Mapped[datetime | None]
     # Bumped whenever outstanding access tokens must stop working at once.
     token_version: Mapped[int] = mapped_column(default=1, server_default="1")

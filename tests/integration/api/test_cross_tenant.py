@@ -16,13 +16,23 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from backend.db.models import ApiKey, Job, LoginSession, Role, ServiceAccount, Tenant, User
+from backend.db.models import (
+    ApiKey,
+    Factor,
+    Job,
+    LoginSession,
+    Role,
+    ServiceAccount,
+    Tenant,
+    User,
+)
 from backend.domain.scopes import TENANT_SCOPES
 from backend.main import create_app
 from backend.settings import Settings
 from tests.conftest import bearer, builtin_role
 from tests.factories import (
     ApiKeyFactory,
+    FactorFactory,
     JobFactory,
     LoginSessionFactory,
     RoleFactory,
@@ -40,12 +50,27 @@ PUBLIC = {
     ("GET", "/metrics"),
     ("GET", "/.well-known/jwks.json"),
     ("GET", "/.well-known/oauth-authorization-server"),
+    ("GET", "/.well-known/openid-configuration"),
+    # The bearer's own claims, and only with `openid`: no id to reach another tenant by
+    # (tests/integration/api/test_sign_in.py, tests/e2e/test_oidc_client.py).
+    ("GET", "/userinfo"),
+    ("POST", "/userinfo"),
     # Unauthenticated: the invitation token names its tenant (tests/.../test_invitations.py).
     ("POST", "/invitations/accept"),
+    # Unauthenticated too: the mailed token names its tenant (tests/integration/mail/).
+    ("POST", "/password-resets"),
+    ("POST", "/password-resets/confirm"),
+    ("POST", "/email-verifications/confirm"),
 }
-SELF = {("GET", "/me"), ("GET", "/me/sessions")}
+SELF = {("GET", "/me"), ("GET", "/me/sessions"), ("GET", "/me/factors")}
 # Routes that change only the principal's own account and take no id.
-SELF_WRITES = {("PATCH", "/me/password")}
+SELF_WRITES = {
+    ("PATCH", "/me/password"),
+    ("POST", "/me/email-verification"),
+    ("POST", "/me/factors/totp"),
+    ("POST", "/me/factors/totp/confirm"),
+    ("POST", "/me/factors/recovery-codes"),
+}
 # Platform routes are not tenant-scoped: only the platform tenant's operators may call
 # them, and any other tenant's principal gets 403 insufficient_scope, which reveals nothing.
 PLATFORM = {
@@ -90,6 +115,7 @@ BODIES: dict[tuple[str, str], dict[str, object]] = {
     ("POST", "/users/{id}/unlock"): {},
     ("PATCH", "/roles/{id}"): {"description": "cross-tenant probe"},
     ("PUT", "/users/{id}/roles/{role_id}"): {},
+    ("POST", "/users/{id}/factors/reset"): {},
 }
 
 PARAM = re.compile(r"\{([^}]+)\}")
@@ -118,6 +144,7 @@ class Tenants:
     b_account: ServiceAccount
     b_key: ApiKey
     b_job: Job
+    b_factor: Factor
 
     def b_markers(self) -> list[str]:
         return [
@@ -128,6 +155,7 @@ class Tenants:
             str(self.b_account.id),
             str(self.b_key.id),
             str(self.b_job.id),
+            str(self.b_factor.id),
             self.b_user.email,
         ]
 
@@ -148,6 +176,7 @@ ID_OF: dict[str, Callable[[Tenants], uuid.UUID]] = {
     "jobs": lambda t: t.b_job.id,
     "service-accounts": lambda t: t.b_account.id,
     "api-keys": lambda t: t.b_key.id,
+    "factors": lambda t: t.b_factor.id,
 }
 
 # Routes that create in the principal's own tenant, with a body naming B's ids where it
@@ -190,6 +219,7 @@ def tenants(db: Session) -> Tenants:
     b_account = ServiceAccountFactory(tenant=b, roles=[b_role])
     b_key = ApiKeyFactory(creator=b_user)
     b_job = JobFactory(tenant=b)
+    b_factor = FactorFactory(user=b_user)
     # A's own session too, so the sessions list has rows to leak from if it would.
     LoginSessionFactory(user=a_owner)
     db.commit()
@@ -202,6 +232,7 @@ def tenants(db: Session) -> Tenants:
         b_account=b_account,
         b_key=b_key,
         b_job=b_job,
+        b_factor=b_factor,
     )
 
 

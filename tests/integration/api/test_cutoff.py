@@ -250,6 +250,13 @@ def change_password(world: World) -> Outcome:
     return [world.token, used], [world.key]
 
 
+def reset_factors(world: World) -> Outcome:
+    response = world.as_owner("POST", f"/users/{world.ann.id}/factors/reset")
+    assert response.status_code == 200, response.text
+    # As a password change: the user's API keys are credentials of their own.
+    return [world.token], [world.key]
+
+
 def unassign(world: World) -> Outcome:
     response = world.as_owner("DELETE", f"/users/{world.ann.id}/roles/{world.reader.id}")
     assert response.status_code == 204, response.text
@@ -352,6 +359,7 @@ CHANGES = {
     "bulk disable (job)": Change(Reason.DISABLED, bulk_disable),
     "bulk offboard (job)": Change(Reason.OFFBOARDED, bulk_offboard),
     "change one's password": Change(Reason.PASSWORD_CHANGED, change_password),
+    "reset a user's factors": Change(Reason.FACTORS_RESET, reset_factors),
     "take a role back": Change(Reason.SCOPES_REDUCED, unassign),
     "give a grant an expiry": Change(Reason.SCOPES_REDUCED, give_grant_an_expiry),
     "take a scope from a role": Change(Reason.SCOPES_REDUCED, edit_role),

@@ -159,12 +159,14 @@ def test_the_token_form_states_each_grants_fields() -> None:
         "refresh_token",
         "client_credentials",
         "authorization_code",
+        "urn:tessera:params:oauth:grant-type:mfa",
     ]
     needs = {c["if"]["properties"]["grant_type"]["const"]: c["then"] for c in form["allOf"]}
     assert needs == {
         "password": {"required": ["username", "password"]},
         "refresh_token": {"required": ["refresh_token"]},
         "authorization_code": {"required": ["code", "redirect_uri", "code_verifier"]},
+        "urn:tessera:params:oauth:grant-type:mfa": {"required": ["mfa_token"]},
     }
     assert re.search(property_of("TokenRequest", "scope")["pattern"], "me users:read")
     assert re.search(property_of("TokenRequest", "tenant")["pattern"], "acme")
@@ -254,5 +256,6 @@ def test_every_operation_taking_an_id_is_reached_by_a_link() -> None:
         for link in response.get("links", {}).values()
     }
     taking_an_id = {name for name, (_m, path, _s) in OPERATIONS.items() if "{" in path}
-    # A session is opened by POST /token, whose answer carries no session id.
-    assert taking_an_id - linked == {"me_sessions_delete"}
+    # A session is opened by POST /token, whose answer carries no session id; a factor
+    # by POST /me/factors/totp, whose answer names it `factor_id` (the contract).
+    assert taking_an_id - linked == {"me_sessions_delete", "me_factors_delete"}

@@ -42,6 +42,7 @@ def test_metadata_names_the_endpoints_under_the_request_base_url(
             "refresh_token",
             "client_credentials",
             "authorization_code",
+            "urn:tessera:params:oauth:grant-type:mfa",
         ],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "none"],
         "scopes_supported": [

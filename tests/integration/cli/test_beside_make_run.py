@@ -6,6 +6,7 @@ of `make run` only through what `make run` publishes there.
 """
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -101,6 +102,8 @@ def dev_stack(tmp_path: Path) -> Iterator[DevStack]:
             env=newcomer_env(
                 var_dir,
                 TESSERA_PORT=str(port),
+                # Its own SMTP sink's port: another run may hold the default one.
+                TESSERA_SMTP_PORT=str(free_port()),
                 TESSERA_LOG_FORMAT="text",
                 PROJECTS_PORT=str(projects_port),
             ),
@@ -137,6 +140,7 @@ def _wait_until_serving(stack: DevStack, url: str | None = None) -> None:
 def test_make_run_starts_the_projects_example_too(dev_stack: DevStack) -> None:
     _wait_until_serving(dev_stack, dev_stack.projects_url)
     assert f"Projects      {dev_stack.projects_url}" in dev_stack.output()
+    assert f"Mails         written to {dev_stack.var_dir / 'mail'}/*.eml" in dev_stack.output()
     # Guarded by the kit, which discovered the API's keys: no token, an RFC 6750 401.
     refused = httpx.get(f"{dev_stack.projects_url}/projects", timeout=10)
     assert refused.status_code == 401
@@ -145,6 +149,14 @@ def test_make_run_starts_the_projects_example_too(dev_stack: DevStack) -> None:
         "components"
     ]["securitySchemes"]["Tessera"]["flows"]["password"]["tokenUrl"]
     assert token_url.startswith(dev_stack.url)
+    # It follows the standings feed with the account make run made for it: its snapshot
+    # is in Tessera's request counts, and the credentials' file is gone once handed on.
+    metrics = httpx.get(f"{dev_stack.url}/metrics", timeout=10).text
+    assert re.search(
+        r'tessera_http_requests_total\{[^}]*route="/standings"[^}]*status="200"', metrics
+    ), metrics
+    assert not (dev_stack.var_dir / "projects-feed.env").exists()
+    assert "plan: 3 to add" in dev_stack.log.read_text()  # the example's API, registered
     assert dev_stack.stop() == 0, dev_stack.output()
 
 

@@ -16,13 +16,17 @@ from backend.db.base import Base
 from backend.db.models import Tenant
 from backend.domain.scopes import Scope
 from tests.factories import (
+    AccountTokenFactory,
     ApiKeyFactory,
     AuditEventFactory,
     AuthorizationCodeFactory,
+    FactorFactory,
     ImportRowFactory,
     InvitationFactory,
     JobFactory,
     LoginSessionFactory,
+    MfaChallengeFactory,
+    RecoveryCodeFactory,
     RefreshTokenFactory,
     RoleFactory,
     ServiceAccountFactory,
@@ -60,6 +64,10 @@ def populate(tenant: Tenant) -> None:
     AuditEventFactory(tenant=tenant)
     InvitationFactory(user=user)
     ImportRowFactory(job=JobFactory(tenant=tenant, kind="import_users"))
+    FactorFactory(user=user)
+    RecoveryCodeFactory(user=user)
+    MfaChallengeFactory(user=user)
+    AccountTokenFactory(user=user)
     AuthorizationCodeFactory(user=user)
 
 

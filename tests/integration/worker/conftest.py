@@ -19,12 +19,14 @@ WorkerFactory = Callable[..., subprocess.Popen[bytes]]
 
 def worker_env(settings: Settings, **overrides: str) -> dict[str, str]:
     assert settings.secret_key is not None
+    assert settings.encryption_key is not None
     env = {
         **os.environ,
         "TESSERA_ENV": "test",
         "TESSERA_DATABASE_URL": settings.database_url,
         "TESSERA_REDIS_URL": settings.redis_url,
         "TESSERA_SECRET_KEY": settings.secret_key.get_secret_value(),
+        "TESSERA_ENCRYPTION_KEY": settings.encryption_key.get_secret_value(),
         "TESSERA_ARGON2_MEMORY_COST_KIB": str(settings.argon2_memory_cost_kib),
         "TESSERA_ARGON2_TIME_COST": str(settings.argon2_time_cost),
         "TESSERA_ARGON2_PARALLELISM": str(settings.argon2_parallelism),

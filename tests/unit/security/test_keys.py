@@ -29,6 +29,7 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
     values: dict[str, object] = {
         "env": Environment.TEST,
         "secret_key": SecretStr(SECRET),
+        "encryption_key": SecretStr("e" * 40),
         "var_dir": tmp_path / "var",
     }
     values.update(overrides)

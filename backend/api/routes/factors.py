@@ -1,0 +1,124 @@
+"""Your second factors (TOTP) and recovery codes; an admin's reset of a user's factors."""
+
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from backend.api.deps import (
+    AppEffects,
+    AppRuntime,
+    DbSession,
+    Me,
+    MeSteppedUp,
+    UsersWriteSteppedUp,
+)
+from backend.api.headers import NO_STORE
+from backend.api.schemas.errors import CONFLICT, GUARDED_RESPONSES, NOT_FOUND, ErrorBody
+from backend.api.schemas.factors import (
+    FactorList,
+    FactorOut,
+    FactorsReset,
+    RecoveryCodesOut,
+    TotpConfirm,
+    TotpEnrolmentOut,
+    TotpStart,
+)
+from backend.services import factors, recovery_codes
+
+router = APIRouter(tags=["factors"])
+WRONG_CODE: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "invalid_grant: the code is wrong"}
+}
+
+
+@router.get("/me/factors", response_model=FactorList, responses=GUARDED_RESPONSES)
+def list_factors(principal: Me, db: DbSession) -> FactorList:
+    """Your confirmed second factors, and how many unused recovery codes you have left."""
+    tenant_id, user_id = principal.tenant_id, principal.require_user()
+    return FactorList(
+        items=[
+            FactorOut(
+                id=f.id,
+                kind=f.kind.value,
+                label=f.label,
+                created_at=f.created_at,
+                last_used_at=f.last_used_at,
+            )
+            for f in factors.confirmed(db, tenant_id, user_id)
+        ],
+        recovery_codes_left=recovery_codes.remaining(db, tenant_id, user_id),
+    )
+
+
+@router.post(
+    "/me/factors/totp",
+    status_code=201,
+    response_model=TotpEnrolmentOut,
+    responses={**GUARDED_RESPONSES, **CONFLICT},
+)
+def start_totp(
+    body: TotpStart, principal: Me, db: DbSession, runtime: AppRuntime, response: Response
+) -> TotpEnrolmentOut:
+    """Start enrolling an authenticator app: scan `otpauth_uri` (or the QR code in
+    `qr_svg`), then confirm with a current code at POST /me/factors/totp/confirm. The
+    secret is shown this once. 409 while a TOTP factor is enrolled: remove it first."""
+    enrolment = factors.start_totp(db, runtime.factor_sealer, principal, body.label)
+    response.headers.update(NO_STORE)
+    return TotpEnrolmentOut(
+        factor_id=enrolment.factor_id, otpauth_uri=enrolment.uri, qr_svg=enrolment.qr_svg
+    )
+
+
+@router.post(
+    "/me/factors/totp/confirm",
+    response_model=RecoveryCodesOut,
+    responses={**GUARDED_RESPONSES, **NOT_FOUND, **WRONG_CODE},
+)
+def confirm_totp(
+    body: TotpConfirm, principal: Me, db: DbSession, runtime: AppRuntime, response: Response
+) -> RecoveryCodesOut:
+    """Activate the factor with a current 6-digit code; from now on, logins ask for it.
+    Answers with ten recovery codes, shown this once (any older set stops working)."""
+    codes = factors.confirm_totp(db, runtime.factor_sealer, principal, body.code.get_secret_value())
+    response.headers.update(NO_STORE)
+    return RecoveryCodesOut(recovery_codes=codes)
+
+
+@router.post(
+    "/me/factors/recovery-codes",
+    response_model=RecoveryCodesOut,
+    responses={**GUARDED_RESPONSES, **CONFLICT},
+)
+def regenerate_recovery_codes(
+    principal: MeSteppedUp, db: DbSession, response: Response
+) -> RecoveryCodesOut:
+    """Ten new recovery codes, shown this once; the old set stops working. 409 without
+    a second factor."""
+    codes = factors.regenerate_recovery_codes(db, principal)
+    response.headers.update(NO_STORE)
+    return RecoveryCodesOut(recovery_codes=codes)
+
+
+@router.delete(
+    "/me/factors/{id:uuid}", status_code=204, responses={**GUARDED_RESPONSES, **NOT_FOUND}
+)
+def remove_factor(id: uuid.UUID, principal: MeSteppedUp, db: DbSession) -> Response:
+    """Remove one of your factors; with your last one go your recovery codes."""
+    factors.remove(db, principal, id)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/users/{id}/factors/reset",
+    response_model=FactorsReset,
+    responses={**GUARDED_RESPONSES, **NOT_FOUND},
+    tags=["users"],
+)
+def reset_factors(
+    id: uuid.UUID, principal: UsersWriteSteppedUp, db: DbSession, effects: AppEffects
+) -> FactorsReset:
+    """Remove every second factor and recovery code of a user who lost theirs, and end
+    the user's sessions and access tokens. Audited (`user.factors_reset`); the user is
+    told by mail and enrols again at their next login."""
+    return FactorsReset(factors_removed=factors.reset(db, effects, principal, id))
