@@ -56,6 +56,7 @@ def start_tessera(
 def guarded_app(guard: TesseraGuard) -> FastAPI:
     """A product service of one route, guarded by the kit."""
     app = FastAPI(lifespan=guard.lifespan)
+    app.state.guard = guard
     caller_type = Annotated[TesseraCaller, Security(guard, scopes=["me"])]
 
     @app.get("/whoami")
