@@ -1,6 +1,7 @@
 """Request dependencies: the runtime and its effects, the unit of work, and the scope guards."""
 
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from typing import Annotated, TypeVar
 
 import anyio
@@ -10,10 +11,15 @@ from fastapi.security import APIKeyHeader, OAuth2PasswordBearer, SecurityScopes
 from sqlalchemy.orm import Session
 
 from backend.db.session import finish
-from backend.domain.errors import InsufficientScopeError, InvalidTokenError
+from backend.domain.errors import (
+    InsufficientScopeError,
+    InsufficientUserAuthenticationError,
+    InvalidTokenError,
+)
 from backend.domain.scopes import SCOPE_DESCRIPTIONS, Scope
 from backend.runtime import Runtime
-from backend.services import api_keys
+from backend.security.tokens import ACR_MFA, MFA_METHOD
+from backend.services import api_keys, factors
 from backend.services.effects import Effects
 from backend.services.guard import authenticated_principal, remembered_principal
 from backend.services.principals import Principal
@@ -154,8 +160,31 @@ async def current_principal(
     return principal
 
 
-def _guard(scope: Scope) -> object:
-    return Security(current_principal, scopes=[scope])
+async def stepped_up_principal(
+    request: Request,
+    db: DbSession,
+    principal: Annotated[Principal, Security(current_principal)],
+    token: Annotated[str | None, Depends(oauth2_scheme)],
+) -> Principal:
+    """The guard's `step_up` option, for routes that change credentials, roles or keys:
+    a user who has a second factor must have used it for this token (`amr` holds `mfa`),
+    else 401 `insufficient_user_authentication` (RFC 9470) tells the client to sign in
+    again with it. An API key proves no second factor. Service accounts have none."""
+    user_id = principal.user_id
+    if user_id is None:
+        return principal
+    if token and MFA_METHOD in runtime_of(request).tokens.decode(token).amr:
+        return principal
+    step = await run_in_threadpool(
+        factors.login_step, db, principal.tenant_id, user_id, datetime.now(UTC)
+    )
+    if step is factors.LoginStep.SECOND_FACTOR:
+        raise InsufficientUserAuthenticationError(ACR_MFA)
+    return principal
+
+
+def _guard(scope: Scope, *, step_up: bool = False) -> object:
+    return Security(stepped_up_principal if step_up else current_principal, scopes=[scope])
 
 
 # One alias per scope: a route names what it needs in its signature.
@@ -178,3 +207,8 @@ ApisWrite = Annotated[Principal, _guard(Scope.APIS_WRITE)]
 ClientsRead = Annotated[Principal, _guard(Scope.CLIENTS_READ)]
 ClientsWrite = Annotated[Principal, _guard(Scope.CLIENTS_WRITE)]
 StandingsRead = Annotated[Principal, _guard(Scope.STANDINGS_READ)]
+# The same scopes, stepped up: a user with a second factor must have used it.
+MeSteppedUp = Annotated[Principal, _guard(Scope.ME, step_up=True)]
+UsersWriteSteppedUp = Annotated[Principal, _guard(Scope.USERS_WRITE, step_up=True)]
+RolesAssignSteppedUp = Annotated[Principal, _guard(Scope.ROLES_ASSIGN, step_up=True)]
+ApiKeysManageSteppedUp = Annotated[Principal, _guard(Scope.API_KEYS_MANAGE, step_up=True)]

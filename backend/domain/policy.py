@@ -2,7 +2,7 @@
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import cache
 from importlib import resources
 
@@ -23,6 +23,9 @@ DEFAULT_LOCKOUT_THRESHOLD = 100
 DEFAULT_LOCKOUT_MINUTES = 15
 DEFAULT_THROTTLE_AFTER = 5
 DEFAULT_THROTTLE_SECONDS = 30
+# Second factors (TenantPolicy.mfa): turned off, the user's choice, or required of all.
+MFA_OFF, MFA_OPTIONAL, MFA_REQUIRED = "off", "optional", "required"
+DEFAULT_MFA_GRACE_DAYS = 14
 # Past this many doublings the pause is at its cap whatever the settings; it keeps the
 # power of two small.
 _MAX_DOUBLINGS = 32
@@ -104,6 +107,11 @@ class TenantPolicy:
     # At or above lockout_threshold the throttle never starts: the lock comes first.
     throttle_after: int = DEFAULT_THROTTLE_AFTER
     throttle_seconds: int = DEFAULT_THROTTLE_SECONDS
+    # `off`: no factor is enrolled or asked; `optional`: asked of users who enrolled one;
+    # `required`: also, a user without one who has had `mfa_grace_days` since joining
+    # gets tokens for `me` only, enough to enrol, until they do.
+    mfa: str = MFA_OPTIONAL
+    mfa_grace_days: int = DEFAULT_MFA_GRACE_DAYS
 
     def locks_at(self, failures: int) -> bool:
         """Whether `failures` wrong passwords in a row lock the account (not a pause)."""
@@ -152,7 +160,17 @@ class TenantPolicy:
             throttle_seconds=_bounded_int(
                 raw.get("throttle_seconds"), DEFAULT_THROTTLE_SECONDS, 1, 3600
             ),
+            mfa=(
+                str(raw["mfa"])
+                if raw.get("mfa") in (MFA_OFF, MFA_OPTIONAL, MFA_REQUIRED)
+                else MFA_OPTIONAL
+            ),
+            mfa_grace_days=_bounded_int(raw.get("mfa_grace_days"), DEFAULT_MFA_GRACE_DAYS, 0, 365),
         )
+
+    def enrolment_overdue(self, joined: datetime, now: datetime) -> bool:
+        """Whether a user without a factor who joined at `joined` is past the grace."""
+        return self.mfa == MFA_REQUIRED and now >= joined + timedelta(days=self.mfa_grace_days)
 
 
 def _bounded_int(value: object, default: int, low: int, high: int) -> int:

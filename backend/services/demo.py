@@ -109,9 +109,10 @@ def ensure_feed_account(
 
 
 def _feed_role(db: Session, tenant_id: uuid.UUID) -> uuid.UUID:
-    """The platform role carrying standings:read, made if missing."""
+    """The platform role carrying standings:read (the feed) and tokens:introspect (the
+    kit's fallback while the feed is lost), made if missing."""
     role_id, _ = _role(db, tenant_id, FEED_ROLE, "Resource servers following the standings feed")
-    _add_scopes(db, tenant_id, role_id, [Scope.STANDINGS_READ])
+    _add_scopes(db, tenant_id, role_id, [Scope.STANDINGS_READ, Scope.TOKENS_INTROSPECT])
     return role_id
 
 

@@ -14,12 +14,14 @@ factor is checked at all.
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 
-from sqlalchemy import delete, exists, select
+from sqlalchemy import Exists, delete, exists, select
 from sqlalchemy.orm import Session
 
 from backend.db.models import Factor, FactorKind, MfaChallenge, Tenant, User
 from backend.domain.errors import ConflictError, NotFoundError, SecondFactorFailedError
+from backend.domain.policy import MFA_OFF, TenantPolicy
 from backend.mail.messages import Mail, MailKind
 from backend.security import totp
 from backend.security.sealing import Sealer, UnsealError
@@ -40,19 +42,43 @@ class TotpEnrolment:
     qr_svg: str
 
 
-def has_factor(db: Session, tenant_id: uuid.UUID, user_id: uuid.UUID) -> bool:
-    """Whether the user has a confirmed second factor (then logins ask for it)."""
-    return bool(
-        db.scalar(
-            select(
-                exists().where(
-                    Factor.tenant_id == tenant_id,
-                    Factor.user_id == user_id,
-                    Factor.confirmed_at.is_not(None),
-                )
-            )
-        )
+class LoginStep(StrEnum):
+    """What a login whose password was right needs next, by the tenant's `mfa` policy."""
+
+    # Nothing: tokens now.
+    DONE = "done"
+    # The user's second factor (mfa_required, or the hosted page's second step).
+    SECOND_FACTOR = "second_factor"
+    # Policy `required`, no factor and the grace is over: tokens for `me` only, to enrol.
+    ENROL_FIRST = "enrol_first"
+
+
+def login_step(db: Session, tenant_id: uuid.UUID, user_id: uuid.UUID, now: datetime) -> LoginStep:
+    """The step after the password, in one query: the policy, the factor, the join date."""
+    policy_json, joined, enrolled = db.execute(
+        select(Tenant.policy, User.created_at, _has_factor(tenant_id, user_id))
+        .join(User, User.tenant_id == Tenant.id)
+        .where(Tenant.id == tenant_id, User.id == user_id)
+    ).one()
+    policy = TenantPolicy.from_json(policy_json)
+    if policy.mfa == MFA_OFF:
+        return LoginStep.DONE
+    if enrolled:
+        return LoginStep.SECOND_FACTOR
+    return LoginStep.ENROL_FIRST if policy.enrolment_overdue(joined, now) else LoginStep.DONE
+
+
+def _has_factor(tenant_id: uuid.UUID, user_id: uuid.UUID) -> Exists:
+    return exists().where(
+        Factor.tenant_id == tenant_id,
+        Factor.user_id == user_id,
+        Factor.confirmed_at.is_not(None),
     )
+
+
+def has_factor(db: Session, tenant_id: uuid.UUID, user_id: uuid.UUID) -> bool:
+    """Whether the user has a confirmed second factor."""
+    return bool(db.scalar(select(_has_factor(tenant_id, user_id))))
 
 
 def confirmed(db: Session, tenant_id: uuid.UUID, user_id: uuid.UUID) -> list[Factor]:
@@ -74,6 +100,8 @@ def start_totp(db: Session, sealer: Sealer, actor: Principal, label: str) -> Tot
     enrolment begun before and not confirmed is dropped; a confirmed TOTP factor must be
     removed first (409)."""
     tenant_id, user_id = actor.tenant_id, actor.require_user()
+    if credentials.tenant_policy(db, tenant_id).mfa == MFA_OFF:
+        raise ConflictError("this tenant has turned second factors off")
     pending_or_done = list(
         db.scalars(
             select(Factor)

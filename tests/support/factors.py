@@ -14,6 +14,7 @@ import pyotp
 from fastapi.testclient import TestClient
 
 from tests.conftest import bearer
+from tests.factories import DEFAULT_PASSWORD
 
 STEP = 30
 
@@ -59,3 +60,26 @@ def enrol_totp(client: TestClient, access_token: str) -> Enrolled:
     assert confirmed.status_code == 200, confirmed.text
     body = started.json()
     return Enrolled(secret, confirmed.json()["recovery_codes"], body["factor_id"], step)
+
+
+MFA_GRANT = "urn:tessera:params:oauth:grant-type:mfa"
+
+
+def log_in_with_factor(client: TestClient, username: str, enrolled: Enrolled) -> str:
+    """An access token from the password and the mfa grant: `amr` holds `mfa`."""
+    first = client.post(
+        "/token",
+        data={"grant_type": "password", "username": username, "password": DEFAULT_PASSWORD},
+    )
+    assert first.json()["error"] == "mfa_required", first.text
+    second = client.post(
+        "/token",
+        data={
+            "grant_type": MFA_GRANT,
+            "mfa_token": first.json()["mfa_token"],
+            "otp": enrolled.next_code(),
+        },
+    )
+    assert second.status_code == 200, second.text
+    token: str = second.json()["access_token"]
+    return token

@@ -4,7 +4,7 @@ import uuid
 
 from fastapi import APIRouter, Response
 
-from backend.api.deps import ApiKeysManage, DbSession
+from backend.api.deps import ApiKeysManage, ApiKeysManageSteppedUp, DbSession
 from backend.api.schemas.api_keys import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
 from backend.api.schemas.errors import FORBIDDEN, GUARDED_RESPONSES, NOT_FOUND, ErrorBody
 from backend.services import api_keys
@@ -22,7 +22,9 @@ router = APIRouter(prefix="/api-keys", tags=["api keys"])
         400: {"model": ErrorBody, "description": "No scope, or expires_at is not in the future"},
     },
 )
-def create_api_key(body: ApiKeyCreate, principal: ApiKeysManage, db: DbSession) -> ApiKeyCreated:
+def create_api_key(
+    body: ApiKeyCreate, principal: ApiKeysManageSteppedUp, db: DbSession
+) -> ApiKeyCreated:
     """Create a key acting as you, with scopes you hold. The key is shown once."""
     created = api_keys.create(
         db,

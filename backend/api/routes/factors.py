@@ -5,7 +5,14 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from backend.api.deps import AppEffects, AppRuntime, DbSession, Me, UsersWrite
+from backend.api.deps import (
+    AppEffects,
+    AppRuntime,
+    DbSession,
+    Me,
+    MeSteppedUp,
+    UsersWriteSteppedUp,
+)
 from backend.api.headers import NO_STORE
 from backend.api.schemas.errors import CONFLICT, GUARDED_RESPONSES, NOT_FOUND, ErrorBody
 from backend.api.schemas.factors import (
@@ -83,7 +90,9 @@ def confirm_totp(
     response_model=RecoveryCodesOut,
     responses={**GUARDED_RESPONSES, **CONFLICT},
 )
-def regenerate_recovery_codes(principal: Me, db: DbSession, response: Response) -> RecoveryCodesOut:
+def regenerate_recovery_codes(
+    principal: MeSteppedUp, db: DbSession, response: Response
+) -> RecoveryCodesOut:
     """Ten new recovery codes, shown this once; the old set stops working. 409 without
     a second factor."""
     codes = factors.regenerate_recovery_codes(db, principal)
@@ -94,7 +103,7 @@ def regenerate_recovery_codes(principal: Me, db: DbSession, response: Response) 
 @router.delete(
     "/me/factors/{id:uuid}", status_code=204, responses={**GUARDED_RESPONSES, **NOT_FOUND}
 )
-def remove_factor(id: uuid.UUID, principal: Me, db: DbSession) -> Response:
+def remove_factor(id: uuid.UUID, principal: MeSteppedUp, db: DbSession) -> Response:
     """Remove one of your factors; with your last one go your recovery codes."""
     factors.remove(db, principal, id)
     return Response(status_code=204)
@@ -107,7 +116,7 @@ def remove_factor(id: uuid.UUID, principal: Me, db: DbSession) -> Response:
     tags=["users"],
 )
 def reset_factors(
-    id: uuid.UUID, principal: UsersWrite, db: DbSession, effects: AppEffects
+    id: uuid.UUID, principal: UsersWriteSteppedUp, db: DbSession, effects: AppEffects
 ) -> FactorsReset:
     """Remove every second factor and recovery code of a user who lost theirs, and end
     the user's sessions and access tokens. Audited (`user.factors_reset`); the user is

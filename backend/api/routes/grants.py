@@ -6,7 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Response
 
-from backend.api.deps import AppEffects, DbSession, RolesAssign, RolesRead, UsersRead
+from backend.api.deps import (
+    AppEffects,
+    DbSession,
+    RolesAssign,
+    RolesAssignSteppedUp,
+    RolesRead,
+    UsersRead,
+)
 from backend.api.schemas.errors import (
     CONFLICT,
     FORBIDDEN,
@@ -46,7 +53,7 @@ def list_grants(id: uuid.UUID, principal: RolesRead, db: DbSession) -> list[Gran
 def assign_role(
     id: uuid.UUID,
     role_id: uuid.UUID,
-    principal: RolesAssign,
+    principal: RolesAssignSteppedUp,
     db: DbSession,
     effects: AppEffects,
     response: Response,

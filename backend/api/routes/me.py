@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, Request, Response
 from sqlalchemy.orm import Session
 
-from backend.api.deps import AppRuntime, DbSession, Me, in_thread, runtime_of
+from backend.api.deps import AppRuntime, DbSession, Me, MeSteppedUp, in_thread, runtime_of
 from backend.api.schemas.errors import GUARDED_RESPONSES, ErrorBody
 from backend.api.schemas.me import MeResponse, PasswordChange, TenantSummary
 from backend.api.schemas.roles import ScopeChainOut
@@ -88,7 +88,7 @@ def _render(profile: profiles.Profile, token_scopes: frozenset[str]) -> bytes:
     },
 )
 def change_password(
-    body: PasswordChange, principal: Me, db: DbSession, runtime: AppRuntime
+    body: PasswordChange, principal: MeSteppedUp, db: DbSession, runtime: AppRuntime
 ) -> Response:
     """Change your password. The new one must pass the tenant's policy (422 with the
     reason). Every access token issued so far stops working, yours included, and every

@@ -7,8 +7,9 @@ redirect URI gets an error page, never a redirect; every other refusal goes back
 registered redirect URI with the client's `state` (RFC 6749 §4.1.2.1).
 
 Signing in is a sequence of steps: the password (`auth.verify_login`, the same checks,
-lockout and timing as the password grant), then `_signed_in`, which starts the browser
-session and sends the code. A later step (a second factor) goes between the two.
+lockout and timing as the password grant), then for a user with a second factor the
+factor (`/authorize/second-factor`, the same check as the mfa grant), then `_signed_in`,
+which starts the browser session and sends the code.
 """
 
 from datetime import UTC, datetime
@@ -21,17 +22,35 @@ from sqlalchemy.orm import Session
 from backend.api.deps import AppRuntime, DbSession
 from backend.api.hosted import CsrfError, check_csrf, page
 from backend.api.routes.auth import limit_token_requests
-from backend.api.schemas.sign_in import AuthorizeQuery, LogoutForm, LogoutQuery, SignInForm
+from backend.api.schemas.sign_in import (
+    AuthorizeQuery,
+    LogoutForm,
+    LogoutQuery,
+    SecondFactorForm,
+    SignInForm,
+)
 from backend.domain import code_flow as rules
 from backend.domain.code_flow import AuthorizeError, Prompt, RedirectionError
 from backend.domain.errors import InvalidGrantError, RateLimitedError
+from backend.domain.standing import may_act
 from backend.runtime import Runtime
 from backend.security.id_tokens import IdTokenHintError
-from backend.services import auth, browser_sessions, clients, code_flow, sessions, tenants
+from backend.services import (
+    auth,
+    browser_sessions,
+    clients,
+    code_flow,
+    factors,
+    mfa_challenges,
+    sessions,
+    subjects,
+    tenants,
+)
 from backend.services.code_flow import AuthorizationRequest, AuthorizeParams
 
 router = APIRouter(include_in_schema=False)
 SIGN_IN = "sign_in.html"
+SECOND_FACTOR = "sign_in_factor.html"
 ERROR = "sign_in_error.html"
 SIGNED_OUT = "signed_out.html"
 # The request's parameters the sign-in form carries back in hidden fields.
@@ -122,7 +141,86 @@ def sign_in(
         return _form(
             request, db, runtime, form, email=form.email, error=exc.description, status=400
         )
+    step = factors.login_step(db, verified.tenant_id, verified.user_id, verified.now)
+    if step is factors.LoginStep.SECOND_FACTOR:
+        challenge = mfa_challenges.challenge(
+            db,
+            tenant_id=verified.tenant_id,
+            user_id=verified.user_id,
+            scope="",
+            resource=form.resource,
+            user_agent=request.headers.get("user-agent", ""),
+            now=verified.now,
+        )
+        return _factor_form(request, db, runtime, form, challenge.mfa_token)
     return _signed_in(request, db, runtime, accepted, verified)
+
+
+@router.post("/authorize/second-factor", response_class=HTMLResponse)
+def second_factor(
+    request: Request,
+    db: DbSession,
+    runtime: AppRuntime,
+    form: Annotated[SecondFactorForm, Form()],
+) -> Response:
+    """The password was right and the user has a factor: check it as the mfa grant
+    does (the lockout counts a wrong one), then sign in. A used or expired challenge
+    goes back to the password."""
+    accepted = _accept(request, db, runtime, _params(form))
+    if isinstance(accepted, Response):
+        return accepted
+    key = runtime.settings.signing_secret()
+    now = datetime.now(UTC)
+    try:
+        check_csrf(request, key, form.csrf_token)
+        limit_token_requests(request, runtime)
+        found = mfa_challenges.pending(db, form.mfa_token, now)
+    except CsrfError as exc:
+        return _factor_form(request, db, runtime, form, form.mfa_token, str(exc), status=403)
+    except RateLimitedError as exc:
+        return _factor_form(request, db, runtime, form, form.mfa_token, str(exc), status=429)
+    except InvalidGrantError as exc:
+        return _form(request, db, runtime, form, email="", error=exc.description, status=400)
+    try:
+        factors.verify(
+            db,
+            runtime.factor_sealer,
+            runtime.effects,
+            found.user,
+            otp=form.otp or None,
+            recovery_code=form.recovery_code or None,
+            now=now,
+        )
+    except InvalidGrantError as exc:
+        # Kept: the unit of work commits the counted failure with this answer.
+        return _factor_form(request, db, runtime, form, form.mfa_token, exc.description, status=400)
+    found.challenge.used_at = now
+    subject = subjects.load(db, found.user.tenant_id, found.user.id, now)
+    refusal = None if subject is None else may_act(subject.user_status, subject.tenant_status)
+    if subject is None or refusal is not None:
+        return _form(request, db, runtime, form, email="", error=mfa_challenges.INVALID)
+    verified = auth.VerifiedLogin(found.user.tenant_id, found.user.id, subject, None, now)
+    return _signed_in(request, db, runtime, accepted, verified)
+
+
+def _factor_form(
+    request: Request,
+    db: Session,
+    runtime: Runtime,
+    query: AuthorizeQuery,
+    mfa_token: str,
+    error: str | None = None,
+    status: int = 200,
+) -> Response:
+    tenant = tenants.enter_by_slug(db, query.tenant) if query.tenant else None
+    context: dict[str, Any] = {
+        "carried": {name: getattr(query, name) for name in _CARRIED if getattr(query, name)},
+        "tenant": query.tenant or "",
+        "tenant_name": tenant.name if tenant is not None else None,
+        "mfa_token": mfa_token,
+        "error": error,
+    }
+    return page(request, runtime.settings.signing_secret(), SECOND_FACTOR, context, status=status)
 
 
 def _signed_in(
@@ -265,6 +363,7 @@ def _accept(
         return _error_page(request, runtime, str(exc))
     try:
         return code_flow.check_request(
+            db,
             client,
             redirect_uri,
             params,

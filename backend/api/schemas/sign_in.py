@@ -56,3 +56,13 @@ class LogoutQuery(BaseModel):
 
 class LogoutForm(LogoutQuery):
     csrf_token: Annotated[Text | None, Field(alias=CSRF_FIELD, max_length=200)] = None
+
+
+class SecondFactorForm(AuthorizeQuery):
+    """The hosted sign-in's second step: the request's parameters again, the challenge
+    the password step made, and a TOTP code or a recovery code."""
+
+    mfa_token: Annotated[Text, Field(max_length=200)] = ""
+    otp: Annotated[Text, Field(max_length=6)] = ""
+    recovery_code: Annotated[Text, Field(max_length=40)] = ""
+    csrf_token: Annotated[Text | None, Field(alias=CSRF_FIELD, max_length=200)] = None

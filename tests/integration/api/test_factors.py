@@ -15,7 +15,7 @@ from backend.settings import Settings
 from tests.conftest import bearer, builtin_role
 from tests.factories import TenantFactory, UserFactory
 from tests.support.concurrency import all_at_once
-from tests.support.factors import STEP, enrol_totp, secret_of
+from tests.support.factors import STEP, enrol_totp, log_in_with_factor, secret_of
 
 IssueToken = Callable[..., str]
 
@@ -103,6 +103,11 @@ def test_a_second_totp_factor_is_refused_until_the_first_is_removed(
     enrolled = enrol_totp(client, token)
     again = client.post("/me/factors/totp", headers=bearer(token), json={})
     assert again.status_code == 409
+    # Removing a factor is stepped up: the token must come from a login that used it.
+    assert (
+        client.delete(f"/me/factors/{enrolled.factor_id}", headers=bearer(token)).status_code == 401
+    )
+    token = log_in_with_factor(client, "acme/kai@acme.test", enrolled)
     removed = client.delete(f"/me/factors/{enrolled.factor_id}", headers=bearer(token))
     assert removed.status_code == 204
     listed = client.get("/me/factors", headers=bearer(token)).json()
@@ -114,6 +119,7 @@ def test_regenerating_recovery_codes_kills_the_old_set(
     client: TestClient, token: str, db: Session
 ) -> None:
     enrolled = enrol_totp(client, token)
+    token = log_in_with_factor(client, "acme/kai@acme.test", enrolled)
     fresh = client.post("/me/factors/recovery-codes", headers=bearer(token))
     assert fresh.status_code == 200
     new_codes = fresh.json()["recovery_codes"]

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend.db.models import AuditEvent, LoginSession, User
+from backend.db.models import AuditEvent, LoginSession, Tenant, User
 from backend.settings import Settings
 from tests.conftest import bearer, builtin_role
 from tests.factories import DEFAULT_PASSWORD, TenantFactory, UserFactory
@@ -218,3 +218,41 @@ def test_a_user_disabled_meanwhile_gets_no_tokens(
     db.execute(User.__table__.update().where(User.id == user.id).values(status="disabled"))
     db.commit()
     assert complete(client, token, otp=enrolled.next_code()).status_code == 400
+
+
+def set_policy(db: Session, user: User, **policy: object) -> None:
+    tenant = db.get_one(Tenant, user.tenant_id)
+    tenant.policy = {**tenant.policy, **policy}
+    db.commit()
+
+
+def test_policy_off_asks_no_factor_and_takes_no_enrolment(
+    client: TestClient, enrolled: Enrolled, user: User, db: Session, issue_token: IssueToken
+) -> None:
+    set_policy(db, user, mfa="off")
+    assert password_login(client).status_code == 200
+    refused = client.post("/me/factors/totp", headers=bearer(issue_token(user, ["me"])), json={})
+    assert refused.status_code == 409
+
+
+def test_policy_required_past_the_grace_gives_only_me_until_enrolled(
+    client: TestClient, user: User, db: Session
+) -> None:
+    set_policy(db, user, mfa="required", mfa_grace_days=0)
+    answer = password_login(client)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["scope"] == "me"
+    asked = password_login(client, scope="users:read")
+    assert asked.status_code == 400
+    assert asked.json()["error"] == "invalid_scope"
+    enrol_totp(client, answer.json()["access_token"])
+    assert password_login(client).json()["error"] == "mfa_required"
+
+
+def test_policy_required_within_the_grace_changes_nothing_yet(
+    client: TestClient, user: User, db: Session
+) -> None:
+    set_policy(db, user, mfa="required", mfa_grace_days=30)
+    answer = password_login(client)
+    assert answer.status_code == 200
+    assert answer.json()["scope"] != "me"
