@@ -16,6 +16,7 @@ from sqlalchemy import ColumnElement, Select, Uuid, delete, func, literal, selec
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend.db.models import (
+    AuthorizationCode,
     Grant,
     LoginSession,
     RefreshToken,
@@ -94,32 +95,42 @@ def _expire_sessions(
     return len(expired)
 
 
-def _token_candidates(db: Session, tenant_id: uuid.UUID, now: datetime) -> Candidates:
-    return (
-        select(
-            RefreshToken.id,
-            func.concat("user:", RefreshToken.user_id),
-            func.concat("refresh token idle past ", RefreshToken.expires_at),
-        )
-        .where(RefreshToken.tenant_id == tenant_id, RefreshToken.expires_at <= now)
-        .order_by(RefreshToken.id)
-    )
+# A used code is kept this long past its expiry, so that a late replay is still seen as
+# the reuse it is and revokes what the code issued (services/code_flow.py).
+CODE_KEPT = timedelta(hours=1)
 
 
-def _purge_tokens(
-    db: Session, effects: Effects, tenant_id: uuid.UUID, keys: list[Any], now: datetime
-) -> int:
-    return len(
-        db.scalars(
-            delete(RefreshToken)
-            .where(
-                RefreshToken.tenant_id == tenant_id,
-                RefreshToken.id.in_(keys),
-                RefreshToken.expires_at <= now,
+def _purge(
+    name: str, model: type[RefreshToken] | type[AuthorizationCode], what: str, kept: timedelta
+) -> Sweep:
+    """A sweep that deletes the rows of `model` past their `expires_at` by `kept`."""
+
+    def candidates(db: Session, tenant_id: uuid.UUID, now: datetime) -> Candidates:
+        return (
+            select(
+                model.id,
+                func.concat("user:", model.user_id),
+                func.concat(f"{what} past ", model.expires_at),
             )
-            .returning(RefreshToken.id)
-        ).all()
-    )
+            .where(model.tenant_id == tenant_id, model.expires_at <= now - kept)
+            .order_by(model.id)
+        )
+
+    def act(
+        db: Session, effects: Effects, tenant_id: uuid.UUID, keys: list[Any], now: datetime
+    ) -> int:
+        deleted = db.scalars(
+            delete(model)
+            .where(
+                model.tenant_id == tenant_id,
+                model.id.in_(keys),
+                model.expires_at <= now - kept,
+            )
+            .returning(model.id)
+        )
+        return len(deleted.all())
+
+    return Sweep(name, candidates, act, lambda key: model.id > key)
 
 
 def _grant_candidates(db: Session, tenant_id: uuid.UUID, now: datetime) -> Candidates:
@@ -242,12 +253,8 @@ SWEEPS: dict[str, Sweep] = {
             _expire_sessions,
             lambda key: LoginSession.id > key,
         ),
-        Sweep(
-            "purge_refresh_tokens",
-            _token_candidates,
-            _purge_tokens,
-            lambda key: RefreshToken.id > key,
-        ),
+        _purge("purge_refresh_tokens", RefreshToken, "refresh token idle", timedelta(0)),
+        _purge("purge_authorization_codes", AuthorizationCode, "authorization code", CODE_KEPT),
         Sweep("expire_role_grants", _grant_candidates, _expire_grants, _after_grant),
         Sweep(
             "disable_inactive_users",

@@ -59,6 +59,7 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, object]]:
     frequent = {
         "expire_sessions",
         "purge_refresh_tokens",
+        "purge_authorization_codes",
         "expire_role_grants",
         "lift_lockouts",
     }

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from backend.db.models import (
     ApiKey,
     AuditEvent,
+    AuthorizationCode,
     Grant,
     Job,
     JobStatus,
@@ -33,6 +34,7 @@ from tests.factories import (
 )
 from tests.factories import (
     ApiKeyFactory,
+    AuthorizationCodeFactory,
     LoginSessionFactory,
     RefreshTokenFactory,
     ServiceAccountFactory,
@@ -228,7 +230,10 @@ def test_preview_shows_exactly_what_the_sweeps_then_do(
     )
     family = LoginSessionFactory(user=granted, expires_at=now - timedelta(seconds=5))
     RefreshTokenFactory(family=family)
+    AuthorizationCodeFactory(user=granted, expires_at=now - timedelta(hours=2))
+    recent_code = AuthorizationCodeFactory(user=granted, expires_at=now - timedelta(minutes=5))
     db.commit()
+    recent_id = recent_code.id
 
     preview = client.get("/lifecycle/preview", headers=bearer(token))
     assert preview.status_code == 200, preview.text
@@ -238,6 +243,7 @@ def test_preview_shows_exactly_what_the_sweeps_then_do(
     assert [d["subject"] for d in due["lift_lockouts"]] == [f"user:{locked.id}"]
     assert [d["subject"] for d in due["expire_role_grants"]] == [f"user:{granted.id}"]
     assert [d["subject"] for d in due["expire_sessions"]] == [f"user:{granted.id}"]
+    assert [d["subject"] for d in due["purge_authorization_codes"]] == [f"user:{granted.id}"]
     # The owner idles too, but a tenant keeps its owners.
     assert f"user:{owner.id}" not in str(due)
 
@@ -251,6 +257,9 @@ def test_preview_shows_exactly_what_the_sweeps_then_do(
     # Tidying only: no access token outlived the grant, so the sweep cuts nobody off.
     assert db.get_one(User, (granted.tenant_id, granted.id)).token_version == 1
     assert db.scalars(select(Grant).where(Grant.user_id == granted.id)).all() == []
+    # A code expired a moment ago stays, to tell a late replay from an unknown code.
+    codes = db.scalars(select(AuthorizationCode.id)).all()
+    assert codes == [recent_id]
 
 
 def test_lifting_lockouts_resets_the_count_of_a_lock_but_not_of_a_pause(

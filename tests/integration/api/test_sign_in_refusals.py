@@ -152,3 +152,21 @@ def test_a_client_without_the_code_grant_is_told_so_at_its_redirect_uri(
     )
     assert answer.status_code == 303
     assert flow.query_of(answer.headers["location"])["error"] == "unauthorized_client"
+
+
+@pytest.mark.parametrize(
+    ("tenant", "email"),
+    [("acme", "ada@acme.test"), ("acme", "nobody@acme.test"), ("nowhere", "ada@acme.test")],
+    ids=["wrong-password", "unknown-email", "unknown-tenant"],
+)
+def test_every_failure_on_the_page_costs_one_argon2_verification(
+    web: TestClient, user: User, argon2_verifications: list[str], tenant: str, email: str
+) -> None:
+    """The same work whether the email or the tenant exists: no timing tells them apart."""
+    page = web.get("/authorize", params=flow.authorize_params(flow.Pkce.new()))
+    fields = flow.form_fields(page) | {"tenant": tenant, "email": email, "password": WRONG}
+    answer = web.post("/authorize", data=fields)
+    assert answer.status_code == 400
+    assert "invalid username or password" in answer.text
+    assert len(argon2_verifications) == 1
+    assert argon2_verifications[0].startswith("$argon2id$")
