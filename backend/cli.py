@@ -18,7 +18,7 @@ from backend.db.engine import Database
 from backend.db.session import unit_of_work
 from backend.domain.errors import DomainError
 from backend.runtime import Runtime
-from backend.services import demo, platform_admins, tenants
+from backend.services import demo, platform_admins, tenants, users
 from backend.settings import get_settings
 
 DEMO_SLUG = "demo"
@@ -63,23 +63,39 @@ def _create_platform_admin(runtime: Runtime, args: argparse.Namespace) -> int:
     return 0
 
 
-def _ensure_demo_tenant(runtime: Runtime, _: argparse.Namespace) -> int:
+def _ensure_demo_tenant(runtime: Runtime, args: argparse.Namespace) -> int:
+    password = None
     with unit_of_work(runtime.database.sessions) as db:
-        if tenants.enter_by_slug(db, DEMO_SLUG) is not None:
+        existing = tenants.enter_by_slug(db, DEMO_SLUG)
+        if existing is not None:
             print(f"demo tenant '{DEMO_SLUG}' already exists (owner {DEMO_OWNER_EMAIL})")
-            return 0
-        password = secrets.token_urlsafe(12)
-        tenants.create_tenant(
-            db,
-            runtime.passwords,
-            slug=DEMO_SLUG,
-            name="Demo",
-            owner_email=DEMO_OWNER_EMAIL,
-            owner_password=password,
-        )
-    # Printed once, on purpose: nowhere else holds it.
-    print(f"created demo tenant '{DEMO_SLUG}': owner {DEMO_OWNER_EMAIL}, password {password}")
-    print("(shown only now; log in with username 'demo/owner@demo.test')")
+            tenant_id = existing.id
+            owner = users.find_by_email(db, tenant_id, DEMO_OWNER_EMAIL)
+            owner_id = owner.id if owner is not None else None
+        else:
+            password = secrets.token_urlsafe(12)
+            created = tenants.create_tenant(
+                db,
+                runtime.passwords,
+                slug=DEMO_SLUG,
+                name="Demo",
+                owner_email=DEMO_OWNER_EMAIL,
+                owner_password=password,
+            )
+            tenant_id, owner_id = created.tenant_id, created.owner_id
+        editor: list[str] = []
+        if args.editor_of is not None and owner_id is not None:
+            editor = demo.ensure_editor_role(
+                db, runtime.effects, tenant_id, owner_id, args.editor_of
+            )
+    if password is not None:
+        # Printed once, on purpose: nowhere else holds it.
+        print(f"created demo tenant '{DEMO_SLUG}': owner {DEMO_OWNER_EMAIL}, password {password}")
+        print("(shown only now; log in with username 'demo/owner@demo.test')")
+    if editor:
+        print(f"demo tenant: role {demo.EDITOR_ROLE} ({' '.join(editor)}) held by the owner")
+    elif args.editor_of is not None:
+        print(f"demo tenant: no API {args.editor_of} registered, so no {demo.EDITOR_ROLE} role")
     return 0
 
 
@@ -124,6 +140,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo_tenant = commands.add_parser(
         "ensure-demo-tenant", help="create the 'demo' tenant once, printing its password"
+    )
+    demo_tenant.add_argument(
+        "--editor-of",
+        metavar="IDENTIFIER",
+        help="also give it an 'editor' role with every scope of this registered API, "
+        "held by its owner (make run: the projects example's)",
     )
     demo_tenant.set_defaults(handler=_ensure_demo_tenant)
 

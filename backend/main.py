@@ -20,6 +20,7 @@ from backend.api.routes import (
     clients,
     factors,
     health,
+    introspection,
     invitation_page,
     invitations,
     me,
@@ -93,6 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(metrics_routes.router)
     app.include_router(auth.router)
+    app.include_router(introspection.router)
     app.include_router(me.router)
     app.include_router(factors.router)
     app.include_router(recovery.router)

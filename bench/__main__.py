@@ -1,9 +1,10 @@
 """`python -m bench` (`make bench`): every scenario of docs/benchmarks.md, one table.
 
 Order: data first (set-based SQL), then scenario 9 on its own servers (1 and 2 uvicorn
-workers, each argon2 setting), then one HS256 server with the default argon2
-setting for scenarios 1, 7, 3, 2, 4, 6 and 5 (with a Celery worker), then an EdDSA
-server for scenarios 1, 8 and 10, then a server with OWASP's minimum argon2 for 3 and 2.
+workers, each argon2 setting), then one HS256 server with the default argon2 setting
+for scenarios 1, 7, 3, 2, 11 (with the peers), 4, 6 and 5 (with a Celery worker), then
+an EdDSA server for scenarios 1, 8 and 10, then a server with OWASP's minimum argon2
+for 3 and 2.
 """
 
 import os

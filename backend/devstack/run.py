@@ -21,6 +21,7 @@ from backend.devstack.embedded import (
 )
 from backend.devstack.mail_sink import MailSink
 from backend.devstack.processes import ProcessGroup, StopSignals, say
+from backend.domain.api_manifest import parse_manifest
 from backend.settings import PROJECT_ROOT, Settings
 
 _DATABASE = "tessera"
@@ -30,6 +31,7 @@ _APP_ROLE = "tessera_app"
 _PROJECTS_DATABASE = "projects"
 _PROJECTS_APP_ROLE = "projects_app"
 _PROJECTS_DEFAULT_PORT = "8001"
+_PROJECTS_API_FILE = PROJECT_ROOT / "examples" / "projects" / "api.toml"
 # Where `tessera ensure-projects-demo` leaves the feed account's credentials (0600).
 _PROJECTS_CREDENTIALS = "projects-feed.env"
 _POLL_SECONDS = 0.2
@@ -54,10 +56,8 @@ def _run(stack: ExitStack, var_dir: Path, signals: StopSignals) -> int:
     devstack_env.withdraw(var_dir)
     started = _provide_services(stack, var_dir)
     mails = _provide_mail_sink(stack, var_dir)
-    setup = {
-        "migrations": [sys.executable, "-m", "alembic", "upgrade", "head"],
-        "demo tenant": [sys.executable, "-m", "backend.cli", "ensure-demo-tenant"],
-    }
+    setup = {"migrations": [sys.executable, "-m", "alembic", "upgrade", "head"]}
+    demo_tenant = [sys.executable, "-m", "backend.cli", "ensure-demo-tenant"]
     projects = bool(os.environ.get("PROJECTS_DATABASE_URL"))
     credentials = var_dir / _PROJECTS_CREDENTIALS
     if projects:
@@ -72,8 +72,12 @@ def _run(stack: ExitStack, var_dir: Path, signals: StopSignals) -> int:
                 "--credentials", str(credentials),
             ]  # fmt: skip
         setup["projects API"] = [
-            sys.executable, "-m", "backend.cli", "apis", "apply", "examples/projects/api.toml",
+            sys.executable, "-m", "backend.cli", "apis", "apply", str(_PROJECTS_API_FILE),
         ]  # fmt: skip
+        # The demo tenant's editor role carries the API's scopes once it is registered.
+        (api,) = parse_manifest(_PROJECTS_API_FILE.read_text(encoding="utf-8"))
+        demo_tenant += ["--editor-of", api.identifier]
+    setup["demo tenant"] = demo_tenant
     for step, argv in setup.items():
         if _stop_requested(signals):
             return 0

@@ -106,6 +106,13 @@ class InvalidScopeError(AuthenticationError):
     code = "invalid_scope"
 
 
+class InvalidTargetError(AuthenticationError):
+    """The `resource` of a token request names no API, more than one, or one the client
+    may not ask for (RFC 8707 §2)."""
+
+    code = "invalid_target"
+
+
 class UnsupportedGrantTypeError(AuthenticationError):
     code = "unsupported_grant_type"
 

@@ -17,7 +17,7 @@ RoleKey = TypeVar("RoleKey", bound=Hashable)
 Subject = TypeVar("Subject", bound=Hashable)
 # Each effective scope and when it lapses (None: never). A scope lapses when the last
 # of the grants that give it does; a grant that never expires keeps it for good.
-Lapses = Mapping[Scope, datetime | None]
+Lapses = Mapping[str, datetime | None]
 
 # How many chains `RoleGraph.chains` keeps per scope: a DAG of diamonds has
 # exponentially many paths, and a handful explains a grant as well as all of them.
@@ -28,7 +28,7 @@ MAX_CHAINS_PER_SCOPE = 10
 class RoleNode(Generic[RoleKey]):
     key: RoleKey
     name: str
-    scopes: frozenset[Scope]
+    scopes: frozenset[str]
     includes: frozenset[RoleKey] = field(default_factory=frozenset)
 
 
@@ -62,21 +62,21 @@ class RoleGraph(Generic[RoleKey]):
             stack.extend(k for k in self._nodes[key].includes if k in self._nodes)
         return seen
 
-    def expand(self, keys: Iterable[RoleKey]) -> frozenset[Scope]:
+    def expand(self, keys: Iterable[RoleKey]) -> frozenset[str]:
         """The union of scopes over the closure of `keys`."""
-        scopes: set[Scope] = set()
+        scopes: set[str] = set()
         for key in self.closure(keys):
             scopes |= self._nodes[key].scopes
         return frozenset(scopes)
 
-    def lapses(self, grants: Mapping[RoleKey, datetime | None]) -> dict[Scope, datetime | None]:
+    def lapses(self, grants: Mapping[RoleKey, datetime | None]) -> dict[str, datetime | None]:
         """Each effective scope of `grants` (granted role -> its grant's expiry, None for
         never) and when it lapses: the same expansion as `expand`, one grant at a time.
 
         The SQL function tessera_user_grants computes the same for the token grants; a
         property test keeps the two in agreement.
         """
-        result: dict[Scope, datetime | None] = {}
+        result: dict[str, datetime | None] = {}
         for key, expires_at in grants.items():
             for scope in self.expand([key]):
                 # The scope lasts as long as the longest-lived grant that gives it.
@@ -84,9 +84,9 @@ class RoleGraph(Generic[RoleKey]):
                     result[scope] = expires_at
         return result
 
-    def provenance(self, keys: Iterable[RoleKey]) -> dict[Scope, set[str]]:
+    def provenance(self, keys: Iterable[RoleKey]) -> dict[str, set[str]]:
         """For each effective scope, the names of the roles that carry it directly."""
-        result: dict[Scope, set[str]] = {}
+        result: dict[str, set[str]] = {}
         for key in self.closure(keys):
             node = self._nodes[key]
             for scope in node.scopes:
@@ -95,7 +95,7 @@ class RoleGraph(Generic[RoleKey]):
 
     def chains(
         self, keys: Iterable[RoleKey], *, limit: int = MAX_CHAINS_PER_SCOPE
-    ) -> dict[Scope, list[tuple[str, ...]]]:
+    ) -> dict[str, list[tuple[str, ...]]]:
         """For each effective scope, the chains of role names that grant it.
 
         A chain starts at a granted role (one of `keys`) and follows inclusion down to a
@@ -104,8 +104,8 @@ class RoleGraph(Generic[RoleKey]):
         most `limit` are kept per scope. Each role's chains are computed once, so the
         work stays polynomial however many paths the graph has.
         """
-        memo: dict[RoleKey, dict[Scope, list[tuple[str, ...]]]] = {}
-        result: dict[Scope, set[tuple[str, ...]]] = {}
+        memo: dict[RoleKey, dict[str, list[tuple[str, ...]]]] = {}
+        result: dict[str, set[tuple[str, ...]]] = {}
         for key in {k for k in keys if k in self._nodes}:
             for scope, found in self._chains_from(key, memo, limit).items():
                 result.setdefault(scope, set()).update(found)
@@ -114,9 +114,9 @@ class RoleGraph(Generic[RoleKey]):
     def _chains_from(
         self,
         root: RoleKey,
-        memo: dict[RoleKey, dict[Scope, list[tuple[str, ...]]]],
+        memo: dict[RoleKey, dict[str, list[tuple[str, ...]]]],
         limit: int,
-    ) -> dict[Scope, list[tuple[str, ...]]]:
+    ) -> dict[str, list[tuple[str, ...]]]:
         # Post-order without recursion: a role's chains need its included roles' first.
         stack: list[tuple[RoleKey, bool]] = [(root, False)]
         while stack:
@@ -129,7 +129,7 @@ class RoleGraph(Generic[RoleKey]):
                 stack.append((key, True))
                 stack.extend((k, False) for k in children if k not in memo)
                 continue
-            found: dict[Scope, set[tuple[str, ...]]] = {s: {(node.name,)} for s in node.scopes}
+            found: dict[str, set[tuple[str, ...]]] = {s: {(node.name,)} for s in node.scopes}
             for child in children:
                 for scope, tails in memo[child].items():
                     found.setdefault(scope, set()).update((node.name, *t) for t in tails)
@@ -180,7 +180,7 @@ class PlatformScopeError(DomainError):
         )
 
 
-def require_grantable(scopes: Iterable[Scope], *, platform: bool) -> None:
+def require_grantable(scopes: Iterable[str], *, platform: bool) -> None:
     """Refuse platform scopes in a role of any tenant but the platform tenant."""
     if not platform:
         found = set(scopes) & PLATFORM_SCOPES
@@ -199,9 +199,9 @@ class ScopeChange(Generic[Subject]):
     of those it keeps now lapse sooner than they did."""
 
     subject: Subject
-    gained: frozenset[Scope]
-    lost: frozenset[Scope]
-    hastened: frozenset[Scope] = frozenset()
+    gained: frozenset[str]
+    lost: frozenset[str]
+    hastened: frozenset[str] = frozenset()
 
     @property
     def cuts_off(self) -> bool:
@@ -258,7 +258,7 @@ def find_cycle(edges: Mapping[RoleKey, Iterable[RoleKey]]) -> list[RoleKey] | No
 class BuiltinRole:
     name: str
     description: str
-    scopes: frozenset[Scope]
+    scopes: frozenset[str]
 
 
 OWNER = BuiltinRole("owner", "Every tenant scope; a tenant always keeps one", TENANT_SCOPES)

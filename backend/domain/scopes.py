@@ -6,9 +6,9 @@ the platform tenant.
 """
 
 import re
-from collections.abc import Iterable
 from enum import StrEnum
 
+from backend.domain.apis import MAX_SCOPE_LENGTH, SCOPE_NAME_PATTERN
 from backend.domain.errors import UnknownScopeError
 
 
@@ -32,6 +32,7 @@ class Scope(StrEnum):
     STANDINGS_READ = "standings:read"
     CLIENTS_READ = "clients:read"
     CLIENTS_WRITE = "clients:write"
+    TOKENS_INTROSPECT = "tokens:introspect"
 
 
 SCOPE_DESCRIPTIONS: dict[Scope, str] = {
@@ -54,6 +55,8 @@ SCOPE_DESCRIPTIONS: dict[Scope, str] = {
     Scope.STANDINGS_READ: "Platform: follow the standings feed (resource servers' cut-off)",
     Scope.CLIENTS_READ: "Platform: list and read clients (applications users sign in to)",
     Scope.CLIENTS_WRITE: "Platform: register, change and delete clients",
+    Scope.TOKENS_INTROSPECT: "Introspect tokens (POST /introspect, RFC 7662): your tenant's; "
+    "from the platform tenant, any tenant's",
 }
 
 PLATFORM_SCOPES: frozenset[Scope] = frozenset(
@@ -73,33 +76,52 @@ READ_SCOPES: frozenset[Scope] = frozenset(
 )
 
 
+# A scope name as a request may give it: a catalogue name, or `resource:action` as every
+# product scope is (domain/apis.py). Whether one is registered is the token grant's
+# question (services/audiences.py): this is only the shape.
+_SCOPE_NAME = re.compile(SCOPE_NAME_PATTERN)
+_SHAPE = "(?:{names}|{shape})".format(
+    names="|".join(re.escape(s) for s in Scope if not _SCOPE_NAME.match(s)),
+    shape=SCOPE_NAME_PATTERN.removeprefix("^").removesuffix("$"),
+)
+# One scope name of that shape, for OpenAPI (a role's scopes); at most MAX_SCOPE_LENGTH.
+SCOPE_PATTERN = f"^{_SHAPE}$"
 # What parse_scopes accepts, as a regular expression for OpenAPI (the `scope` field of
-# POST /token): catalogue names separated by whitespace, which may also surround them.
-SCOPE_LIST_PATTERN = r"^\s*(?:(?:{})(?:\s+|$))*$".format("|".join(re.escape(s) for s in Scope))
+# POST /token): names of that shape separated by whitespace, which may also surround them.
+SCOPE_LIST_PATTERN = rf"^\s*(?:(?=\S{{1,{MAX_SCOPE_LENGTH}}}(?:\s|$)){_SHAPE}(?:\s+|$))*$"
 
 
-def parse_scopes(raw: str | None) -> frozenset[Scope]:
-    """Parse a space-separated scope string (RFC 6749 §3.3).
+def parse_scopes(raw: str | None) -> frozenset[str]:
+    """Parse a space-separated scope string (RFC 6749 §3.3) into scope names.
 
-    Raises UnknownScopeError naming every scope that is not in the catalogue.
+    Raises UnknownScopeError naming every word that cannot be a scope: neither a
+    catalogue name nor `resource:action`.
     """
     if not raw:
         return frozenset()
     names = raw.split()
-    unknown = sorted({name for name in names if name not in Scope.__members__.values()})
+    unknown = sorted({name for name in names if not is_scope_name(name)})
     if unknown:
         raise UnknownScopeError(unknown)
-    return frozenset(Scope(name) for name in names)
+    return frozenset(names)
 
 
-def known_scopes(names: Iterable[str]) -> frozenset[Scope]:
-    """Scopes named in stored data, dropping any retired from the catalogue since."""
-    return frozenset(Scope(name) for name in names if name in _CATALOGUE)
+def is_scope_name(name: str) -> bool:
+    """Whether `name` is shaped as a scope: in the catalogue, or `resource:action`."""
+    return name in _CATALOGUE or (
+        len(name) <= MAX_SCOPE_LENGTH and _SCOPE_NAME.match(name) is not None
+    )
+
+
+def effective_in(scopes: frozenset[str], *, platform: bool) -> frozenset[str]:
+    """The scopes a role grants in a tenant: platform scopes only in the platform tenant;
+    every other scope (tenant scopes of the catalogue, product scopes) in any tenant."""
+    return scopes if platform else scopes - PLATFORM_SCOPES
 
 
 _CATALOGUE: frozenset[str] = frozenset(Scope)
 
 
-def format_scopes(scopes: frozenset[Scope] | set[Scope]) -> str:
+def format_scopes(scopes: frozenset[str] | set[str]) -> str:
     """The canonical space-separated form: sorted, so equal sets give equal strings."""
     return " ".join(sorted(scopes))

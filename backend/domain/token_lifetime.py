@@ -14,19 +14,18 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from backend.domain.roles import Lapses
-from backend.domain.scopes import Scope
 
 
 @dataclass(frozen=True, slots=True)
 class Carried:
     """The scopes an access token carries, and the latest `exp` it may have."""
 
-    scopes: frozenset[Scope]
+    scopes: frozenset[str]
     # Seconds since the epoch; None when no carried scope lapses (the usual lifetime).
     not_after: int | None
 
 
-def carried(scopes: Iterable[Scope], lapses: Lapses, issued_at: int) -> Carried:
+def carried(scopes: Iterable[str], lapses: Lapses, issued_at: int) -> Carried:
     """What a token issued at `issued_at` (seconds since the epoch) may carry, and until when.
 
     `exp` counts whole seconds, so a lapse is rounded down: the token ends at or before

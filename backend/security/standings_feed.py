@@ -133,7 +133,8 @@ async def follow(
     url: str, after: str, *, block_seconds: float
 ) -> AsyncIterator[tuple[str, str] | None]:
     """Yield (id, event JSON) for each change after the cursor `after`, as they come;
-    None after `block_seconds` without one (the caller's heartbeat).
+    None once every change already there has been yielded (caught up), and then after
+    each `block_seconds` without one (the caller's heartbeat).
 
     Raises CursorGoneError if changes after `after` may have been trimmed away already.
     """
@@ -146,11 +147,13 @@ async def follow(
     try:
         await _require_resumable(client, key, after)
         cursor = after
+        caught_up = False
         while True:
-            answer: Any = await client.xread(
-                {key: cursor}, count=100, block=int(block_seconds * 1000)
-            )
+            # The backlog without blocking, so its end is known; then block for more.
+            block = int(block_seconds * 1000) if caught_up else None
+            answer: Any = await client.xread({key: cursor}, count=100, block=block)
             if not answer:
+                caught_up = True
                 yield None
                 continue
             for entry_id, fields in answer[0][1]:

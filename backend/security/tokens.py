@@ -45,6 +45,9 @@ class AccessClaims:
     # How the user's login authenticated (RFC 8176): `pwd`, and `otp`, `mfa` after a
     # second factor. Empty for a service account.
     amr: frozenset[str] = frozenset()
+    # The API it is for (`aud`) and when it was issued (`iat`), for introspection.
+    audience: str = ""
+    issued_at: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,17 +83,22 @@ class AccessTokenCodec:
         not_after: int | None = None,
         subject_kind: SubjectKind = SubjectKind.USER,
         amr: Sequence[str] = (),
+        audience: str | None = None,
     ) -> IssuedAccessToken:
         """Sign a token for the configured lifetime, or until `not_after` (seconds since
         the epoch) if that comes first: a time-bound grant lapsing (domain/token_lifetime.py).
-        A user's login methods `amr` go in with the `acr` they make."""
+        A user's login methods `amr` go in with the `acr` they make.
+
+        `audience` is the API the token is for (its `aud`); None is Tessera's own API,
+        the only one `decode` accepts.
+        """
         issued_at = int(time.time()) if now is None else now
         expires_at = (
             issued_at + self._ttl if not_after is None else min(issued_at + self._ttl, not_after)
         )
         claims: dict[str, object] = {
             "iss": self._issuer,
-            "aud": self._audience,
+            "aud": self._audience if audience is None else audience,
             "sub": str(user_id),
             "tid": str(tenant_id),
             "scope": scope,
@@ -113,6 +121,15 @@ class AccessTokenCodec:
         return IssuedAccessToken(token=token, expires_in=expires_at - issued_at)
 
     @property
+    def audience(self) -> str:
+        """Tessera's own API's identifier: the `aud` of its admin tokens."""
+        return self._audience
+
+    @property
+    def issuer(self) -> str:
+        return self._issuer
+
+    @property
     def keys(self) -> KeyRing:
         """The key ring, shared with the id_tokens (security/id_tokens.py)."""
         return self._keys
@@ -121,8 +138,12 @@ class AccessTokenCodec:
         """The public keys that verify these tokens (RFC 7517); empty under HS256."""
         return self._keys.jwks()
 
-    def decode(self, token: str) -> AccessClaims:
+    def decode(self, token: str, *, any_audience: bool = False) -> AccessClaims:
         """Verify type, key, signature, algorithm, expiry, issuer and audience; raise otherwise.
+
+        The audience must be Tessera's own API: one audience per token, so a token a
+        product service was given can never call Tessera's admin API. `any_audience`
+        leaves the audience to the caller (introspection, which answers for every API).
 
         A token verified before is not parsed again: only its expiry is checked. PyJWT's
         decode costs hundreds of microseconds (it checks every character of the token in
@@ -135,10 +156,13 @@ class AccessTokenCodec:
         claims = self._verified(token)
         if claims.expires_at <= time.time():
             raise InvalidTokenError("token expired")
+        if not any_audience and claims.audience != self._audience:
+            raise InvalidTokenError("token is for another API")
         return claims
 
     def _verify(self, token: str) -> AccessClaims:
-        """The full verification, expiry included.
+        """The full verification, expiry included; the audience only as a string
+        (`decode` compares it).
 
         The key is chosen by the header's kid, but the algorithm list is pinned to the
         configured one: a header cannot talk the codec into HMAC with a public key, or none.
@@ -152,8 +176,8 @@ class AccessTokenCodec:
                 key,
                 algorithms=[self._keys.algorithm],
                 issuer=self._issuer,
-                audience=self._audience,
                 leeway=LEEWAY_SECONDS,
+                options={"verify_aud": False},
             )
         except jwt.ExpiredSignatureError as exc:
             raise InvalidTokenError("token expired") from exc
@@ -172,10 +196,19 @@ class AccessTokenCodec:
                 expires_at=int(payload["exp"]),
                 subject_kind=_subject_kind(payload.get("kind", SubjectKind.USER)),
                 amr=_methods(payload.get("amr", [])),
+                audience=_string(payload["aud"]),
+                issued_at=int(payload["iat"]),
             )
         # AttributeError: uuid.UUID() of a non-string claim (`"tid": 42`) in a signed token.
         except (AttributeError, KeyError, TypeError, ValueError) as exc:
             raise InvalidTokenError("token is invalid") from exc
+
+
+def _string(value: object) -> str:
+    # We issue `aud` as one string; a list (RFC 7519 allows it) never comes from us.
+    if not isinstance(value, str):
+        raise TypeError("aud is not a string")
+    return value
 
 
 def _subject_kind(value: object) -> SubjectKind:

@@ -9,7 +9,7 @@ Every mutation writes one audit event, in the operator's tenant, in the same tra
 """
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from sqlalchemy import delete, select
@@ -24,7 +24,7 @@ from backend.domain.apis import (
     validate_scope_name,
     validate_text,
 )
-from backend.domain.errors import ConflictError, NotFoundError
+from backend.domain.errors import ConflictError, NotFoundError, UnknownScopeError
 from backend.domain.scopes import SCOPE_DESCRIPTIONS
 from backend.services import audit, concurrency
 
@@ -176,14 +176,42 @@ def delete_api(db: Session, operator: Operator, audience: str, api_id: uuid.UUID
     audit.record_by(db, operator, "api.deleted", f"api:{before.id}", {"before": _state(before)})
 
 
+def hold_scopes(db: Session, names: Iterable[str]) -> None:
+    """Require every name to be a registered scope (UnknownScopeError, 422, naming the
+    others), and keep the product ones registered until the transaction ends.
+
+    A role written with a product scope holds that scope's lock shared; a removal holds
+    it exclusive (`roles_carrying`) before it looks for roles carrying the scope. So a
+    removal and a role write racing each other serialise: either the removal sees the
+    role (and refuses, or cascades), or the write finds the scope gone. Advisory locks,
+    since a tenant's transaction may not lock rows of these platform tables.
+    """
+    product = sorted(set(names) - _CATALOGUE.keys())
+    if not product:
+        return
+    _lock_scopes(db, product, shared=True)
+    found = set(db.scalars(select(ApiScope.name).where(ApiScope.name.in_(product))))
+    unknown = [name for name in product if name not in found]
+    if unknown:
+        raise UnknownScopeError(unknown)
+
+
+def _lock_scopes(db: Session, names: Iterable[str], *, shared: bool) -> None:
+    # Sorted: two transactions locking overlapping names cannot deadlock.
+    for name in sorted(set(names)):
+        concurrency.advisory_lock(db, "tessera.api_scope", name, shared=shared)
+
+
 def roles_carrying(db: Session, operator: Operator, names: list[str]) -> list[str]:
     """`tenant-slug/role-name` of every role, in any tenant, that carries one of `names`.
 
     Roles are tenant-owned: each tenant is bound in turn (row-level security), then the
-    operator's own tenant again.
+    operator's own tenant again. The names are locked first (see hold_scopes), until the
+    transaction ends: no role takes them on after this answer.
     """
     if not names:
         return []
+    _lock_scopes(db, names, shared=False)
     enter_platform(db)
     found: list[str] = []
     for tenant_id, slug in db.execute(select(Tenant.id, Tenant.slug).order_by(Tenant.slug)):

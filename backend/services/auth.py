@@ -1,6 +1,7 @@
 """The token endpoint's grants: password, refresh_token and the mfa grant."""
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -10,14 +11,14 @@ from sqlalchemy.orm import Session
 from backend.domain.code_flow import OIDC_SCOPES
 from backend.domain.errors import InvalidGrantError, InvalidScopeError, LoginFailedError
 from backend.domain.policy import TenantPolicy
-from backend.domain.scopes import Scope, format_scopes, known_scopes
+from backend.domain.scopes import Scope, format_scopes
 from backend.domain.standing import may_act
 from backend.domain.token_lifetime import Carried, carried
 from backend.security.id_tokens import IdTokenSigner
 from backend.security.passwords import PasswordService
 from backend.security.sealing import Sealer
 from backend.security.tokens import AccessTokenCodec
-from backend.services import audit, factors, lockout, mfa_challenges, sessions, subjects
+from backend.services import audiences, audit, factors, lockout, mfa_challenges, sessions, subjects
 from backend.services.effects import Effects
 from backend.services.sessions import RefreshPolicy
 
@@ -49,8 +50,10 @@ class PasswordLogin:
     tenant_slug: str
     email: str
     password: str
-    requested_scopes: frozenset[Scope]
+    requested_scopes: frozenset[str]
     user_agent: str = ""
+    # The API the tokens are for (services/audiences.py); None: Tessera's own.
+    audience: audiences.Audience | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,9 +129,10 @@ def password_grant(
     verified = verify_login(db, passwords, login)
     tenant_id, user_id, now = verified.tenant_id, verified.user_id, verified.now
     held = verified.subject.scopes_in(issuers.platform_tenant_slug)
+    audience = login.audience or audiences.own(issuers.codec.audience)
     issued_at = int(now.timestamp())
     granted = carried(
-        held & login.requested_scopes if login.requested_scopes else held,
+        audience.grant(login.requested_scopes, held),
         verified.subject.lapses,
         issued_at,
     )
@@ -145,7 +149,7 @@ def password_grant(
             tenant_id=tenant_id,
             user_id=user_id,
             scope=format_scopes(login.requested_scopes),
-            resource=None,
+            resource=audience.stored,
             user_agent=login.user_agent,
             now=now,
         )
@@ -160,6 +164,7 @@ def password_grant(
         user_agent=login.user_agent,
         amr=(PASSWORD_METHOD,),
         new_hash=verified.new_hash,
+        audience=audience,
     )
 
 
@@ -196,10 +201,14 @@ def mfa_grant(
     refusal = may_act(subject.user_status, subject.tenant_status)
     if refusal is not None:
         raise InvalidGrantError(refusal.message)
-    requested = known_scopes(found.challenge.scope.split())
+    requested = frozenset(found.challenge.scope.split())
+    # The password grant's API (checked then, client and all): kept by its challenge.
+    audience = audiences.for_session(
+        db, issuers.codec.audience, found.challenge.resource, (), requested
+    )
     held = subject.scopes_in(issuers.platform_tenant_slug)
     issued_at = int(now.timestamp())
-    granted = carried(held & requested if requested else held, subject.lapses, issued_at)
+    granted = carried(audience.grant(requested, held), subject.lapses, issued_at)
     if requested and not granted.scopes:
         raise InvalidScopeError("none of the requested scopes is granted to this user")
     return _log_in(
@@ -213,6 +222,7 @@ def mfa_grant(
         user_agent=found.challenge.user_agent,
         amr=(PASSWORD_METHOD, *proved),
         new_hash=None,
+        audience=audience,
     )
 
 
@@ -228,9 +238,10 @@ def _log_in(
     user_agent: str,
     amr: tuple[str, ...],
     new_hash: str | None,
+    audience: audiences.Audience,
 ) -> TokenGrant:
-    """A login that succeeded: its session, the user's row and the audit event, then
-    the tokens."""
+    """A login that succeeded: its session (for `audience`), the user's row and the
+    audit event, then the tokens."""
     scope = format_scopes(granted.scopes)
     refresh_token, session = sessions.start_session(
         issuers.refresh,
@@ -240,6 +251,7 @@ def _log_in(
         user_agent=user_agent,
         now=now,
         amr=" ".join(amr),
+        resource=audience.stored,
     )
     data: dict[str, object] = {"scope": scope}
     if amr != (PASSWORD_METHOD,):
@@ -256,17 +268,30 @@ def _log_in(
         _LOGIN_WRITES, {**session, **event, "new_hash": new_hash}
     ).scalar_one()
     return _grant(
-        issuers, tenant_id, user_id, token_version, granted, issued_at, refresh_token, amr=amr
+        issuers,
+        tenant_id,
+        user_id,
+        token_version,
+        granted,
+        issued_at,
+        refresh_token,
+        audience,
+        amr=amr,
     )
 
 
 def refresh_grant(
-    db: Session, issuers: Issuers, presented: str, requested_scopes: frozenset[Scope]
+    db: Session,
+    issuers: Issuers,
+    presented: str,
+    requested_scopes: frozenset[str],
+    resources: Sequence[str] = (),
 ) -> TokenGrant:
     """RFC 6749 §6: rotate the refresh token and issue an access token from current roles.
 
     The scope may be narrowed, never widened beyond the login's; a role removed since
-    the login is gone from the new token, and so is a lapsed grant's. A lockout does not
+    the login is gone from the new token, and so is a lapsed grant's. The token is for
+    the session's API: a `resource` naming another is invalid_target. A lockout does not
     stop it: it stops password guessing, and a refresh token proves a login made with the
     right password. The session's `amr` (how its login authenticated) carries on.
     """
@@ -276,14 +301,19 @@ def refresh_grant(
     refusal = may_act(subject.user_status, subject.tenant_status)
     if refusal is not None:
         raise InvalidGrantError(refusal.message)
-    original = known_scopes(rotation.scope.split())
+    audience = audiences.for_session(db, issuers.codec.audience, rotation.resource, resources)
+    original = frozenset(rotation.scope.split())
     if not requested_scopes <= original:
         widened = format_scopes(frozenset(requested_scopes - original))
         raise InvalidScopeError(f"a refresh cannot add scopes beyond the login's: {widened}")
-    wanted = requested_scopes or original
     issued_at = int(now.timestamp())
     granted = carried(
-        wanted & subject.scopes_in(issuers.platform_tenant_slug), subject.lapses, issued_at
+        # Not grant(requested or original): a login that was granted nothing would
+        # then refresh into everything held.
+        audience.grant(frozenset(), subject.scopes_in(issuers.platform_tenant_slug))
+        & (requested_scopes or original),
+        subject.lapses,
+        issued_at,
     )
     return _grant(
         issuers,
@@ -293,6 +323,7 @@ def refresh_grant(
         granted,
         issued_at,
         rotation.token,
+        audience,
         # OpenID Connect's scopes of a code-flow session stay with it (userinfo needs openid).
         oidc=frozenset(rotation.scope.split()) & OIDC_SCOPES,
         amr=tuple(sessions.amr_of(db, subject.tenant_id, rotation.family_id).split()),
@@ -336,11 +367,13 @@ def _grant(
     granted: Carried,
     issued_at: int,
     refresh_token: str | None,
+    audience: audiences.Audience,
     *,
     oidc: frozenset[str] = frozenset(),
     amr: tuple[str, ...] = (),
 ) -> TokenGrant:
-    """An access token that ends, at the latest, when one of its scopes lapses."""
+    """An access token for `audience` that ends, at the latest, when one of its scopes
+    lapses."""
     scope = " ".join(filter(None, [format_scopes(granted.scopes), *sorted(oidc)]))
     issued = issuers.codec.issue(
         user_id=user_id,
@@ -349,6 +382,7 @@ def _grant(
         token_version=token_version,
         now=issued_at,
         not_after=granted.not_after,
+        audience=audience.identifier,
         amr=amr,
     )
     return TokenGrant(

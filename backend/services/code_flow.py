@@ -9,6 +9,7 @@ the first exchange started and cuts the user's access tokens off (RFC 6749 §4.1
 """
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -20,12 +21,17 @@ from backend.db.tenant_context import enter_tenant
 from backend.domain import code_flow as rules
 from backend.domain.clients import GrantType
 from backend.domain.code_flow import AuthorizeError, Prompt, RedirectionError, RequestedScopes
-from backend.domain.errors import InvalidGrantError, UnknownScopeError
+from backend.domain.errors import (
+    InvalidGrantError,
+    InvalidScopeError,
+    InvalidTargetError,
+    UnknownScopeError,
+)
 from backend.domain.scopes import format_scopes, parse_scopes
 from backend.domain.standing import may_act
 from backend.domain.token_lifetime import carried
 from backend.security.opaque import new_secret, parse_secret
-from backend.services import audit, auth, clients, cutoff, sessions, subjects
+from backend.services import audiences, audit, auth, clients, cutoff, sessions, subjects
 from backend.services.effects import Effects
 
 KIND = "ac"
@@ -89,7 +95,13 @@ def registered_target(db: Session, params: AuthorizeParams) -> tuple[Client, str
 
 
 def check_request(
-    client: Client, redirect_uri: str, params: AuthorizeParams, *, own_audience: str, oidc: bool
+    db: Session,
+    client: Client,
+    redirect_uri: str,
+    params: AuthorizeParams,
+    *,
+    own_audience: str,
+    oidc: bool,
 ) -> AuthorizationRequest:
     """The rest of the request's rules, each an AuthorizeError for the client: the code
     flow allowed to the client, PKCE S256, known scopes, an allowed resource; `oidc` says
@@ -110,11 +122,14 @@ def check_request(
         raise AuthorizeError(
             "invalid_scope", "OpenID Connect needs TESSERA_JWT_ALGORITHM EdDSA or RS256"
         )
-    if params.resource is not None:
-        if params.resource not in client.resources:
-            raise AuthorizeError("invalid_target", "this client may not ask for that resource")
-        if params.resource != own_audience:
-            raise AuthorizeError("invalid_target", "tokens are issued for Tessera's API only")
+    resources = [] if params.resource is None else [params.resource]
+    try:
+        # The token grants' own rules: a registered API the client may name, known scopes.
+        audiences.resolve(
+            db, own_audience, resources, frozenset(scopes.api), allowed=client.resources
+        )
+    except (InvalidTargetError, InvalidScopeError) as exc:
+        raise AuthorizeError(exc.code, exc.description) from None
     if params.nonce is not None and len(params.nonce) > 500:
         raise AuthorizeError("invalid_request", "nonce is too long")
     try:
@@ -172,6 +187,8 @@ class CodeExchange:
     redirect_uri: str | None
     code_verifier: str | None
     user_agent: str
+    # The token request's `resource` values: none, or the code's (RFC 8707 §2.2).
+    resources: Sequence[str] = ()
 
 
 def code_grant(
@@ -212,8 +229,12 @@ def code_grant(
     requested = RequestedScopes.parse(code.scope)
     wanted = parse_scopes(" ".join(requested.api))
     held = subject.scopes_in(issuers.platform_tenant_slug)
+    # The code's API; a token request naming another is invalid_target.
+    audience = audiences.for_session(
+        db, issuers.codec.audience, code.resource, exchange.resources, wanted
+    )
     issued_at = int(now.timestamp())
-    granted = carried(held & wanted if wanted else held, subject.lapses, issued_at)
+    granted = carried(audience.grant(wanted, held), subject.lapses, issued_at)
     scope = " ".join(filter(None, [format_scopes(granted.scopes), *sorted(requested.oidc)]))
     refresh_token = None
     if rules.OFFLINE_ACCESS in requested.oidc and (
@@ -226,6 +247,7 @@ def code_grant(
             scope=scope,
             user_agent=exchange.user_agent,
             now=now,
+            resource=audience.stored,
         )
         db.execute(_START_FOR_CODE, {**params, "code_id": code.id})
     issued = issuers.codec.issue(
@@ -235,6 +257,7 @@ def code_grant(
         token_version=subject.token_version,
         now=issued_at,
         not_after=granted.not_after,
+        audience=audience.identifier,
     )
     id_token = None
     if rules.OPENID in requested.oidc:

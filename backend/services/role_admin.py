@@ -1,5 +1,7 @@
 """Creating, editing and deleting a tenant's custom roles.
 
+A role carries any registered scope: the catalogue's, or a product API's (services/apis.py
+hold_scopes, which also keeps a scope from being removed while the role is written).
 Every change is refused unless the actor holds every scope of the role's closure
 (its own scopes and those of the roles it includes, transitively) both before and
 after the change: no escalation, directly or through inclusion. Built-in roles are
@@ -18,8 +20,8 @@ from backend.db.models import Role, RoleInclude, RoleScope
 from backend.domain.errors import ConflictError, NotFoundError
 from backend.domain.policy import require_within
 from backend.domain.roles import RoleGraph, RoleNode, require_grantable
-from backend.domain.scopes import Scope
 from backend.services import (
+    apis,
     audit,
     authorization,
     concurrency,
@@ -39,7 +41,7 @@ def create_role(
     *,
     name: str,
     description: str,
-    scopes: frozenset[Scope],
+    scopes: frozenset[str],
     includes: frozenset[uuid.UUID],
 ) -> Changed[RoleView]:
     """Create a custom role. Nobody holds it yet, so nobody's scopes change."""
@@ -47,6 +49,7 @@ def create_role(
     # Also makes the name check and the cap on roles exact among concurrent creations.
     roles.lock_role_graph(db, tenant_id)
     require_grantable(scopes, platform=actor.platform)
+    apis.hold_scopes(db, scopes)
     graph = roles.load_role_graph(db, tenant_id)
     _require_known(graph, includes)
     role_id = uuid.uuid4()
@@ -73,7 +76,7 @@ def update_role(
     *,
     name: str | None = None,
     description: str | None = None,
-    scopes: frozenset[Scope] | None = None,
+    scopes: frozenset[str] | None = None,
     includes: frozenset[uuid.UUID] | None = None,
 ) -> Changed[RoleView]:
     """Edit a custom role; None leaves a field as it is.
@@ -89,6 +92,7 @@ def update_role(
     _require_custom(before.role, "edited")
     if scopes is not None:
         require_grantable(scopes, platform=actor.platform)
+        apis.hold_scopes(db, scopes)
     graph = roles.load_role_graph(db, tenant_id)
     if includes is not None:
         _require_known(graph, includes)
@@ -213,10 +217,10 @@ def _write_grants(
     db: Session,
     tenant_id: uuid.UUID,
     role_id: uuid.UUID,
-    scopes: frozenset[Scope],
+    scopes: frozenset[str],
     includes: frozenset[uuid.UUID],
 ) -> None:
-    db.add_all(RoleScope(tenant_id=tenant_id, role_id=role_id, scope=s.value) for s in scopes)
+    db.add_all(RoleScope(tenant_id=tenant_id, role_id=role_id, scope=s) for s in scopes)
     db.add_all(
         RoleInclude(tenant_id=tenant_id, role_id=role_id, included_role_id=i) for i in includes
     )

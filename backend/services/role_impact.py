@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from backend.db.models import Grant, ServiceAccount, ServiceAccountRole, User
 from backend.domain.roles import Lapses, ScopeChange, scope_changes
-from backend.domain.scopes import TENANT_SCOPES, Scope
+from backend.domain.scopes import PLATFORM_SCOPES
 from backend.domain.subjects import SubjectKind
 from backend.services import cutoff, roles, sessions
 from backend.services.effects import Effects
@@ -204,8 +204,11 @@ def _scopes_of(
     ):
         granted[(SubjectKind.SERVICE_ACCOUNT, account_id)][role_id] = None
     # The same mask as roles.effective_scopes: platform scopes count only in the platform.
-    mask = frozenset(Scope) if platform else TENANT_SCOPES
     return {
-        key: {scope: lapse for scope, lapse in graph.lapses(grants).items() if scope in mask}
+        key: {
+            scope: lapse
+            for scope, lapse in graph.lapses(grants).items()
+            if platform or scope not in PLATFORM_SCOPES
+        }
         for key, grants in granted.items()
     }

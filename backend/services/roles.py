@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 from sqlalchemy import or_, select, text
 from sqlalchemy.orm import Session
 
-from backend.db.models import Grant, Role, RoleInclude, RoleScope, ServiceAccountRole
+from backend.db.models import ApiScope, Grant, Role, RoleInclude, RoleScope, ServiceAccountRole
 from backend.domain.errors import NotFoundError
 from backend.domain.roles import BUILTIN_ROLES, RoleGraph, RoleNode
-from backend.domain.scopes import TENANT_SCOPES, Scope, known_scopes
-from backend.services import concurrency
+from backend.domain.scopes import PLATFORM_SCOPES, Scope, effective_in
+from backend.services import concurrency, subjects
 
 # A tenant's roles are a short list an admin reads whole; the cap keeps it one.
 MAX_ROLES_PER_TENANT = 500
@@ -33,7 +33,7 @@ def seed_builtin_roles(db: Session, tenant_id: uuid.UUID) -> dict[str, Role]:
         roles[builtin.name] = role
     db.flush()
     db.add_all(
-        RoleScope(tenant_id=tenant_id, role_id=roles[b.name].id, scope=scope.value)
+        RoleScope(tenant_id=tenant_id, role_id=roles[b.name].id, scope=scope)
         for b in BUILTIN_ROLES
         for scope in sorted(b.scopes)
     )
@@ -56,21 +56,26 @@ def lock_role_graph(db: Session, tenant_id: uuid.UUID, *, shared: bool = False) 
 
 
 def load_role_graph(db: Session, tenant_id: uuid.UUID) -> RoleGraph[uuid.UUID]:
-    """The whole role graph of one tenant, in three queries."""
+    """The whole role graph of one tenant, in three queries.
+
+    A role's scopes are those still registered (the rule of subjects.registered): the
+    catalogue's and every API's.
+    """
     names = {
         role_id: name
         for role_id, name in db.execute(
             select(Role.id, Role.name).where(Role.tenant_id == tenant_id)
         )
     }
-    scopes: dict[uuid.UUID, set[Scope]] = {role_id: set() for role_id in names}
-    catalogue = set(Scope)
+    scopes: dict[uuid.UUID, set[str]] = {role_id: set() for role_id in names}
     for role_id, scope in db.execute(
-        select(RoleScope.role_id, RoleScope.scope).where(RoleScope.tenant_id == tenant_id)
+        select(RoleScope.role_id, RoleScope.scope).where(
+            RoleScope.tenant_id == tenant_id,
+            RoleScope.scope.in_(list(Scope))
+            | select(ApiScope.name).where(ApiScope.name == RoleScope.scope).exists(),
+        )
     ):
-        # A scope retired from the catalogue grants nothing until the row is cleaned up.
-        if scope in catalogue:
-            scopes[role_id].add(Scope(scope))
+        scopes[role_id].add(scope)
     includes: dict[uuid.UUID, set[uuid.UUID]] = {role_id: set() for role_id in names}
     for role_id, included in db.execute(
         select(RoleInclude.role_id, RoleInclude.included_role_id).where(
@@ -102,26 +107,28 @@ def active_role_ids(
 
 def effective_scopes(
     db: Session, tenant_id: uuid.UUID, user_id: uuid.UUID, *, platform: bool
-) -> frozenset[Scope]:
+) -> frozenset[str]:
     """A user's scopes: the union over the closure of their unexpired roles.
 
     One query: the SQL function walks role inclusion itself (the same expansion as
     RoleGraph.expand). Outside the platform tenant, platform scopes are never effective,
-    whatever a role says.
+    whatever a role says. Product scopes are included: no access token for Tessera's own
+    API carries them, but a user may hand out those they hold (services/authorization.py).
     """
     raw = db.scalar(
         _USER_SCOPES, {"tenant_id": tenant_id, "user_id": user_id, "now": datetime.now(UTC)}
     )
-    scopes = known_scopes(raw or ())
-    return scopes if platform else scopes & TENANT_SCOPES
+    return effective_in(frozenset(raw or ()), platform=platform)
 
 
-_USER_SCOPES = text("SELECT tessera_user_scopes(:tenant_id, :user_id, :now)")
+_USER_SCOPES = text(
+    f"SELECT {subjects.registered('tessera_user_scopes(:tenant_id, :user_id, :now)')}"
+)
 
 
 def service_account_scopes(
     db: Session, tenant_id: uuid.UUID, account_id: uuid.UUID, *, platform: bool
-) -> frozenset[Scope]:
+) -> frozenset[str]:
     """A service account's scopes: the union over the closure of its roles."""
     role_ids = db.scalars(
         select(ServiceAccountRole.role_id).where(
@@ -129,8 +136,7 @@ def service_account_scopes(
             ServiceAccountRole.service_account_id == account_id,
         )
     )
-    scopes = load_role_graph(db, tenant_id).expand(role_ids)
-    return scopes if platform else scopes & TENANT_SCOPES
+    return effective_in(load_role_graph(db, tenant_id).expand(role_ids), platform=platform)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +144,7 @@ class Holding:
     """What a user holds now: directly granted roles, effective scopes and their chains."""
 
     roles: list[str]
-    scopes: frozenset[Scope]
+    scopes: frozenset[str]
     explained: list["ScopeExplanation"]
     # When the first of the unexpired grants runs out (and the holding changes), if ever.
     changes_at: datetime | None
@@ -216,7 +222,7 @@ def _views(db: Session, tenant_id: uuid.UUID, found: list[Role]) -> list[RoleVie
 class ScopeExplanation:
     """One effective scope and the role chains that grant it, granted role first."""
 
-    scope: Scope
+    scope: str
     chains: list[tuple[str, ...]]
 
 
@@ -238,5 +244,5 @@ def _explained(
     return [
         ScopeExplanation(scope=scope, chains=found)
         for scope, found in sorted(graph.chains(role_ids).items())
-        if platform or scope in TENANT_SCOPES
+        if platform or scope not in PLATFORM_SCOPES
     ]

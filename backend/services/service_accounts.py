@@ -25,11 +25,11 @@ from backend.domain.errors import (
     NotFoundError,
 )
 from backend.domain.policy import require_within
-from backend.domain.scopes import Scope, format_scopes
+from backend.domain.scopes import format_scopes
 from backend.domain.standing import ACTIVE, may_act
 from backend.domain.subjects import SubjectKind
 from backend.security.opaque import new_secret
-from backend.services import audit, authorization, concurrency, cutoff, roles
+from backend.services import audiences, audit, authorization, concurrency, cutoff, roles
 from backend.services.auth import Issuers, TokenGrant
 from backend.services.effects import Effects
 from backend.services.principals import Principal
@@ -143,16 +143,22 @@ def revoke(db: Session, effects: Effects, actor: Principal, account_id: uuid.UUI
     audit.record_by(db, actor, "service_account.revoked", f"service_account:{account.id}")
 
 
-def client_credentials_grant(
-    db: Session,
-    issuers: Issuers,
-    client_id: str,
-    client_secret: str,
-    requested: frozenset[Scope],
-) -> TokenGrant:
-    """RFC 6749 §4.4: authenticate the client and issue an access token (no refresh).
+@dataclass(frozen=True, slots=True)
+class Authenticated:
+    """A service account that proved its secret, with its tenant bound."""
 
-    Any failure to authenticate is the same `invalid_client`.
+    account: ServiceAccount
+    # Whether its tenant is the platform tenant.
+    platform: bool
+
+
+def authenticate(
+    db: Session, client_id: str, client_secret: str, platform_tenant_slug: str
+) -> Authenticated:
+    """Check a service account's HTTP Basic credentials and bind its tenant.
+
+    An unknown, malformed or revoked account and a wrong secret are the same
+    InvalidClientError; so is an account of a suspended tenant (with its own message).
     """
     match = _CLIENT_ID.fullmatch(client_id)
     if match is None:
@@ -171,11 +177,27 @@ def client_credentials_grant(
     refusal = may_act(ACTIVE, tenant.status)
     if refusal is not None:
         raise InvalidClientError(refusal.message)
+    return Authenticated(account=account, platform=tenant.slug == platform_tenant_slug)
 
-    held = roles.service_account_scopes(
-        db, tenant_id, account.id, platform=tenant.slug == issuers.platform_tenant_slug
-    )
-    granted = held & requested if requested else held
+
+def client_credentials_grant(
+    db: Session,
+    issuers: Issuers,
+    client_id: str,
+    client_secret: str,
+    requested: frozenset[str],
+    audience: audiences.Audience | None = None,
+) -> TokenGrant:
+    """RFC 6749 §4.4: authenticate the client and issue an access token (no refresh) for
+    `audience` (services/audiences.py; None: Tessera's own API).
+
+    Any failure to authenticate is the same `invalid_client`.
+    """
+    found = authenticate(db, client_id, client_secret, issuers.platform_tenant_slug)
+    account, tenant_id = found.account, found.account.tenant_id
+    held = roles.service_account_scopes(db, tenant_id, account.id, platform=found.platform)
+    audience = audience or audiences.own(issuers.codec.audience)
+    granted = audience.grant(requested, held)
     if requested and not granted:
         raise InvalidScopeError("none of the requested scopes is granted to this client")
     scope = format_scopes(granted)
@@ -185,6 +207,7 @@ def client_credentials_grant(
         scope=scope,
         token_version=account.token_version,
         subject_kind=SubjectKind.SERVICE_ACCOUNT,
+        audience=audience.identifier,
     )
     return TokenGrant(access_token=issued.token, expires_in=issued.expires_in, scope=scope)
 

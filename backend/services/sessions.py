@@ -56,6 +56,8 @@ class Rotation:
     user_id: uuid.UUID
     family_id: uuid.UUID
     scope: str
+    # The API the session's tokens are for; None for Tessera's own (services/audiences.py).
+    resource: str | None
     token: str
     # The user's standing and scopes, read in the same statement.
     subject: subjects.TokenSubject
@@ -70,9 +72,11 @@ def start_session(
     user_agent: str,
     now: datetime,
     amr: str = "pwd",
+    resource: str | None = None,
 ) -> tuple[str, dict[str, object]]:
     """A session for a fresh login: its first refresh token, and the parameters of
-    START_SESSION_CTES, which the caller runs inside a statement of its own."""
+    START_SESSION_CTES, which the caller runs inside a statement of its own. `resource` is
+    the API its tokens are for (None: Tessera's own); every refresh keeps it."""
     secret = new_secret(KIND, tenant_id)
     family_expires_at = now + policy.session_ttl
     return secret.value, {
@@ -83,6 +87,7 @@ def start_session(
         "family_expires_at": family_expires_at,
         "user_agent": user_agent[:300],
         "amr": amr,
+        "resource": resource,
         "token_id": uuid.uuid4(),
         "token_hash": secret.digest,
         "scope": scope,
@@ -94,9 +99,10 @@ def start_session(
 # first token. Plain SQL, built once: the login runs it on every success.
 START_SESSION_CTES = (
     "session_family AS (INSERT INTO refresh_families "
-    "(tenant_id, id, user_id, created_at, last_used_at, expires_at, user_agent, amr) "
+    "(tenant_id, id, user_id, created_at, last_used_at, expires_at, user_agent, amr, "
+    "resource) "
     "VALUES (:tenant_id, :family_id, :user_id, :now, :now, :family_expires_at, :user_agent, "
-    ":amr)), "
+    ":amr, :resource)), "
     "session_token AS (INSERT INTO refresh_tokens "
     "(tenant_id, id, family_id, user_id, token_hash, scope, issued_at, expires_at) "
     "VALUES (:tenant_id, :token_id, :family_id, :user_id, :token_hash, :scope, :now, "
@@ -109,8 +115,9 @@ def rotate(db: Session, policy: RefreshPolicy, presented: str, now: datetime) ->
 
     One statement: the SQL function `tessera_rotate_refresh_token` binds the tenant,
     locks the session, re-reads the token under the lock and rotates it (or tells a
-    grace-window repeat, a reuse or a refusal), and `tessera_token_subject` reads the
-    user's standing and scopes for the new access token.
+    grace-window repeat, a reuse or a refusal), `tessera_token_subject` reads the
+    user's standing and scopes for the new access token, and the session's resource
+    comes along.
     """
     secret = parse_secret(KIND, presented)
     if secret is None:
@@ -127,7 +134,7 @@ def rotate(db: Session, policy: RefreshPolicy, presented: str, now: datetime) ->
             "reuse_grace": policy.reuse_grace,
         },
     ).one()
-    outcome, family_id, user_id, token_id, scope, used_at = row[:6]
+    outcome, family_id, user_id, token_id, scope, used_at, resource = row[:7]
     refusal = _REFUSALS.get(outcome)
     if refusal is not None:
         raise InvalidGrantError(refusal)
@@ -151,17 +158,20 @@ def rotate(db: Session, policy: RefreshPolicy, presented: str, now: datetime) ->
         user_id=user_id,
         family_id=family_id,
         scope=scope,
+        resource=resource,
         token=successor.value,
-        subject=subjects.from_row(secret.tenant_id, user_id, row, start=6),
+        subject=subjects.from_row(secret.tenant_id, user_id, row, start=7),
     )
 
 
 _ROTATE = text(
     "SELECT r.outcome, r.family_id, r.user_id, r.token_id, r.scope, r.used_at, "  # noqa: S608
-    f"{subjects.COLUMNS} "
+    f"f.resource, {subjects.COLUMNS} "
     "FROM tessera_rotate_refresh_token(:tenant_id, :token_hash, :successor_hash, "
     ":now, :idle_ttl, :reuse_grace) r "
-    # Runs after the rotation has returned (it reads r), with the tenant bound.
+    # Both run after the rotation has returned (they read r), with the tenant bound.
+    "LEFT JOIN LATERAL (SELECT resource FROM refresh_families "
+    "WHERE tenant_id = :tenant_id AND id = r.family_id) f ON true "
     "LEFT JOIN LATERAL tessera_token_subject(:tenant_id, r.user_id, :now) s ON true"
 )
 # Outcomes of tessera_rotate_refresh_token that refuse the token and change nothing.

@@ -16,12 +16,26 @@ from sqlalchemy import Row, text
 from sqlalchemy.orm import Session
 
 from backend.db.models import TenantStatus, UserStatus
-from backend.domain.scopes import TENANT_SCOPES, Scope, known_scopes
+from backend.domain.scopes import Scope, effective_in
+
+
+def registered(names: str) -> str:
+    """SQL for the text[] `names` cut to the scopes still registered: the catalogue's and
+    every API's. A name retired from the catalogue, or left behind by an API's removal,
+    grants nothing. services/roles.py load_role_graph applies the same rule in Python's
+    reads; tests/integration/services/test_roles.py proves that the two agree."""
+    # Code constants only; colons escaped, or text() would read `:read` as a parameter.
+    catalogue = ",".join(sorted(Scope)).replace(":", "\\:")
+    return (
+        f"ARRAY(SELECT n FROM unnest({names}) n WHERE n = ANY('{{{catalogue}}}'::text[]) "  # noqa: S608
+        "OR EXISTS (SELECT 1 FROM api_scopes a WHERE a.name = n))"
+    )
+
 
 # The columns `from_row` reads, in order, as selected from either function aliased `s`.
 COLUMNS = (
     "s.user_status, s.token_version, s.locked_until, s.tenant_status, s.tenant_slug, "
-    "s.scopes, s.lapsing, s.lapses"
+    f"{registered('s.scopes')}, s.lapsing, s.lapses"
 )
 
 
@@ -34,16 +48,15 @@ class TokenSubject:
     locked_until: datetime | None
     tenant_status: TenantStatus
     tenant_slug: str
-    # From the user's unexpired roles, platform scopes included: see `scopes_in`.
-    held: frozenset[Scope]
+    # From the user's unexpired roles, platform scopes included: see `scopes_in`. Names
+    # are as roles store them; a token keeps those of its API (services/audiences.py).
+    held: frozenset[str]
     # When each held scope that lapses does (one given only by time-bound grants).
-    lapses: dict[Scope, datetime]
+    lapses: dict[str, datetime]
 
-    def scopes_in(self, platform_tenant_slug: str) -> frozenset[Scope]:
+    def scopes_in(self, platform_tenant_slug: str) -> frozenset[str]:
         """The effective scopes: platform scopes count only in the platform tenant."""
-        if self.tenant_slug == platform_tenant_slug:
-            return self.held
-        return self.held & TENANT_SCOPES
+        return effective_in(self.held, platform=self.tenant_slug == platform_tenant_slug)
 
 
 def from_row(
@@ -53,7 +66,7 @@ def from_row(
     status, version, locked_until, tenant_status, slug, scopes, lapsing, lapses = row[
         start : start + 8
     ]
-    held = known_scopes(scopes or ())
+    held = frozenset[str](scopes or ())
     return TokenSubject(
         tenant_id=tenant_id,
         user_id=user_id,
@@ -64,7 +77,7 @@ def from_row(
         tenant_slug=slug,
         held=held,
         lapses={
-            Scope(scope): lapse
+            scope: lapse
             for scope, lapse in zip(lapsing or (), lapses or (), strict=True)
             if scope in held
         },

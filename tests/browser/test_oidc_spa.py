@@ -20,14 +20,12 @@ import pytest
 from playwright.sync_api import Page, Response
 from sqlalchemy.orm import Session
 
-from backend.db.models import Client
 from backend.settings import Settings
 from tests.browser.test_docs_authorize import RECORD_VIOLATIONS, csp_violations
-from tests.conftest import builtin_role
-from tests.factories import DEFAULT_PASSWORD, TenantFactory, UserFactory
+from tests.factories import DEFAULT_PASSWORD
 from tests.support.kit import start_tessera
 from tests.support.live_server import HOST, LiveServer, free_port
-from tests.support.sign_in import register_client
+from tests.support.sign_in import ada_of_acme
 
 pytestmark = pytest.mark.browser
 SPA_FILES = Path(__file__).parent / "fixtures" / "oidc_spa"
@@ -75,16 +73,7 @@ def spa(tessera: LiveServer) -> Iterator[str]:
 def test_oidc_client_ts_signs_in_reloads_silently_and_signs_out(
     page: Page, tessera: LiveServer, spa: str, db: Session, artifacts: Path
 ) -> None:
-    tenant = TenantFactory(slug="acme", name="Acme Corp")
-    UserFactory(
-        tenant=tenant,
-        email="ada@acme.test",
-        full_name="Ada Lovelace",
-        roles=[builtin_role(db, tenant, "member")],
-    )
-    client: Client = register_client(db, redirect_uris=[f"{spa}/"], origins=[spa])
-    client.post_logout_redirect_uris = [f"{spa}/"]
-    db.commit()
+    ada_of_acme(db, redirect_uris=[f"{spa}/"], origins=[spa], logout_uris=[f"{spa}/"])
     forms: list[str] = []
 
     def count_forms(response: Response) -> None:

@@ -21,7 +21,7 @@ from backend.db.models import Tenant, User
 from backend.settings import Settings
 from tests.conftest import bearer, builtin_role
 from tests.factories import DEFAULT_PASSWORD, RoleFactory, TenantFactory, UserFactory
-from tests.support.kit import CuttableProxy, FeedAccount, feed_account, guarded_app, start_tessera
+from tests.support.kit import CuttableProxy, FeedAccount, feed_account, guarded_app
 from tests.support.live_server import LiveServer
 
 # Bounded waits for the feed to deliver (it takes milliseconds; see the bench).
@@ -51,15 +51,6 @@ class World:
             method, f"{self.tessera.url}{path}", headers=bearer(token or self.owner_token)
         )
         assert response.status_code < 300, response.text
-
-
-@pytest.fixture(scope="module")
-def tessera(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """One Tessera for the module: each test arranges its own data (emptied after it)."""
-    var_dir = tmp_path_factory.mktemp("kit-e2e")
-    server = start_tessera(settings, var_dir / "var", var_dir / "tessera.log")
-    yield server
-    server.stop()
 
 
 @pytest.fixture
@@ -180,8 +171,8 @@ def test_with_the_feed_cut_the_service_keeps_last_known_standings_then_fails_clo
         response = strict.get("/whoami", headers=bearer(token))
         assert response.status_code == 503
         assert response.json()["detail"]["error"] == "temporarily_unavailable"
-        # Within the grace period: last-known standings (Tessera has no introspection
-        # endpoint to ask here, so the fallback is the standings held).
+        # Within the grace period: the lenient service still answers (introspection, or
+        # the last-known standings).
         assert answer(lenient, token) == 200
         proxy.mend()
         # The follower reconnects and resumes from its cursor: nothing missed, live again.
@@ -207,3 +198,29 @@ def builtin_role_id(world: World, name: str) -> str:
     body = response.json()
     roles = body["items"] if isinstance(body, dict) else body
     return str(next(role["id"] for role in roles if role["name"] == name))
+
+
+def test_with_only_the_feed_cut_a_change_is_seen_through_introspection(
+    world: World, service: Start
+) -> None:
+    proxy = CuttableProxy(world.tessera.port)
+    try:
+        client = service(standings_url=f"{proxy.url}/standings", grace_seconds=3600)
+        token = world.login("acme/ann@acme.test")
+        assert answer(client, token) == 200
+        guard: TesseraGuard = client.app.state.guard  # type: ignore[attr-defined]
+        follower = guard.follower
+        assert follower is not None
+        proxy.cut()
+        deadline = time.monotonic() + DELIVERY_TIMEOUT_S
+        while follower.live and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert not follower.live
+        # The feed is lost but Tessera answers: introspection (RFC 7662) decides for each
+        # subject not asked about yet, so the disable is seen without the feed.
+        world.admin("POST", f"/users/{world.ann.id}/disable")
+        response = client.get("/whoami", headers=bearer(token))
+        assert response.status_code == 401
+        assert response.json()["detail"]["error_description"] == "token is not active"
+    finally:
+        proxy.close()

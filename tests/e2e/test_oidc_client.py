@@ -22,11 +22,10 @@ from sqlalchemy.orm import Session
 
 from backend.db.models import User
 from backend.settings import Settings
-from tests.conftest import builtin_role
-from tests.factories import DEFAULT_PASSWORD, TenantFactory, UserFactory
+from tests.factories import DEFAULT_PASSWORD
 from tests.support.kit import start_tessera
 from tests.support.live_server import LiveServer
-from tests.support.sign_in import LOGOUT_URI, REDIRECT_URI, form_fields, register_client
+from tests.support.sign_in import LOGOUT_URI, REDIRECT_URI, ada_of_acme, form_fields
 
 SCOPE = "openid profile email offline_access me"
 
@@ -40,16 +39,7 @@ def tessera(settings: Settings, tmp_path: Path) -> Iterator[LiveServer]:
 
 @pytest.fixture
 def ada(db: Session) -> User:
-    tenant = TenantFactory(slug="acme", name="Acme Corp")
-    user: User = UserFactory(
-        tenant=tenant,
-        email="ada@acme.test",
-        full_name="Ada Lovelace",
-        roles=[builtin_role(db, tenant, "member")],
-    )
-    register_client(db)
-    db.commit()
-    return user
+    return ada_of_acme(db)
 
 
 def browser_signs_in(authorization_url: str) -> str:

@@ -48,7 +48,7 @@ from backend.db.models import (
 )
 from backend.domain.code_flow import OIDC_SCOPES
 from backend.domain.policy import MIN_PASSWORD_LENGTH_FLOOR
-from backend.domain.scopes import PLATFORM_SCOPES, TENANT_SCOPES
+from backend.domain.scopes import PLATFORM_SCOPES, TENANT_SCOPES, Scope
 from backend.main import create_app
 from backend.security.opaque import new_secret
 from backend.security.principal_cache import PrincipalCache
@@ -309,14 +309,32 @@ def secrets_for(
         pair = f"{service_accounts.client_id_of(account)}:{secret.value}"
         return f"Basic {base64.b64encode(pair.encode()).decode()}"
 
+    def introspector() -> str:
+        """HTTP Basic credentials of a service account that may introspect tokens."""
+        role = RoleFactory(tenant=acme, scopes=[Scope.TOKENS_INTROSPECT])
+        secret = new_secret(service_accounts.SECRET_KIND, owner.tenant_id)
+        account = ServiceAccountFactory(
+            tenant=acme, secret_hash=secret.digest, secret_prefix=secret.prefix, roles=[role]
+        )
+        db.commit()
+        pair = f"{service_accounts.client_id_of(account)}:{secret.value}"
+        return f"Basic {base64.b64encode(pair.encode()).decode()}"
+
     def fill(case: schemathesis.Case) -> None:
         body = case.body if isinstance(case.body, dict) else {}
         operation_id = case.operation.definition.raw["operationId"]
         if operation_id == "token":
-            # A generated client_id names no registered client (invalid_client): these
-            # cases are first-party logins, which name none.
+            # A generated client_id names no registered client (invalid_client), and a
+            # generated resource or product scope no registered API (invalid_target,
+            # invalid_scope): these cases are first-party logins for Tessera's own API.
             body.pop("client_id", None)
             body.pop("client_secret", None)
+            body.pop("resource", None)
+            if isinstance(body.get("scope"), str):
+                body["scope"] = " ".join(s for s in body["scope"].split() if s in set(Scope))
+        if operation_id == "introspect":
+            kept = {k: v for k, v in (case.headers or {}).items() if k.lower() != "authorization"}
+            case.headers = {**kept, "Authorization": introspector()}
         if operation_id == "token" and body.get("grant_type") == "client_credentials":
             kept = {k: v for k, v in (case.headers or {}).items() if k.lower() != "authorization"}
             case.headers = {**kept, "Authorization": client()}

@@ -41,6 +41,7 @@ PASSWORD = "violet otters juggle lanterns"
 BASE_BODIES: dict[str, dict[str, object]] = {
     "TokenRequest": {"grant_type": "password", "username": "acme/x@acme.test", "password": "x"},
     "RevocationRequest": {"token": "rt_x"},
+    "IntrospectionRequest": {"token": "rt_x"},
     "PasswordChange": {"current_password": DEFAULT_PASSWORD, "new_password": PASSWORD},
     "ServiceAccountCreate": {"name": "robot"},
     "ApiKeyCreate": {"name": "ci", "scopes": ["me"]},
@@ -254,7 +255,8 @@ def build(target: Target, callers: Callers, value: str) -> httpx.Request:
         body = _placed(BASE_BODIES[target.where], target.field, value)
         if target.form:
             assert isinstance(body, dict)
-            content = urlencode(body).encode()
+            # A list field is its key repeated, as a form sends one (RFC 8707 `resource`).
+            content = urlencode(body, doseq=True).encode()
             headers = {**headers, "content-type": "application/x-www-form-urlencoded"}
         else:
             # ASCII JSON: a lone surrogate travels as its `\ud800` escape, as a client sends it.
@@ -280,7 +282,7 @@ def check(target: Target, value: str, response: httpx.Response) -> str | None:
     if any(char in response.text for char in "\x00\ud800\udfff"):
         return f"{shown} (the raw value is echoed)"
     if target.where in BASE_BODIES:
-        expected = 400 if target.path in ("/token", "/revoke") else 422
+        expected = 400 if target.path in ("/token", "/revoke", "/introspect") else 422
         name = str(target.field[-1] if isinstance(target.field[-1], str) else target.field[-2])
         if response.status_code != expected or name not in body["error_description"]:
             return f"{shown} (not a {expected} naming {name})"

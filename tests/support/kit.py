@@ -32,7 +32,11 @@ def feed_account(db: Session, settings: Settings) -> FeedAccount:
     """A service account of the platform tenant (made if missing) that reads the feed."""
     slug = settings.platform_tenant_slug
     platform = db.query(Tenant).filter_by(slug=slug).one_or_none() or TenantFactory(slug=slug)
-    role = RoleFactory(tenant=platform, name="standings-reader", scopes=[Scope.STANDINGS_READ])
+    role = RoleFactory(
+        tenant=platform,
+        name="standings-reader",
+        scopes=[Scope.STANDINGS_READ, Scope.TOKENS_INTROSPECT],
+    )
     secret = new_secret(SECRET_KIND, platform.id)
     account = ServiceAccountFactory(tenant=platform, secret_hash=secret.digest, roles=[role])
     db.commit()
@@ -52,6 +56,7 @@ def start_tessera(
 def guarded_app(guard: TesseraGuard) -> FastAPI:
     """A product service of one route, guarded by the kit."""
     app = FastAPI(lifespan=guard.lifespan)
+    app.state.guard = guard
     caller_type = Annotated[TesseraCaller, Security(guard, scopes=["me"])]
 
     @app.get("/whoami")

@@ -8,17 +8,37 @@ import re
 import secrets
 import uuid
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from backend.db.models import Client
+from backend.db.models import Client, User
 from backend.domain.clients import ClientType
+from tests.conftest import builtin_role
+from tests.factories import DEFAULT_PASSWORD, TenantFactory, UserFactory
 
 REDIRECT_URI = "http://127.0.0.1:5173/callback"
 LOGOUT_URI = "http://127.0.0.1:5173/"
 ORIGIN = "http://127.0.0.1:5173"
+# The test app's issuer: the URL TestClient calls it by.
+ISSUER = "http://testserver"
+
+
+def ada_of_acme(db: Session, **client: Any) -> User:
+    """Ada, a member of Acme Corp (slug `acme`), and the public client `spa` (keywords go
+    to register_client), committed."""
+    tenant = TenantFactory(slug="acme", name="Acme Corp")
+    ada: User = UserFactory(
+        tenant=tenant,
+        email="ada@acme.test",
+        full_name="Ada Lovelace",
+        roles=[builtin_role(db, tenant, "member")],
+    )
+    register_client(db, **client)
+    return ada
 
 
 def register_client(
@@ -29,6 +49,7 @@ def register_client(
     origins: list[str] | None = None,
     grants: list[str] | None = None,
     resources: list[str] | None = None,
+    logout_uris: list[str] | None = None,
 ) -> Client:
     """A public client, committed (the owner's session passes row-level security)."""
     client = Client(
@@ -37,7 +58,7 @@ def register_client(
         name=f"{client_id} app",
         type=ClientType.PUBLIC,
         redirect_uris=redirect_uris or [REDIRECT_URI],
-        post_logout_redirect_uris=[LOGOUT_URI],
+        post_logout_redirect_uris=logout_uris or [LOGOUT_URI],
         allowed_origins=origins if origins is not None else [ORIGIN],
         grant_types=grants or ["authorization_code", "refresh_token"],
         resources=resources or [],
@@ -86,3 +107,34 @@ def query_of(location: str) -> dict[str, str]:
 def target_of(location: str) -> str:
     parts = urlsplit(location)
     return f"{parts.scheme}://{parts.netloc}{parts.path}"
+
+
+def sign_in(
+    web: TestClient, params: dict[str, str], password: str = DEFAULT_PASSWORD
+) -> httpx.Response:
+    """GET /authorize, then the form with the user's credentials; the answer to the form."""
+    page = web.get("/authorize", params=params)
+    assert page.status_code == 200, page.text
+    fields = form_fields(page) | {"email": "ada@acme.test", "password": password}
+    fields.setdefault("tenant", "acme")
+    return web.post("/authorize", data=fields)
+
+
+def exchange(web: TestClient, code: str, pkce: Pkce, **overrides: str) -> httpx.Response:
+    form = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": REDIRECT_URI,
+        "client_id": "spa",
+        "code_verifier": pkce.verifier,
+    }
+    return web.post("/token", data={k: v for k, v in (form | overrides).items() if v != ""})
+
+
+def code_for(web: TestClient, pkce: Pkce, **overrides: str) -> str:
+    params = authorize_params(pkce, tenant="acme", **overrides)
+    answer = sign_in(web, params)
+    assert answer.status_code == 303, answer.text
+    query = query_of(answer.headers["location"])
+    assert query["state"] == params["state"]
+    return query["code"]

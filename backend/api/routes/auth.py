@@ -27,12 +27,12 @@ from backend.domain.errors import (
     UnknownScopeError,
     UnsupportedGrantTypeError,
 )
-from backend.domain.scopes import Scope, parse_scopes
+from backend.domain.scopes import parse_scopes
 from backend.observability import metrics
 from backend.runtime import Runtime
 from backend.security.basic_auth import parse_basic
 from backend.security.rate_limit import client_address
-from backend.services import auth, clients, code_flow, service_accounts, sessions
+from backend.services import audiences, auth, clients, code_flow, service_accounts, sessions
 
 router = APIRouter(tags=["auth"], route_class=OAuthRoute)
 
@@ -103,20 +103,26 @@ async def issue_token(
         limit_token_requests(request, runtime)
         requested = _requested_scopes(form.scope)
         if grant_type == "password":
+            allowed: list[str] | None = None
             if form.client_id is not None:
-                clients.client_for_grant(db, form.client_id, form.client_secret, GrantType.PASSWORD)
+                allowed = clients.client_for_grant(
+                    db, form.client_id, form.client_secret, GrantType.PASSWORD
+                ).resources
+            audience = _audience(db, runtime, form, requested, allowed)
             with metrics.count_grant(grant_type):
                 grant = auth.password_grant(
                     db,
                     runtime.passwords,
                     runtime.issuers,
-                    _password_login(form, requested, user_agent),
+                    _password_login(form, requested, user_agent, audience),
                 )
         elif grant_type == "refresh_token":
             if not refresh_token:
                 raise InvalidRequestError("refresh_token is required")
             with metrics.count_grant(grant_type):
-                grant = auth.refresh_grant(db, runtime.issuers, refresh_token, requested)
+                grant = auth.refresh_grant(
+                    db, runtime.issuers, refresh_token, requested, form.resource
+                )
         elif grant_type == MFA_GRANT:
             if not form.mfa_token or not (form.otp or form.recovery_code):
                 raise InvalidRequestError("mfa_token and otp or recovery_code are required")
@@ -138,7 +144,11 @@ async def issue_token(
             if credentials is None:
                 raise InvalidClientError("authenticate the client with HTTP Basic")
             grant = service_accounts.client_credentials_grant(
-                db, runtime.issuers, *credentials, requested
+                db,
+                runtime.issuers,
+                *credentials,
+                requested,
+                _audience(db, runtime, form, requested, None),
             )
         elif grant_type is None:
             raise InvalidRequestError("grant_type is required")
@@ -185,6 +195,19 @@ def revoke_token(
     response.headers.update(NO_STORE)
 
 
+def _audience(
+    db: Session,
+    runtime: Runtime,
+    form: TokenRequest,
+    requested: frozenset[str],
+    allowed: list[str] | None,
+) -> audiences.Audience:
+    """The API a new token is for: the form's `resource`, or Tessera's own."""
+    return audiences.resolve(
+        db, runtime.settings.jwt_audience, form.resource, requested, allowed=allowed
+    )
+
+
 def _code_grant(
     runtime: Runtime,
     db: Session,
@@ -206,6 +229,7 @@ def _code_grant(
         redirect_uri=form.redirect_uri,
         code_verifier=form.code_verifier,
         user_agent=user_agent,
+        resources=form.resource,
     )
     with metrics.count_grant(GrantType.AUTHORIZATION_CODE.value):
         return code_flow.code_grant(
@@ -213,8 +237,8 @@ def _code_grant(
         )
 
 
-def _requested_scopes(scope: str | None) -> frozenset[Scope]:
-    """The catalogue scopes asked for. OpenID Connect's (a refresh of a code-flow session
+def _requested_scopes(scope: str | None) -> frozenset[str]:
+    """The API scopes asked for. OpenID Connect's (a refresh of a code-flow session
     repeats them, as Authlib does) are no API's: the session keeps those it had."""
     try:
         return parse_scopes(" ".join(RequestedScopes.parse(scope).api))
@@ -223,7 +247,10 @@ def _requested_scopes(scope: str | None) -> frozenset[Scope]:
 
 
 def _password_login(
-    form: TokenRequest, requested: frozenset[Scope], user_agent: str
+    form: TokenRequest,
+    requested: frozenset[str],
+    user_agent: str,
+    audience: audiences.Audience | None = None,
 ) -> auth.PasswordLogin:
     username, password, tenant = form.username, form.password, form.tenant
     if not username or password is None:
@@ -240,4 +267,5 @@ def _password_login(
         password=password,
         requested_scopes=requested,
         user_agent=user_agent,
+        audience=audience,
     )

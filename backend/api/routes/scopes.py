@@ -26,8 +26,7 @@ def list_scopes(principal: RolesRead, db: DbSession, runtime: AppRuntime) -> lis
                     scope=scope,
                     description=description,
                     kind=kind,
-                    # Roles carry catalogue scopes only, for now: see docs/product-apis.md.
-                    grantable=api.builtin and (principal.platform or not platform),
+                    grantable=principal.platform or not platform,
                 )
             )
         groups.append(

@@ -363,6 +363,7 @@ def _accept(
         return _error_page(request, runtime, str(exc))
     try:
         return code_flow.check_request(
+            db,
             client,
             redirect_uri,
             params,

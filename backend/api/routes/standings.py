@@ -97,12 +97,14 @@ def stream_standings(
 
 
 async def _events(redis_url: str, after: str, heartbeat: float) -> AsyncIterator[str]:
-    # A first line at once: the follower knows it is connected before any change.
-    yield ": following\n\n"
+    # The first comment comes once the changes after the cursor are sent (at once if
+    # none): a follower that counts itself live from it has applied all it missed.
+    following = False
     try:
         async for change in follow(redis_url, after, block_seconds=heartbeat):
             if change is None:
-                yield ": heartbeat\n\n"
+                yield ": heartbeat\n\n" if following else ": following\n\n"
+                following = True
                 continue
             event_id, data = change
             yield f"id: {event_id}\nevent: standing\ndata: {data}\n\n"

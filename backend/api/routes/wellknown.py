@@ -2,13 +2,13 @@
 
 from fastapi import APIRouter, Request, Response
 
-from backend.api.deps import AppRuntime
+from backend.api.deps import AppRuntime, DbSession
 from backend.api.schemas.auth import GRANT_TYPES
 from backend.api.schemas.errors import ErrorBody
 from backend.api.schemas.wellknown import AuthorizationServerMetadata, Jwks, OpenIdConfiguration
 from backend.domain.code_flow import ID_TOKEN_CLAIMS, OIDC_SCOPES, S256, Prompt
 from backend.domain.errors import NotFoundError
-from backend.domain.scopes import Scope
+from backend.services import apis
 
 router = APIRouter(tags=["discovery"])
 
@@ -34,21 +34,32 @@ async def jwks(runtime: AppRuntime, response: Response) -> Jwks:
     response_model=AuthorizationServerMetadata,
     summary="Authorization server metadata (RFC 8414)",
 )
-async def authorization_server_metadata(
-    request: Request, runtime: AppRuntime
+def authorization_server_metadata(
+    request: Request, runtime: AppRuntime, db: DbSession
 ) -> AuthorizationServerMetadata:
-    """Endpoints, grants and scopes, with URLs under the base URL the request came to."""
+    """Endpoints, grants and scopes (every API's: Tessera's own and the product's), with
+    URLs under the base URL the request came to."""
     base = str(request.base_url).rstrip("/")
     return AuthorizationServerMetadata(
         issuer=runtime.settings.jwt_issuer,
         authorization_endpoint=f"{base}/authorize",
         token_endpoint=f"{base}/token",
         revocation_endpoint=f"{base}/revoke",
+        introspection_endpoint=f"{base}/introspect",
+        introspection_endpoint_auth_methods_supported=["client_secret_basic"],
         jwks_uri=f"{base}/.well-known/jwks.json",
         standings_endpoint=f"{base}/standings",
         grant_types_supported=list(GRANT_TYPES),
         token_endpoint_auth_methods_supported=["client_secret_basic", "none"],
-        scopes_supported=[*(scope.value for scope in Scope), *sorted(OIDC_SCOPES)],
+        # Every API's scopes (a token names its API with `resource`), then OpenID's.
+        scopes_supported=[
+            *(
+                scope
+                for api in apis.list_apis(db, runtime.settings.jwt_audience)
+                for scope in api.scopes
+            ),
+            *sorted(OIDC_SCOPES),
+        ],
         response_types_supported=["code"],
         code_challenge_methods_supported=[S256],
     )
@@ -60,12 +71,14 @@ async def authorization_server_metadata(
     responses={404: {"model": ErrorBody, "description": "OpenID Connect is not offered"}},
     summary="OpenID Connect discovery (OpenID Connect Discovery 1.0)",
 )
-async def openid_configuration(request: Request, runtime: AppRuntime) -> OpenIdConfiguration:
+def openid_configuration(
+    request: Request, runtime: AppRuntime, db: DbSession
+) -> OpenIdConfiguration:
     """Served when id_tokens can be signed: TESSERA_JWT_ALGORITHM EdDSA or RS256."""
     if not runtime.issuers.id_tokens.available:
         raise NotFoundError("OpenID Connect configuration (it needs EdDSA or RS256)")
     base = str(request.base_url).rstrip("/")
-    metadata = await authorization_server_metadata(request, runtime)
+    metadata = authorization_server_metadata(request, runtime, db)
     return OpenIdConfiguration(
         **metadata.model_dump(),
         userinfo_endpoint=f"{base}/userinfo",

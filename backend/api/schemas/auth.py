@@ -77,9 +77,18 @@ class TokenRequest(BaseModel):
         *_string(
             _NAME,
             pattern=SCOPE_LIST_PATTERN,
-            description="Space-separated scopes of the catalogue; none asks for all of yours",
+            description="Space-separated scopes of the token's API; none asks for all of "
+            "yours that it has",
         ),
     ] = None
+    # A list so that a request giving it twice is seen (and refused: invalid_target).
+    resource: Annotated[
+        list[Annotated[str, *_string(_NAME, minLength=1)]],
+        Field(
+            description="RFC 8707: the identifier of the API the access token is for (its "
+            "`aud`); at most one. None: Tessera's own API. On a refresh, the session's",
+        ),
+    ] = []
     tenant: Annotated[
         str | None,
         *_string(_NAME, pattern=SLUG_PATTERN, description="Needed unless the username names it"),
@@ -153,6 +162,26 @@ class RevocationRequest(BaseModel):
 
     token: Token = None
     token_type_hint: Annotated[str | None, *_string(_NAME, enum=list(TOKEN_TYPE_HINTS))] = None
+
+
+class IntrospectionRequest(RevocationRequest):
+    """RFC 7662 §2.1: the form of POST /introspect (the fields of RFC 7009's)."""
+
+
+class IntrospectionResponse(BaseModel):
+    """RFC 7662 §2.2: `active`, and for an active token what it says."""
+
+    active: bool
+    scope: str | None = None
+    sub: str | None = Field(default=None, description="The user or service account")
+    tid: str | None = Field(default=None, description="The subject's tenant")
+    aud: str | None = Field(default=None, description="The API the token is for")
+    iss: str | None = None
+    exp: int | None = None
+    iat: int | None = None
+    jti: str | None = None
+    token_type: Literal["bearer", "refresh_token"] | None = None
+    kind: str | None = Field(default=None, description="`user` or `service_account`")
 
 
 class TokenResponse(BaseModel):

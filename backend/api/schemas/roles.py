@@ -6,20 +6,24 @@ from pydantic import BaseModel, Field, StringConstraints
 
 from backend.api.schemas.base import Out
 from backend.api.schemas.text import STORABLE, Text
+from backend.domain.apis import MAX_SCOPE_LENGTH
 from backend.domain.roles import render_chain
-from backend.domain.scopes import Scope
+from backend.domain.scopes import SCOPE_PATTERN
 from backend.services.roles import RoleView, ScopeExplanation
 
 RoleName = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), STORABLE
 ]
 MAX_INCLUDES = 50
+# Any registered scope: the catalogue's or a product API's (422 naming any other).
+ScopeName = Annotated[str, Field(max_length=MAX_SCOPE_LENGTH, pattern=SCOPE_PATTERN)]
+MAX_SCOPES = 200
 
 
 class RoleCreate(BaseModel):
     name: RoleName
     description: Text = Field(default="", max_length=500)
-    scopes: list[Scope] = Field(default_factory=list, max_length=len(Scope))
+    scopes: list[ScopeName] = Field(default_factory=list, max_length=MAX_SCOPES)
     # Ids of roles of the same tenant whose scopes this role also grants, transitively.
     includes: list[uuid.UUID] = Field(default_factory=list, max_length=MAX_INCLUDES)
 
@@ -29,7 +33,7 @@ class RoleUpdate(BaseModel):
 
     name: RoleName | None = None
     description: Text | None = Field(default=None, max_length=500)
-    scopes: list[Scope] | None = Field(default=None, max_length=len(Scope))
+    scopes: list[ScopeName] | None = Field(default=None, max_length=MAX_SCOPES)
     includes: list[uuid.UUID] | None = Field(default=None, max_length=MAX_INCLUDES)
 
 
@@ -60,11 +64,9 @@ class ScopeChainOut(BaseModel):
     @classmethod
     def of(cls, explanation: ScopeExplanation) -> "ScopeChainOut":
         return cls(
-            scope=explanation.scope.value,
+            scope=explanation.scope,
             chains=[list(chain) for chain in explanation.chains],
-            explained=[
-                render_chain(explanation.scope.value, chain) for chain in explanation.chains
-            ],
+            explained=[render_chain(explanation.scope, chain) for chain in explanation.chains],
         )
 
 

@@ -31,12 +31,16 @@ class AuthorizationServerMetadata(BaseModel):
     authorization_endpoint: str
     token_endpoint: str
     revocation_endpoint: str
+    # RFC 8414 §2 (RFC 7662): service accounts authenticate with HTTP Basic.
+    introspection_endpoint: str
+    introspection_endpoint_auth_methods_supported: list[str]
     jwks_uri: str
     # An extension (RFC 8414 §2 allows them): the standings snapshot, whose feed is
     # `{standings_endpoint}/stream`; resource servers follow it for cut-off.
     standings_endpoint: str
     grant_types_supported: list[str]
     token_endpoint_auth_methods_supported: list[str]
+    # Every API's scopes: a token names one API with `resource` (RFC 8707).
     scopes_supported: list[str]
     response_types_supported: list[str]
     code_challenge_methods_supported: list[str]

@@ -33,6 +33,8 @@ class LoginSession(Base):
     amr: Mapped[str] = mapped_column(String(64), default="pwd", server_default="pwd")
     revoked_at: Mapped[datetime | None]
     revoked_reason: Mapped[str | None] = mapped_column(String(64))
+    # The API (identifier) its tokens are for, kept by every refresh; None: Tessera's own.
+    resource: Mapped[str | None] = mapped_column(String(300))
     # A browser session (a hosted sign-in, its cookie's SHA-256) rather than a family of
     # refresh tokens: it has none, and lets a later /authorize skip the form.
     browser_secret_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32))

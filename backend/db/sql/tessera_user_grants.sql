@@ -1,9 +1,9 @@
 -- A user's scopes and when each lapses, in one walk of their unexpired grants through
 -- role_includes: `scopes` is every scope reached; `lapsing` and `lapses` are parallel
 -- arrays, for each scope that lapses, when the last grant giving it expires (a scope
--- some grant gives for good never lapses and is not listed). Scopes retired from the
--- catalogue come back too; the caller drops them (backend.domain.scopes.known_scopes)
--- and applies the platform rule. Service accounts, the explanations and the role-change
+-- some grant gives for good never lapses and is not listed). Names no API has any more
+-- come back too: a token keeps only its API's scopes (backend/services/audiences.py),
+-- and the caller applies the platform rule. Service accounts, the explanations and the role-change
 -- cut-off get the same expansion in Python (backend.domain.roles.RoleGraph);
 -- tests/integration/services/test_roles.py proves that they agree.
 CREATE OR REPLACE FUNCTION tessera_user_grants(

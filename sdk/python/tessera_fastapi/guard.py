@@ -95,9 +95,9 @@ class TesseraGuard:
     (`FastAPI(lifespan=guard.lifespan)`, or `guard.start()` / `guard.close()`); a guard
     not started starts on its first request.
 
-    `client_id` / `client_secret`: a platform service account holding `standings:read`,
-    for the feed and for introspection. Without them the guard verifies tokens only,
-    and a cut-off reaches this service when the token expires.
+    `client_id` / `client_secret`: a platform service account holding `standings:read`
+    for the feed and `tokens:introspect` for introspection. Without them the guard
+    verifies tokens only, and a cut-off reaches this service when the token expires.
     """
 
     def __init__(

@@ -45,6 +45,9 @@ from tests.factories import (
 PUBLIC = {
     ("POST", "/token"),
     ("POST", "/revoke"),
+    # A service account's, by HTTP Basic: its refusal of other tenants' tokens is in
+    # test_introspection.py.
+    ("POST", "/introspect"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
     ("GET", "/metrics"),

@@ -39,6 +39,14 @@ from tests.factories import (
 )
 from tests.integration.api.test_service_accounts import basic
 from tests.support.platform import create_operator
+from tests.support.sign_in import (
+    Pkce,
+    authorize_params,
+    exchange,
+    form_fields,
+    query_of,
+    register_client,
+)
 from tests.support.standings import changes_after
 
 IssueToken = Callable[..., str]
@@ -257,6 +265,23 @@ def reset_factors(world: World) -> Outcome:
     return [world.token], [world.key]
 
 
+def reuse_a_code(world: World) -> Outcome:
+    register_client(world.db)
+    pkce = Pkce.new()
+    page = world.client.get("/authorize", params=authorize_params(pkce, tenant="acme", scope="me"))
+    assert page.status_code == 200, page.text
+    fields = form_fields(page) | {"email": "ann@acme.test", "password": DEFAULT_PASSWORD}
+    answer = world.client.post("/authorize", data=fields, follow_redirects=False)
+    assert answer.status_code == 303, answer.text
+    code = query_of(answer.headers["location"])["code"]
+    first = exchange(world.client, code, pkce)
+    assert first.status_code == 200, first.text
+    # The code came back: someone else holds it, so nothing of ann's session stands.
+    assert exchange(world.client, code, pkce).status_code == 400
+    issued = Credential("the token the code gave", bearer(first.json()["access_token"]), "/me")
+    return [world.token, issued], [world.key]
+
+
 def unassign(world: World) -> Outcome:
     response = world.as_owner("DELETE", f"/users/{world.ann.id}/roles/{world.reader.id}")
     assert response.status_code == 204, response.text
@@ -360,6 +385,7 @@ CHANGES = {
     "bulk offboard (job)": Change(Reason.OFFBOARDED, bulk_offboard),
     "change one's password": Change(Reason.PASSWORD_CHANGED, change_password),
     "reset a user's factors": Change(Reason.FACTORS_RESET, reset_factors),
+    "reuse an authorization code": Change(Reason.CODE_REUSED, reuse_a_code),
     "take a role back": Change(Reason.SCOPES_REDUCED, unassign),
     "give a grant an expiry": Change(Reason.SCOPES_REDUCED, give_grant_an_expiry),
     "take a scope from a role": Change(Reason.SCOPES_REDUCED, edit_role),

@@ -4,8 +4,9 @@ nobody ends up with a scope they did not have unless the actor could act with it
 
 For every user u of the tenant (the actor included), scopes_after(u) is within
 scopes_before(u) | acting_before, where acting_before is what the actor could hand
-out at the start: the token's scopes cut to what the actor's roles gave. Dry runs, in
-the same sequences, change nothing.
+out at the start: the token's scopes cut to what the actor's roles gave, and the
+product scopes (of a registered API) its roles gave, which no token for Tessera
+carries. Dry runs, in the same sequences, change nothing.
 
 Hypothesis draws small integers most often, so `st.integers(0, n)` compared with n
 below is a biased coin: n is the rarer case (no manager, a narrowed token, a dry run).
@@ -20,15 +21,18 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend.db.models import Role, Tenant, User
+from backend.db.models import Api, ApiScope, Role, Tenant, User
 from backend.domain.scopes import TENANT_SCOPES, Scope
 from backend.services import roles
 from tests.conftest import bearer
 from tests.factories import RoleFactory, TenantFactory, UserFactory
 
 IssueToken = Callable[..., str]
-SCOPES = sorted(TENANT_SCOPES)
-MANAGE = {Scope.ROLES_WRITE, Scope.ROLES_ASSIGN}
+# A product API's scopes, registered once per test: roles carry them like any other.
+PRODUCT = "https://api.example.com/projects"
+PRODUCT_SCOPES = ["projects:read", "projects:write", "invoices:read"]
+SCOPES = sorted([*TENANT_SCOPES, *PRODUCT_SCOPES])
+MANAGE: frozenset[str] = frozenset({Scope.ROLES_WRITE, Scope.ROLES_ASSIGN})
 # Anything else would be a bug: a 500, or a status the routes do not document.
 EXPECTED = {200, 201, 204, 400, 401, 403, 404, 409, 422}
 KINDS = ["edit", "assign", "create", "edit", "assign", "unassign", "delete"]
@@ -36,7 +40,7 @@ KINDS = ["edit", "assign", "create", "edit", "assign", "unassign", "delete"]
 scope_sets = st.frozensets(st.sampled_from(SCOPES), max_size=4)
 
 
-def effective(db: Session, tenant: Tenant, users: list[User]) -> dict[uuid.UUID, frozenset[Scope]]:
+def effective(db: Session, tenant: Tenant, users: list[User]) -> dict[uuid.UUID, frozenset[str]]:
     return {u.id: roles.effective_scopes(db, tenant.id, u.id, platform=False) for u in users}
 
 
@@ -48,10 +52,15 @@ def role_ids(db: Session, tenant: Tenant) -> tuple[list[uuid.UUID], list[uuid.UU
     return [i for i, builtin in rows if not builtin], [i for i, _ in rows]
 
 
-def arrange(db: Session, data: st.DataObject) -> tuple[Tenant, list[User], frozenset[Scope]]:
+def arrange(db: Session, data: st.DataObject) -> tuple[Tenant, list[User], frozenset[str]]:
     """A fresh tenant: the built-ins, a few custom roles forming a random DAG, the actor
     and two other users with random grants. Returns the tenant, users (actor first) and
     the actor's role's own scopes."""
+    if db.scalar(select(Api.id).where(Api.identifier == PRODUCT)) is None:
+        api = Api(identifier=PRODUCT, name="Projects")
+        db.add(api)
+        db.flush()
+        db.add_all(ApiScope(name=name, api_id=api.id) for name in PRODUCT_SCOPES)
     tenant = TenantFactory()
     existing = list(db.scalars(select(Role).where(Role.tenant_id == tenant.id)))
     for _ in range(data.draw(st.integers(0, 2), label="custom roles")):
@@ -68,7 +77,7 @@ def arrange(db: Session, data: st.DataObject) -> tuple[Tenant, list[User], froze
     return tenant, users, held
 
 
-def requested_scopes(held: frozenset[Scope]) -> st.SearchStrategy[frozenset[Scope]]:
+def requested_scopes(held: frozenset[str]) -> st.SearchStrategy[frozenset[str]]:
     """Scopes for a role: some of the actor's own, alone (an allowed change) or with one
     more scope from the catalogue (most often an escalation attempt)."""
     own = st.frozensets(st.sampled_from(sorted(held)), max_size=3) if held else st.just(frozenset())
@@ -85,7 +94,7 @@ def random_call(
     data: st.DataObject,
     ids: tuple[list[uuid.UUID], list[uuid.UUID]],
     users: list[User],
-    held: frozenset[Scope],
+    held: frozenset[str],
 ) -> tuple[str, str, str, dict[str, object] | None]:
     """One role or grant change, as (kind, method, path, body), maybe a dry run.
 
@@ -144,8 +153,10 @@ def test_no_sequence_of_changes_escalates(
     # Mostly a token with all the actor's role gives; sometimes narrower or wider.
     narrowed = data.draw(st.integers(0, 5), label="narrowed") == 5
     token_scopes = data.draw(st.frozensets(st.sampled_from(SCOPES))) if narrowed else held
+    # A token for Tessera's own API never carries product scopes (one audience per token).
+    token_scopes = token_scopes & TENANT_SCOPES
     before = effective(db, tenant, users)
-    acting = before[actor.id] & token_scopes
+    acting = (before[actor.id] & token_scopes) | (before[actor.id] - TENANT_SCOPES)
 
     for _ in range(data.draw(st.integers(1, 6), label="steps")):
         # A fresh token each step, as after a re-login: a cut-off must not end the run.

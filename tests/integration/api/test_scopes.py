@@ -71,7 +71,8 @@ def test_product_scopes_are_listed_under_their_api(
                 "scope": "projects:read",
                 "description": "Read projects",
                 "kind": "product",
-                "grantable": False,
+                # Any tenant's roles may carry a product scope.
+                "grantable": True,
             }
         ],
     }

@@ -4,9 +4,6 @@ code exchange at /token, the browser session, OpenID Connect and CORS, in-proces
 The app signs with EdDSA (the flow needs an asymmetric key ring) and names itself
 http://testserver, as a deployment names its public URL."""
 
-from collections.abc import Iterator
-
-import httpx
 import jwt
 import pytest
 from fastapi.testclient import TestClient
@@ -14,82 +11,21 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.db.models import AuditEvent, LoginSession, Tenant, TenantStatus, User, UserStatus
-from backend.main import create_app
-from backend.settings import Settings
-from tests.conftest import builtin_role
-from tests.factories import DEFAULT_PASSWORD, TenantFactory, UserFactory
+from tests.factories import DEFAULT_PASSWORD
 from tests.support.sign_in import (
+    ISSUER,
     LOGOUT_URI,
     ORIGIN,
     REDIRECT_URI,
     Pkce,
     authorize_params,
+    code_for,
+    exchange,
     form_fields,
     query_of,
     register_client,
     target_of,
 )
-
-ISSUER = "http://testserver"
-
-
-@pytest.fixture(scope="module")
-def oidc_app(settings: Settings) -> Iterator[TestClient]:
-    signed = settings.model_copy(update={"jwt_algorithm": "EdDSA", "jwt_issuer": ISSUER})
-    with TestClient(create_app(signed), follow_redirects=False) as app:
-        yield app
-
-
-@pytest.fixture
-def web(oidc_app: TestClient) -> TestClient:
-    oidc_app.cookies.clear()
-    oidc_app.headers.clear()
-    return oidc_app
-
-
-@pytest.fixture
-def user(db: Session) -> User:
-    tenant = TenantFactory(slug="acme", name="Acme Corp")
-    created: User = UserFactory(
-        tenant=tenant,
-        email="ada@acme.test",
-        full_name="Ada L",
-        roles=[builtin_role(db, tenant, "member")],
-    )
-    register_client(db)
-    db.commit()
-    return created
-
-
-def sign_in(
-    web: TestClient, params: dict[str, str], password: str = DEFAULT_PASSWORD
-) -> httpx.Response:
-    """GET /authorize, then the form with the user's credentials; the answer to the form."""
-    page = web.get("/authorize", params=params)
-    assert page.status_code == 200, page.text
-    fields = form_fields(page) | {"email": "ada@acme.test", "password": password}
-    fields.setdefault("tenant", "acme")
-    return web.post("/authorize", data=fields)
-
-
-def exchange(web: TestClient, code: str, pkce: Pkce, **overrides: str) -> httpx.Response:
-    form = {
-        "grant_type": "authorization_code",
-        "code": code,
-        "redirect_uri": REDIRECT_URI,
-        "client_id": "spa",
-        "code_verifier": pkce.verifier,
-    }
-    return web.post("/token", data={k: v for k, v in (form | overrides).items() if v != ""})
-
-
-def code_for(web: TestClient, pkce: Pkce, **overrides: str) -> str:
-    params = authorize_params(pkce, tenant="acme", **overrides)
-    answer = sign_in(web, params)
-    assert answer.status_code == 303, answer.text
-    query = query_of(answer.headers["location"])
-    assert query["state"] == params["state"]
-    return query["code"]
 
 
 def test_the_whole_flow_signs_in_and_issues_an_id_token(web: TestClient, user: User) -> None:
@@ -127,7 +63,7 @@ def test_the_whole_flow_signs_in_and_issues_an_id_token(web: TestClient, user: U
     assert claims["tid"] == str(user.tenant_id)
     assert claims["nonce"] == params["nonce"]
     assert claims["email"] == "ada@acme.test"
-    assert claims["name"] == "Ada L"
+    assert claims["name"] == "Ada Lovelace"
     assert {"auth_time", "at_hash", "iat", "exp"} <= claims.keys()
 
     me = web.get("/me", headers={"Authorization": f"Bearer {body['access_token']}"})
@@ -138,7 +74,7 @@ def test_the_whole_flow_signs_in_and_issues_an_id_token(web: TestClient, user: U
         "tid": str(user.tenant_id),
         "email": "ada@acme.test",
         "email_verified": False,
-        "name": "Ada L",
+        "name": "Ada Lovelace",
     }
     refreshed = web.post(
         "/token", data={"grant_type": "refresh_token", "refresh_token": body["refresh_token"]}

@@ -10,6 +10,7 @@ import redis.asyncio
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from backend.api.routes.standings import _events as standings_events
 from backend.db.models import Tenant, TenantStatus, User
 from backend.domain.scopes import TENANT_SCOPES, Scope
 from backend.runtime import Runtime
@@ -162,11 +163,43 @@ def test_an_idle_follow_outlasts_the_redis_clients_default_read_timeout(
     default = inspect.signature(redis.asyncio.Redis).parameters["socket_timeout"].default
     assert isinstance(default, int | float)
 
-    async def first() -> tuple[str, str] | None:
+    async def first_two() -> list[tuple[str, str] | None]:
         stream = follow(settings.redis_url, feed.cursor(), block_seconds=default + 0.5)
         try:
-            return await anext(stream)
+            # Caught up at once (nothing to replay), then the first blocking read.
+            return [await anext(stream), await anext(stream)]
         finally:
             await stream.aclose()
 
-    assert asyncio.run(first()) is None  # a heartbeat, not an error
+    assert asyncio.run(first_two()) == [None, None]  # a heartbeat, not an error
+
+
+def test_the_stream_says_following_only_after_the_changes_it_replays(
+    client: TestClient,
+    acme: tuple[Tenant, User, User],
+    feed: StandingsFeed,
+    settings: Settings,
+    issue_token: IssueToken,
+) -> None:
+    # A reconnecting follower counts itself live from the first comment: were it sent
+    # before the replay, the follower would admit tokens on standings it had not caught
+    # up with yet.
+    _, owner, ann = acme
+    cursor = feed.cursor()
+    token = issue_token(owner, sorted(TENANT_SCOPES))
+    assert client.post(f"/users/{ann.id}/disable", headers=bearer(token)).status_code == 200
+    assert client.post(f"/users/{ann.id}/enable", headers=bearer(token)).status_code == 200
+
+    async def first(after: str, count: int) -> list[str]:
+        lines = standings_events(settings.redis_url, after, 60.0)
+        try:
+            return [await anext(lines) for _ in range(count)]
+        finally:
+            await lines.aclose()
+
+    disabled, enabled, following = asyncio.run(first(cursor, 3))
+    assert '"reason":"disabled"' in disabled
+    assert '"reason":"enabled"' in enabled
+    assert following == ": following\n\n"
+    # Nothing to replay: it says so at once, not after a heartbeat's wait.
+    assert asyncio.run(first(feed.cursor(), 1)) == [": following\n\n"]

@@ -9,6 +9,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from backend.db.models import Api, ApiScope
 from backend.domain.scopes import Scope
 from backend.main import create_app
 from backend.settings import Settings
@@ -24,8 +25,13 @@ def test_hs256_publishes_an_empty_jwks(client: TestClient) -> None:
 
 
 def test_metadata_names_the_endpoints_under_the_request_base_url(
-    client: TestClient, settings: Settings
+    client: TestClient, settings: Settings, db: Session
 ) -> None:
+    api = Api(identifier="https://api.example.com/projects", name="Projects")
+    db.add(api)
+    db.flush()
+    db.add_all(ApiScope(name=name, api_id=api.id) for name in ("projects:write", "projects:read"))
+    db.commit()
     response = client.get(
         "/.well-known/oauth-authorization-server", headers={"Host": "id.example.test"}
     )
@@ -35,6 +41,8 @@ def test_metadata_names_the_endpoints_under_the_request_base_url(
         "authorization_endpoint": "http://id.example.test/authorize",
         "token_endpoint": "http://id.example.test/token",
         "revocation_endpoint": "http://id.example.test/revoke",
+        "introspection_endpoint": "http://id.example.test/introspect",
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic"],
         "jwks_uri": "http://id.example.test/.well-known/jwks.json",
         "standings_endpoint": "http://id.example.test/standings",
         "grant_types_supported": [
@@ -45,8 +53,10 @@ def test_metadata_names_the_endpoints_under_the_request_base_url(
             "urn:tessera:params:oauth:grant-type:mfa",
         ],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "none"],
+        # Every API's: Tessera's own, each product API's, then OpenID Connect's.
         "scopes_supported": [
             *(scope.value for scope in Scope),
+            *["projects:read", "projects:write"],
             *["email", "offline_access", "openid", "profile"],
         ],
         "response_types_supported": ["code"],

@@ -156,7 +156,30 @@ def test_make_run_starts_the_projects_example_too(dev_stack: DevStack) -> None:
         r'tessera_http_requests_total\{[^}]*route="/standings"[^}]*status="200"', metrics
     ), metrics
     assert not (dev_stack.var_dir / "projects-feed.env").exists()
-    assert "plan: 3 to add" in dev_stack.log.read_text()  # the example's API, registered
+    log = dev_stack.log.read_text()
+    assert "plan: 3 to add" in log  # the example's API, registered
+    # The demo owner holds the editor role: a token for the API, and a project made.
+    password = re.search(r"owner owner@demo.test, password (\S+)", log)
+    assert password, log[-4000:]
+    login = httpx.post(
+        f"{dev_stack.url}/token",
+        data={
+            "grant_type": "password",
+            "username": "demo/owner@demo.test",
+            "password": password.group(1),
+            "resource": "https://api.example.com/projects",
+        },
+        timeout=10,
+    )
+    assert login.status_code == 200, login.text
+    assert login.json()["scope"] == "projects:read projects:write"
+    created = httpx.post(
+        f"{dev_stack.projects_url}/projects",
+        json={"name": "Apollo"},
+        headers={"Authorization": f"Bearer {login.json()['access_token']}"},
+        timeout=10,
+    )
+    assert created.status_code == 201, created.text
     assert dev_stack.stop() == 0, dev_stack.output()
 
 

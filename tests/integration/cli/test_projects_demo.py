@@ -6,7 +6,10 @@ from pathlib import Path
 import httpx
 from fastapi.testclient import TestClient
 
+from examples.projects.settings import API_FILE, ApiDeclaration
 from tests.integration.cli.conftest import RunCli
+
+PROJECTS = ApiDeclaration.load().identifier
 
 
 def feed_token(client: TestClient, credentials: dict[str, str]) -> httpx.Response:
@@ -63,3 +66,37 @@ def test_it_makes_the_platform_and_a_feed_account_and_rotates_its_secret(
     # The tokens the old secret obtained end with it.
     old = {"Authorization": f"Bearer {granted.json()['access_token']}"}
     assert client.get("/standings", headers=old).status_code == 401
+
+
+def demo_roles(client: TestClient, password: str) -> dict[str, list[str]]:
+    login = client.post(
+        "/token",
+        data={"grant_type": "password", "username": "demo/owner@demo.test", "password": password},
+    )
+    assert login.status_code == 200, login.text
+    headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+    me = client.get("/me", headers=headers).json()
+    listed = client.get("/roles", headers=headers).json()
+    roles = listed["items"] if isinstance(listed, dict) else listed
+    return {role["name"]: role["scopes"] for role in roles if role["name"] in me["roles"]}
+
+
+def test_the_demo_owner_gets_an_editor_role_of_the_registered_apis_scopes(
+    run_cli: RunCli, client: TestClient, platform_operator: None
+) -> None:
+    missing = run_cli("ensure-demo-tenant", "--editor-of", PROJECTS)
+    assert missing.returncode == 0, missing.stderr
+    assert "no API" in missing.stdout
+    password = re.search(r"password (\S+)", missing.stdout)
+    assert password, missing.stdout
+    assert "editor" not in demo_roles(client, password.group(1))
+
+    assert run_cli("apis", "apply", str(API_FILE)).returncode == 0
+    made = run_cli("ensure-demo-tenant", "--editor-of", PROJECTS)
+    assert made.returncode == 0, made.stderr
+    assert "role editor (projects:read projects:write) held by the owner" in made.stdout
+    assert demo_roles(client, password.group(1))["editor"] == ["projects:read", "projects:write"]
+    # Again: nothing more (one role, one grant).
+    again = run_cli("ensure-demo-tenant", "--editor-of", PROJECTS)
+    assert again.returncode == 0, again.stderr
+    assert demo_roles(client, password.group(1))["editor"] == ["projects:read", "projects:write"]

@@ -5,11 +5,12 @@ the same scopes, and the same lapses where it tells them, and the ones the arran
 call for.
 
 Each example is a fresh tenant (sometimes the platform tenant) with the built-in roles
-and a few custom ones including earlier roles (a DAG), scopes from the whole catalogue
-plus some retired from it, and two users whose grants never expire, have expired, or
-expire soon or later. Every user has a service account twin holding the roles of the
-user's live grants. The expansions run as the application runs them: its database role, under
-row-level security; the example's rows are rolled back after it.
+and a few custom ones including earlier roles (a DAG), scopes from the whole catalogue,
+a product API's, and some registered nowhere (retired), and two users whose grants
+never expire, have expired, or expire soon or later. Every user has a service account
+twin holding the roles of the user's live grants. The expansions run as the application
+runs them: its database role, under row-level security; the example's rows are rolled
+back after it.
 """
 
 from dataclasses import dataclass
@@ -20,10 +21,10 @@ from hypothesis import strategies as st
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from backend.db.models import Grant, Role, RoleScope, ServiceAccount, Tenant, User
+from backend.db.models import Api, ApiScope, Grant, Role, RoleScope, ServiceAccount, Tenant, User
 from backend.db.tenant_context import enter_tenant
 from backend.domain.roles import BUILTIN_ROLES
-from backend.domain.scopes import TENANT_SCOPES, Scope, format_scopes
+from backend.domain.scopes import PLATFORM_SCOPES, Scope, format_scopes
 from backend.domain.subjects import SubjectKind
 from backend.services import role_impact, roles, subjects
 from backend.settings import Settings
@@ -33,7 +34,9 @@ from tests.support.role_model import lapses
 
 # Stored in role_scopes, gone from the catalogue: they must grant nothing.
 RETIRED = ("reports:read", "billing:manage", "users:impersonate")
-STORED_SCOPES = sorted(Scope) + list(RETIRED)
+# A product API's scopes: registered (api_scopes), so they count like the catalogue's.
+PRODUCT = ("projects:read", "projects:write")
+STORED_SCOPES = sorted(Scope) + list(PRODUCT) + list(RETIRED)
 # How a grant expires, from the arrangement's start (None: never).
 EXPIRIES: dict[str, timedelta | None] = {
     "never": None,
@@ -97,21 +100,20 @@ def stored_scopes(arrangement: Arrangement) -> list[frozenset[str]]:
 
 def expected(
     arrangement: Arrangement, grants: dict[int, str], start: datetime
-) -> dict[Scope, datetime | None]:
+) -> dict[str, datetime | None]:
     """What the rows call for, from the arrangement alone: each scope of the live grants'
-    closure and when it lapses, catalogue scopes only, platform scopes only in the
-    platform tenant."""
+    closure and when it lapses, registered scopes only (the catalogue's and the product
+    API's), platform scopes only in the platform tenant."""
     includes = [frozenset[int]()] * len(BUILTIN_ROLES) + [r.includes for r in arrangement.custom]
     graph = list(zip(stored_scopes(arrangement), includes, strict=True))
     live = {
         index: None if offset is None else start + offset
         for index, offset in ((i, EXPIRIES[e]) for i, e in grants.items() if e != "expired")
     }
-    mask = frozenset(Scope) if arrangement.platform else TENANT_SCOPES
     return {
-        Scope(name): lapse
+        name: lapse
         for name, lapse in lapses(graph, live).items()
-        if name not in RETIRED and Scope(name) in mask
+        if name not in RETIRED and (arrangement.platform or name not in PLATFORM_SCOPES)
     }
 
 
@@ -124,6 +126,10 @@ class Rows:
 
 
 def arrange(db: Session, arrangement: Arrangement, platform_slug: str, start: datetime) -> Rows:
+    api = Api(identifier="https://api.example.com/projects", name="Projects")
+    db.add(api)
+    db.flush()
+    db.add_all(ApiScope(name=name, api_id=api.id) for name in PRODUCT)
     tenant = TenantFactory(slug=platform_slug) if arrangement.platform else TenantFactory()
     by_name = {
         role.name: role for role in db.scalars(select(Role).where(Role.tenant_id == tenant.id))

@@ -24,6 +24,7 @@ def test_a_process_tree_is_found_and_its_cpu_read_from_proc() -> None:
 def rate(requests: int, api: float, postgres: float) -> Rate:
     return Rate(
         requests=requests,
+        failed=0,
         seconds=4.0,
         api_cpu_seconds=api,
         postgres_cpu_seconds=postgres,
