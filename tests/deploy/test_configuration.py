@@ -102,7 +102,8 @@ def test_configmap_names_only_real_settings_and_knobs() -> None:
             for name, value in data.items()
             if name in setting_names()
         }
-        | {"secret_key": "x" * 32}
+        # The secrets come from the Secret, not the ConfigMap (docs/operations.md).
+        | {"secret_key": "x" * 32, "encryption_key": "e" * 32}
     )
 
 
