@@ -95,8 +95,12 @@ def test_no_family_has_two_live_tokens_after_a_sigkill(
     for rotator in rotators:
         rotator.start()
 
-    # Kill mid-loop, at a moment the test does not choose.
-    time.sleep(random.uniform(0.5, 1.5))
+    # Kill mid-loop, at a moment the test does not choose, once every client is in its
+    # loop (on a loaded machine the first rotations can take longer than any fixed wait).
+    deadline = time.monotonic() + LOOP_LIMIT_S / 2
+    while any(r.rotations == 0 for r in rotators) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(random.uniform(0.05, 0.5))
     api.kill()
     for rotator in rotators:
         rotator.join(timeout=LOOP_LIMIT_S + 5)

@@ -43,7 +43,9 @@ def change(client: TestClient, access_token: str, **body: str) -> httpx.Response
 
 def audit_events(db: Session, action: str) -> list[AuditEvent]:
     db.expire_all()
-    return list(db.scalars(select(AuditEvent).where(AuditEvent.action == action)))
+    # Oldest first: each request commits its own transaction, so `at` orders them.
+    query = select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.at)
+    return list(db.scalars(query))
 
 
 def test_change_kills_old_tokens_and_other_sessions_but_keeps_the_named_one(
