@@ -212,15 +212,9 @@ def _factor_form(
     error: str | None = None,
     status: int = 200,
 ) -> Response:
-    tenant = tenants.enter_by_slug(db, query.tenant) if query.tenant else None
-    context: dict[str, Any] = {
-        "carried": {name: getattr(query, name) for name in _CARRIED if getattr(query, name)},
-        "tenant": query.tenant or "",
-        "tenant_name": tenant.name if tenant is not None else None,
-        "mfa_token": mfa_token,
-        "error": error,
-    }
-    return page(request, runtime.settings.signing_secret(), SECOND_FACTOR, context, status=status)
+    """The second-factor step, carrying the challenge the password step left."""
+    fields = {"mfa_token": mfa_token}
+    return _hosted(request, db, runtime, query, SECOND_FACTOR, fields, error, status)
 
 
 def _signed_in(
@@ -389,18 +383,33 @@ def _form(
     status: int = 200,
 ) -> Response:
     """The sign-in form, with the tenant's name when the request names a tenant."""
+    return _hosted(request, db, runtime, query, SIGN_IN, {"email": email}, error, status)
+
+
+def _hosted(
+    request: Request,
+    db: Session,
+    runtime: Runtime,
+    query: AuthorizeQuery,
+    template: str,
+    fields: dict[str, str],
+    error: str | None,
+    status: int,
+) -> Response:
+    """A step of the sign-in: the request's parameters carried, the tenant named."""
     tenant = tenants.enter_by_slug(db, query.tenant) if query.tenant else None
     context: dict[str, Any] = {
         "carried": {name: getattr(query, name) for name in _CARRIED if getattr(query, name)},
         "tenant": query.tenant or "",
         "tenant_name": tenant.name if tenant is not None else None,
-        "email": email,
         "error": error,
+        **fields,
     }
     key = runtime.settings.signing_secret()
-    # Checked to be registered (`_accept`) before any form is shown.
+    # Checked to be registered (`_accept`) before any step is shown; every step's form
+    # may end in a redirect there, which form-action must allow.
     target = query.redirect_uri
-    return page(request, key, SIGN_IN, context, status=status, redirects_to=target)
+    return page(request, key, template, context, status=status, redirects_to=target)
 
 
 def _error_page(request: Request, runtime: Runtime, reason: str) -> Response:

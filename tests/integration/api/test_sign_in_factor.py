@@ -75,6 +75,8 @@ def test_the_password_alone_signs_in_no_one_with_a_factor(
     params, answer = password_step(web)
     assert answer.status_code == 200, answer.text
     assert "Confirm it is you at Acme Corp" in answer.text
+    # This form's answer redirects to the client too, which form-action must allow.
+    assert "form-action 'self' http://127.0.0.1:5173;" in answer.headers["content-security-policy"]
     assert "tessera_session" not in answer.headers.get("set-cookie", "")
     assert db.scalars(select(LoginSession)).all() == []
     fields = form_fields(answer) | {"otp": enrolled.next_code()}
