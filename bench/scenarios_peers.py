@@ -10,7 +10,6 @@ costs.
 """
 
 import json
-import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -24,7 +23,7 @@ from bench.load import LUA, Run, wrk
 from bench.measure import Row, alternate, at_least, at_most, runs_json
 from bench.scenarios_http import GUARD_CONNECTIONS, LOGIN_CLIENTS, login_args
 from bench.scenarios_rates import LOGIN_MIN_SECONDS
-from bench.stack import BIN, START_TIMEOUT, Process, Server, Stack, _free_port
+from bench.stack import Process, Server, Stack
 from tests.support.database import drop_database, recreate_database
 
 PEER_USERNAME = "peer@bench.example.com"
@@ -34,39 +33,8 @@ EDGE_LIMIT_US = 30.0
 Raw = dict[str, object]
 
 
-class Peer(Process):
-    """One peer app under uvicorn, configured through PEER_* variables."""
-
-    def __init__(self, stack: Stack, name: str, factory: str, env: dict[str, str]) -> None:
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        argv = [
-            str(BIN / "uvicorn"),
-            factory,
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ]
-        super().__init__(name, argv, env, stack.scratch / f"{name}.log")
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if not self.alive():
-                raise RuntimeError(f"{name} exited; see its log")
-            try:
-                with urllib.request.urlopen(f"{self.url}/openapi.json", timeout=2):  # noqa: S310
-                    return
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError(f"{name} not ready after {START_TIMEOUT:.0f}s")
-
-
 @contextmanager
-def peers(stack: Stack) -> Iterator[dict[str, Peer]]:
+def peers(stack: Stack) -> Iterator[dict[str, Server]]:
     """The plain app, the docs example and fastapi-users (on a database of its own)."""
     url = make_url(stack.admin_url).set(drivername="postgresql+psycopg", database=PEER_DATABASE)
     env = {
@@ -83,7 +51,7 @@ def peers(stack: Stack) -> Iterator[dict[str, Peer]]:
             ("docs", "bench.peers.docs_scopes:create_app"),
             ("fastapi-users", "bench.peers.users_app:create_app"),
         ):
-            started[name] = Peer(stack, name, factory, env)
+            started[name] = Server(stack, env, name, factory=factory, ready_path="/openapi.json")
             running.callback(started[name].stop)
         yield started
 
