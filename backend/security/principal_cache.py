@@ -38,6 +38,10 @@ CHANNEL_PREFIX = "tessera:callers"
 MESSAGE_SUBJECTS = 200
 # A ping on the subscription this often; without a pong within twice that, reconnect.
 HEARTBEAT_SECONDS = 5.0
+# How long the listener waits for a message before it looks whether it should stop: the
+# longest close() waits for it, so for every API process that shuts down (a wait of a
+# second was most of an app's start and stop). A tenth of a second of select() is free.
+LISTEN_TICK_SECONDS = 0.1
 
 Value = TypeVar("Value")
 
@@ -222,7 +226,7 @@ class PrincipalCache:
             pubsub.subscribe(self.channel)
             last_pong = pinged = time.monotonic()
             while not self._stopping.is_set():
-                message = pubsub.get_message(timeout=1.0)
+                message = pubsub.get_message(timeout=LISTEN_TICK_SECONDS)
                 now = time.monotonic()
                 if message is not None:
                     kind = message["type"]
