@@ -35,7 +35,7 @@ from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 from schemathesis.cli.commands.run.context import ExecutionContext
 from schemathesis.python.asgi import shutdown_lifespans
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import and_, delete, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from backend.db.models import (
@@ -154,41 +154,50 @@ def fresh_headers(
         platform = path.startswith(("/tenants", "/standings", "/apis", "/clients"))
         user = principals.operator if platform else principals.owner
         tenant_ids = [principals.owner.tenant_id, principals.operator.tenant_id]
-        # Only what a case spoiled is written back: most cases spoil nothing.
-        restored = db.execute(
-            update(Tenant)
-            .where(Tenant.id.in_(tenant_ids), Tenant.status != TenantStatus.ACTIVE)
-            .values(status=TenantStatus.ACTIVE)
-        ).rowcount
-        for principal in (principals.owner, principals.operator):
-            # A case that changed the principal's password changed only that case's world.
-            restored += db.execute(
-                update(User)
-                .where(
-                    User.id == principal.id,
-                    or_(
-                        User.status != UserStatus.ACTIVE,
-                        User.locked_until.is_not(None),
-                        User.failed_logins != 0,
-                        User.password_hash.is_distinct_from(principal.password_hash),
-                    ),
-                )
-                .values(
-                    status=UserStatus.ACTIVE,
-                    locked_until=None,
-                    failed_logins=0,
-                    password_hash=principal.password_hash,
-                )
-            ).rowcount
-        # A case that confirmed a factor would make every later login ask for it.
-        db.execute(
-            delete(Factor).where(
-                Factor.user_id == principals.owner.id, Factor.confirmed_at.is_not(None)
+        tenant_spoiled = and_(Tenant.id.in_(tenant_ids), Tenant.status != TenantStatus.ACTIVE)
+        # A case that changed the principal's password changed only that case's world.
+        user_spoiled = {
+            principal.id: and_(
+                User.id == principal.id,
+                or_(
+                    User.status != UserStatus.ACTIVE,
+                    User.locked_until.is_not(None),
+                    User.failed_logins != 0,
+                    User.password_hash.is_distinct_from(principal.password_hash),
+                ),
             )
+            for principal in (principals.owner, principals.operator)
+        }
+        # A case that confirmed a factor would make every later login ask for it.
+        factor_confirmed = and_(
+            Factor.user_id == principals.owner.id, Factor.confirmed_at.is_not(None)
         )
-        version = db.scalar(select(User.token_version).where(User.id == user.id))
+        # One read says what the case spoiled, with the version to put in the token: most
+        # cases spoil nothing, and then that read and the commit are all a case costs here.
+        version, spoiled, confirmed = db.execute(
+            select(
+                select(User.token_version).where(User.id == user.id).scalar_subquery(),
+                exists().where(or_(*user_spoiled.values())) | exists().where(tenant_spoiled),
+                exists().where(factor_confirmed),
+            )
+        ).one()
+        if spoiled:
+            db.execute(update(Tenant).where(tenant_spoiled).values(status=TenantStatus.ACTIVE))
+            for principal in (principals.owner, principals.operator):
+                db.execute(
+                    update(User)
+                    .where(user_spoiled[principal.id])
+                    .values(
+                        status=UserStatus.ACTIVE,
+                        locked_until=None,
+                        failed_logins=0,
+                        password_hash=principal.password_hash,
+                    )
+                )
+        if confirmed:
+            db.execute(delete(Factor).where(factor_confirmed))
         db.commit()
-        if restored:
+        if spoiled:
             # The app's own cache once its lifespan has started: dropped at once, in-process.
             runtime = getattr(fuzz_app.state, "runtime", None)
             for tenant_id in tenant_ids:
