@@ -23,16 +23,16 @@ from backend.db.engine import Database
 from backend.db.models import Role, Tenant, User
 from backend.domain.moments import MAX_EXPIRY_AHEAD
 from backend.domain.scopes import TENANT_SCOPES
-from backend.main import create_app
 from backend.services import job_runner
 from backend.services.effects import Effects
 from backend.settings import Settings
 from tests.conftest import bearer, builtin_role
 from tests.factories import TenantFactory, UserFactory
+from tests.support.openapi import openapi_document
 
 pytestmark = pytest.mark.security
 
-OPENAPI = create_app(Settings()).openapi()
+OPENAPI = openapi_document()
 # The smallest valid body of each request schema that has a date-time field; the field
 # under test is added to it. A schema missing here fails the sweep: add it.
 BASE_BODIES: dict[str, dict[str, object]] = {

@@ -24,17 +24,17 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from backend.domain.scopes import PLATFORM_SCOPES, TENANT_SCOPES
-from backend.main import create_app
 from backend.services.effects import Effects
 from backend.settings import Settings
 from tests.conftest import bearer, builtin_role
 from tests.factories import DEFAULT_PASSWORD, TenantFactory, UserFactory
 from tests.support.live_server import LiveServer, server_env, start_server
+from tests.support.openapi import openapi_document
 from tests.support.platform import create_operator
 
 pytestmark = pytest.mark.security
 
-OPENAPI = create_app(Settings()).openapi()
+OPENAPI = openapi_document()
 PASSWORD = "violet otters juggle lanterns"
 # The smallest valid body of each request schema; the field under test replaces its
 # value. A schema with a string field missing here fails the sweep: add it.

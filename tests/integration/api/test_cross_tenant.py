@@ -27,8 +27,6 @@ from backend.db.models import (
     User,
 )
 from backend.domain.scopes import TENANT_SCOPES
-from backend.main import create_app
-from backend.settings import Settings
 from tests.conftest import bearer, builtin_role
 from tests.factories import (
     ApiKeyFactory,
@@ -40,6 +38,7 @@ from tests.factories import (
     TenantFactory,
     UserFactory,
 )
+from tests.support.openapi import openapi_document
 
 # Routes that take no id and are not about tenant data, or only about the principal.
 PUBLIC = {
@@ -125,7 +124,7 @@ PARAM = re.compile(r"\{([^}]+)\}")
 
 
 def _routes() -> list[tuple[str, str]]:
-    schema = create_app(Settings()).openapi()
+    schema = openapi_document()
     return sorted(
         (method.upper(), path)
         for path, operations in schema["paths"].items()

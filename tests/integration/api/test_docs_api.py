@@ -8,12 +8,12 @@ the rows to add or fix when they drift.
 import re
 from typing import Any
 
-from backend.main import create_app
-from backend.settings import PROJECT_ROOT, Settings
+from backend.settings import PROJECT_ROOT
+from tests.support.openapi import openapi_document
 
 API_MD = PROJECT_ROOT / "docs" / "api.md"
 ROW = re.compile(r"^\| (GET|POST|PUT|PATCH|DELETE) \| `([^`]+)` \| `([a-z_]+)` \| ([^|]+) \|", re.M)
-OPENAPI = create_app(Settings()).openapi()
+OPENAPI = openapi_document()
 
 Row = tuple[str, str, str, str]
 

@@ -18,11 +18,11 @@ from types import ModuleType
 import pytest
 from sqlalchemy.orm import Session
 
-from backend.main import create_app
 from backend.settings import Settings
 from tests.conftest import builtin_role
 from tests.factories import DEFAULT_PASSWORD, TenantFactory, UserFactory
 from tests.support.live_server import LiveServer, server_env, start_server
+from tests.support.openapi import openapi_document
 
 PACKAGE = "tessera_client"
 # No post-generation hooks: they would run ruff over the generated code.
@@ -32,7 +32,7 @@ GENERATOR_CONFIG = {"package_name_override": PACKAGE, "post_hooks": []}
 @pytest.fixture
 def generated(tmp_path: Path) -> Iterator[ModuleType]:
     document = tmp_path / "openapi.json"
-    document.write_text(json.dumps(create_app(Settings()).openapi()))
+    document.write_text(json.dumps(openapi_document()))
     config = tmp_path / "generator.json"
     config.write_text(json.dumps(GENERATOR_CONFIG))
     output = tmp_path / "client" / PACKAGE

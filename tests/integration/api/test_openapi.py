@@ -17,12 +17,11 @@ from sqlalchemy.orm import Session
 from backend.api.schemas.users import Email
 from backend.domain.policy import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH_FLOOR
 from backend.domain.scopes import TENANT_SCOPES
-from backend.main import create_app
-from backend.settings import Settings
 from tests.conftest import bearer, builtin_role
 from tests.factories import TenantFactory, UserFactory
+from tests.support.openapi import openapi_document
 
-OPENAPI = create_app(Settings()).openapi()
+OPENAPI = openapi_document()
 SCHEMAS = OPENAPI["components"]["schemas"]
 OPERATIONS = {
     spec["operationId"]: (method.upper(), path, spec)

@@ -17,15 +17,15 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from backend.domain.scopes import PLATFORM_SCOPES, TENANT_SCOPES
-from backend.main import create_app
 from backend.services.effects import Effects
 from backend.settings import Settings
 from tests.conftest import bearer, builtin_role
 from tests.factories import DEFAULT_PASSWORD, TenantFactory, UserFactory
+from tests.support.openapi import openapi_document
 from tests.support.platform import create_operator
 
 IssueToken = Callable[..., str]
-OPENAPI = create_app(Settings()).openapi()
+OPENAPI = openapi_document()
 # A response field whose name says secret, token or key carries a credential, but these.
 SECRETLIKE = re.compile(r"token|secret|key|password")
 NOT_SECRETS = {
