@@ -42,6 +42,12 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             compileall.compile_dir(PROJECT_ROOT / source, quiet=1)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests marked `long` first, the rest in their order: started last, one of them
+    would keep its worker busy long after the other had run out of tests."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
+
+
 @pytest.fixture(scope="session")
 def worker_id(request: pytest.FixtureRequest) -> str:
     """`gw0`, `gw1`, ... under pytest-xdist; `main` otherwise."""

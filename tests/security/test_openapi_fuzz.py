@@ -68,6 +68,7 @@ from tests.factories import (
     UserFactory,
 )
 from tests.security.schema_deviations import skipped_checks
+from tests.support.openapi import openapi_document
 
 pytestmark = pytest.mark.security
 
@@ -76,7 +77,7 @@ MAX_EXAMPLES = 10
 # The schema is read at collection, from an app built with default settings: OpenAPI
 # depends on the routes only, and collection must not need a database. Requests go to
 # the `fuzz_app` fixture, which is built from the test worker's settings.
-OPENAPI = create_app(Settings()).openapi()
+OPENAPI = openapi_document()
 # Less the standings feed's stream, whose answer never ends by design (its one input,
 # Last-Event-ID, gets NUL, surrogates and extremes in tests/integration/api/test_standings.py).
 ENDLESS = "/standings/stream"
@@ -384,6 +385,7 @@ def secrets_for(
     return fill
 
 
+@pytest.mark.long
 def test_a_whole_run_reports_no_warnings(
     fuzz_app: FastAPI,
     db: Session,

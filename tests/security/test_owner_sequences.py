@@ -66,6 +66,7 @@ def sessions(settings: Settings) -> Iterator[sessionmaker[Session]]:
     database.dispose()
 
 
+@pytest.mark.long
 @settings(
     max_examples=60,
     deadline=None,

@@ -114,6 +114,7 @@ def token_request(
     return body
 
 
+@pytest.mark.long
 @EXAMPLES
 @given(data=st.data())
 def test_requested_scopes_beyond_the_roles_are_never_granted(
