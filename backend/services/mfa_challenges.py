@@ -41,9 +41,11 @@ def challenge(
     resource: str | None,
     user_agent: str,
     now: datetime,
+    session_id: uuid.UUID | None = None,
 ) -> MfaRequiredError:
-    """Record a challenge for a login whose password was right; the error to raise
-    carries its `mfa_token` (and keeps the challenge, though the request fails)."""
+    """Record a challenge for a login whose password was right, or for the browser
+    session `session_id` to step up; the error to raise carries its `mfa_token` (and
+    keeps the challenge, though the request fails)."""
     secret = new_secret(KIND, tenant_id)
     db.add(
         MfaChallenge(
@@ -55,6 +57,7 @@ def challenge(
             resource=resource,
             user_agent=user_agent[:300],
             expires_at=now + TTL,
+            session_id=session_id,
         )
     )
     audit.record(
