@@ -27,12 +27,13 @@ DEMO_OWNER_EMAIL = "owner@demo.test"
 
 def _create_tenant(runtime: Runtime, args: argparse.Namespace) -> int:
     password = args.owner_password
-    if password is None:
+    if password is None and not args.invite:
         # Keeps the password out of the shell history and the process list.
         password = getpass.getpass(f"Password for {args.owner_email}: ")
     with unit_of_work(runtime.database.sessions) as db:
         created = tenants.create_tenant(
             db,
+            runtime.effects,
             runtime.passwords,
             slug=args.slug,
             name=args.name,
@@ -40,6 +41,10 @@ def _create_tenant(runtime: Runtime, args: argparse.Namespace) -> int:
             owner_password=password,
         )
     print(f"created tenant {args.slug} ({created.tenant_id}) with owner {args.owner_email}")
+    if created.invitation is not None:
+        # The token goes by mail only: a terminal's scrollback is no place for it.
+        expires = created.invitation.expires_at.isoformat(timespec="minutes")
+        print(f"invitation mailed to {args.owner_email} (valid until {expires})")
     return 0
 
 
@@ -76,6 +81,7 @@ def _ensure_demo_tenant(runtime: Runtime, args: argparse.Namespace) -> int:
             password = secrets.token_urlsafe(12)
             created = tenants.create_tenant(
                 db,
+                runtime.effects,
                 runtime.passwords,
                 slug=DEMO_SLUG,
                 name="Demo",
@@ -124,8 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("slug", help="lowercase id used at login: [a-z0-9-]{2,63}")
     create.add_argument("--name", required=True, help="display name")
     create.add_argument("--owner-email", required=True)
-    create.add_argument(
-        "--owner-password", help="at least 12 characters; prompted for when omitted"
+    owner = create.add_mutually_exclusive_group()
+    owner.add_argument("--owner-password", help="at least 12 characters; prompted for when omitted")
+    owner.add_argument(
+        "--invite",
+        action="store_true",
+        help="no password: mail the owner an invitation to set one (needs a worker and SMTP)",
     )
     create.set_defaults(handler=_create_tenant)
 
