@@ -20,10 +20,9 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from backend.db.models import LoginSession
-from backend.db.tenant_context import enter_tenant
 from backend.domain.standing import may_act
-from backend.security.opaque import new_secret, parse_secret
-from backend.services import audit, auth, subjects
+from backend.security.opaque import new_secret
+from backend.services import audit, auth, presented_secrets, subjects
 from backend.services.sessions import RefreshPolicy
 
 KIND = "bs"
@@ -109,10 +108,9 @@ _SIGN_IN_WRITES = text(
 def current(db: Session, cookie: str | None, now: datetime) -> BrowserSession | None:
     """The live browser session the cookie names, binding its tenant; None when there is
     none, it ended or expired, or its user may not act now (disabled, tenant suspended)."""
-    secret = parse_secret(KIND, cookie or "")
+    secret = presented_secrets.bind(db, KIND, cookie or "")
     if secret is None:
         return None
-    enter_tenant(db, secret.tenant_id)
     found = db.scalar(
         select(LoginSession).where(
             LoginSession.tenant_id == secret.tenant_id,

@@ -32,8 +32,17 @@ from backend.domain.errors import (
 from backend.domain.scopes import format_scopes, parse_scopes
 from backend.domain.standing import may_act
 from backend.domain.token_lifetime import carried
-from backend.security.opaque import new_secret, parse_secret
-from backend.services import audiences, audit, auth, clients, cutoff, sessions, subjects
+from backend.security.opaque import new_secret
+from backend.services import (
+    audiences,
+    audit,
+    auth,
+    clients,
+    cutoff,
+    presented_secrets,
+    sessions,
+    subjects,
+)
 from backend.services.effects import Effects
 
 KIND = "ac"
@@ -210,10 +219,9 @@ def code_grant(
     """RFC 6749 §4.1.3: exchange a code for an access token, a refresh token when
     `offline_access` was asked by a client allowed refresh, and an id_token when `openid`
     was. Every mismatch is invalid_grant with one message, so it tells nothing."""
-    secret = parse_secret(KIND, exchange.code)
+    secret = presented_secrets.bind(db, KIND, exchange.code)
     if secret is None:
         raise InvalidGrantError("the code is invalid, expired or used")
-    enter_tenant(db, secret.tenant_id)
     code = db.scalar(
         update(AuthorizationCode)
         .where(
