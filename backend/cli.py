@@ -18,11 +18,13 @@ from backend.db.engine import Database
 from backend.db.session import unit_of_work
 from backend.domain.errors import DomainError
 from backend.runtime import Runtime
-from backend.services import demo, platform_admins, tenants, users
+from backend.services import demo, platform_admins, resealing, tenants, users
 from backend.settings import get_settings
 
 DEMO_SLUG = "demo"
 DEMO_OWNER_EMAIL = "owner@demo.test"
+# A batch's rows stay locked until it commits: logins of those users wait that long.
+MAX_RESEAL_BATCH = 10_000
 
 
 def _create_tenant(runtime: Runtime, args: argparse.Namespace) -> int:
@@ -122,6 +124,35 @@ def _ensure_projects_demo(runtime: Runtime, args: argparse.Namespace) -> int:
     return 0
 
 
+def _reseal(runtime: Runtime, args: argparse.Namespace) -> int:
+    found = resealing.reseal_factors(
+        runtime.database.sessions, runtime.factor_sealer, batch_size=args.batch_size
+    )
+    print(
+        f"resealed {found.resealed} TOTP secrets under the current encryption key "
+        f"({found.current} were already)"
+    )
+    if found.unopenable:
+        print(
+            f"tessera: {found.unopenable} TOTP secrets open under no configured key, left as "
+            "they are: list the key that sealed them in TESSERA_ENCRYPTION_KEYS_RETIRED and "
+            "run again",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def _batch_size(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {raw!r}") from None
+    if not 1 <= value <= MAX_RESEAL_BATCH:
+        raise argparse.ArgumentTypeError(f"must be 1 to {MAX_RESEAL_BATCH}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tessera", description="Tessera operator commands")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -169,6 +200,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--credentials", type=Path, required=True, help="file (0600) for the credentials"
     )
     projects.set_defaults(handler=_ensure_projects_demo)
+
+    reseal = commands.add_parser(
+        "reseal",
+        help="seal every stored TOTP secret under the current TESSERA_ENCRYPTION_KEY "
+        "(after a rotation; safe to run again)",
+    )
+    reseal.add_argument(
+        "--batch-size",
+        type=_batch_size,
+        default=500,
+        help=f"factors per transaction (1 to {MAX_RESEAL_BATCH}, default 500)",
+    )
+    reseal.set_defaults(handler=_reseal)
 
     add_import_commands(commands)
     add_api_commands(commands)
