@@ -16,9 +16,10 @@ from sqlalchemy.orm import Session
 
 from backend.db.models import MfaChallenge, User
 from backend.db.tenant_context import enter_tenant
-from backend.domain.errors import InvalidGrantError, MfaRequiredError
+from backend.domain.errors import InvalidGrantError, InvalidRequestError, MfaRequiredError
 from backend.security.opaque import new_secret, parse_secret
-from backend.services import audit
+from backend.security.passkeys import Options, RelyingParty
+from backend.services import audit, passkeys
 
 KIND = "mf"
 TTL = timedelta(minutes=5)
@@ -91,3 +92,13 @@ def pending(db: Session, presented: str, now: datetime) -> Pending:
     if found.used_at is not None or found.expires_at <= now:
         raise InvalidGrantError(INVALID)
     return Pending(challenge=found, user=user)
+
+
+def passkey_options(db: Session, rp: RelyingParty, presented: str, now: datetime) -> Options:
+    """Assertion options for the passkeys of the user a pending challenge is for, to
+    complete its login with one (the mfa grant's `webauthn_assertion`)."""
+    found = pending(db, presented, now)
+    options = passkeys.second_factor_options(db, rp, found.challenge.tenant_id, found.user.id, now)
+    if options is None:
+        raise InvalidRequestError("this account has no passkey: send otp or recovery_code")
+    return options

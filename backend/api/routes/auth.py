@@ -1,7 +1,7 @@
 """The OAuth 2.0 token and revocation endpoints (RFC 6749, RFC 7009)."""
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Header, Request, Response
 from sqlalchemy.orm import Session
@@ -17,6 +17,7 @@ from backend.api.schemas.auth import (
     TokenResponse,
 )
 from backend.api.schemas.errors import ErrorBody
+from backend.api.schemas.factors import MfaWebauthnStart, WebauthnRequestOptions
 from backend.api.schemas.text import HEADER_MAX_LENGTH, Text
 from backend.domain.clients import GrantType
 from backend.domain.code_flow import RequestedScopes
@@ -32,7 +33,16 @@ from backend.observability import metrics
 from backend.runtime import Runtime
 from backend.security.basic_auth import parse_basic
 from backend.security.rate_limit import client_address
-from backend.services import audiences, auth, clients, code_flow, service_accounts, sessions
+from backend.services import (
+    audiences,
+    auth,
+    clients,
+    code_flow,
+    mfa_challenges,
+    passkeys,
+    service_accounts,
+    sessions,
+)
 
 router = APIRouter(tags=["auth"], route_class=OAuthRoute)
 
@@ -94,7 +104,8 @@ async def issue_token(
 
     A user with a second factor gets 400 `mfa_required` with an `mfa_token` from the
     password grant; `grant_type=urn:tessera:params:oauth:grant-type:mfa` with that
-    `mfa_token` and `otp` (a current code) or `recovery_code` completes the login. The
+    `mfa_token` and `otp` (a current code), `webauthn_assertion` (a passkey's, for the
+    options of POST /mfa/webauthn/options) or `recovery_code` completes the login. The
     token lives five minutes and completes one login; tokens then carry `amr` and `acr`.
     """
     grant_type, refresh_token = form.grant_type, form.refresh_token
@@ -124,8 +135,13 @@ async def issue_token(
                     db, runtime.issuers, refresh_token, requested, form.resource
                 )
         elif grant_type == MFA_GRANT:
-            if not form.mfa_token or not (form.otp or form.recovery_code):
-                raise InvalidRequestError("mfa_token and otp or recovery_code are required")
+            if not form.mfa_token or not (
+                form.otp or form.recovery_code or form.webauthn_assertion
+            ):
+                raise InvalidRequestError(
+                    "mfa_token and otp, webauthn_assertion or recovery_code are required"
+                )
+            assertion = form.webauthn_assertion
             grant = auth.mfa_grant(
                 db,
                 runtime.factor_sealer,
@@ -135,6 +151,9 @@ async def issue_token(
                     mfa_token=form.mfa_token,
                     otp=form.otp,
                     recovery_code=form.recovery_code,
+                    passkey=(
+                        passkeys.Answer(runtime.relying_party, assertion) if assertion else None
+                    ),
                 ),
             )
         elif grant_type == "authorization_code":
@@ -166,6 +185,39 @@ async def issue_token(
         refresh_token=issued.refresh_token,
         id_token=issued.id_token,
     )
+
+
+@router.post(
+    "/mfa/webauthn/options",
+    response_model=WebauthnRequestOptions,
+    responses={
+        400: {
+            "model": ErrorBody,
+            "description": "invalid_grant: the mfa_token is invalid, expired or used; "
+            "invalid_request: the account has no passkey",
+        },
+        429: {"model": ErrorBody, "description": "rate_limited: retry after Retry-After"},
+    },
+    summary="Assertion options to complete an mfa_required login with a passkey",
+)
+def mfa_webauthn_options(
+    request: Request,
+    runtime: AppRuntime,
+    db: DbSession,
+    body: MfaWebauthnStart,
+    response: Response,
+) -> dict[str, Any]:
+    """PublicKeyCredentialRequestOptions for the passkeys of the user an `mfa_token` is
+    for, with a challenge for that user that lives five minutes and is used once. Pass
+    them to `navigator.credentials.get()` and send its credential's JSON to POST /token
+    as `webauthn_assertion`, with `grant_type=urn:tessera:params:oauth:grant-type:mfa`
+    and the `mfa_token`. Counts against the address's budget of POST /token."""
+    limit_token_requests(request, runtime)
+    options = mfa_challenges.passkey_options(
+        db, runtime.relying_party, body.mfa_token, datetime.now(UTC)
+    )
+    response.headers.update(NO_STORE)
+    return options
 
 
 @router.post(
