@@ -1,7 +1,7 @@
 """The OAuth 2.0 token and revocation endpoints (RFC 6749, RFC 7009)."""
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Form, Header, Request, Response
 from sqlalchemy.orm import Session
@@ -17,7 +17,6 @@ from backend.api.schemas.auth import (
     TokenResponse,
 )
 from backend.api.schemas.errors import ErrorBody
-from backend.api.schemas.factors import MfaWebauthnStart, WebauthnRequestOptions
 from backend.api.schemas.text import HEADER_MAX_LENGTH, Text
 from backend.domain.clients import GrantType
 from backend.domain.code_flow import RequestedScopes
@@ -38,7 +37,6 @@ from backend.services import (
     auth,
     clients,
     code_flow,
-    mfa_challenges,
     passkeys,
     service_accounts,
     sessions,
@@ -185,39 +183,6 @@ async def issue_token(
         refresh_token=issued.refresh_token,
         id_token=issued.id_token,
     )
-
-
-@router.post(
-    "/mfa/webauthn/options",
-    response_model=WebauthnRequestOptions,
-    responses={
-        400: {
-            "model": ErrorBody,
-            "description": "invalid_grant: the mfa_token is invalid, expired or used; "
-            "invalid_request: the account has no passkey",
-        },
-        429: {"model": ErrorBody, "description": "rate_limited: retry after Retry-After"},
-    },
-    summary="Assertion options to complete an mfa_required login with a passkey",
-)
-def mfa_webauthn_options(
-    request: Request,
-    runtime: AppRuntime,
-    db: DbSession,
-    body: MfaWebauthnStart,
-    response: Response,
-) -> dict[str, Any]:
-    """PublicKeyCredentialRequestOptions for the passkeys of the user an `mfa_token` is
-    for, with a challenge for that user that lives five minutes and is used once. Pass
-    them to `navigator.credentials.get()` and send its credential's JSON to POST /token
-    as `webauthn_assertion`, with `grant_type=urn:tessera:params:oauth:grant-type:mfa`
-    and the `mfa_token`. Counts against the address's budget of POST /token."""
-    limit_token_requests(request, runtime)
-    options = mfa_challenges.passkey_options(
-        db, runtime.relying_party, body.mfa_token, datetime.now(UTC)
-    )
-    response.headers.update(NO_STORE)
-    return options
 
 
 @router.post(

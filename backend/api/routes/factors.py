@@ -2,9 +2,10 @@
 factors."""
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
 from backend.api.deps import (
     AppEffects,
@@ -15,11 +16,13 @@ from backend.api.deps import (
     UsersWriteSteppedUp,
 )
 from backend.api.headers import NO_STORE
+from backend.api.routes.auth import limit_token_requests
 from backend.api.schemas.errors import CONFLICT, GUARDED_RESPONSES, NOT_FOUND, ErrorBody
 from backend.api.schemas.factors import (
     FactorList,
     FactorOut,
     FactorsReset,
+    MfaWebauthnStart,
     RecoveryCodesOut,
     TotpConfirm,
     TotpEnrolmentOut,
@@ -27,9 +30,10 @@ from backend.api.schemas.factors import (
     WebauthnCreationOptions,
     WebauthnCredential,
     WebauthnEnrolled,
+    WebauthnRequestOptions,
     WebauthnStart,
 )
-from backend.services import enrolment, factors, recovery_codes
+from backend.services import enrolment, factors, mfa_challenges, recovery_codes
 
 router = APIRouter(tags=["factors"])
 WRONG_CODE: dict[int | str, dict[str, Any]] = {
@@ -135,6 +139,40 @@ def confirm_webauthn(
     enrolled = enrolment.confirm_webauthn(db, runtime.relying_party, principal, body.model_dump())
     response.headers.update(NO_STORE)
     return WebauthnEnrolled(factor_id=enrolled.factor_id, recovery_codes=enrolled.recovery_codes)
+
+
+@router.post(
+    "/mfa/webauthn/options",
+    response_model=WebauthnRequestOptions,
+    responses={
+        400: {
+            "model": ErrorBody,
+            "description": "invalid_grant: the mfa_token is invalid, expired or used; "
+            "invalid_request: the account has no passkey",
+        },
+        429: {"model": ErrorBody, "description": "rate_limited: retry after Retry-After"},
+    },
+    summary="Assertion options to complete an mfa_required login with a passkey",
+    tags=["auth"],
+)
+def mfa_webauthn_options(
+    request: Request,
+    runtime: AppRuntime,
+    db: DbSession,
+    body: MfaWebauthnStart,
+    response: Response,
+) -> dict[str, Any]:
+    """PublicKeyCredentialRequestOptions for the passkeys of the user an `mfa_token` is
+    for, with a challenge for that user that lives five minutes and is used once. Pass
+    them to `navigator.credentials.get()` and send its credential's JSON to POST /token
+    as `webauthn_assertion`, with `grant_type=urn:tessera:params:oauth:grant-type:mfa`
+    and the `mfa_token`. Counts against the address's budget of POST /token."""
+    limit_token_requests(request, runtime)
+    options = mfa_challenges.passkey_options(
+        db, runtime.relying_party, body.mfa_token, datetime.now(UTC)
+    )
+    response.headers.update(NO_STORE)
+    return options
 
 
 @router.post(

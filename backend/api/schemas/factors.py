@@ -92,9 +92,9 @@ class WebauthnRequestOptions(_WebauthnJson):
 class WebauthnCredential(_WebauthnJson):
     """A PublicKeyCredential as its `toJSON()` writes it (WebAuthn Level 3)."""
 
-    id: str = Field(max_length=2048)
-    rawId: str = Field(max_length=2048)  # noqa: N815 (WebAuthn's own name)
-    type: Literal["public-key"]
+    id: Text = Field(max_length=2048)
+    rawId: Text = Field(max_length=2048)  # noqa: N815 (WebAuthn's own name)
+    type: Literal["public-key"] = Field(json_schema_extra={"enum": ["public-key"]})
     response: dict[str, Any]
 
 

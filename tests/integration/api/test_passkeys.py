@@ -467,7 +467,7 @@ def test_options_need_a_live_mfa_token_and_a_passkey(
         headers={"Content-Type": "application/json"},
         content=b'{"mfa_token": "\\u0000"}',
     )
-    assert garbage.status_code == 400, garbage.text
+    assert garbage.status_code == 422, garbage.text
 
 
 def test_removing_a_passkey_is_stepped_up_and_audited(
