@@ -7,6 +7,8 @@ credential was cloned, and which RFC 8176 method a credential proves.
 from datetime import timedelta
 from enum import StrEnum
 
+from backend.domain.assurance import HARDWARE_KEY, SOFTWARE_KEY
+
 # A ceremony's challenge lives this long: what browsers give the person by default
 # (WebAuthn's recommended timeout is 5 minutes), and the mfa_token's own lifetime.
 CHALLENGE_TTL = timedelta(minutes=5)
@@ -16,8 +18,6 @@ TIMEOUT_MS = int(CHALLENGE_TTL.total_seconds() * 1000)
 # A credential's JSON from a browser is a few hundred bytes to a few kilobytes (an
 # attestation certificate chain); more is not a credential.
 MAX_CREDENTIAL_JSON = 64 * 1024
-# RFC 8176 methods: proof of possession of a key held by hardware, or by software.
-HARDWARE_KEY, SOFTWARE_KEY = "hwk", "swk"
 
 
 class Ceremony(StrEnum):

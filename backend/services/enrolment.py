@@ -23,7 +23,7 @@ from backend.domain.passkeys import Ceremony
 from backend.domain.policy import MFA_OFF
 from backend.security import passkeys as webauthn
 from backend.security import totp
-from backend.security.sealing import Sealer
+from backend.security.sealing import Sealer, UnsealError
 from backend.services import audit, credentials, factors, passkeys, recovery_codes
 from backend.services.principals import Principal
 
@@ -76,10 +76,39 @@ def start_totp(db: Session, sealer: Sealer, actor: Principal, label: str) -> Tot
         )
     )
     db.flush()
+    audit.record_by(db, actor, "factor.enrolment_started", f"user:{user_id}", {"kind": "totp"})
+    return _enrolment(db, tenant_id, user_id, factor_id, secret)
+
+
+def pending_totp(db: Session, sealer: Sealer, actor: Principal) -> TotpEnrolment | None:
+    """The TOTP enrolment begun and not yet confirmed, shown again (the hosted page after
+    a wrong code); None when there is none."""
+    tenant_id, user_id = actor.tenant_id, actor.require_user()
+    factor = db.scalar(
+        select(Factor).where(
+            Factor.tenant_id == tenant_id,
+            Factor.user_id == user_id,
+            Factor.kind == FactorKind.TOTP,
+            Factor.confirmed_at.is_(None),
+        )
+    )
+    if factor is None or factor.secret is None:
+        return None
+    try:
+        secret = sealer.open(factor.secret, factor.id.bytes).decode()
+    except UnsealError:
+        return None
+    return _enrolment(db, tenant_id, user_id, factor.id, secret)
+
+
+def _enrolment(
+    db: Session, tenant_id: uuid.UUID, user_id: uuid.UUID, factor_id: uuid.UUID, secret: str
+) -> TotpEnrolment:
+    """What an authenticator app scans: the otpauth:// URI, named by the user's email
+    and the tenant, and its QR code."""
     user = db.get_one(User, (tenant_id, user_id))
     issuer = db.get_one(Tenant, tenant_id).name
     uri = totp.provisioning_uri(secret, user.email, issuer)
-    audit.record_by(db, actor, "factor.enrolment_started", f"user:{user_id}", {"kind": "totp"})
     return TotpEnrolment(factor_id=factor_id, uri=uri, qr_svg=totp.qr_svg(uri))
 
 

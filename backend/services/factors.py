@@ -12,6 +12,7 @@ factor is checked at all.
 """
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -19,8 +20,9 @@ from sqlalchemy import Exists, delete, exists, select
 from sqlalchemy.orm import Session
 
 from backend.db.models import Factor, FactorKind, MfaChallenge, Tenant, User
+from backend.domain.assurance import MFA, OTP
 from backend.domain.errors import NotFoundError, SecondFactorFailedError
-from backend.domain.policy import MFA_OFF, TenantPolicy
+from backend.domain.policy import MFA_OFF, MFA_REQUIRED, TenantPolicy
 from backend.mail.messages import Mail, MailKind
 from backend.security import totp
 from backend.security.sealing import Sealer, UnsealError
@@ -38,9 +40,6 @@ from backend.services.effects import Effects
 from backend.services.principals import Principal
 
 WRONG_FACTOR = "the second factor is wrong, already used, or cannot be checked now"
-# RFC 8176 method references a second factor adds to the password's `pwd`.
-OTP = "otp"
-MFA = "mfa"
 
 
 class LoginStep(StrEnum):
@@ -50,11 +49,22 @@ class LoginStep(StrEnum):
     DONE = "done"
     # The user's second factor (mfa_required, or the hosted page's second step).
     SECOND_FACTOR = "second_factor"
-    # Policy `required`, no factor and the grace is over: tokens for `me` only, to enrol.
+    # Policy `required`, no factor and the grace is over: tokens for `me` only, to enrol
+    # (the hosted sign-in enrols one before the session starts).
     ENROL_FIRST = "enrol_first"
+    # Policy `required`, no factor, within the grace: the hosted sign-in offers enrolment
+    # (with a "later"); for the password grant, as DONE.
+    ENROL_OFFERED = "enrol_offered"
 
 
-def login_step(db: Session, tenant_id: uuid.UUID, user_id: uuid.UUID, now: datetime) -> LoginStep:
+@dataclass(frozen=True, slots=True)
+class Next:
+    step: LoginStep
+    # Under `required` without a factor: whole days left to enrol (0 once overdue).
+    grace_days_left: int
+
+
+def next_step(db: Session, tenant_id: uuid.UUID, user_id: uuid.UUID, now: datetime) -> Next:
     """The step after the password, in one query: the policy, the factor, the join date."""
     policy_json, joined, enrolled = db.execute(
         select(Tenant.policy, User.created_at, _has_factor(tenant_id, user_id))
@@ -62,11 +72,19 @@ def login_step(db: Session, tenant_id: uuid.UUID, user_id: uuid.UUID, now: datet
         .where(Tenant.id == tenant_id, User.id == user_id)
     ).one()
     policy = TenantPolicy.from_json(policy_json)
+    left = policy.grace_days_left(joined, now)
     if policy.mfa == MFA_OFF:
-        return LoginStep.DONE
+        return Next(LoginStep.DONE, left)
     if enrolled:
-        return LoginStep.SECOND_FACTOR
-    return LoginStep.ENROL_FIRST if policy.enrolment_overdue(joined, now) else LoginStep.DONE
+        return Next(LoginStep.SECOND_FACTOR, left)
+    if policy.enrolment_overdue(joined, now):
+        return Next(LoginStep.ENROL_FIRST, left)
+    return Next(LoginStep.ENROL_OFFERED if policy.mfa == MFA_REQUIRED else LoginStep.DONE, left)
+
+
+def login_step(db: Session, tenant_id: uuid.UUID, user_id: uuid.UUID, now: datetime) -> LoginStep:
+    """next_step's step alone."""
+    return next_step(db, tenant_id, user_id, now).step
 
 
 def _has_factor(tenant_id: uuid.UUID, user_id: uuid.UUID) -> Exists:

@@ -22,6 +22,7 @@ from sqlalchemy import ColumnElement, delete, select
 from sqlalchemy.orm import Session
 
 from backend.db.models import Factor, FactorKind, WebauthnChallenge
+from backend.domain.assurance import MFA
 from backend.domain.passkeys import (
     CHALLENGE_BYTES,
     CHALLENGE_TTL,
@@ -32,8 +33,6 @@ from backend.domain.passkeys import (
 from backend.security import passkeys
 from backend.security.passkeys import Allowed, CredentialError, Options, RelyingParty
 from backend.services import audit
-
-MFA = "mfa"
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,8 @@
 
 import pytest
 
-from backend.domain.passkeys import HARDWARE_KEY, SOFTWARE_KEY, counter_advanced, key_method
+from backend.domain.assurance import HARDWARE_KEY, SOFTWARE_KEY
+from backend.domain.passkeys import counter_advanced, key_method
 from backend.domain.policy import TenantPolicy
 
 

@@ -6,8 +6,8 @@
   behind the usual tenant policy.
 
 Revision ID: 7b2d4f6a8c10
-Revises: 3c8e5a1f7d24
-Create Date: 2026-12-03 16:20:00.000000+00:00
+Revises: 5d1f0b7a9e63
+Create Date: 2026-12-03 17:00:00.000000+00:00
 """
 
 from collections.abc import Sequence
@@ -18,7 +18,7 @@ from alembic import op
 from backend.db.rls import isolate_tenant_table, release_tenant_table
 
 revision: str = "7b2d4f6a8c10"
-down_revision: str | None = "3c8e5a1f7d24"
+down_revision: str | None = "5d1f0b7a9e63"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
