@@ -19,7 +19,16 @@ from backend.security.id_tokens import IdTokenSigner
 from backend.security.passwords import PasswordService
 from backend.security.sealing import Sealer
 from backend.security.tokens import AccessTokenCodec
-from backend.services import audiences, audit, factors, lockout, mfa_challenges, sessions, subjects
+from backend.services import (
+    audiences,
+    audit,
+    factors,
+    lockout,
+    mfa_challenges,
+    passkeys,
+    sessions,
+    subjects,
+)
 from backend.services.effects import Effects
 from backend.services.sessions import RefreshPolicy
 
@@ -169,11 +178,13 @@ def password_grant(
 
 @dataclass(frozen=True, slots=True)
 class MfaLogin:
-    """The mfa grant's form: the challenge, and a TOTP code or a recovery code."""
+    """The mfa grant's form: the challenge, and a TOTP code, a passkey's assertion or a
+    recovery code."""
 
     mfa_token: str
     otp: str | None
     recovery_code: str | None
+    passkey: passkeys.Answer | None = None
 
 
 def mfa_grant(
@@ -191,7 +202,14 @@ def mfa_grant(
     found = mfa_challenges.pending(db, login.mfa_token, now)
     user = found.user
     proved = factors.verify(
-        db, sealer, effects, user, otp=login.otp, recovery_code=login.recovery_code, now=now
+        db,
+        sealer,
+        effects,
+        user,
+        otp=login.otp,
+        recovery_code=login.recovery_code,
+        passkey=login.passkey,
+        now=now,
     )
     found.challenge.used_at = now
     subject = subjects.load(db, user.tenant_id, user.id, now)
