@@ -14,6 +14,11 @@ subscriber stayed connected, or a change made outside the application).
 
 A fill that races a change cannot keep a stale entry: a fill names the generation it
 started its read in, and is dropped if any invalidation arrived since.
+
+It also keeps one piece of platform-level reference data the same way: the origins that
+registered clients allow (CORS asks on every cross-origin request). A change of any
+client forgets it like a tenant's entries, under the `CLIENTS` key, so the same channel,
+generation and expiry rules hold for it.
 """
 
 import logging
@@ -42,6 +47,10 @@ HEARTBEAT_SECONDS = 5.0
 # longest close() waits for it, so for every API process that shuts down (a wait of a
 # second was most of an app's start and stop). A tenth of a second of select() is free.
 LISTEN_TICK_SECONDS = 0.1
+# The key clients' cached data is forgotten under: clients belong to no tenant, and no
+# tenant has this id (theirs are random). Being a UUID, a message naming it is one that
+# processes of the previous release parse too (and drop nothing for).
+CLIENTS = uuid.UUID(int=0)
 
 Value = TypeVar("Value")
 
@@ -87,7 +96,8 @@ class _Entries(Generic[Value]):
 
 
 class PrincipalCache:
-    """Per-process standing (by subject) and rendered /me bodies (by subject and scopes)."""
+    """Per-process standing (by subject), rendered /me bodies (by subject and scopes) and
+    the origins clients allow."""
 
     def __init__(
         self,
@@ -105,6 +115,8 @@ class PrincipalCache:
         self._lock = threading.Lock()
         self._standing: _Entries[SubjectStanding] = _Entries(standing_limit)
         self._profiles: _Entries[bytes] = _Entries(profile_limit)
+        # Every client's allowed origins together, with its monotonic expiry.
+        self._origins: tuple[frozenset[str], float] | None = None
         self._generation = 0
         self._live = False
         self._stopping = threading.Event()
@@ -161,6 +173,24 @@ class PrincipalCache:
             if self._live and since == self._generation:
                 self._profiles.put(tenant_id, key, body, now + lifetime)
 
+    def origins(self) -> frozenset[str] | None:
+        """The origins some client allows, if remembered."""
+        kept = self._origins
+        if not self._live or kept is None or kept[1] <= time.monotonic():
+            return None
+        return kept[0]
+
+    def keep_origins(self, origins: frozenset[str], *, since: int) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if self._live and since == self._generation:
+                self._origins = (origins, now + self._ttl)
+
+    def forget_clients(self) -> None:
+        """forget() what is kept of clients, in every process. Call it after the change
+        of a client has committed: services.clients does."""
+        self.forget(CLIENTS)
+
     def forget(self, tenant_id: uuid.UUID, subject_ids: list[uuid.UUID] | None = None) -> None:
         """Drop, in every process, the subjects' standing (all of the tenant's with None)
         and every profile of the tenant. An empty list drops the tenant's profiles only.
@@ -184,6 +214,8 @@ class PrincipalCache:
             self._generation += 1
             self._standing.drop(tenant_id, subject_ids)
             self._profiles.drop(tenant_id)
+            if tenant_id == CLIENTS:
+                self._origins = None
 
     def listen(self, *, wait: float = 0.0) -> None:
         """Subscribe in a background thread; entries are served once subscribed.
@@ -259,6 +291,7 @@ class PrincipalCache:
             self._generation += 1
             self._standing.clear()
             self._profiles.clear()
+            self._origins = None
             self._live = live
 
 
