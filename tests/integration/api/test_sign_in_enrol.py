@@ -238,3 +238,16 @@ def test_bytes_that_are_not_utf8_in_the_enrolment_form_are_4xx(
     )
     assert 400 <= answer.status_code < 500, answer.text
     assert db.scalars(select(Factor).where(Factor.confirmed_at.is_not(None))).all() == []
+
+
+def test_prompt_none_never_shows_the_enrolment_a_session_now_owes(
+    web: TestClient, user: User, db: Session
+) -> None:
+    set_policy(db, user, mfa="required", mfa_grace_days=14)
+    page = sign_in(web, authorize_params(Pkce.new(), tenant="acme"))
+    web.post("/authorize/enrol", data=form_fields(page) | {"later": "1"})
+    set_policy(db, user, mfa="required", mfa_grace_days=0)
+    silent = web.get("/authorize", params=authorize_params(Pkce.new(), prompt="none", state="s"))
+    assert silent.status_code == 303
+    query = query_of(silent.headers["location"])
+    assert (query["error"], query["state"]) == ("interaction_required", "s")
