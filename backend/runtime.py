@@ -11,6 +11,7 @@ from celery import Celery
 
 from backend.db.engine import Database
 from backend.security.id_tokens import IdTokenSigner
+from backend.security.passkeys import RelyingParty
 from backend.security.passwords import PasswordService
 from backend.security.principal_cache import PrincipalCache
 from backend.security.rate_limit import RateLimiter
@@ -41,6 +42,8 @@ class Runtime:
     sealed_queue: SealedQueue
     # Seals TOTP secrets at rest.
     factor_sealer: Sealer
+    # Who passkeys are registered for, and the origins that may use them.
+    relying_party: RelyingParty
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Runtime":
@@ -76,6 +79,7 @@ class Runtime:
             ),
             sealed_queue=sealed_queue,
             factor_sealer=Sealer.from_settings(settings, Purpose.TOTP_SECRET),
+            relying_party=RelyingParty(*settings.webauthn_relying_party()),
         )
 
     def close(self) -> None:

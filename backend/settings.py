@@ -5,6 +5,7 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic.fields import FieldInfo
@@ -141,6 +142,16 @@ class Settings(BaseSettings):
     # Where links in mails point (the hosted pages): from settings, never from a request's
     # Host header, which whoever sends the request chooses.
     public_base_url: str = Field(default="http://127.0.0.1:8000", pattern=r"^https?://[^/?#]+$")
+    # Passkeys (WebAuthn): the relying party id credentials are bound to, and the origins
+    # whose pages may use them (comma-separated). None: the host of public_base_url, and
+    # its origin. Browsers take no IP address as an id: passkeys need a domain name
+    # (`localhost` in development).
+    webauthn_rp_id: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"
+    )
+    webauthn_origins: str | None = Field(
+        default=None, pattern=r"^https?://[^/?#,\s]+(,\s*https?://[^/?#,\s]+)*$"
+    )
 
     # Logs: JSON lines on stderr (one object per record, with the request id), or plain
     # text for a terminal.
@@ -246,6 +257,14 @@ class Settings(BaseSettings):
         if self.secret_key is not None:
             return self.secret_key.get_secret_value().encode()
         return _development_secret(self.var_dir).encode()
+
+    def webauthn_relying_party(self) -> tuple[str, tuple[str, ...]]:
+        """The passkeys' relying party id and the origins allowed to use it."""
+        base = urlsplit(self.public_base_url)
+        rp_id = self.webauthn_rp_id or base.hostname or ""
+        if self.webauthn_origins is None:
+            return rp_id, (f"{base.scheme}://{base.netloc}",)
+        return rp_id, tuple(o.strip() for o in self.webauthn_origins.split(","))
 
     def sealing_secret(self) -> bytes:
         """The key that sealing keys derive from: the configured one, else a development

@@ -15,7 +15,7 @@ from backend.domain import code_flow as rules
 from backend.domain.assurance import PASSWORD, satisfies
 from backend.domain.code_flow import AuthorizeError, RedirectionError
 from backend.runtime import Runtime
-from backend.services import browser_sessions, code_flow, factors, tenants
+from backend.services import browser_sessions, code_flow, enrolment, factors, tenants
 from backend.services.code_flow import AuthorizationRequest, AuthorizeParams
 from backend.services.factors import LoginStep
 
@@ -81,7 +81,7 @@ def enrol_page(
     query: AuthorizeQuery,
     accepted: AuthorizationRequest,
     mfa_token: str,
-    enrolment: factors.TotpEnrolment,
+    started: enrolment.TotpEnrolment,
     upcoming: factors.Next,
     error: str | None = None,
     status: int = 200,
@@ -92,8 +92,8 @@ def enrol_page(
     fields = {
         "mfa_token": mfa_token,
         # The factors service's SVG, from segno: paths only, no script, no reference.
-        "qr_svg": enrolment.qr_svg,
-        "otpauth_uri": enrolment.uri,
+        "qr_svg": started.qr_svg,
+        "otpauth_uri": started.uri,
         "later": later,
         "days_left": upcoming.grace_days_left,
     }

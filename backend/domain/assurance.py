@@ -4,9 +4,12 @@ request asks for with `acr_values`."""
 
 from collections.abc import Iterable
 
-# RFC 8176 method references: a password, a one-time code, and more than one factor.
+# RFC 8176 method references: a password, a one-time code, a key held by hardware or by
+# software (a passkey: domain/passkeys.key_method), and more than one factor.
 PASSWORD = "pwd"  # noqa: S105 (an amr value)
 OTP = "otp"
+HARDWARE_KEY = "hwk"
+SOFTWARE_KEY = "swk"
 MFA = "mfa"
 ACR_PASSWORD = "urn:tessera:acr:pwd"  # noqa: S105 (an acr value)
 ACR_MFA = "urn:tessera:acr:mfa"

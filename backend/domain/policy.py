@@ -113,6 +113,9 @@ class TenantPolicy:
     # gets tokens for `me` only, enough to enrol, until they do.
     mfa: str = MFA_OPTIONAL
     mfa_grace_days: int = DEFAULT_MFA_GRACE_DAYS
+    # Whether the hosted sign-in offers a passkey alone (user verification required) as
+    # well as a password; never while `mfa` is `off`, which turns every factor off.
+    passkey_login: bool = False
 
     def locks_at(self, failures: int) -> bool:
         """Whether `failures` wrong passwords in a row lock the account (not a pause)."""
@@ -167,7 +170,14 @@ class TenantPolicy:
                 else MFA_OPTIONAL
             ),
             mfa_grace_days=_bounded_int(raw.get("mfa_grace_days"), DEFAULT_MFA_GRACE_DAYS, 0, 365),
+            # Only JSON's `true` turns it on: "yes", 1 or "false" leave it off.
+            passkey_login=raw.get("passkey_login") is True,
         )
+
+    @property
+    def allows_passkey_login(self) -> bool:
+        """Whether a passkey alone may sign a user in."""
+        return self.passkey_login and self.mfa != MFA_OFF
 
     def enrolment_overdue(self, joined: datetime, now: datetime) -> bool:
         """Whether a user without a factor who joined at `joined` is past the grace."""

@@ -9,17 +9,25 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from backend.domain.assurance import PASSWORD
-from backend.domain.code_flow import OIDC_SCOPES
 from backend.domain.errors import InvalidGrantError, InvalidScopeError, LoginFailedError
 from backend.domain.policy import TenantPolicy
-from backend.domain.scopes import Scope, format_scopes
+from backend.domain.scopes import OIDC_SCOPES, Scope, format_scopes
 from backend.domain.standing import may_act
 from backend.domain.token_lifetime import Carried, carried
 from backend.security.id_tokens import IdTokenSigner
 from backend.security.passwords import PasswordService
 from backend.security.sealing import Sealer
 from backend.security.tokens import AccessTokenCodec
-from backend.services import audiences, audit, factors, lockout, mfa_challenges, sessions, subjects
+from backend.services import (
+    audiences,
+    audit,
+    factors,
+    lockout,
+    mfa_challenges,
+    passkeys,
+    sessions,
+    subjects,
+)
 from backend.services.effects import Effects
 from backend.services.sessions import RefreshPolicy
 
@@ -169,11 +177,13 @@ def password_grant(
 
 @dataclass(frozen=True, slots=True)
 class MfaLogin:
-    """The mfa grant's form: the challenge, and a TOTP code or a recovery code."""
+    """The mfa grant's form: the challenge, and a TOTP code, a passkey's assertion or a
+    recovery code."""
 
     mfa_token: str
     otp: str | None
     recovery_code: str | None
+    passkey: passkeys.Answer | None = None
 
 
 def mfa_grant(
@@ -191,7 +201,14 @@ def mfa_grant(
     found = mfa_challenges.pending(db, login.mfa_token, now)
     user = found.user
     proved = factors.verify(
-        db, sealer, effects, user, otp=login.otp, recovery_code=login.recovery_code, now=now
+        db,
+        sealer,
+        effects,
+        user,
+        otp=login.otp,
+        recovery_code=login.recovery_code,
+        passkey=login.passkey,
+        now=now,
     )
     found.challenge.used_at = now
     subject = subjects.load(db, user.tenant_id, user.id, now)

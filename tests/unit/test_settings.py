@@ -82,6 +82,41 @@ def test_public_base_url_is_an_origin(url: str) -> None:
         Settings(public_base_url=url)
 
 
+def test_passkeys_default_to_the_public_base_urls_host_and_origin() -> None:
+    settings = Settings(public_base_url="https://login.acme.example:8443")
+    assert settings.webauthn_relying_party() == (
+        "login.acme.example",
+        ("https://login.acme.example:8443",),
+    )
+
+
+def test_passkeys_take_their_own_rp_id_and_origins() -> None:
+    settings = Settings(
+        public_base_url="https://login.acme.example",
+        webauthn_rp_id="acme.example",
+        webauthn_origins="https://login.acme.example, https://app.acme.example",
+    )
+    assert settings.webauthn_relying_party() == (
+        "acme.example",
+        ("https://login.acme.example", "https://app.acme.example"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("webauthn_rp_id", "https://acme.example"),
+        ("webauthn_rp_id", "acme.example/"),
+        ("webauthn_origins", "https://a.example/path"),
+        ("webauthn_origins", "https://a.example,"),
+        ("webauthn_origins", ""),
+    ],
+)
+def test_passkey_settings_are_a_domain_and_origins(field: str, value: str) -> None:
+    with pytest.raises(ValidationError, match=field):
+        Settings(**{field: value})
+
+
 def test_short_secret_is_refused() -> None:
     with pytest.raises(ValidationError, match="at least 32"):
         Settings(secret_key=SecretStr("short"))

@@ -43,6 +43,7 @@ from backend.services import (
     auth,
     browser_sessions,
     code_flow,
+    enrolment,
     factors,
     mfa_challenges,
     subjects,
@@ -210,11 +211,11 @@ def _further(
         )
         if not enrol:
             return pages.factor_page(request, db, runtime, query, challenge.mfa_token)
-        enrolment = factors.start_totp(
+        started = enrolment.start_totp(
             db, runtime.factor_sealer, _as_user(tenant_id, user_id), "authenticator app"
         )
         return pages.enrol_page(
-            request, db, runtime, query, accepted, challenge.mfa_token, enrolment, upcoming
+            request, db, runtime, query, accepted, challenge.mfa_token, started, upcoming
         )
     if verified is None or not satisfies((PASSWORD,), accepted.acr):
         error = AuthorizeError(
@@ -300,7 +301,7 @@ def enrol(
             request, db, runtime, form, accepted, user, upcoming, "enrol a second factor to go on"
         )
     try:
-        codes = factors.confirm_totp(db, runtime.factor_sealer, user, form.code)
+        codes = enrolment.confirm_totp(db, runtime.factor_sealer, user, form.code)
     except SecondFactorFailedError as exc:
         return _enrol_again(request, db, runtime, form, accepted, user, upcoming, str(exc))
     except NotFoundError:
@@ -446,11 +447,11 @@ def _enrol_again(
     error: str,
 ) -> Response:
     """The enrolment page once more, for the same factor, with why it did not go on."""
-    enrolment = factors.pending_totp(db, runtime.factor_sealer, user)
-    if enrolment is None:
+    started = enrolment.pending_totp(db, runtime.factor_sealer, user)
+    if started is None:
         return pages.password_page(
             request, db, runtime, form, email="", error=mfa_challenges.INVALID, status=400
         )
     return pages.enrol_page(
-        request, db, runtime, form, accepted, form.mfa_token, enrolment, upcoming, error, 400
+        request, db, runtime, form, accepted, form.mfa_token, started, upcoming, error, 400
     )
