@@ -53,7 +53,7 @@ class Runtime:
         )
         principal_cache = PrincipalCache(client)
         celery = create_producer(settings)
-        sealed_queue = SealedQueue(celery, Sealer(settings.sealing_secret(), Purpose.QUEUED_TASK))
+        sealed_queue = SealedQueue(celery, Sealer.from_settings(settings, Purpose.QUEUED_TASK))
         return cls(
             settings=settings,
             database=Database.from_settings(settings),
@@ -78,7 +78,7 @@ class Runtime:
                 client, name="token", limit=settings.token_rate_limit_per_minute
             ),
             sealed_queue=sealed_queue,
-            factor_sealer=Sealer(settings.sealing_secret(), Purpose.TOTP_SECRET),
+            factor_sealer=Sealer.from_settings(settings, Purpose.TOTP_SECRET),
             relying_party=RelyingParty(*settings.webauthn_relying_party()),
         )
 

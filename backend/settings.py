@@ -32,7 +32,10 @@ class Environment(StrEnum):
 class Settings(BaseSettings):
     """Every knob Tessera reads. Values come from TESSERA_* environment variables."""
 
-    model_config = SettingsConfigDict(env_prefix="TESSERA_", extra="ignore")
+    # Errors never show the input: it holds the keys (a refusal at start-up is logged).
+    model_config = SettingsConfigDict(
+        env_prefix="TESSERA_", extra="ignore", hide_input_in_errors=True
+    )
 
     env: Environment = Environment.DEVELOPMENT
     var_dir: Path = PROJECT_ROOT / "var"
@@ -120,6 +123,10 @@ class Settings(BaseSettings):
     # derived from this one; never the JWT key, so a leaked signing key reads no secret.
     # None: development generates one under var_dir, production refuses to start.
     encryption_key: SecretStr | None = None
+    # Encryption keys that came before it, comma-separated: they still open what they
+    # sealed, never seal. Set during a rotation (docs/operations.md) until `tessera
+    # reseal` has moved every stored value to the current key and the queue has drained.
+    encryption_keys_retired: SecretStr | None = None
 
     # Mail (invitations, password resets, email verification, security notices): sent by
     # the worker over SMTP after the request's commit. `make run` starts a local sink on
@@ -199,6 +206,28 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _check_retired_encryption_keys(self) -> "Settings":
+        current = self.encryption_key.get_secret_value() if self.encryption_key else None
+        signing = self.secret_key.get_secret_value() if self.secret_key else None
+        for key in self._retired_keys():
+            # Never the key itself in a message: only which rule it breaks.
+            if len(key) < 32:
+                raise ValueError(
+                    "each of TESSERA_ENCRYPTION_KEYS_RETIRED must be at least 32 characters "
+                    "(they are separated by commas)"
+                )
+            if key in (current, signing):
+                raise ValueError(
+                    "TESSERA_ENCRYPTION_KEYS_RETIRED must hold neither TESSERA_ENCRYPTION_KEY "
+                    "nor TESSERA_SECRET_KEY"
+                )
+        return self
+
+    def _retired_keys(self) -> list[str]:
+        raw = self.encryption_keys_retired
+        return [] if raw is None else [k.strip() for k in raw.get_secret_value().split(",")]
+
+    @model_validator(mode="after")
     def _require_private_key_in_production(self) -> "Settings":
         has_dir = self.jwt_private_keys_dir is not None
         has_pem = self.jwt_private_key_pem is not None
@@ -243,6 +272,10 @@ class Settings(BaseSettings):
         if self.encryption_key is not None:
             return self.encryption_key.get_secret_value().encode()
         return _development_secret(self.var_dir, "encryption_key").encode()
+
+    def retired_sealing_secrets(self) -> tuple[bytes, ...]:
+        """The retired encryption keys, which open what they sealed and seal nothing."""
+        return tuple(key.encode() for key in self._retired_keys())
 
 
 # Each service's URLs in var/devstack.env, by the setting that says it is configured: the

@@ -115,11 +115,13 @@ def _from_session(
     if accepted.prompt is Prompt.NONE:
         error = AuthorizeError("interaction_required", "the sign-in needs the user's second factor")
         return RedirectResponse(accepted.error_redirect(error), status_code=303)
+    # The pages name the session's tenant, which the request may have left out.
+    named = query.model_copy(update={"tenant": session.tenant_slug})
     return _further(
         request,
         db,
         runtime,
-        query,
+        named,
         accepted,
         session.tenant_id,
         session.user_id,

@@ -4,6 +4,7 @@ page offers it with a "later"; `off` and `optional` ask nothing of such a user."
 
 import html
 import re
+from urllib.parse import urlencode
 
 import httpx
 import jwt
@@ -218,3 +219,22 @@ def test_a_stale_session_with_max_age_still_signs_in_after_enrolment(
         "otp",
         "mfa",
     ]
+
+
+@pytest.mark.parametrize("field", ["code", "mfa_token", "later"])
+def test_bytes_that_are_not_utf8_in_the_enrolment_form_are_4xx(
+    web: TestClient, user: User, db: Session, field: str
+) -> None:
+    """A lone surrogate's UTF-8 bytes arrive as U+FFFD: no code, no challenge, and no
+    "later" past the grace, whichever field carries them."""
+    set_policy(db, user, mfa="required", mfa_grace_days=0)
+    page = sign_in(web, authorize_params(Pkce.new(), tenant="acme"))
+    fields = {k: v for k, v in form_fields(page).items() if k != field}
+    body = urlencode(fields) + f"&{field}=%ED%A0%80"
+    answer = web.post(
+        "/authorize/enrol",
+        content=body,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert 400 <= answer.status_code < 500, answer.text
+    assert db.scalars(select(Factor).where(Factor.confirmed_at.is_not(None))).all() == []
