@@ -18,21 +18,24 @@ from backend.db.engine import Database
 from backend.db.session import unit_of_work
 from backend.domain.errors import DomainError
 from backend.runtime import Runtime
-from backend.services import demo, platform_admins, tenants, users
+from backend.services import demo, platform_admins, resealing, tenants, users
 from backend.settings import get_settings
 
 DEMO_SLUG = "demo"
 DEMO_OWNER_EMAIL = "owner@demo.test"
+# A batch's rows stay locked until it commits: logins of those users wait that long.
+MAX_RESEAL_BATCH = 10_000
 
 
 def _create_tenant(runtime: Runtime, args: argparse.Namespace) -> int:
     password = args.owner_password
-    if password is None:
+    if password is None and not args.invite:
         # Keeps the password out of the shell history and the process list.
         password = getpass.getpass(f"Password for {args.owner_email}: ")
     with unit_of_work(runtime.database.sessions) as db:
         created = tenants.create_tenant(
             db,
+            runtime.effects,
             runtime.passwords,
             slug=args.slug,
             name=args.name,
@@ -40,6 +43,10 @@ def _create_tenant(runtime: Runtime, args: argparse.Namespace) -> int:
             owner_password=password,
         )
     print(f"created tenant {args.slug} ({created.tenant_id}) with owner {args.owner_email}")
+    if created.invitation is not None:
+        # The token goes by mail only: a terminal's scrollback is no place for it.
+        expires = created.invitation.expires_at.isoformat(timespec="minutes")
+        print(f"invitation mailed to {args.owner_email} (valid until {expires})")
     return 0
 
 
@@ -76,6 +83,7 @@ def _ensure_demo_tenant(runtime: Runtime, args: argparse.Namespace) -> int:
             password = secrets.token_urlsafe(12)
             created = tenants.create_tenant(
                 db,
+                runtime.effects,
                 runtime.passwords,
                 slug=DEMO_SLUG,
                 name="Demo",
@@ -116,6 +124,35 @@ def _ensure_projects_demo(runtime: Runtime, args: argparse.Namespace) -> int:
     return 0
 
 
+def _reseal(runtime: Runtime, args: argparse.Namespace) -> int:
+    found = resealing.reseal_factors(
+        runtime.database.sessions, runtime.factor_sealer, batch_size=args.batch_size
+    )
+    print(
+        f"resealed {found.resealed} TOTP secrets under the current encryption key "
+        f"({found.current} were already)"
+    )
+    if found.unopenable:
+        print(
+            f"tessera: {found.unopenable} TOTP secrets open under no configured key, left as "
+            "they are: list the key that sealed them in TESSERA_ENCRYPTION_KEYS_RETIRED and "
+            "run again",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def _batch_size(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {raw!r}") from None
+    if not 1 <= value <= MAX_RESEAL_BATCH:
+        raise argparse.ArgumentTypeError(f"must be 1 to {MAX_RESEAL_BATCH}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tessera", description="Tessera operator commands")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -124,8 +161,12 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("slug", help="lowercase id used at login: [a-z0-9-]{2,63}")
     create.add_argument("--name", required=True, help="display name")
     create.add_argument("--owner-email", required=True)
-    create.add_argument(
-        "--owner-password", help="at least 12 characters; prompted for when omitted"
+    owner = create.add_mutually_exclusive_group()
+    owner.add_argument("--owner-password", help="at least 12 characters; prompted for when omitted")
+    owner.add_argument(
+        "--invite",
+        action="store_true",
+        help="no password: mail the owner an invitation to set one (needs a worker and SMTP)",
     )
     create.set_defaults(handler=_create_tenant)
 
@@ -159,6 +200,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--credentials", type=Path, required=True, help="file (0600) for the credentials"
     )
     projects.set_defaults(handler=_ensure_projects_demo)
+
+    reseal = commands.add_parser(
+        "reseal",
+        help="seal every stored TOTP secret under the current TESSERA_ENCRYPTION_KEY "
+        "(after a rotation; safe to run again)",
+    )
+    reseal.add_argument(
+        "--batch-size",
+        type=_batch_size,
+        default=500,
+        help=f"factors per transaction (1 to {MAX_RESEAL_BATCH}, default 500)",
+    )
+    reseal.set_defaults(handler=_reseal)
 
     add_import_commands(commands)
     add_api_commands(commands)

@@ -11,6 +11,7 @@ from celery import Celery
 
 from backend.db.engine import Database
 from backend.security.id_tokens import IdTokenSigner
+from backend.security.passkeys import RelyingParty
 from backend.security.passwords import PasswordService
 from backend.security.principal_cache import PrincipalCache
 from backend.security.rate_limit import RateLimiter
@@ -41,6 +42,8 @@ class Runtime:
     sealed_queue: SealedQueue
     # Seals TOTP secrets at rest.
     factor_sealer: Sealer
+    # Who passkeys are registered for, and the origins that may use them.
+    relying_party: RelyingParty
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Runtime":
@@ -50,7 +53,7 @@ class Runtime:
         )
         principal_cache = PrincipalCache(client)
         celery = create_producer(settings)
-        sealed_queue = SealedQueue(celery, Sealer(settings.sealing_secret(), Purpose.QUEUED_TASK))
+        sealed_queue = SealedQueue(celery, Sealer.from_settings(settings, Purpose.QUEUED_TASK))
         return cls(
             settings=settings,
             database=Database.from_settings(settings),
@@ -75,7 +78,8 @@ class Runtime:
                 client, name="token", limit=settings.token_rate_limit_per_minute
             ),
             sealed_queue=sealed_queue,
-            factor_sealer=Sealer(settings.sealing_secret(), Purpose.TOTP_SECRET),
+            factor_sealer=Sealer.from_settings(settings, Purpose.TOTP_SECRET),
+            relying_party=RelyingParty(*settings.webauthn_relying_party()),
         )
 
     def close(self) -> None:

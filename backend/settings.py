@@ -5,6 +5,7 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic.fields import FieldInfo
@@ -31,7 +32,10 @@ class Environment(StrEnum):
 class Settings(BaseSettings):
     """Every knob Tessera reads. Values come from TESSERA_* environment variables."""
 
-    model_config = SettingsConfigDict(env_prefix="TESSERA_", extra="ignore")
+    # Errors never show the input: it holds the keys (a refusal at start-up is logged).
+    model_config = SettingsConfigDict(
+        env_prefix="TESSERA_", extra="ignore", hide_input_in_errors=True
+    )
 
     env: Environment = Environment.DEVELOPMENT
     var_dir: Path = PROJECT_ROOT / "var"
@@ -119,6 +123,10 @@ class Settings(BaseSettings):
     # derived from this one; never the JWT key, so a leaked signing key reads no secret.
     # None: development generates one under var_dir, production refuses to start.
     encryption_key: SecretStr | None = None
+    # Encryption keys that came before it, comma-separated: they still open what they
+    # sealed, never seal. Set during a rotation (docs/operations.md) until `tessera
+    # reseal` has moved every stored value to the current key and the queue has drained.
+    encryption_keys_retired: SecretStr | None = None
 
     # Mail (invitations, password resets, email verification, security notices): sent by
     # the worker over SMTP after the request's commit. `make run` starts a local sink on
@@ -134,6 +142,16 @@ class Settings(BaseSettings):
     # Where links in mails point (the hosted pages): from settings, never from a request's
     # Host header, which whoever sends the request chooses.
     public_base_url: str = Field(default="http://127.0.0.1:8000", pattern=r"^https?://[^/?#]+$")
+    # Passkeys (WebAuthn): the relying party id credentials are bound to, and the origins
+    # whose pages may use them (comma-separated). None: the host of public_base_url, and
+    # its origin. Browsers take no IP address as an id: passkeys need a domain name
+    # (`localhost` in development).
+    webauthn_rp_id: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"
+    )
+    webauthn_origins: str | None = Field(
+        default=None, pattern=r"^https?://[^/?#,\s]+(,\s*https?://[^/?#,\s]+)*$"
+    )
 
     # Logs: JSON lines on stderr (one object per record, with the request id), or plain
     # text for a terminal.
@@ -188,6 +206,28 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _check_retired_encryption_keys(self) -> "Settings":
+        current = self.encryption_key.get_secret_value() if self.encryption_key else None
+        signing = self.secret_key.get_secret_value() if self.secret_key else None
+        for key in self._retired_keys():
+            # Never the key itself in a message: only which rule it breaks.
+            if len(key) < 32:
+                raise ValueError(
+                    "each of TESSERA_ENCRYPTION_KEYS_RETIRED must be at least 32 characters "
+                    "(they are separated by commas)"
+                )
+            if key in (current, signing):
+                raise ValueError(
+                    "TESSERA_ENCRYPTION_KEYS_RETIRED must hold neither TESSERA_ENCRYPTION_KEY "
+                    "nor TESSERA_SECRET_KEY"
+                )
+        return self
+
+    def _retired_keys(self) -> list[str]:
+        raw = self.encryption_keys_retired
+        return [] if raw is None else [k.strip() for k in raw.get_secret_value().split(",")]
+
+    @model_validator(mode="after")
     def _require_private_key_in_production(self) -> "Settings":
         has_dir = self.jwt_private_keys_dir is not None
         has_pem = self.jwt_private_key_pem is not None
@@ -218,12 +258,24 @@ class Settings(BaseSettings):
             return self.secret_key.get_secret_value().encode()
         return _development_secret(self.var_dir).encode()
 
+    def webauthn_relying_party(self) -> tuple[str, tuple[str, ...]]:
+        """The passkeys' relying party id and the origins allowed to use it."""
+        base = urlsplit(self.public_base_url)
+        rp_id = self.webauthn_rp_id or base.hostname or ""
+        if self.webauthn_origins is None:
+            return rp_id, (f"{base.scheme}://{base.netloc}",)
+        return rp_id, tuple(o.strip() for o in self.webauthn_origins.split(","))
+
     def sealing_secret(self) -> bytes:
         """The key that sealing keys derive from: the configured one, else a development
         key kept under var_dir (beside, never equal to, the signing key)."""
         if self.encryption_key is not None:
             return self.encryption_key.get_secret_value().encode()
         return _development_secret(self.var_dir, "encryption_key").encode()
+
+    def retired_sealing_secrets(self) -> tuple[bytes, ...]:
+        """The retired encryption keys, which open what they sealed and seal nothing."""
+        return tuple(key.encode() for key in self._retired_keys())
 
 
 # Each service's URLs in var/devstack.env, by the setting that says it is configured: the

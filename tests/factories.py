@@ -37,8 +37,10 @@ from backend.db.models import (
     ServiceAccountRole,
     Tenant,
     User,
+    WebauthnChallenge,
 )
 from backend.domain.clients import ClientType
+from backend.domain.passkeys import Ceremony
 from backend.security.passwords import PasswordService
 from backend.services.roles import seed_builtin_roles
 
@@ -304,6 +306,15 @@ class MfaChallengeFactory(_UserOwned):
     expires_at = factory.LazyFunction(lambda: datetime.now(UTC) + timedelta(minutes=5))
 
 
+class WebauthnChallengeFactory(_UserOwned):
+    class Meta:
+        model = WebauthnChallenge
+
+    ceremony = Ceremony.REGISTRATION
+    challenge = factory.Sequence(_digest)
+    expires_at = factory.LazyFunction(lambda: datetime.now(UTC) + timedelta(minutes=5))
+
+
 class AccountTokenFactory(_UserOwned):
     class Meta:
         model = AccountToken
@@ -362,6 +373,7 @@ ALL_FACTORIES: tuple[type[SQLAlchemyModelFactory], ...] = (
     FactorFactory,
     RecoveryCodeFactory,
     MfaChallengeFactory,
+    WebauthnChallengeFactory,
     AccountTokenFactory,
     ClientFactory,
     AuthorizationCodeFactory,

@@ -1,5 +1,6 @@
 """Policies that hold everywhere: passwords (NIST SP 800-63B), no escalation, lockout."""
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -112,6 +113,9 @@ class TenantPolicy:
     # gets tokens for `me` only, enough to enrol, until they do.
     mfa: str = MFA_OPTIONAL
     mfa_grace_days: int = DEFAULT_MFA_GRACE_DAYS
+    # Whether the hosted sign-in offers a passkey alone (user verification required) as
+    # well as a password; never while `mfa` is `off`, which turns every factor off.
+    passkey_login: bool = False
 
     def locks_at(self, failures: int) -> bool:
         """Whether `failures` wrong passwords in a row lock the account (not a pause)."""
@@ -166,11 +170,24 @@ class TenantPolicy:
                 else MFA_OPTIONAL
             ),
             mfa_grace_days=_bounded_int(raw.get("mfa_grace_days"), DEFAULT_MFA_GRACE_DAYS, 0, 365),
+            # Only JSON's `true` turns it on: "yes", 1 or "false" leave it off.
+            passkey_login=raw.get("passkey_login") is True,
         )
+
+    @property
+    def allows_passkey_login(self) -> bool:
+        """Whether a passkey alone may sign a user in."""
+        return self.passkey_login and self.mfa != MFA_OFF
 
     def enrolment_overdue(self, joined: datetime, now: datetime) -> bool:
         """Whether a user without a factor who joined at `joined` is past the grace."""
         return self.mfa == MFA_REQUIRED and now >= joined + timedelta(days=self.mfa_grace_days)
+
+    def grace_days_left(self, joined: datetime, now: datetime) -> int:
+        """Whole days, rounded up, until a user who joined at `joined` must have enrolled
+        a factor under `required`; 0 once overdue."""
+        left = joined + timedelta(days=self.mfa_grace_days) - now
+        return max(0, math.ceil(left / timedelta(days=1)))
 
 
 def _bounded_int(value: object, default: int, low: int, high: int) -> int:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from backend.domain.assurance import PASSWORD
 from backend.domain.errors import InvalidGrantError, InvalidScopeError, LoginFailedError
 from backend.domain.policy import TenantPolicy
 from backend.domain.scopes import OIDC_SCOPES, Scope, format_scopes
@@ -17,14 +18,21 @@ from backend.security.id_tokens import IdTokenSigner
 from backend.security.passwords import PasswordService
 from backend.security.sealing import Sealer
 from backend.security.tokens import AccessTokenCodec
-from backend.services import audiences, audit, factors, lockout, mfa_challenges, sessions, subjects
+from backend.services import (
+    audiences,
+    audit,
+    factors,
+    lockout,
+    mfa_challenges,
+    passkeys,
+    sessions,
+    subjects,
+)
 from backend.services.effects import Effects
 from backend.services.sessions import RefreshPolicy
 
 # One message for every credential failure, so it cannot tell which part was wrong.
 BAD_CREDENTIALS = "invalid username or password"
-# RFC 8176: what a password login proved.
-PASSWORD_METHOD = "pwd"  # noqa: S105 (an amr value)
 ENROL_FIRST = (
     "this tenant requires a second factor: log in with scope `me` and enrol one "
     "(POST /me/factors/totp)"
@@ -161,7 +169,7 @@ def password_grant(
         issued_at,
         now=now,
         user_agent=login.user_agent,
-        amr=(PASSWORD_METHOD,),
+        amr=(PASSWORD,),
         new_hash=verified.new_hash,
         audience=audience,
     )
@@ -169,11 +177,13 @@ def password_grant(
 
 @dataclass(frozen=True, slots=True)
 class MfaLogin:
-    """The mfa grant's form: the challenge, and a TOTP code or a recovery code."""
+    """The mfa grant's form: the challenge, and a TOTP code, a passkey's assertion or a
+    recovery code."""
 
     mfa_token: str
     otp: str | None
     recovery_code: str | None
+    passkey: passkeys.Answer | None = None
 
 
 def mfa_grant(
@@ -191,7 +201,14 @@ def mfa_grant(
     found = mfa_challenges.pending(db, login.mfa_token, now)
     user = found.user
     proved = factors.verify(
-        db, sealer, effects, user, otp=login.otp, recovery_code=login.recovery_code, now=now
+        db,
+        sealer,
+        effects,
+        user,
+        otp=login.otp,
+        recovery_code=login.recovery_code,
+        passkey=login.passkey,
+        now=now,
     )
     found.challenge.used_at = now
     subject = subjects.load(db, user.tenant_id, user.id, now)
@@ -219,7 +236,7 @@ def mfa_grant(
         issued_at,
         now=now,
         user_agent=found.challenge.user_agent,
-        amr=(PASSWORD_METHOD, *proved),
+        amr=(PASSWORD, *proved),
         new_hash=None,
         audience=audience,
     )
@@ -253,7 +270,7 @@ def _log_in(
         resource=audience.stored,
     )
     data: dict[str, object] = {"scope": scope}
-    if amr != (PASSWORD_METHOD,):
+    if amr != (PASSWORD,):
         data["amr"] = list(amr)
     event = audit.event_params(
         tenant_id=tenant_id,
@@ -266,7 +283,7 @@ def _log_in(
     token_version: int = db.execute(
         _LOGIN_WRITES, {**session, **event, "new_hash": new_hash}
     ).scalar_one()
-    return _grant(
+    return issue(
         issuers,
         tenant_id,
         user_id,
@@ -314,7 +331,7 @@ def refresh_grant(
         subject.lapses,
         issued_at,
     )
-    return _grant(
+    return issue(
         issuers,
         subject.tenant_id,
         subject.user_id,
@@ -358,7 +375,7 @@ def _login_failed(
     return LoginFailedError(description)
 
 
-def _grant(
+def issue(
     issuers: Issuers,
     tenant_id: uuid.UUID,
     user_id: uuid.UUID,
@@ -371,8 +388,9 @@ def _grant(
     oidc: frozenset[str] = frozenset(),
     amr: tuple[str, ...] = (),
 ) -> TokenGrant:
-    """An access token for `audience` that ends, at the latest, when one of its scopes
-    lapses."""
+    """The access token of every grant that signs a user in: for `audience`, ending at
+    the latest when one of its scopes lapses, with the login's methods `amr` and the
+    `acr` they make (the session keeps `amr`, so each refresh carries it on)."""
     scope = " ".join(filter(None, [format_scopes(granted.scopes), *sorted(oidc)]))
     issued = issuers.codec.issue(
         user_id=user_id,

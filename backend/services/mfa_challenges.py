@@ -14,9 +14,10 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from backend.db.models import MfaChallenge, User
-from backend.domain.errors import InvalidGrantError, MfaRequiredError
+from backend.domain.errors import InvalidGrantError, InvalidRequestError, MfaRequiredError
 from backend.security.opaque import new_secret
-from backend.services import audit, presented_secrets
+from backend.security.passkeys import Options, RelyingParty
+from backend.services import audit, passkeys, presented_secrets
 
 KIND = "mf"
 TTL = timedelta(minutes=5)
@@ -39,9 +40,11 @@ def challenge(
     resource: str | None,
     user_agent: str,
     now: datetime,
+    session_id: uuid.UUID | None = None,
 ) -> MfaRequiredError:
-    """Record a challenge for a login whose password was right; the error to raise
-    carries its `mfa_token` (and keeps the challenge, though the request fails)."""
+    """Record a challenge for a login whose password was right, or for the browser
+    session `session_id` to step up; the error to raise carries its `mfa_token` (and
+    keeps the challenge, though the request fails)."""
     secret = new_secret(KIND, tenant_id)
     db.add(
         MfaChallenge(
@@ -53,6 +56,7 @@ def challenge(
             resource=resource,
             user_agent=user_agent[:300],
             expires_at=now + TTL,
+            session_id=session_id,
         )
     )
     audit.record(
@@ -74,3 +78,13 @@ def pending(db: Session, presented: str, now: datetime) -> Pending:
     if found is None:
         raise InvalidGrantError(INVALID)
     return Pending(challenge=found[0], user=found[1])
+
+
+def passkey_options(db: Session, rp: RelyingParty, presented: str, now: datetime) -> Options:
+    """Assertion options for the passkeys of the user a pending challenge is for, to
+    complete its login with one (the mfa grant's `webauthn_assertion`)."""
+    found = pending(db, presented, now)
+    options = passkeys.second_factor_options(db, rp, found.challenge.tenant_id, found.user.id, now)
+    if options is None:
+        raise InvalidRequestError("this account has no passkey: send otp or recovery_code")
+    return options

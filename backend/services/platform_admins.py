@@ -46,6 +46,7 @@ def create_platform_admin(
     if tenant is None:
         created = tenants.create_tenant(
             db,
+            effects,
             passwords,
             slug=platform_tenant_slug,
             name=PLATFORM_TENANT_NAME,

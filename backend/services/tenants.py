@@ -59,6 +59,7 @@ def enter_by_slug(db: Session, slug: str) -> Tenant | None:
 
 def create_tenant(
     db: Session,
+    effects: Effects,
     passwords: PasswordService,
     *,
     slug: str,
@@ -69,8 +70,9 @@ def create_tenant(
 ) -> CreatedTenant:
     """Create a tenant, seed its built-in roles, and make its first owner.
 
-    Without a password the owner is invited: the invitation token is returned, once.
-    The transaction is left bound to the new tenant, so everything is written under its
+    Without a password the owner is invited: the invitation is mailed to them once the
+    transaction commits, as a user's invitation is, and its token returned, once. The
+    transaction is left bound to the new tenant, so everything is written under its
     row-level security, and the creation is audited in the new tenant's log. Raises
     ConflictError if the slug is taken, InvalidSlugError or WeakPasswordError on bad
     input. Flushes only: the caller's unit of work commits.
@@ -90,6 +92,8 @@ def create_tenant(
         if owner_password is not None
         else invitations.issue(db, tenant_id=tenant.id, user_id=owner.id, created_by=None)
     )
+    if invitation is not None:
+        invitations.send(db, effects, owner, invitation)
     audit.record(
         db,
         tenant_id=tenant.id,
@@ -162,6 +166,7 @@ def get(db: Session, tenant_id: uuid.UUID, *, for_update: bool = False) -> Tenan
 
 def create(
     db: Session,
+    effects: Effects,
     operator: Principal,
     passwords: PasswordService,
     *,
@@ -176,6 +181,7 @@ def create(
     """
     created = create_tenant(
         db,
+        effects,
         passwords,
         slug=slug,
         name=name,

@@ -106,7 +106,7 @@ def requeue_stalled_jobs() -> int:
 
 @cache
 def queue_sealer() -> Sealer:
-    return Sealer(get_settings().sealing_secret(), Purpose.QUEUED_TASK)
+    return Sealer.from_settings(get_settings(), Purpose.QUEUED_TASK)
 
 
 def unseal(envelope: str) -> bytes | None:
@@ -114,7 +114,7 @@ def unseal(envelope: str) -> bytes | None:
     try:
         return queue_sealer().open(base64.b64decode(envelope, validate=True))
     except (UnsealError, binascii.Error):
-        logger.warning("dropped a queued task that does not open under this encryption key")
+        logger.warning("dropped a queued task that opens under no configured encryption key")
         return None
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
 from backend.devstack.embedded import EmbeddedPostgres, create_database_if_missing
-from backend.security.passwords import PasswordService
+from backend.runtime import Runtime
 from backend.services import tenants
 from backend.settings import Settings
 from tests.conftest import bearer
@@ -77,16 +77,20 @@ def arrange(admin_url: str, settings: Settings) -> Settings:
     own = settings.model_copy(update={"database_url": app_url, "migration_database_url": owner_url})
     migrate(own)
     engine = create_engine(owner_url, poolclass=NullPool)
+    # A password owner: nothing is mailed, so the runtime's effects are never used.
+    runtime = Runtime.from_settings(settings)
     with Session(engine) as db:
         tenants.create_tenant(
             db,
-            PasswordService(settings),
+            runtime.effects,
+            runtime.passwords,
             slug="acme",
             name="Acme",
             owner_email="ada@acme.test",
             owner_password=DEFAULT_PASSWORD,
         )
         db.commit()
+    runtime.close()
     engine.dispose()
     return own
 

@@ -41,6 +41,7 @@ from sqlalchemy.orm import Session
 from backend.db.models import (
     AccountTokenPurpose,
     Factor,
+    FactorKind,
     Tenant,
     TenantStatus,
     User,
@@ -52,7 +53,7 @@ from backend.main import create_app
 from backend.security.opaque import new_secret
 from backend.security.principal_cache import PrincipalCache
 from backend.security.sealing import Purpose, Sealer
-from backend.services import account_tokens, invitations, service_accounts
+from backend.services import account_tokens, invitations, mfa_challenges, service_accounts
 from backend.settings import Settings
 from tests.conftest import bearer, builtin_role, token_issuer
 from tests.factories import (
@@ -61,12 +62,15 @@ from tests.factories import (
     FactorFactory,
     InvitationFactory,
     LoginSessionFactory,
+    MfaChallengeFactory,
     RoleFactory,
     ServiceAccountFactory,
     TenantFactory,
     UserFactory,
+    WebauthnChallengeFactory,
 )
 from tests.security.schema_deviations import skipped_checks
+from tests.support.passkeys import SoftAuthenticator, b64
 
 pytestmark = pytest.mark.security
 
@@ -237,8 +241,9 @@ def secrets_for(
 
     The owner's password to log in or to change it, a service account's credentials for
     the client-credentials grant, a client registration's URIs, a live invitation, reset
-    or verification token to use, a TOTP enrolment's current code, and
-    the ids no creation answers: a session of the principal's (a login's answer has no
+    or verification token to use, a TOTP enrolment's current code, a new passkey for a
+    registration challenge, a live mfa_token of a user with a passkey, and the ids no
+    creation answers: a session of the principal's (a login's answer has no
     session id) and a grant to take back. Without them every valid case of these
     operations is refused, which is what the `validation_mismatch` and
     `missing_test_data` warnings count. Everything else stays as generated.
@@ -284,6 +289,29 @@ def secrets_for(
         db.commit()
         return pyotp.TOTP(secret).now()
 
+    rp_id, origins = settings.webauthn_relying_party()
+
+    def new_passkey() -> dict[str, Any]:
+        """A new credential for a registration challenge of the owner's."""
+        challenge = uuid.uuid4().bytes * 2
+        WebauthnChallengeFactory(user=owner, challenge=challenge)
+        db.commit()
+        authenticator = SoftAuthenticator(rp_id=rp_id, origin=origins[0])
+        return authenticator.create(
+            {"challenge": b64(challenge), "user": {"id": b64(owner.id.bytes)}}
+        )
+
+    def passkey_login() -> str:
+        """The mfa_token of a password login of a user with a passkey."""
+        holder = UserFactory(tenant=acme, roles=[member])
+        FactorFactory(
+            user=holder, kind=FactorKind.WEBAUTHN, secret=None, credential_id=uuid.uuid4().bytes
+        )
+        secret = new_secret(mfa_challenges.KIND, owner.tenant_id)
+        MfaChallengeFactory(user=holder, token_hash=secret.digest)
+        db.commit()
+        return secret.value
+
     def factor() -> str:
         """A pending enrolment: a confirmed factor would have the route ask to step up."""
         return str(FactorFactory(user=owner, confirmed_at=None).id)
@@ -320,6 +348,11 @@ def secrets_for(
         return f"Basic {base64.b64encode(pair.encode()).decode()}"
 
     def fill(case: schemathesis.Case) -> None:
+        # A passkey the case before registered would have every later case step up.
+        db.execute(
+            delete(Factor).where(Factor.user_id == owner.id, Factor.kind == FactorKind.WEBAUTHN)
+        )
+        db.commit()
         body = case.body if isinstance(case.body, dict) else {}
         operation_id = case.operation.definition.raw["operationId"]
         if operation_id == "token":
@@ -363,6 +396,10 @@ def secrets_for(
             body["token"] = mailed(AccountTokenPurpose.EMAIL_VERIFICATION, "ev")
         elif operation_id == "me_factors_totp_confirm":
             body["code"] = totp_code()
+        elif operation_id == "me_factors_webauthn_confirm":
+            case.body = new_passkey()
+        elif operation_id == "mfa_webauthn_options_create":
+            body["mfa_token"] = passkey_login()
         elif operation_id == "me_factors_delete":
             case.path_parameters = {"id": factor()}
             db.commit()

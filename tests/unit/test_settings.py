@@ -36,6 +36,39 @@ def test_the_encryption_key_is_never_the_signing_key() -> None:
         Settings(secret_key=SecretStr("s" * 48), encryption_key=SecretStr("s" * 48))
 
 
+def test_retired_encryption_keys_are_read_comma_separated(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("TESSERA_ENCRYPTION_KEY", "e" * 48)
+    monkeypatch.setenv("TESSERA_ENCRYPTION_KEYS_RETIRED", f"{'a' * 40}, {'b' * 40}")
+    settings = Settings(var_dir=tmp_path)
+    assert settings.retired_sealing_secrets() == (b"a" * 40, b"b" * 40)
+    assert Settings(var_dir=tmp_path, encryption_keys_retired=None).retired_sealing_secrets() == ()
+
+
+@pytest.mark.parametrize(
+    ("retired", "message"),
+    [
+        ("short", "at least 32 characters"),
+        ("a" * 40 + ",", "at least 32 characters"),
+        ("e" * 48, "neither TESSERA_ENCRYPTION_KEY nor TESSERA_SECRET_KEY"),
+        ("a" * 40 + "," + "s" * 48, "neither TESSERA_ENCRYPTION_KEY nor TESSERA_SECRET_KEY"),
+    ],
+    ids=["short", "empty-entry", "the-current-key", "the-signing-key"],
+)
+def test_a_retired_key_that_cannot_be_one_is_refused_without_showing_it(
+    monkeypatch: pytest.MonkeyPatch, retired: str, message: str
+) -> None:
+    # From the environment, as deployments set it: the raw strings are the input.
+    monkeypatch.setenv("TESSERA_SECRET_KEY", "s" * 48)
+    monkeypatch.setenv("TESSERA_ENCRYPTION_KEY", "e" * 48)
+    monkeypatch.setenv("TESSERA_ENCRYPTION_KEYS_RETIRED", retired)
+    with pytest.raises(ValidationError, match=message) as refused:
+        Settings()
+    for secret in ("short", "a" * 32, "e" * 32, "s" * 32):
+        assert secret not in str(refused.value)
+
+
 def test_development_keeps_a_separate_encryption_key(tmp_path: Path) -> None:
     settings = Settings(env=Environment.DEVELOPMENT, var_dir=tmp_path)
     assert settings.sealing_secret() == settings.sealing_secret()
@@ -47,6 +80,41 @@ def test_development_keeps_a_separate_encryption_key(tmp_path: Path) -> None:
 def test_public_base_url_is_an_origin(url: str) -> None:
     with pytest.raises(ValidationError, match="public_base_url"):
         Settings(public_base_url=url)
+
+
+def test_passkeys_default_to_the_public_base_urls_host_and_origin() -> None:
+    settings = Settings(public_base_url="https://login.acme.example:8443")
+    assert settings.webauthn_relying_party() == (
+        "login.acme.example",
+        ("https://login.acme.example:8443",),
+    )
+
+
+def test_passkeys_take_their_own_rp_id_and_origins() -> None:
+    settings = Settings(
+        public_base_url="https://login.acme.example",
+        webauthn_rp_id="acme.example",
+        webauthn_origins="https://login.acme.example, https://app.acme.example",
+    )
+    assert settings.webauthn_relying_party() == (
+        "acme.example",
+        ("https://login.acme.example", "https://app.acme.example"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("webauthn_rp_id", "https://acme.example"),
+        ("webauthn_rp_id", "acme.example/"),
+        ("webauthn_origins", "https://a.example/path"),
+        ("webauthn_origins", "https://a.example,"),
+        ("webauthn_origins", ""),
+    ],
+)
+def test_passkey_settings_are_a_domain_and_origins(field: str, value: str) -> None:
+    with pytest.raises(ValidationError, match=field):
+        Settings(**{field: value})
 
 
 def test_short_secret_is_refused() -> None:

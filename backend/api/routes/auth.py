@@ -32,7 +32,15 @@ from backend.observability import metrics
 from backend.runtime import Runtime
 from backend.security.basic_auth import parse_basic
 from backend.security.rate_limit import client_address
-from backend.services import audiences, auth, clients, code_flow, service_accounts, sessions
+from backend.services import (
+    audiences,
+    auth,
+    clients,
+    code_flow,
+    passkeys,
+    service_accounts,
+    sessions,
+)
 
 router = APIRouter(tags=["auth"], route_class=OAuthRoute)
 
@@ -94,7 +102,8 @@ async def issue_token(
 
     A user with a second factor gets 400 `mfa_required` with an `mfa_token` from the
     password grant; `grant_type=urn:tessera:params:oauth:grant-type:mfa` with that
-    `mfa_token` and `otp` (a current code) or `recovery_code` completes the login. The
+    `mfa_token` and `otp` (a current code), `webauthn_assertion` (a passkey's, for the
+    options of POST /mfa/webauthn/options) or `recovery_code` completes the login. The
     token lives five minutes and completes one login; tokens then carry `amr` and `acr`.
     """
     grant_type, refresh_token = form.grant_type, form.refresh_token
@@ -124,8 +133,13 @@ async def issue_token(
                     db, runtime.issuers, refresh_token, requested, form.resource
                 )
         elif grant_type == MFA_GRANT:
-            if not form.mfa_token or not (form.otp or form.recovery_code):
-                raise InvalidRequestError("mfa_token and otp or recovery_code are required")
+            if not form.mfa_token or not (
+                form.otp or form.recovery_code or form.webauthn_assertion
+            ):
+                raise InvalidRequestError(
+                    "mfa_token and otp, webauthn_assertion or recovery_code are required"
+                )
+            assertion = form.webauthn_assertion
             grant = auth.mfa_grant(
                 db,
                 runtime.factor_sealer,
@@ -135,6 +149,9 @@ async def issue_token(
                     mfa_token=form.mfa_token,
                     otp=form.otp,
                     recovery_code=form.recovery_code,
+                    passkey=(
+                        passkeys.Answer(runtime.relying_party, assertion) if assertion else None
+                    ),
                 ),
             )
         elif grant_type == "authorization_code":

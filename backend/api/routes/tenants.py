@@ -36,15 +36,21 @@ TENANTS = Keyset("tenants", (("slug", str),))
     responses={**GUARDED_RESPONSES, **CONFLICT},
 )
 def create_tenant(
-    body: TenantCreate, principal: TenantsWrite, db: DbSession, runtime: AppRuntime
+    body: TenantCreate,
+    principal: TenantsWrite,
+    db: DbSession,
+    runtime: AppRuntime,
+    effects: AppEffects,
 ) -> TenantCreated:
     """Create a tenant with its built-in roles and first owner: with a password (the
-    password policy applies) or invited (`invite: true`; the invitation token is in the
-    response, this once). A taken slug is 409; a malformed one 422 with the rule."""
+    password policy applies) or invited (`invite: true`; the invitation is mailed to the
+    owner, and its token is in the response, this once). A taken slug is 409; a
+    malformed one 422 with the rule."""
     tenants.enter_as_operator(db, principal)
     password = body.owner.password
     created = tenants.create(
         db,
+        effects,
         principal,
         runtime.passwords,
         slug=body.slug,

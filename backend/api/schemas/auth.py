@@ -6,6 +6,7 @@ from pydantic.config import JsonDict
 from backend.api.headers import Credential
 from backend.api.schemas.text import STORABLE
 from backend.domain.clients import MAX_URI_LENGTH
+from backend.domain.passkeys import MAX_CREDENTIAL_JSON
 from backend.domain.policy import MAX_PASSWORD_LENGTH
 from backend.domain.scopes import TOKEN_SCOPE_PATTERN
 from backend.domain.tenants import SLUG_PATTERN
@@ -153,6 +154,18 @@ class TokenRequest(BaseModel):
             minLength=1,
             format="password",
             description="The mfa grant: one of the user's recovery codes, instead of otp",
+        ),
+    ] = None
+    webauthn_assertion: Annotated[
+        str | None,
+        *_string(
+            MAX_CREDENTIAL_JSON,
+            minLength=1,
+            description=(
+                "The mfa grant: a passkey's assertion, the JSON of the PublicKeyCredential "
+                "that navigator.credentials.get() gave for POST /mfa/webauthn/options' "
+                "options, instead of otp"
+            ),
         ),
     ] = None
 

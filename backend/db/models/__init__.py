@@ -6,7 +6,13 @@ from backend.db.models.apis import Api, ApiScope
 from backend.db.models.audit import AuditEvent
 from backend.db.models.authorization_codes import AuthorizationCode
 from backend.db.models.clients import Client
-from backend.db.models.factors import Factor, FactorKind, MfaChallenge, RecoveryCode
+from backend.db.models.factors import (
+    Factor,
+    FactorKind,
+    MfaChallenge,
+    RecoveryCode,
+    WebauthnChallenge,
+)
 from backend.db.models.imports import ImportOutcome, ImportRow
 from backend.db.models.invitations import Invitation
 from backend.db.models.jobs import Job, JobStatus
@@ -46,4 +52,5 @@ __all__ = [
     "TenantStatus",
     "User",
     "UserStatus",
+    "WebauthnChallenge",
 ]

@@ -2,10 +2,20 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, ForeignKeyConstraint, Index, LargeBinary, String, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKeyConstraint,
+    Index,
+    LargeBinary,
+    String,
+    Text,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.db.base import Base, CreatedAtMixin, str_enum
+from backend.domain.passkeys import Ceremony
 
 
 class FactorKind(StrEnum):
@@ -26,6 +36,14 @@ class Factor(CreatedAtMixin, Base):
             ["tenant_id", "user_id"], ["users.tenant_id", "users.id"], ondelete="CASCADE"
         ),
         Index("ix_factors_tenant_id_user_id", "tenant_id", "user_id"),
+        # A credential is registered once in a tenant: an assertion names one factor.
+        Index(
+            "ix_factors_tenant_id_credential_id",
+            "tenant_id",
+            "credential_id",
+            unique=True,
+            postgresql_where=text("credential_id IS NOT NULL"),
+        ),
     )
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
@@ -42,6 +60,15 @@ class Factor(CreatedAtMixin, Base):
     credential_id: Mapped[bytes | None] = mapped_column(LargeBinary)
     public_key: Mapped[bytes | None] = mapped_column(LargeBinary)
     sign_count: Mapped[int | None] = mapped_column(BigInteger)
+    # WebAuthn: how the browser reached the authenticator ("internal usb", a hint for the
+    # next assertion), whether it holds the credential itself (discoverable, as the
+    # browser said at registration; None if it did not say), whether the authenticator
+    # may back the key up or sync it (signed, fixed at registration), and whether it is
+    # backed up now (signed, updated by each assertion).
+    transports: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    discoverable: Mapped[bool | None] = mapped_column(Boolean)
+    backup_eligible: Mapped[bool | None] = mapped_column(Boolean)
+    backed_up: Mapped[bool | None] = mapped_column(Boolean)
     label: Mapped[str] = mapped_column(String(100), default="", server_default="")
     confirmed_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]
@@ -88,3 +115,33 @@ class MfaChallenge(CreatedAtMixin, Base):
     user_agent: Mapped[str] = mapped_column(String(300), default="", server_default="")
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
+    # The browser session this factor steps up (the hosted sign-in asked for more than
+    # the session has, OpenID Connect `acr_values`); None after a password.
+    session_id: Mapped[uuid.UUID | None]
+
+
+class WebauthnChallenge(CreatedAtMixin, Base):
+    """A WebAuthn ceremony's challenge, waiting for the browser's answer.
+
+    Used once: the answer deletes it (services/passkeys.py), so a replay, or two requests
+    racing with one answer, finds it gone. Bound to the user it was issued to, except a
+    passkey sign-in's, issued before anyone is known.
+    """
+
+    __tablename__ = "webauthn_challenges"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["tenant_id", "user_id"], ["users.tenant_id", "users.id"], ondelete="CASCADE"
+        ),
+        Index("ix_webauthn_challenges_tenant_id_challenge", "tenant_id", "challenge", unique=True),
+        Index("ix_webauthn_challenges_tenant_id_user_id", "tenant_id", "user_id"),
+    )
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID | None]
+    ceremony: Mapped[Ceremony] = mapped_column(str_enum(Ceremony, "webauthn_ceremony"))
+    challenge: Mapped[bytes] = mapped_column(LargeBinary(32))
+    # A registration's label for the factor it will make.
+    label: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    expires_at: Mapped[datetime]

@@ -32,6 +32,7 @@ from tests.factories import (
     ServiceAccountFactory,
     TenantFactory,
     UserFactory,
+    WebauthnChallengeFactory,
 )
 
 
@@ -67,6 +68,7 @@ def populate(tenant: Tenant) -> None:
     FactorFactory(user=user)
     RecoveryCodeFactory(user=user)
     MfaChallengeFactory(user=user)
+    WebauthnChallengeFactory(user=user)
     AccountTokenFactory(user=user)
     AuthorizationCodeFactory(user=user)
 
