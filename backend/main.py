@@ -25,6 +25,7 @@ from backend.api.routes import (
     invitations,
     logout,
     me,
+    passkey_sign_in,
     recovery,
     recovery_pages,
     service_accounts,
@@ -108,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(invitations.router)
     app.include_router(invitation_page.router)
     app.include_router(sign_in.router)
+    app.include_router(passkey_sign_in.router)
     app.include_router(logout.router)
     app.include_router(userinfo.router)
     app.include_router(audit.router)

@@ -33,6 +33,7 @@ CONTENT_SECURITY_POLICY = (
     f"default-src 'none'; form-action 'self'; {FRAME_ANCESTORS_NONE}; base-uri 'none'"
 )
 PAGE_HEADERS = {"Content-Security-Policy": CONTENT_SECURITY_POLICY, **NO_STORE}
+SCRIPTS_FROM_SELF = "script-src 'self'"
 
 
 class CsrfError(DomainError):
@@ -47,18 +48,21 @@ def page(
     status: int = 200,
     *,
     redirects_to: str | None = None,
+    scripts: bool = False,
 ) -> HTMLResponse:
     """Render `template` with a fresh CSRF pair: the cookie, and `csrf_token` for the form.
 
     `redirects_to` is a (registered) URI the form's answer redirects to: browsers hold a
-    form's redirects to `form-action` too, so its origin is allowed there."""
+    form's redirects to `form-action` too, so its origin is allowed there. `scripts`
+    allows the page Tessera's own script files (the passkey button's), still no inline
+    script and none from elsewhere."""
     nonce = secrets.token_urlsafe(32)
-    headers = PAGE_HEADERS
+    policy = CONTENT_SECURITY_POLICY
     if redirects_to is not None:
-        policy = CONTENT_SECURITY_POLICY.replace(
-            "form-action 'self'", f"form-action 'self' {_source(redirects_to)}"
-        )
-        headers = {**PAGE_HEADERS, "Content-Security-Policy": policy}
+        policy = policy.replace("form-action 'self'", f"form-action 'self' {_source(redirects_to)}")
+    if scripts:
+        policy = f"{policy}; {SCRIPTS_FROM_SELF}"
+    headers = {**PAGE_HEADERS, "Content-Security-Policy": policy}
     response = _templates.TemplateResponse(
         request,
         template,

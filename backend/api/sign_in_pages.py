@@ -3,6 +3,8 @@ carries the authorization request's parameters in hidden fields, names the tenan
 allows its form's redirect to the client; and the request's acceptance, which refuses an
 untrusted client with a page and anything else with a redirect to it."""
 
+import json
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import Request
@@ -15,7 +17,16 @@ from backend.domain import code_flow as rules
 from backend.domain.assurance import PASSWORD, satisfies
 from backend.domain.code_flow import AuthorizeError, RedirectionError
 from backend.runtime import Runtime
-from backend.services import browser_sessions, code_flow, enrolment, factors, tenants
+from backend.security.passkeys import Options
+from backend.services import (
+    auth,
+    browser_sessions,
+    code_flow,
+    enrolment,
+    factors,
+    passkey_sign_in,
+    tenants,
+)
 from backend.services.code_flow import AuthorizationRequest, AuthorizeParams
 from backend.services.factors import LoginStep
 
@@ -68,9 +79,13 @@ def factor_page(
     mfa_token: str,
     error: str | None = None,
     status: int = 200,
+    *,
+    passkey: Options | None = None,
 ) -> Response:
-    """The second-factor step, carrying the challenge the password step left."""
-    fields = {"mfa_token": mfa_token}
+    """The second-factor step, carrying the challenge the password step left; with the
+    user's passkeys' assertion options (services/passkeys.second_factor_options), a
+    "Use a passkey" button too."""
+    fields = {"mfa_token": mfa_token, "passkey_options": _json(passkey)}
     return step_page(request, db, runtime, query, SECOND_FACTOR, fields, error, status)
 
 
@@ -136,8 +151,20 @@ def password_page(
     error: str | None = None,
     status: int = 200,
 ) -> Response:
-    """The sign-in form, with the tenant's name when the request names a tenant."""
-    return step_page(request, db, runtime, query, SIGN_IN, {"email": email}, error, status)
+    """The sign-in form, with the tenant's name when the request names a tenant, and a
+    "Sign in with a passkey" button when that tenant allows it."""
+    passkey = (
+        passkey_sign_in.options(db, runtime.relying_party, query.tenant, datetime.now(UTC))
+        if query.tenant
+        else None
+    )
+    fields = {"email": email, "passkey_options": _json(passkey)}
+    return step_page(request, db, runtime, query, SIGN_IN, fields, error, status)
+
+
+def _json(options: Options | None) -> str | None:
+    """Options for the page's script, in a data attribute (autoescaped there)."""
+    return None if options is None else json.dumps(options, separators=(",", ":"))
 
 
 def step_page(
@@ -166,7 +193,11 @@ def step_page(
     # Checked to be registered (`_accept`) before any step is shown; every step's form
     # may end in a redirect there, which form-action must allow.
     target = query.redirect_uri
-    return page(request, key, template, context, status=status, redirects_to=target)
+    # Only a page with a passkey button runs a script (api/static/passkeys.js).
+    scripts = bool(fields.get("passkey_options"))
+    return page(
+        request, key, template, context, status=status, redirects_to=target, scripts=scripts
+    )
 
 
 def carried(query: AuthorizeQuery) -> dict[str, str]:
@@ -181,3 +212,45 @@ def continue_fields(query: AuthorizeQuery) -> dict[str, str]:
 
 def params_of(query: AuthorizeQuery) -> AuthorizeParams:
     return AuthorizeParams(**{name: getattr(query, name) for name in AuthorizeParams.__slots__})
+
+
+def send_code(
+    db: Session, accepted: AuthorizationRequest, session: browser_sessions.BrowserSession
+) -> Response:
+    """The redirect with a code for the session's user, carrying how it authenticated."""
+    location = code_flow.issue_code(
+        db,
+        accepted,
+        tenant_id=session.tenant_id,
+        user_id=session.user_id,
+        auth_time=session.auth_time,
+        amr=session.amr,
+        now=datetime.now(UTC),
+    )
+    return RedirectResponse(location, status_code=303)
+
+
+def signed_in(
+    request: Request,
+    db: Session,
+    runtime: Runtime,
+    accepted: AuthorizationRequest,
+    verified: auth.VerifiedLogin,
+    amr: str,
+) -> Response:
+    """Every step passed: start the browser session, set its cookie, send the code."""
+    signed = start_session(request, db, runtime, verified, amr)
+    return with_cookie(request, send_code(db, accepted, signed.session), signed)
+
+
+def start_session(
+    request: Request, db: Session, runtime: Runtime, verified: auth.VerifiedLogin, amr: str
+) -> browser_sessions.SignedIn:
+    """A new browser session for a sign-in whose steps proved `amr`."""
+    return browser_sessions.start(
+        db,
+        runtime.issuers.refresh,
+        verified,
+        amr=amr,
+        user_agent=request.headers.get("user-agent", ""),
+    )

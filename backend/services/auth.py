@@ -9,10 +9,9 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from backend.domain.assurance import PASSWORD
-from backend.domain.code_flow import OIDC_SCOPES
 from backend.domain.errors import InvalidGrantError, InvalidScopeError, LoginFailedError
 from backend.domain.policy import TenantPolicy
-from backend.domain.scopes import Scope, format_scopes
+from backend.domain.scopes import OIDC_SCOPES, Scope, format_scopes
 from backend.domain.standing import may_act
 from backend.domain.token_lifetime import Carried, carried
 from backend.security.id_tokens import IdTokenSigner
@@ -104,7 +103,7 @@ def verify_login(db: Session, passwords: PasswordService, login: PasswordLogin) 
     tenant_id, user_id, subject = found.tenant_id, found.user_id, found.subject
     if user_id is None or subject is None:
         target = f"email:{login.email}"[:_TARGET_LENGTH]
-        raise _login_failed(db, tenant_id, target, "unknown_user", BAD_CREDENTIALS)
+        raise login_failed(db, tenant_id, target, "unknown_user", BAD_CREDENTIALS)
     now = datetime.now(UTC)
     outcome = lockout.check(
         db,
@@ -118,10 +117,10 @@ def verify_login(db: Session, passwords: PasswordService, login: PasswordLogin) 
     # Locked or wrong, the same answer: saying "locked" would tell a guesser either that
     # this guess was right or (said to everyone) that the account exists.
     if outcome is not lockout.Check.PASSED:
-        raise _login_failed(db, tenant_id, f"user:{user_id}", outcome.value, BAD_CREDENTIALS)
+        raise login_failed(db, tenant_id, f"user:{user_id}", outcome.value, BAD_CREDENTIALS)
     refusal = may_act(subject.user_status, subject.tenant_status)
     if refusal is not None:
-        raise _login_failed(db, tenant_id, f"user:{user_id}", refusal.value, refusal.message)
+        raise login_failed(db, tenant_id, f"user:{user_id}", refusal.value, refusal.message)
     return VerifiedLogin(tenant_id, user_id, subject, checked.new_hash, now)
 
 
@@ -360,7 +359,7 @@ _LOGIN_WRITES = text(
 )
 
 
-def _login_failed(
+def login_failed(
     db: Session, tenant_id: uuid.UUID, target: str, reason: str, description: str
 ) -> LoginFailedError:
     """Audit a failed password login; the error returned keeps the event (and any

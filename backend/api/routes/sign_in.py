@@ -9,7 +9,7 @@ Signing in is a sequence of steps. The first is the password (`auth.verify_login
 same checks, lockout and timing as the password grant) or a live browser session. What
 follows is `factors.next_step`'s to say, with the request's `acr_values`: the user's
 second factor (`/authorize/second-factor`, the same check as the mfa grant); enrolling
-one where the tenant requires it (`/authorize/enrol`); or nothing. Then `_signed_in`
+one where the tenant requires it (`/authorize/enrol`); or nothing. Then `pages.signed_in`
 starts the browser session and sends the code, which carries the methods (`amr`) of the
 steps passed. A session asked for more than it proved is stepped up, not replaced.
 """
@@ -27,7 +27,12 @@ from backend.api import sign_in_pages as pages
 from backend.api.deps import AppRuntime, DbSession
 from backend.api.hosted import CsrfError, check_csrf
 from backend.api.routes.auth import limit_token_requests
-from backend.api.schemas.sign_in import AuthorizeQuery, EnrolForm, SecondFactorForm, SignInForm
+from backend.api.schemas.sign_in import (
+    AuthorizeQuery,
+    EnrolForm,
+    SecondFactorForm,
+    SignInForm,
+)
 from backend.domain.assurance import MFA, OTP, PASSWORD, satisfies
 from backend.domain.code_flow import AuthorizeError, Prompt
 from backend.domain.errors import (
@@ -42,10 +47,10 @@ from backend.runtime import Runtime
 from backend.services import (
     auth,
     browser_sessions,
-    code_flow,
     enrolment,
     factors,
     mfa_challenges,
+    passkeys,
     subjects,
 )
 from backend.services.code_flow import AuthorizationRequest
@@ -106,7 +111,7 @@ def _from_session(
     a factor the user has not enrolled: then the step that gets there, on this session."""
     upcoming = factors.next_step(db, session.tenant_id, session.user_id, now)
     if satisfies(session.amr.split(), accepted.acr) and upcoming.step is not LoginStep.ENROL_FIRST:
-        return _send_code(db, accepted, session)
+        return pages.send_code(db, accepted, session)
     if accepted.prompt is Prompt.NONE:
         error = AuthorizeError("interaction_required", "the sign-in needs the user's second factor")
         return RedirectResponse(accepted.error_redirect(error), status_code=303)
@@ -210,7 +215,12 @@ def _further(
             session_id=session.id if session is not None else None,
         )
         if not enrol:
-            return pages.factor_page(request, db, runtime, query, challenge.mfa_token)
+            passkey = passkeys.second_factor_options(
+                db, runtime.relying_party, tenant_id, user_id, datetime.now(UTC)
+            )
+            return pages.factor_page(
+                request, db, runtime, query, challenge.mfa_token, passkey=passkey
+            )
         started = enrolment.start_totp(
             db, runtime.factor_sealer, _as_user(tenant_id, user_id), "authenticator app"
         )
@@ -222,7 +232,7 @@ def _further(
             UNMET, "this sign-in needs a second factor the user has not enrolled"
         )
         return RedirectResponse(accepted.error_redirect(error), status_code=303)
-    return _signed_in(request, db, runtime, accepted, verified, PASSWORD)
+    return pages.signed_in(request, db, runtime, accepted, verified, PASSWORD)
 
 
 @router.post("/authorize/second-factor", response_class=HTMLResponse)
@@ -246,6 +256,7 @@ def second_factor(
     found = _challenge_of(request, db, runtime, form, again, now)
     if isinstance(found, Response):
         return found
+    assertion = form.webauthn_assertion
     try:
         proved = factors.verify(
             db,
@@ -254,12 +265,17 @@ def second_factor(
             found.user,
             otp=form.otp or None,
             recovery_code=form.recovery_code or None,
+            passkey=passkeys.Answer(runtime.relying_party, assertion) if assertion else None,
             now=now,
         )
     except InvalidGrantError as exc:
-        # Kept: the unit of work commits the counted failure with this answer.
+        # Kept: the unit of work commits the counted failure with this answer. A passkey
+        # button gets a new challenge: the one it had is used, right or wrong.
+        passkey = passkeys.second_factor_options(
+            db, runtime.relying_party, found.user.tenant_id, found.user.id, now
+        )
         return pages.factor_page(
-            request, db, runtime, form, form.mfa_token, exc.description, status=400
+            request, db, runtime, form, form.mfa_token, exc.description, 400, passkey=passkey
         )
     return _passed(request, db, runtime, form, accepted, found, " ".join((PASSWORD, *proved)), now)
 
@@ -362,7 +378,7 @@ def _passed(
     signed: browser_sessions.SignedIn | None = None
     if found.challenge.session_id is None:
         verified = auth.VerifiedLogin(tenant_id, user_id, subject, None, now)
-        signed = _start(request, db, runtime, verified, amr)
+        signed = pages.start_session(request, db, runtime, verified, amr)
         session: browser_sessions.BrowserSession | None = signed.session
     else:
         current = browser_sessions.current(db, request.cookies.get(browser_sessions.COOKIE), now)
@@ -374,54 +390,13 @@ def _passed(
         )
     response: Response
     if recovery_codes is None:
-        response = _send_code(db, accepted, session)
+        response = pages.send_code(db, accepted, session)
     else:
         fields = {"recovery_codes": recovery_codes, "continue_fields": pages.continue_fields(form)}
         response = pages.step_page(
             request, db, runtime, form, pages.RECOVERY_CODES, fields, None, 200
         )
     return pages.with_cookie(request, response, signed) if signed is not None else response
-
-
-def _send_code(
-    db: Session, accepted: AuthorizationRequest, session: browser_sessions.BrowserSession
-) -> Response:
-    """The redirect with a code for the session's user, carrying how it authenticated."""
-    location = code_flow.issue_code(
-        db,
-        accepted,
-        tenant_id=session.tenant_id,
-        user_id=session.user_id,
-        auth_time=session.auth_time,
-        amr=session.amr,
-        now=datetime.now(UTC),
-    )
-    return RedirectResponse(location, status_code=303)
-
-
-def _signed_in(
-    request: Request,
-    db: Session,
-    runtime: Runtime,
-    accepted: AuthorizationRequest,
-    verified: auth.VerifiedLogin,
-    amr: str,
-) -> Response:
-    """Every step passed: start the browser session, set its cookie, send the code."""
-    signed = _start(request, db, runtime, verified, amr)
-    return pages.with_cookie(request, _send_code(db, accepted, signed.session), signed)
-
-
-def _start(
-    request: Request, db: Session, runtime: Runtime, verified: auth.VerifiedLogin, amr: str
-) -> browser_sessions.SignedIn:
-    return browser_sessions.start(
-        db,
-        runtime.issuers.refresh,
-        verified,
-        amr=amr,
-        user_agent=request.headers.get("user-agent", ""),
-    )
 
 
 def _as_user(tenant_id: uuid.UUID, user_id: uuid.UUID) -> Principal:

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from backend.api.hosted import CSRF_FIELD
 from backend.api.schemas.text import Text
 from backend.domain.clients import MAX_URI_LENGTH
+from backend.domain.passkeys import MAX_CREDENTIAL_JSON
 from backend.domain.policy import MAX_PASSWORD_LENGTH
 
 _Short = Annotated[Text | None, Field(max_length=500)]
@@ -64,11 +65,21 @@ class LogoutForm(LogoutQuery):
 
 class SecondFactorForm(AuthorizeQuery):
     """The hosted sign-in's second step: the request's parameters again, the challenge
-    the password step made, and a TOTP code or a recovery code."""
+    the password step made, and a TOTP code, a passkey's assertion (the page's script
+    puts it there) or a recovery code."""
 
     mfa_token: Annotated[Text, Field(max_length=200)] = ""
     otp: Annotated[Text, Field(max_length=6)] = ""
+    webauthn_assertion: Annotated[Text, Field(max_length=MAX_CREDENTIAL_JSON)] = ""
     recovery_code: Annotated[Text, Field(max_length=40)] = ""
+    csrf_token: Annotated[Text | None, Field(alias=CSRF_FIELD, max_length=200)] = None
+
+
+class PasskeySignInForm(AuthorizeQuery):
+    """Signing in with a passkey alone (the tenant's `passkey_login`): the request's
+    parameters again and the passkey's assertion, which the page's script puts there."""
+
+    webauthn_assertion: Annotated[Text, Field(max_length=MAX_CREDENTIAL_JSON)] = ""
     csrf_token: Annotated[Text | None, Field(alias=CSRF_FIELD, max_length=200)] = None
 
 
