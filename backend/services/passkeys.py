@@ -40,7 +40,6 @@ class Taken:
     """A challenge an answer used up."""
 
     challenge: bytes
-    user_id: uuid.UUID | None
     label: str
 
 
@@ -99,7 +98,7 @@ def take(
     ).one_or_none()
     if row is None or row.expires_at <= now:
         raise CredentialError("the challenge is unknown, used or expired: start again")
-    return Taken(challenge=challenge, user_id=user_id, label=row.label)
+    return Taken(challenge=challenge, label=row.label)
 
 
 def _bound(user_id: uuid.UUID | None) -> ColumnElement[bool]:
