@@ -18,14 +18,8 @@ from enum import StrEnum
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from backend.domain.errors import DomainError
+from backend.domain.scopes import OIDC_SCOPES
 
-# OpenID Connect's scopes: they ask for an id_token, claims and a refresh token, not
-# for access to an API, so they are not in the catalogue.
-OPENID = "openid"
-PROFILE = "profile"
-EMAIL = "email"
-OFFLINE_ACCESS = "offline_access"
-OIDC_SCOPES = frozenset({OPENID, PROFILE, EMAIL, OFFLINE_ACCESS})
 # The claims every id_token carries (security/id_tokens.py); email and name by scope.
 ID_TOKEN_CLAIMS = (
     "iss",

@@ -1,4 +1,5 @@
-"""The scope catalogue: every permission Tessera knows, as `resource:action` strings.
+"""The scope catalogue: every permission Tessera knows, as `resource:action` strings,
+and the other scope names a token request may carry (OpenID Connect's).
 
 This enum is the single source for the OpenAPI OAuth2 scheme, the route guards and
 role validation. Tenant scopes can be granted in any tenant; platform scopes only in
@@ -75,20 +76,41 @@ READ_SCOPES: frozenset[Scope] = frozenset(
     s for s in TENANT_SCOPES if s.value.endswith(":read") or s is Scope.ME
 )
 
+# OpenID Connect's scopes: they ask for an id_token, claims and a refresh token, not
+# for access to an API, so they are not in the catalogue; the code flow grants them.
+OPENID = "openid"
+PROFILE = "profile"
+EMAIL = "email"
+OFFLINE_ACCESS = "offline_access"
+OIDC_SCOPES = frozenset({OPENID, PROFILE, EMAIL, OFFLINE_ACCESS})
+
 
 # A scope name as a request may give it: a catalogue name, or `resource:action` as every
 # product scope is (domain/apis.py). Whether one is registered is the token grant's
 # question (services/audiences.py): this is only the shape.
 _SCOPE_NAME = re.compile(SCOPE_NAME_PATTERN)
-_SHAPE = "(?:{names}|{shape})".format(
-    names="|".join(re.escape(s) for s in Scope if not _SCOPE_NAME.match(s)),
-    shape=SCOPE_NAME_PATTERN.removeprefix("^").removesuffix("$"),
-)
+_RESOURCE_ACTION = SCOPE_NAME_PATTERN.removeprefix("^").removesuffix("$")
+
+
+def _one_of(names: list[str]) -> str:
+    """The names given, or `resource:action`, as one regular expression."""
+    return "(?:{})".format("|".join([*(re.escape(n) for n in names), _RESOURCE_ACTION]))
+
+
+# Catalogue names that are not `resource:action` (`me`).
+_NAMED = [s.value for s in Scope if not _SCOPE_NAME.match(s)]
+_SHAPE = _one_of(_NAMED)
 # One scope name of that shape, for OpenAPI (a role's scopes); at most MAX_SCOPE_LENGTH.
 SCOPE_PATTERN = f"^{_SHAPE}$"
-# What parse_scopes accepts, as a regular expression for OpenAPI (the `scope` field of
-# POST /token): names of that shape separated by whitespace, which may also surround them.
-SCOPE_LIST_PATTERN = rf"^\s*(?:(?=\S{{1,{MAX_SCOPE_LENGTH}}}(?:\s|$)){_SHAPE}(?:\s+|$))*$"
+# What the `scope` of POST /token accepts, as a regular expression for OpenAPI: names of
+# that shape, and OpenID Connect's, separated by whitespace, which may also surround them.
+# Every grant sets OpenID Connect's names aside (RequestedScopes) and parses the rest
+# with parse_scopes: a refresh of a code-flow session repeats them, as Authlib does, and
+# keeps those the session had.
+TOKEN_SCOPE_PATTERN = (
+    rf"^\s*(?:(?=\S{{1,{MAX_SCOPE_LENGTH}}}(?:\s|$))"
+    rf"{_one_of([*_NAMED, *sorted(OIDC_SCOPES)])}(?:\s+|$))*$"
+)
 
 
 def parse_scopes(raw: str | None) -> frozenset[str]:

@@ -9,10 +9,9 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from backend.domain.assurance import PASSWORD
-from backend.domain.code_flow import OIDC_SCOPES
 from backend.domain.errors import InvalidGrantError, InvalidScopeError, LoginFailedError
 from backend.domain.policy import TenantPolicy
-from backend.domain.scopes import Scope, format_scopes
+from backend.domain.scopes import OIDC_SCOPES, Scope, format_scopes
 from backend.domain.standing import may_act
 from backend.domain.token_lifetime import Carried, carried
 from backend.security.id_tokens import IdTokenSigner

@@ -29,7 +29,14 @@ from backend.domain.errors import (
     InvalidTargetError,
     UnknownScopeError,
 )
-from backend.domain.scopes import format_scopes, parse_scopes
+from backend.domain.scopes import (
+    EMAIL,
+    OFFLINE_ACCESS,
+    OPENID,
+    PROFILE,
+    format_scopes,
+    parse_scopes,
+)
 from backend.domain.standing import may_act
 from backend.domain.token_lifetime import carried
 from backend.security.opaque import new_secret
@@ -135,7 +142,7 @@ def check_request(
         parse_scopes(" ".join(scopes.api))
     except UnknownScopeError as exc:
         raise AuthorizeError("invalid_scope", str(exc)) from None
-    if rules.OPENID in scopes.oidc and not oidc:
+    if OPENID in scopes.oidc and not oidc:
         raise AuthorizeError(
             "invalid_scope", "OpenID Connect needs TESSERA_JWT_ALGORITHM EdDSA or RS256"
         )
@@ -259,7 +266,7 @@ def code_grant(
     scope = " ".join(filter(None, [format_scopes(granted.scopes), *sorted(requested.oidc)]))
     amr = tuple(code.amr.split())
     refresh_token = None
-    if rules.OFFLINE_ACCESS in requested.oidc and (
+    if OFFLINE_ACCESS in requested.oidc and (
         GrantType.REFRESH_TOKEN.value in exchange.client.grant_types
     ):
         refresh_token, params = sessions.start_session(
@@ -287,7 +294,7 @@ def code_grant(
         amr=amr,
     )
     id_token = None
-    if rules.OPENID in requested.oidc:
+    if OPENID in requested.oidc:
         id_token = issuers.id_tokens.sign(
             user_id=code.user_id,
             tenant_id=code.tenant_id,
@@ -360,9 +367,9 @@ def user_claims(
     enter_tenant(db, tenant_id)
     user = db.get_one(User, (tenant_id, user_id))
     claims: dict[str, object] = {}
-    if rules.EMAIL in scopes:
+    if EMAIL in scopes:
         claims["email"] = user.email
         claims["email_verified"] = user.email_verified_at is not None
-    if rules.PROFILE in scopes:
+    if PROFILE in scopes:
         claims["name"] = user.full_name
     return claims

@@ -47,9 +47,8 @@ from backend.db.models import (
     User,
     UserStatus,
 )
-from backend.domain.code_flow import OIDC_SCOPES
 from backend.domain.policy import MIN_PASSWORD_LENGTH_FLOOR
-from backend.domain.scopes import PLATFORM_SCOPES, TENANT_SCOPES, Scope
+from backend.domain.scopes import OIDC_SCOPES, PLATFORM_SCOPES, TENANT_SCOPES, Scope
 from backend.main import create_app
 from backend.security.opaque import new_secret
 from backend.security.principal_cache import PrincipalCache

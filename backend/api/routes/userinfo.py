@@ -7,8 +7,8 @@ from fastapi import APIRouter, Depends, Request, Security
 from backend.api.deps import DbSession, current_principal, oauth2_scheme, runtime_of
 from backend.api.schemas.errors import GUARDED_RESPONSES
 from backend.api.schemas.wellknown import UserInfo
-from backend.domain.code_flow import OIDC_SCOPES, OPENID
 from backend.domain.errors import InsufficientScopeError
+from backend.domain.scopes import OIDC_SCOPES, OPENID
 from backend.services import code_flow
 from backend.services.principals import Principal
 

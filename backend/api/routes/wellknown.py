@@ -7,8 +7,9 @@ from backend.api.schemas.auth import GRANT_TYPES
 from backend.api.schemas.errors import ErrorBody
 from backend.api.schemas.wellknown import AuthorizationServerMetadata, Jwks, OpenIdConfiguration
 from backend.domain.assurance import ACR_VALUES
-from backend.domain.code_flow import ID_TOKEN_CLAIMS, OIDC_SCOPES, S256, Prompt
+from backend.domain.code_flow import ID_TOKEN_CLAIMS, S256, Prompt
 from backend.domain.errors import NotFoundError
+from backend.domain.scopes import OIDC_SCOPES
 from backend.services import apis
 
 router = APIRouter(tags=["discovery"])

@@ -8,7 +8,7 @@ from backend.api.schemas.text import STORABLE
 from backend.domain.clients import MAX_URI_LENGTH
 from backend.domain.passkeys import MAX_CREDENTIAL_JSON
 from backend.domain.policy import MAX_PASSWORD_LENGTH
-from backend.domain.scopes import SCOPE_LIST_PATTERN
+from backend.domain.scopes import TOKEN_SCOPE_PATTERN
 from backend.domain.tenants import SLUG_PATTERN
 
 MFA_GRANT = "urn:tessera:params:oauth:grant-type:mfa"
@@ -77,9 +77,11 @@ class TokenRequest(BaseModel):
         str | None,
         *_string(
             _NAME,
-            pattern=SCOPE_LIST_PATTERN,
+            pattern=TOKEN_SCOPE_PATTERN,
             description="Space-separated scopes of the token's API; none asks for all of "
-            "yours that it has",
+            "yours that it has. OpenID Connect's (`openid profile email offline_access`) are "
+            "accepted and set aside: the code flow grants them, and a refresh keeps the "
+            "session's",
         ),
     ] = None
     # A list so that a request giving it twice is seen (and refused: invalid_target).
