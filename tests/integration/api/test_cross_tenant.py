@@ -64,6 +64,8 @@ PUBLIC = {
     ("POST", "/password-resets"),
     ("POST", "/password-resets/confirm"),
     ("POST", "/email-verifications/confirm"),
+    # Unauthenticated: the mfa_token names its tenant and user (test_passkeys.py).
+    ("POST", "/mfa/webauthn/options"),
 }
 SELF = {("GET", "/me"), ("GET", "/me/sessions"), ("GET", "/me/factors")}
 # Routes that change only the principal's own account and take no id.
@@ -72,6 +74,8 @@ SELF_WRITES = {
     ("POST", "/me/email-verification"),
     ("POST", "/me/factors/totp"),
     ("POST", "/me/factors/totp/confirm"),
+    ("POST", "/me/factors/webauthn"),
+    ("POST", "/me/factors/webauthn/confirm"),
     ("POST", "/me/factors/recovery-codes"),
 }
 # Platform routes are not tenant-scoped: only the platform tenant's operators may call
