@@ -34,6 +34,10 @@ _PROJECTS_DEFAULT_PORT = "8001"
 _PROJECTS_API_FILE = PROJECT_ROOT / "examples" / "projects" / "api.toml"
 # Where `tessera ensure-projects-demo` leaves the feed account's credentials (0600).
 _PROJECTS_CREDENTIALS = "projects-feed.env"
+# The client the example's /docs signs in as (examples/projects/settings.py), declared
+# in this file under var/ for `tessera clients apply`.
+_PROJECTS_DOCS_CLIENT_ID = "projects-docs"
+_PROJECTS_DOCS_CLIENT_FILE = "projects-docs-client.toml"
 _POLL_SECONDS = 0.2
 _SMTP_DEFAULT_PORT = "1025"
 
@@ -51,6 +55,23 @@ def main() -> None:
     sys.exit(code)
 
 
+def docs_client_manifest(projects_port: str, resource: str) -> str:
+    """The public client the example's Swagger UI signs in as, for `clients apply`: the
+    code flow with PKCE back to its /docs/oauth2-redirect, its token exchange a CORS
+    request from its origin, its tokens for the example's API only."""
+    origin = f"http://127.0.0.1:{projects_port}"
+    return (
+        "[[client]]\n"
+        f'client_id = "{_PROJECTS_DOCS_CLIENT_ID}"\n'
+        'name = "Projects API docs (make run)"\n'
+        'type = "public"\n'
+        f'redirect_uris = ["{origin}/docs/oauth2-redirect"]\n'
+        f'allowed_origins = ["{origin}"]\n'
+        'grant_types = ["authorization_code"]\n'
+        f'resources = ["{resource}"]\n'
+    )
+
+
 def _run(stack: ExitStack, var_dir: Path, signals: StopSignals) -> int:
     # A file left by a run that could not clean up (SIGKILL) names servers long gone.
     devstack_env.withdraw(var_dir)
@@ -59,6 +80,7 @@ def _run(stack: ExitStack, var_dir: Path, signals: StopSignals) -> int:
     setup = {"migrations": [sys.executable, "-m", "alembic", "upgrade", "head"]}
     demo_tenant = [sys.executable, "-m", "backend.cli", "ensure-demo-tenant"]
     projects = bool(os.environ.get("PROJECTS_DATABASE_URL"))
+    projects_port = os.environ.get("PROJECTS_PORT", _PROJECTS_DEFAULT_PORT)
     credentials = var_dir / _PROJECTS_CREDENTIALS
     if projects:
         setup["projects migrations"] = [
@@ -77,6 +99,12 @@ def _run(stack: ExitStack, var_dir: Path, signals: StopSignals) -> int:
         # The demo tenant's editor role carries the API's scopes once it is registered.
         (api,) = parse_manifest(_PROJECTS_API_FILE.read_text(encoding="utf-8"))
         demo_tenant += ["--editor-of", api.identifier]
+        # /docs' Authorize signs in as this client, for the API's tokens.
+        docs_client = var_dir / _PROJECTS_DOCS_CLIENT_FILE
+        docs_client.write_text(docs_client_manifest(projects_port, api.identifier), "utf-8")
+        setup["projects docs client"] = [
+            sys.executable, "-m", "backend.cli", "clients", "apply", str(docs_client),
+        ]  # fmt: skip
     setup["demo tenant"] = demo_tenant
     for step, argv in setup.items():
         if _stop_requested(signals):
@@ -96,7 +124,6 @@ def _run(stack: ExitStack, var_dir: Path, signals: StopSignals) -> int:
         credentials.unlink()
     children = stack.enter_context(ProcessGroup())
     port = os.environ.get("TESSERA_PORT", "8000")
-    projects_port = os.environ.get("PROJECTS_PORT", _PROJECTS_DEFAULT_PORT)
     # Browser sign-in's id_tokens need an asymmetric key (a development one is made under
     # var/), and OpenID clients check that the issuer is the URL they discovered it at.
     os.environ.setdefault("TESSERA_JWT_ALGORITHM", "EdDSA")

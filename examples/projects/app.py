@@ -81,7 +81,13 @@ def create_app(settings: ProjectsSettings | None = None) -> FastAPI:
             await run_in_threadpool(guard.close)
             engine.dispose()
 
-    app = FastAPI(title="Projects (a Tessera example)", lifespan=lifespan)
+    app = FastAPI(
+        title="Projects (a Tessera example)",
+        lifespan=lifespan,
+        # /docs' Authorize: the code flow with PKCE on Tessera's sign-in page, as the
+        # public client registered for these docs (make run registers it).
+        swagger_ui_init_oauth=guard.swagger_ui_init_oauth(settings.docs_client_id),
+    )
     # For wrappers of this app (the bench's): the pool and the guard it serves with.
     app.state.engine = engine
     app.state.guard = guard

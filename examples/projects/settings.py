@@ -8,6 +8,7 @@ from pathlib import Path
 API_FILE = Path(__file__).with_name("api.toml")
 _ISSUER = "http://127.0.0.1:8000"
 _DISCOVERY_WAIT_SECONDS = 30.0
+_DOCS_CLIENT_ID = "projects-docs"
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +26,9 @@ class ProjectsSettings:
     client_secret: str | None = None
     # How long start-up waits for Tessera's metadata (Tessera may start alongside).
     discovery_wait_seconds: float = _DISCOVERY_WAIT_SECONDS
+    # The public client /docs signs in as: registered with this service's
+    # /docs/oauth2-redirect and origin.
+    docs_client_id: str = _DOCS_CLIENT_ID
 
     @classmethod
     def from_environ(cls) -> "ProjectsSettings":
@@ -39,6 +43,7 @@ class ProjectsSettings:
             discovery_wait_seconds=float(
                 env.get("PROJECTS_DISCOVERY_WAIT_SECONDS", _DISCOVERY_WAIT_SECONDS)
             ),
+            docs_client_id=env.get("PROJECTS_DOCS_CLIENT_ID") or _DOCS_CLIENT_ID,
         )
 
 

@@ -1,6 +1,10 @@
 """examples/projects: the CRUD, tenants kept apart by the database, the kit's refusals."""
 
 import json
+import os
+import subprocess
+import sys
+import threading
 import uuid
 
 import pytest
@@ -8,18 +12,21 @@ from alembic import command
 from alembic.config import Config
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
+from tessera_fastapi.testing import StandInIssuer
 
 from backend.domain.api_manifest import parse_manifest
 from examples.projects.settings import API_FILE, ApiDeclaration, ProjectsSettings
-from tests.examples.conftest import StandInIssuer
+from tests.support.concurrency import all_at_once
+from tests.support.database import drop_database, recreate_database
 from tests.support.projects import PROJECT_DIR
 
 READ_WRITE = "projects:read projects:write"
 
 
 def auth(issuer: StandInIssuer, tenant_id: uuid.UUID, scope: str = READ_WRITE) -> dict[str, str]:
-    return {"Authorization": f"Bearer {issuer.token(tenant_id, scope)}"}
+    return {"Authorization": f"Bearer {issuer.token(tid=str(tenant_id), scope=scope)}"}
 
 
 def test_create_list_get_rename_delete(service: TestClient, issuer: StandInIssuer) -> None:
@@ -157,7 +164,7 @@ def test_no_valid_token_is_401(service: TestClient, headers: dict[str, str]) -> 
 
 
 def test_a_token_for_another_audience_is_401(service: TestClient, issuer: StandInIssuer) -> None:
-    token = issuer.token(uuid.uuid4(), READ_WRITE, aud="http://127.0.0.1:8000")
+    token = issuer.token(scope=READ_WRITE, aud="http://127.0.0.1:8000")
     response = service.get("/projects", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 401
 
@@ -205,9 +212,15 @@ def test_bad_input_is_4xx(service: TestClient, issuer: StandInIssuer) -> None:
 
 def test_openapi_offers_tesseras_login_with_the_apis_scopes(service: TestClient) -> None:
     schemes = service.get("/openapi.json").json()["components"]["securitySchemes"]
-    flow = schemes["Tessera"]["flows"]["password"]
+    flow = schemes["Tessera"]["flows"]["authorizationCode"]
+    assert flow["authorizationUrl"].endswith("/authorize")
     assert flow["tokenUrl"].endswith("/token")
     assert set(flow["scopes"]) == {"projects:read", "projects:write"}
+    # Authorize signs in as the docs' client with PKCE, asking for a token for this API.
+    docs = service.get("/docs").text
+    assert '"clientId": "projects-docs"' in docs
+    assert '"usePkceWithAuthorizationCodeGrant": true' in docs
+    assert f'"resource": "{ApiDeclaration.load().identifier}"' in docs
 
 
 def test_the_migrations_go_down_and_up_again(projects_settings: ProjectsSettings) -> None:
@@ -233,3 +246,54 @@ def test_api_toml_is_a_manifest_tessera_apis_apply_accepts() -> None:
     assert spec.identifier == declared.identifier == "https://api.example.com/projects"
     assert spec.scopes == declared.scopes
     assert set(spec.scopes) == {"projects:read", "projects:write"}
+
+
+def test_migrations_racing_on_two_databases_make_their_new_role_once(
+    admin_database_url: str,
+) -> None:
+    """Roles are cluster-wide: two databases migrated at once (two processes) both create
+    the service's role; one does, the other finds it, and it logs in with its password."""
+    role = f"projects_app_{uuid.uuid4().hex[:8]}"
+    password = "it's a 'quoted' secret"
+    admin = make_url(admin_database_url)
+    names = [f"projects_race_{uuid.uuid4().hex[:8]}_{i}" for i in range(2)]
+    queue = iter(names)
+    lock = threading.Lock()
+
+    def migrate() -> subprocess.CompletedProcess[str]:
+        with lock:
+            name = next(queue)
+        env = os.environ | {
+            "PROJECTS_DATABASE_URL": admin.set(
+                username=role, password=password, database=name
+            ).render_as_string(hide_password=False),
+            "PROJECTS_MIGRATION_DATABASE_URL": admin.set(database=name).render_as_string(
+                hide_password=False
+            ),
+        }
+        argv = [sys.executable, "-m", "alembic", "-c", str(PROJECT_DIR / "alembic.ini")]
+        return subprocess.run(
+            [*argv, "upgrade", "head"], env=env, capture_output=True, text=True, timeout=120
+        )
+
+    engine = create_engine(admin_database_url, poolclass=NullPool)
+    try:
+        for name in names:
+            recreate_database(admin_database_url, name)
+        results = all_at_once(2, migrate)
+        assert [r.returncode for r in results] == [0, 0], [r.stderr for r in results]
+        app_url = admin.set(username=role, password=password, database=names[0])
+        app = create_engine(app_url.render_as_string(hide_password=False), poolclass=NullPool)
+        with app.connect() as connection:
+            rights = connection.execute(
+                text("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user")
+            ).one()
+            assert tuple(rights) == (False, False)
+            assert connection.scalar(text("SELECT count(*) FROM projects")) == 0
+        app.dispose()
+    finally:
+        for name in names:
+            drop_database(admin_database_url, name)
+        with engine.begin() as connection:
+            connection.execute(text(f'DROP ROLE IF EXISTS "{role}"'))
+        engine.dispose()

@@ -5,7 +5,6 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy import Connection, create_engine, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError, ProgrammingError
 from sqlalchemy.pool import NullPool
 
 from examples.projects.db import metadata
@@ -19,6 +18,37 @@ if config.config_file_name is not None and config.attributes.get("configure_logg
 settings: ProjectsSettings = config.attributes.get("settings") or ProjectsSettings.from_environ()
 
 
+# The application role, made if missing, granted DML on every table there is now (none
+# after a downgrade to base) but not Alembic's own, and no more. CREATE ROLE has no IF NOT
+# EXISTS: a role that exists, or that a migration of another database makes meanwhile
+# (roles are cluster-wide), is the outcome wanted; the password applies to a role made
+# here only, so one made beforehand keeps its own.
+_ENSURE_ROLE = text(
+    """
+    DO $$
+    DECLARE
+        app_role text := current_setting('projects.app_role');
+        app_password text := nullif(current_setting('projects.app_password'), '');
+    BEGIN
+        BEGIN
+            EXECUTE format(
+                'CREATE ROLE %I LOGIN NOSUPERUSER NOBYPASSRLS PASSWORD %L', app_role, app_password
+            );
+        EXCEPTION WHEN duplicate_object OR unique_violation THEN
+            NULL;
+        END;
+        EXECUTE format('GRANT CONNECT ON DATABASE %I TO %I', current_database(), app_role);
+        EXECUTE format('GRANT USAGE ON SCHEMA public TO %I', app_role);
+        EXECUTE format(
+            'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO %I', app_role
+        );
+        EXECUTE format('REVOKE ALL ON TABLE alembic_version FROM %I', app_role);
+    END
+    $$
+    """
+)
+
+
 def grant_application_role(connection: Connection) -> None:
     """Create the application role if missing; grant it DML on the tables, and no more.
 
@@ -29,30 +59,15 @@ def grant_application_role(connection: Connection) -> None:
     role = app_url.username
     if not role or role == make_url(settings.migration_database_url).username:
         raise SystemExit("PROJECTS_DATABASE_URL must name a role other than the owner's")
-    quoted = connection.dialect.identifier_preparer.quote(role)
-    if not connection.scalar(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role}):
-        # Roles are cluster-wide: migrations of several databases at once may race to
-        # create it, and losing that race is no error.
-        try:
-            with connection.begin_nested():
-                connection.execute(text(f"CREATE ROLE {quoted} LOGIN NOSUPERUSER NOBYPASSRLS"))
-        except (IntegrityError, ProgrammingError):
-            pass
-        else:
-            if app_url.password:
-                # ALTER ROLE takes no bind parameters; format() quotes the literal.
-                password = connection.scalar(
-                    text("SELECT format('%L', CAST(:p AS text))"), {"p": app_url.password}
-                )
-                connection.execute(text(f"ALTER ROLE {quoted} PASSWORD {password}"))
-    database = connection.dialect.identifier_preparer.quote(str(app_url.database))
-    connection.execute(text(f"GRANT CONNECT ON DATABASE {database} TO {quoted}"))
-    connection.execute(text(f"GRANT USAGE ON SCHEMA public TO {quoted}"))
-    # Every table there is now (none after a downgrade to base), but not Alembic's own.
+    # A DO block takes no parameters: they reach it as transaction-local settings.
     connection.execute(
-        text(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {quoted}")
+        text(
+            "SELECT set_config('projects.app_role', :role, true), "
+            "set_config('projects.app_password', :password, true)"
+        ),
+        {"role": role, "password": app_url.password or ""},
     )
-    connection.execute(text(f"REVOKE ALL ON TABLE alembic_version FROM {quoted}"))
+    connection.execute(_ENSURE_ROLE)
 
 
 def run_migrations_online() -> None:

@@ -26,8 +26,7 @@ import jwt
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.openapi.models import OAuth2 as OAuth2Model
-from fastapi.openapi.models import OAuthFlowPassword, OAuthFlows
-from fastapi.security import OAuth2PasswordBearer, SecurityScopes
+from fastapi.security import OAuth2AuthorizationCodeBearer, SecurityScopes
 
 from tessera_fastapi.keys import ASYMMETRIC_ALGORITHMS, KeySet, Metadata, VerificationKey
 from tessera_fastapi.standings import FeedFollower, Standings
@@ -144,23 +143,21 @@ class TesseraGuard:
         # Tokens verified before, by their text (see _recall).
         self._verified: dict[str, _Verified] = {}
         self._verified_lock = threading.Lock()
-        # The OpenAPI scheme: /docs' Authorize logs in against Tessera's token URL (set
-        # from the metadata at start-up; the issuer's /token until then).
-        self.scheme = OAuth2PasswordBearer(
+        # The OpenAPI scheme: /docs' Authorize signs in on Tessera's hosted page with the
+        # authorization code flow and PKCE (the URLs set from the metadata at start-up;
+        # the issuer's /authorize and /token until then). Not the password flow: Swagger
+        # UI cannot add `resource` to a token request, and a token without it is for
+        # Tessera's own API, which this guard refuses. See swagger_ui_init_oauth.
+        self.scheme = OAuth2AuthorizationCodeBearer(
+            authorizationUrl=f"{self.issuer_url}/authorize",
             tokenUrl=f"{self.issuer_url}/token",
             scopes=dict(scopes or {}),
             scheme_name="Tessera",
             description=f"Tessera access tokens for {audience}",
             auto_error=False,
         )
-        self._flows = OAuthFlows(
-            password=OAuthFlowPassword(
-                tokenUrl=f"{self.issuer_url}/token", scopes=dict(scopes or {})
-            )
-        )
-        self.scheme.model = OAuth2Model(
-            flows=self._flows, description=self.scheme.model.description
-        )
+        model = self.scheme.model
+        self._flow = model.flows.authorizationCode if isinstance(model, OAuth2Model) else None
         # FastAPI reads a dependency's parameters from its signature: this one's asks for
         # the bearer token through the scheme above, which puts the scheme in OpenAPI.
         self.__signature__ = inspect.Signature(
@@ -176,6 +173,16 @@ class TesseraGuard:
                 ),
             ]
         )
+
+    def swagger_ui_init_oauth(self, client_id: str) -> dict[str, Any]:
+        """What `FastAPI(swagger_ui_init_oauth=...)` takes for /docs' Authorize to sign in
+        as `client_id` (a public client registered with this service's
+        `/docs/oauth2-redirect` and origin) with PKCE, asking for a token for this API."""
+        return {
+            "clientId": client_id,
+            "usePkceWithAuthorizationCodeGrant": True,
+            "additionalQueryStringParams": {"resource": self.audience},
+        }
 
     # Start-up and shutdown
 
@@ -197,9 +204,10 @@ class TesseraGuard:
             metadata = Metadata.fetch(self._http, self.issuer_url)
             keys = KeySet(self._http, metadata.jwks_uri, refetch_interval=self._jwks_refetch)
             keys.refresh()
-            flows = self._flows.password
-            if flows is not None:
-                flows.tokenUrl = metadata.token_endpoint
+            if self._flow is not None:
+                self._flow.tokenUrl = metadata.token_endpoint
+                if metadata.authorization_endpoint is not None:
+                    self._flow.authorizationUrl = metadata.authorization_endpoint
             self.keys = keys
             self.metadata = metadata
             if self._credentials is not None:

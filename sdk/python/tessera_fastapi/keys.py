@@ -34,6 +34,7 @@ class Metadata:
     issuer: str
     token_endpoint: str
     jwks_uri: str
+    authorization_endpoint: str | None
     introspection_endpoint: str | None
     standings_endpoint: str | None
 
@@ -48,6 +49,7 @@ class Metadata:
                 issuer=str(body["issuer"]),
                 token_endpoint=str(body["token_endpoint"]),
                 jwks_uri=str(body["jwks_uri"]),
+                authorization_endpoint=body.get("authorization_endpoint"),
                 introspection_endpoint=body.get("introspection_endpoint"),
                 standings_endpoint=body.get("standings_endpoint"),
             )

@@ -170,8 +170,23 @@ def test_openapi_offers_tessera_login_with_the_apis_scopes(
     document = client.get("/openapi.json").json()
     scheme = document["components"]["securitySchemes"]["Tessera"]
     assert scheme["type"] == "oauth2"
-    assert scheme["flows"]["password"] == {"tokenUrl": f"{issuer.url}/token", "scopes": SCOPES}
+    # The code flow, from the metadata: Swagger UI's password flow cannot send `resource`.
+    assert scheme["flows"] == {
+        "authorizationCode": {
+            "authorizationUrl": f"{issuer.url}/authorize",
+            "tokenUrl": f"{issuer.url}/token",
+            "scopes": SCOPES,
+        }
+    }
     assert document["paths"]["/projects"]["post"]["security"] == [{"Tessera": ["projects:write"]}]
+
+
+def test_swagger_ui_signs_in_with_pkce_for_this_api(guard: TesseraGuard) -> None:
+    assert guard.swagger_ui_init_oauth("projects-docs") == {
+        "clientId": "projects-docs",
+        "usePkceWithAuthorizationCodeGrant": True,
+        "additionalQueryStringParams": {"resource": AUDIENCE},
+    }
 
 
 @pytest.mark.parametrize(

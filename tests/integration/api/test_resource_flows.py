@@ -10,6 +10,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.db.models import Api, ApiScope, LoginSession, User
+from backend.devstack.run import docs_client_manifest
+from backend.domain.client_manifest import parse_manifest
+from backend.services import apis, client_apply
+from backend.services.effects import Effects
 from backend.settings import Settings
 from tests.conftest import builtin_role
 from tests.factories import DEFAULT_PASSWORD, RoleFactory, TenantFactory, UserFactory
@@ -57,6 +61,17 @@ def aud_and_scope(settings: Settings, access_token: str) -> tuple[object, object
     return claims["aud"], claims["scope"]
 
 
+def code_of(client: TestClient, params: dict[str, str]) -> str:
+    """Ada signs in on the hosted page /authorize shows for `params`: the code sent back."""
+    page = client.get("/authorize", params=params)
+    assert page.status_code == 200, page.text
+    fields = form_fields(page) | {"email": "ada@acme.test", "password": DEFAULT_PASSWORD}
+    fields.setdefault("tenant", "acme")
+    answer = client.post("/authorize", data=fields, follow_redirects=False)
+    assert answer.status_code == 303, answer.text
+    return query_of(answer.headers["location"])["code"]
+
+
 def test_the_code_flow_issues_tokens_for_the_resource_it_asked(
     client: TestClient, ada: User, settings: Settings, db: Session
 ) -> None:
@@ -64,16 +79,9 @@ def test_the_code_flow_issues_tokens_for_the_resource_it_asked(
     params = authorize_params(
         pkce, tenant="acme", scope="offline_access projects:read me", nonce="", resource=PROJECTS
     )
-    page = client.get("/authorize", params=params)
-    assert page.status_code == 200, page.text
-    fields = form_fields(page) | {"email": "ada@acme.test", "password": DEFAULT_PASSWORD}
-    fields.setdefault("tenant", "acme")
-    answer = client.post("/authorize", data=fields, follow_redirects=False)
-    assert answer.status_code == 303, answer.text
-    code = query_of(answer.headers["location"])["code"]
     form = {
         "grant_type": "authorization_code",
-        "code": code,
+        "code": code_of(client, params),
         "redirect_uri": REDIRECT_URI,
         "client_id": "spa",
         "code_verifier": pkce.verifier,
@@ -136,3 +144,30 @@ def test_the_mfa_grant_keeps_the_password_grants_resource(
         PROJECTS,
         "projects:read",
     )
+
+
+def test_the_examples_docs_client_signs_in_as_swagger_ui_does(
+    client: TestClient, ada: User, settings: Settings, db: Session, operator: User, effects: Effects
+) -> None:
+    """make run's docs client for examples/projects: Swagger UI's Authorize (the code
+    flow with PKCE, `resource` added to /authorize) gets a token the example accepts."""
+    origin = "http://127.0.0.1:8001"
+    declared = parse_manifest(docs_client_manifest("8001", PROJECTS))
+    by = apis.Operator(tenant_id=operator.tenant_id, actor="make run")
+    client_apply.apply(db, effects, by, declared, prune=False, own_audience=settings.jwt_audience)
+    db.commit()
+    pkce = Pkce.new()
+    redirect_uri = f"{origin}/docs/oauth2-redirect"
+    swagger = {"client_id": "projects-docs", "redirect_uri": redirect_uri, "nonce": ""}
+    params = authorize_params(pkce, scope="projects:read", resource=PROJECTS, **swagger)
+    form = {
+        "grant_type": "authorization_code",
+        "code": code_of(client, params),
+        "redirect_uri": redirect_uri,
+        "client_id": "projects-docs",
+        "code_verifier": pkce.verifier,
+    }
+    tokens = client.post("/token", data=form, headers={"Origin": origin})
+    assert tokens.status_code == 200, tokens.text
+    assert tokens.headers["access-control-allow-origin"] == origin
+    assert aud_and_scope(settings, tokens.json()["access_token"]) == (PROJECTS, "projects:read")

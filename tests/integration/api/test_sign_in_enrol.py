@@ -134,13 +134,19 @@ def test_off_and_optional_ask_nothing_of_a_user_without_a_factor(
     assert amr_of(web, sign_in(web, authorize_params(pkce, tenant="acme")), pkce) == ["pwd"]
 
 
+def later_then_overdue(web: TestClient, user: User, db: Session) -> None:
+    """A browser session begun within the grace with "later", and the grace then over."""
+    set_policy(db, user, mfa="required", mfa_grace_days=14)
+    page = sign_in(web, authorize_params(Pkce.new(), tenant="acme"))
+    later = web.post("/authorize/enrol", data=form_fields(page) | {"later": "1"})
+    assert later.status_code == 303, later.text
+    set_policy(db, user, mfa="required", mfa_grace_days=0)
+
+
 def test_a_session_from_within_the_grace_enrols_once_it_is_over(
     web: TestClient, user: User, db: Session
 ) -> None:
-    set_policy(db, user, mfa="required", mfa_grace_days=14)
-    page = sign_in(web, authorize_params(Pkce.new(), tenant="acme"))
-    web.post("/authorize/enrol", data=form_fields(page) | {"later": "1"})
-    set_policy(db, user, mfa="required", mfa_grace_days=0)
+    later_then_overdue(web, user, db)
     pkce = Pkce.new()
     asked = web.get("/authorize", params=authorize_params(pkce))
     assert asked.status_code == 200
@@ -238,3 +244,13 @@ def test_bytes_that_are_not_utf8_in_the_enrolment_form_are_4xx(
     )
     assert 400 <= answer.status_code < 500, answer.text
     assert db.scalars(select(Factor).where(Factor.confirmed_at.is_not(None))).all() == []
+
+
+def test_prompt_none_never_shows_the_enrolment_a_session_now_owes(
+    web: TestClient, user: User, db: Session
+) -> None:
+    later_then_overdue(web, user, db)
+    silent = web.get("/authorize", params=authorize_params(Pkce.new(), prompt="none", state="s"))
+    assert silent.status_code == 303
+    query = query_of(silent.headers["location"])
+    assert (query["error"], query["state"]) == ("interaction_required", "s")
