@@ -21,7 +21,7 @@ from webauthn import (
     verify_authentication_response,
     verify_registration_response,
 )
-from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
+from webauthn.helpers import base64url_to_bytes
 from webauthn.helpers.exceptions import WebAuthnException
 from webauthn.helpers.options_to_json_dict import options_to_json_dict
 from webauthn.helpers.structs import (
@@ -88,7 +88,6 @@ class Registered:
 class Asserted:
     sign_count: int
     backed_up: bool
-    user_verified: bool
 
 
 def parse(presented: str | Mapping[str, Any]) -> dict[str, Any]:
@@ -254,7 +253,6 @@ def verify_assertion(
     return Asserted(
         sign_count=verified.new_sign_count,
         backed_up=verified.credential_backed_up,
-        user_verified=verified.user_verified,
     )
 
 
@@ -266,8 +264,3 @@ def _descriptors(credentials: Sequence[Allowed]) -> list[PublicKeyCredentialDesc
         )
         for c in credentials
     ]
-
-
-def encode(value: bytes) -> str:
-    """Binary as WebAuthn's JSON writes it (base64url, no padding)."""
-    return bytes_to_base64url(value)

@@ -19,7 +19,7 @@ from enum import StrEnum
 from sqlalchemy import Exists, delete, exists, select
 from sqlalchemy.orm import Session
 
-from backend.db.models import Factor, FactorKind, MfaChallenge, Tenant, User
+from backend.db.models import Factor, FactorKind, MfaChallenge, Tenant, User, WebauthnChallenge
 from backend.domain.assurance import MFA, OTP
 from backend.domain.errors import NotFoundError, SecondFactorFailedError
 from backend.domain.policy import MFA_OFF, MFA_REQUIRED, TenantPolicy
@@ -130,9 +130,10 @@ def remove(db: Session, actor: Principal, factor_id: uuid.UUID) -> None:
 
 
 def reset(db: Session, effects: Effects, actor: Principal, user_id: uuid.UUID) -> int:
-    """An admin removes every factor and recovery code of a user, and ends the user's
-    sessions and access tokens (whoever held the lost factor may be signed in). The user
-    is told by mail. Returns how many factors were removed."""
+    """An admin removes every factor, recovery code and pending challenge of a user (an
+    mfa_token, a passkey ceremony's), and ends the user's sessions and access tokens
+    (whoever held the lost factor may be signed in). The user is told by mail. Returns
+    how many factors were removed."""
     tenant_id = actor.tenant_id
     user = db.get(User, (tenant_id, user_id), with_for_update=True)
     if user is None:
@@ -145,11 +146,12 @@ def reset(db: Session, effects: Effects, actor: Principal, user_id: uuid.UUID) -
         ).all()
     )
     recovery_codes.remove_all(db, tenant_id, user_id)
-    db.execute(
-        delete(MfaChallenge).where(
-            MfaChallenge.tenant_id == tenant_id, MfaChallenge.user_id == user_id
+    for challenges in (MfaChallenge, WebauthnChallenge):
+        db.execute(
+            delete(challenges).where(
+                challenges.tenant_id == tenant_id, challenges.user_id == user_id
+            )
         )
-    )
     now = datetime.now(UTC)
     ended = sessions.end_user_sessions(db, tenant_id, user_id, reason="factors_reset", now=now)
     cutoff.users(db, effects, tenant_id, [user_id], reason=cutoff.Reason.FACTORS_RESET)

@@ -34,13 +34,16 @@ from backend.security import passkeys
 from backend.security.passkeys import Allowed, CredentialError, Options, RelyingParty
 from backend.services import audit
 
+# Expired challenges each new one clears: more than are made per challenge issued, so
+# the table stays near its live rows, few enough to keep a page's request short.
+_PURGED_AT_ONCE = 20
+
 
 @dataclass(frozen=True, slots=True)
 class Taken:
     """A challenge an answer used up."""
 
     challenge: bytes
-    user_id: uuid.UUID | None
     label: str
 
 
@@ -54,12 +57,29 @@ def issue(
     label: str = "",
 ) -> bytes:
     """A new challenge for `ceremony`. The user's earlier challenges for the same ceremony
-    go (one ceremony at a time each, so a user cannot pile rows up), and so do the
-    tenant's expired ones."""
-    stale = WebauthnChallenge.expires_at <= now
+    go (one ceremony at a time each, so a user cannot pile rows up), and so do some of
+    the tenant's expired ones: those no other request is deleting (SKIP LOCKED), so
+    concurrent sign-in pages neither wait for each other nor deadlock."""
     if user_id is not None:
-        stale = stale | (_bound(user_id) & (WebauthnChallenge.ceremony == ceremony))
-    db.execute(delete(WebauthnChallenge).where(WebauthnChallenge.tenant_id == tenant_id, stale))
+        db.execute(
+            delete(WebauthnChallenge).where(
+                WebauthnChallenge.tenant_id == tenant_id,
+                _bound(user_id),
+                WebauthnChallenge.ceremony == ceremony,
+            )
+        )
+    expired = (
+        select(WebauthnChallenge.id)
+        .where(WebauthnChallenge.tenant_id == tenant_id, WebauthnChallenge.expires_at <= now)
+        .limit(_PURGED_AT_ONCE)
+        .with_for_update(skip_locked=True)
+    )
+    db.execute(
+        delete(WebauthnChallenge).where(
+            WebauthnChallenge.tenant_id == tenant_id,
+            WebauthnChallenge.id.in_(expired.scalar_subquery()),
+        )
+    )
     challenge = secrets.token_bytes(CHALLENGE_BYTES)
     db.add(
         WebauthnChallenge(
@@ -99,7 +119,7 @@ def take(
     ).one_or_none()
     if row is None or row.expires_at <= now:
         raise CredentialError("the challenge is unknown, used or expired: start again")
-    return Taken(challenge=challenge, user_id=user_id, label=row.label)
+    return Taken(challenge=challenge, label=row.label)
 
 
 def _bound(user_id: uuid.UUID | None) -> ColumnElement[bool]:

@@ -8,6 +8,7 @@ tests/browser/test_passkeys.py's. The user is Ada of Acme (tests/integration/api
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -18,9 +19,10 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from backend.db.models import AuditEvent, Factor, RecoveryCode, Tenant, User, WebauthnChallenge
+from backend.domain.passkeys import Ceremony
 from backend.settings import Settings
 from tests.conftest import bearer, builtin_role
-from tests.factories import DEFAULT_PASSWORD, UserFactory
+from tests.factories import DEFAULT_PASSWORD, UserFactory, WebauthnChallengeFactory
 from tests.support.concurrency import all_at_once
 from tests.support.factors import enrol_totp
 from tests.support.passkeys import SoftAuthenticator, b64
@@ -484,3 +486,52 @@ def test_removing_a_passkey_is_stepped_up_and_audited(
     assert removed.status_code == 204, removed.text
     assert "factor.removed" in actions(db)
     assert db.scalars(select(RecoveryCode)).all() == []
+
+
+def test_one_registration_posted_twice_at_once_makes_one_factor(
+    client: TestClient, token: str, db: Session, authenticator: SoftAuthenticator
+) -> None:
+    credential = authenticator.create(start(client, token))
+    results = all_at_once(2, lambda: confirm(client, token, credential).status_code)
+    assert sorted(results) == [200, 400]
+    assert len(db.scalars(select(Factor)).all()) == 1
+
+
+def test_an_admins_reset_removes_passkeys_and_their_open_ceremonies(
+    client: TestClient,
+    registered: SoftAuthenticator,
+    user: User,
+    token: str,
+    db: Session,
+    issue_token: IssueToken,
+) -> None:
+    start(client, token)
+    mfa = mfa_token(client)
+    assertion_options(client, mfa)
+    tenant = db.get_one(Tenant, user.tenant_id)
+    owner = UserFactory(tenant=tenant, roles=[builtin_role(db, tenant, "owner")])
+    db.commit()
+    reset = client.post(
+        f"/users/{user.id}/factors/reset", headers=bearer(issue_token(owner, ["users:write"]))
+    )
+    assert reset.status_code == 200, reset.text
+    assert reset.json()["factors_removed"] == 1
+    db.expire_all()
+    assert db.scalars(select(Factor)).all() == []
+    assert db.scalars(select(WebauthnChallenge)).all() == []
+
+
+def test_a_new_challenge_clears_expired_ones(
+    client: TestClient, token: str, user: User, db: Session
+) -> None:
+    past = datetime.now(UTC) - timedelta(minutes=1)
+    expired = WebauthnChallengeFactory(
+        user=user, ceremony=Ceremony.SECOND_FACTOR, expires_at=past
+    ).id
+    live = WebauthnChallengeFactory(user=user, ceremony=Ceremony.SECOND_FACTOR).id
+    db.commit()
+    start(client, token)
+    db.expire_all()
+    left = set(db.scalars(select(WebauthnChallenge.id)))
+    assert expired not in left
+    assert live in left

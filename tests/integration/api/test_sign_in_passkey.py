@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from backend.db.models import AuditEvent, Tenant, User, UserStatus
 from backend.settings import Settings
 from tests.conftest import bearer
+from tests.support.concurrency import all_at_once
 from tests.support.passkeys import SoftAuthenticator
 from tests.support.sign_in import (
     REDIRECT_URI,
@@ -238,3 +239,13 @@ def test_the_script_is_served_by_tessera(web: TestClient) -> None:
     assert script.status_code == 200
     assert script.headers["content-type"].startswith("text/javascript")
     assert "navigator.credentials.get" in script.text
+
+
+def test_one_passkey_sign_in_posted_twice_at_once_signs_in_once(
+    web: TestClient, passkey: SoftAuthenticator, user: User, db: Session
+) -> None:
+    allow_passkey_login(db, user)
+    page = web.get("/authorize", params=authorize_params(Pkce.new(), tenant="acme"))
+    fields = form_fields(page) | {"webauthn_assertion": json.dumps(passkey.get(options_on(page)))}
+    results = all_at_once(2, lambda: web.post("/authorize/passkey", data=fields).status_code)
+    assert sorted(results) == [303, 400]
