@@ -28,6 +28,7 @@ from backend.services import (
     audit,
     concurrency,
     cutoff,
+    email_verification,
     invitations,
     sessions,
     users,
@@ -71,7 +72,9 @@ def create_tenant(
     """Create a tenant, seed its built-in roles, and make its first owner.
 
     Without a password the owner is invited: the invitation is mailed to them once the
-    transaction commits, as a user's invitation is, and its token returned, once. The
+    transaction commits, as a user's invitation is, and its token returned, once. With
+    one, they are mailed a link to verify their address, as a user created with a
+    password is. The
     transaction is left bound to the new tenant, so everything is written under its
     row-level security, and the creation is audited in the new tenant's log. Raises
     ConflictError if the slug is taken, InvalidSlugError or WeakPasswordError on bad
@@ -87,13 +90,12 @@ def create_tenant(
         db, passwords, tenant_id=tenant.id, email=owner_email, password=owner_password
     )
     users.grant_role(db, tenant_id=tenant.id, user_id=owner.id, role_id=roles[OWNER.name].id)
-    invitation = (
-        None
-        if owner_password is not None
-        else invitations.issue(db, tenant_id=tenant.id, user_id=owner.id, created_by=None)
-    )
-    if invitation is not None:
+    invitation = None
+    if owner_password is None:
+        invitation = invitations.issue(db, tenant_id=tenant.id, user_id=owner.id, created_by=None)
         invitations.send(db, effects, owner, invitation)
+    else:
+        email_verification.send(db, effects, owner)
     audit.record(
         db,
         tenant_id=tenant.id,

@@ -1,6 +1,7 @@
 """A new tenant's invited owner gets the invitation by mail, over real SMTP, whether an
 operator created the tenant over POST /tenants or with `tessera create-tenant --invite`
-(issue 19 item 6: invitations are mailed instead of only returned)."""
+(issue 19 item 6: invitations are mailed instead of only returned); an owner created
+with a password is mailed a link to verify their address instead."""
 
 import pytest
 from fastapi.testclient import TestClient
@@ -117,3 +118,37 @@ def test_the_cli_takes_a_password_or_an_invitation_not_both(run_cli: RunCli) -> 
     )  # fmt: skip
     assert result.returncode == 2
     assert "not allowed with argument" in result.stderr
+
+
+def test_an_owner_created_with_a_password_is_mailed_a_verification_link(
+    client: TestClient, operator_token: str, mailbox: Mailbox
+) -> None:
+    answer = client.post(
+        "/tenants",
+        headers=bearer(operator_token),
+        json={
+            "slug": "hooli",
+            "name": TENANT_NAME,
+            "owner": {"email": "gavin@hooli.test", "password": OWNER_PASSWORD},
+        },
+    )
+    assert answer.status_code == 201, answer.text
+    login = client.post(
+        "/token",
+        data={
+            "grant_type": "password",
+            "username": "hooli/gavin@hooli.test",
+            "password": OWNER_PASSWORD,
+            "scope": "me",
+        },
+    )
+    assert login.status_code == 200, login.text
+    owner_token = login.json()["access_token"]
+    assert client.get("/me", headers=bearer(owner_token)).json()["email_verified"] is False
+    mail = mailbox.wait_for("gavin@hooli.test", "Confirm your email address")
+    assert link_in(mail).startswith(f"{PUBLIC_BASE_URL}/verify-email?token=")
+    # The verification link only: no invitation goes to an owner who has a password.
+    assert [m["Subject"] for m in mailbox.to("gavin@hooli.test")] == [mail["Subject"]]
+    confirmed = client.post("/email-verifications/confirm", json={"token": token_in(mail)})
+    assert confirmed.status_code == 204, confirmed.text
+    assert client.get("/me", headers=bearer(owner_token)).json()["email_verified"] is True
