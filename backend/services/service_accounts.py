@@ -29,6 +29,7 @@ from backend.domain.scopes import format_scopes
 from backend.domain.standing import ACTIVE, may_act
 from backend.domain.subjects import SubjectKind
 from backend.security.opaque import new_secret
+from backend.security.principal_cache import PrincipalCache
 from backend.services import audiences, audit, authorization, concurrency, cutoff, roles
 from backend.services.auth import Issuers, TokenGrant
 from backend.services.effects import Effects
@@ -180,9 +181,30 @@ def authenticate(
     return Authenticated(account=account, platform=tenant.slug == platform_tenant_slug)
 
 
+def held_scopes(db: Session, cache: PrincipalCache, found: Authenticated) -> frozenset[str]:
+    """The scopes an authenticated account's roles give it, remembered by the process.
+
+    Kept by the token version `authenticate` just read (see security.principal_cache:
+    whatever takes a scope away bumps it, so a loss is a miss at once, in every process),
+    and dropped with the tenant's entries on whatever changes roles (a gain).
+    """
+    account = found.account
+    key = (account.id, account.token_version, found.platform)
+    held = cache.account_scopes(account.tenant_id, key)
+    if held is None:
+        # Read before the roles are: a change committed meanwhile drops what we keep.
+        since = cache.generation
+        held = roles.service_account_scopes(
+            db, account.tenant_id, account.id, platform=found.platform
+        )
+        cache.keep_account_scopes(account.tenant_id, key, held, since=since)
+    return held
+
+
 def client_credentials_grant(
     db: Session,
     issuers: Issuers,
+    cache: PrincipalCache,
     client_id: str,
     client_secret: str,
     requested: frozenset[str],
@@ -195,7 +217,7 @@ def client_credentials_grant(
     """
     found = authenticate(db, client_id, client_secret, issuers.platform_tenant_slug)
     account, tenant_id = found.account, found.account.tenant_id
-    held = roles.service_account_scopes(db, tenant_id, account.id, platform=found.platform)
+    held = held_scopes(db, cache, found)
     audience = audience or audiences.own(issuers.codec.audience)
     granted = audience.grant(requested, held)
     if requested and not granted:

@@ -146,6 +146,7 @@ async def issue_token(
             grant = service_accounts.client_credentials_grant(
                 db,
                 runtime.issuers,
+                runtime.principal_cache,
                 *credentials,
                 requested,
                 _audience(db, runtime, form, requested, None),
