@@ -7,8 +7,8 @@ from fastapi import APIRouter, Form, Header, Request, Response
 from sqlalchemy.orm import Session
 
 from backend.api.deps import AppRuntime, DbSession, in_thread
-from backend.api.errors import OAuthRoute
 from backend.api.headers import NO_STORE
+from backend.api.lean import LeanOAuthRoute
 from backend.api.schemas.auth import (
     MFA_GRANT,
     TOKEN_TYPE_HINTS,
@@ -34,7 +34,7 @@ from backend.security.basic_auth import parse_basic
 from backend.security.rate_limit import client_address
 from backend.services import audiences, auth, clients, code_flow, service_accounts, sessions
 
-router = APIRouter(tags=["auth"], route_class=OAuthRoute)
+router = APIRouter(tags=["auth"], route_class=LeanOAuthRoute)
 
 
 def limit_token_requests(request: Request, runtime: AppRuntime) -> None:
