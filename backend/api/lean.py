@@ -1,15 +1,20 @@
-"""A lean request path for the OAuth endpoints (/token, /revoke, /introspect).
+"""A lean request path for the hot routes: /token, /revoke, /introspect and GET /me.
 
 A refresh grant spent about a fifth of its CPU in FastAPI's per-request dependency
 solving (the form model's fields, two validated headers, the session and runtime
 dependencies, each a solve with its own cache keys and exit stack) and, for the sync
 routes, two more thread hops (the endpoint, then the response model's validation, then
-the session's end). `LeanOAuthRoute` keeps the route exactly as FastAPI declares and
-documents it, and answers a well-formed request by calling the same endpoint itself:
+the session's end); GET /me a third of its CPU solving the guard's five dependencies.
+`LeanOAuthRoute` and `LeanRoute` keep a route exactly as FastAPI declares and documents
+it, and answer a well-formed request by calling the same endpoint and dependencies
+themselves:
 
 - the form's fields are validated by the form model itself, each header by its own
   FastAPI field, with the values FastAPI would take (each field once, none empty);
-- the runtime comes from the app's state, the unit of work from `get_db` itself;
+- the runtime comes from the app's state, the unit of work from `get_db` itself (one
+  per request, shared by whatever asks for it, as FastAPI's cache shares it); the
+  security schemes are called as FastAPI calls them, and a dependency on them (the
+  guard) with the `SecurityScopes` FastAPI would give it;
 - a sync endpoint runs with its session's end in one worker thread (`in_thread`);
 - the return value is serialised by FastAPI's own `serialize_response`.
 
@@ -21,16 +26,18 @@ is built; an endpoint with a parameter it cannot serve fails at start-up.
 
 import functools
 from collections.abc import Callable, Coroutine
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from inspect import iscoroutinefunction
 from typing import Any, get_origin
 
 from fastapi._compat import ModelField
-from fastapi.dependencies.models import Dependant
-from fastapi.routing import serialize_response
+from fastapi.dependencies.models import Dependant, _get_oauth_scopes
+from fastapi.routing import APIRoute, serialize_response
+from fastapi.security import APIKeyHeader, OAuth2PasswordBearer, SecurityScopes
 from fastapi.utils import is_body_allowed_for_status_code
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -41,6 +48,8 @@ from backend.api.forms import URLENCODED, FormRequest
 
 _unit_of_work = asynccontextmanager(get_db)
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+# Header schemes called as FastAPI calls them: `await scheme(request)`.
+_SCHEMES = (OAuth2PasswordBearer, APIKeyHeader)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,68 +58,124 @@ class _Header:
     field: ModelField
 
 
+@dataclass(slots=True)
+class _Call:
+    """One request's state: the session (opened at most once) and solved dependencies."""
+
+    request: Request
+    stack: AsyncExitStack
+    db: Session | None = None
+
+    async def session(self) -> Session:
+        if self.db is None:
+            self.db = await self.stack.enter_async_context(_unit_of_work(self.request))
+        return self.db
+
+
+@dataclass(frozen=True, slots=True)
+class _Dependency:
+    """A dependency the lean path solves itself: the runtime, the session, a header
+    scheme, or an async function of those (the guard), with its SecurityScopes."""
+
+    argument: str
+    call: Callable[..., Any]
+    scopes: SecurityScopes | None
+    scopes_argument: str | None
+    request_argument: str | None
+    subs: tuple["_Dependency", ...]
+
+    @classmethod
+    def of(cls, dependant: Dependant, where: str) -> "_Dependency":
+        call, name = dependant.call, dependant.name
+        if call is None or name is None:
+            raise TypeError(f"{where}: a dependency without a callable")
+        plain = not any(
+            (
+                dependant.path_params,
+                dependant.query_params,
+                dependant.header_params,
+                dependant.cookie_params,
+                dependant.body_params,
+                dependant.response_param_name,
+                dependant.background_tasks_param_name,
+            )
+        )
+        known = call in (get_runtime, get_db) or isinstance(call, _SCHEMES)
+        if not plain or not (known or iscoroutinefunction(call)):
+            raise TypeError(f"{where}: dependency {call!r} is not one a lean route solves")
+        return cls(
+            argument=name,
+            call=call,
+            scopes=SecurityScopes(scopes=_get_oauth_scopes(dependant=dependant))
+            if dependant.security_scopes_param_name
+            else None,
+            scopes_argument=dependant.security_scopes_param_name,
+            request_argument=dependant.request_param_name,
+            subs=tuple(cls.of(sub, where) for sub in dependant.dependencies),
+        )
+
+    async def solve(self, call: _Call) -> Any:
+        if self.call is get_db:
+            return await call.session()
+        if self.call is get_runtime:
+            return runtime_of(call.request)
+        if isinstance(self.call, _SCHEMES):
+            return await self.call(call.request)
+        arguments = {sub.argument: await sub.solve(call) for sub in self.subs}
+        if self.request_argument is not None:
+            arguments[self.request_argument] = call.request
+        if self.scopes_argument is not None:
+            arguments[self.scopes_argument] = self.scopes
+        return await self.call(**arguments)
+
+
 @dataclass(frozen=True, slots=True)
 class _Plan:
     """How to call one endpoint without FastAPI's solver: which argument is what."""
 
     endpoint: Callable[..., Any]
     is_coroutine: bool
-    form_argument: str
-    form_model: type[BaseModel]
-    # Form field name -> whether it is a list (repeatable) field.
-    form_fields: dict[str, bool]
+    # The form model's argument, the model, and its fields (name -> a list field?).
+    form: tuple[str, type[BaseModel], dict[str, bool]] | None
     headers: tuple[_Header, ...]
     request_argument: str | None
     response_argument: str | None
-    runtime_argument: str | None
-    db_argument: str | None
+    dependencies: tuple[_Dependency, ...]
 
     @classmethod
     def of(cls, dependant: Dependant) -> "_Plan":
-        if dependant.call is None:
+        call = dependant.call
+        if call is None:
             raise TypeError("a lean route needs an endpoint")
+        where = getattr(call, "__name__", repr(call))
         unsupported = (
             dependant.path_params,
             dependant.query_params,
             dependant.cookie_params,
             dependant.background_tasks_param_name,
             dependant.security_scopes_param_name,
+            len(dependant.body_params) > 1,
         )
-        if any(unsupported) or len(dependant.body_params) != 1:
-            raise TypeError(f"{dependant.call.__name__}: not a form endpoint a lean route serves")
-        runtime_argument = db_argument = None
-        for sub in dependant.dependencies:
-            if sub.call is get_runtime:
-                runtime_argument = sub.name
-            elif sub.call is get_db:
-                db_argument = sub.name
-            else:
-                raise TypeError(f"{dependant.call.__name__}: dependency {sub.call} unsupported")
-        body = dependant.body_params[0]
-        model = body.field_info.annotation
-        if not (isinstance(model, type) and issubclass(model, BaseModel)):
-            raise TypeError(f"{dependant.call.__name__}: the form must be a model")
+        if any(unsupported):
+            raise TypeError(f"{where}: not an endpoint a lean route serves")
         return cls(
-            endpoint=dependant.call,
-            is_coroutine=iscoroutinefunction(dependant.call),
-            form_argument=body.name,
-            form_model=model,
-            form_fields={
-                info.alias or name: get_origin(info.annotation) is list
-                for name, info in model.model_fields.items()
-            },
+            endpoint=call,
+            is_coroutine=iscoroutinefunction(call),
+            form=_form_of(dependant.body_params[0], where) if dependant.body_params else None,
             headers=tuple(_Header(field.name, field) for field in dependant.header_params),
             request_argument=dependant.request_param_name,
             response_argument=dependant.response_param_name,
-            runtime_argument=runtime_argument,
-            db_argument=db_argument,
+            dependencies=tuple(_Dependency.of(sub, where) for sub in dependant.dependencies),
         )
 
-    def form(self, form: FormData) -> BaseModel | None:
+    def form_model(self, form: FormData) -> BaseModel | None:
         """The form model, when FastAPI would make the same one of `form`; else None."""
+        if self.form is None:
+            return None
+        _, model, fields = self.form
         values: dict[str, Any] = {}
         for name, value in form.multi_items():
-            repeatable = self.form_fields.get(name)
+            repeatable = fields.get(name)
             if repeatable is None or not isinstance(value, str) or not value:
                 return None
             if repeatable:
@@ -120,7 +185,7 @@ class _Plan:
             else:
                 values[name] = value
         try:
-            return self.form_model.model_validate(values)
+            return model.model_validate(values)
         except ValidationError:
             return None
 
@@ -140,64 +205,99 @@ class _Plan:
         return found
 
 
+def _form_of(body: ModelField, where: str) -> tuple[str, type[BaseModel], dict[str, bool]]:
+    model = body.field_info.annotation
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        raise TypeError(f"{where}: the form must be a model")
+    fields = {
+        info.alias or name: get_origin(info.annotation) is list
+        for name, info in model.model_fields.items()
+    }
+    return body.name, model, fields
+
+
+def _lean(route: APIRoute, full: Handler, *, forms: bool) -> Handler:
+    """The route's handler: the lean path when it serves the request, else `full`."""
+    plan = _Plan.of(route.dependant)
+    if (plan.form is not None) != forms:
+        raise TypeError(f"{route.path}: a form route is a LeanOAuthRoute, and only a form route")
+
+    async def handle_lean(request: Request) -> Response:
+        arguments: dict[str, Any] = {}
+        if plan.form is not None:
+            request = FormRequest(request.scope, request.receive)
+            if request.headers.get("content-type", "").encode() != URLENCODED:
+                return await full(request)
+            form = plan.form_model(await request.form())
+            if form is None:
+                # The body is kept on the request: FastAPI's handler parses it again.
+                return await full(request)
+            arguments[plan.form[0]] = form
+        headers = plan.header_values(request)
+        if headers is None:
+            return await full(request)
+        return await _answer(route, plan, request, {**arguments, **headers})
+
+    return handle_lean
+
+
+async def _answer(
+    route: APIRoute, plan: _Plan, request: Request, arguments: dict[str, Any]
+) -> Response:
+    if plan.request_argument is not None:
+        arguments[plan.request_argument] = request
+    # What FastAPI hands an endpoint that asks for the response: headers to add.
+    sub_response = Response()
+    del sub_response.headers["content-length"]
+    sub_response.status_code = None  # type: ignore[assignment]
+    if plan.response_argument is not None:
+        arguments[plan.response_argument] = sub_response
+    async with AsyncExitStack() as stack:
+        call = _Call(request, stack)
+        for dependency in plan.dependencies:
+            arguments[dependency.argument] = await dependency.solve(call)
+        endpoint = functools.partial(plan.endpoint, **arguments)
+        if plan.is_coroutine:
+            raw = await endpoint()
+        elif call.db is not None:
+            # The endpoint and its session's end in one worker thread.
+            raw = await in_thread(call.db, endpoint)
+        else:
+            raise TypeError(f"{route.path}: a sync endpoint without a session")
+    if isinstance(raw, Response):
+        return raw
+    content = await serialize_response(
+        field=route.response_field,
+        response_content=raw,
+        include=route.response_model_include,
+        exclude=route.response_model_exclude,
+        by_alias=route.response_model_by_alias,
+        exclude_unset=route.response_model_exclude_unset,
+        exclude_defaults=route.response_model_exclude_defaults,
+        exclude_none=route.response_model_exclude_none,
+        dump_json=route.response_field is not None,
+    )
+    status = sub_response.status_code or route.status_code or 200
+    response: Response = (
+        Response(content=content, media_type="application/json", status_code=status)
+        if route.response_field is not None
+        else JSONResponse(content, status_code=status)
+    )
+    if not is_body_allowed_for_status_code(response.status_code):
+        response.body = b""
+    response.headers.raw.extend(sub_response.headers.raw)
+    return response
+
+
 class LeanOAuthRoute(OAuthRoute):
-    """An OAuthRoute whose well-formed requests skip FastAPI's dependency solving."""
+    """An OAuthRoute whose well-formed forms skip FastAPI's dependency solving."""
 
     def get_route_handler(self) -> Handler:
-        full = super().get_route_handler()
-        plan = _Plan.of(self.dependant)
+        return _lean(self, super().get_route_handler(), forms=True)
 
-        async def handle_lean(request: Request) -> Response:
-            form_request = FormRequest(request.scope, request.receive)
-            if form_request.headers.get("content-type", "").encode() != URLENCODED:
-                return await full(form_request)
-            form = plan.form(await form_request.form())
-            headers = plan.header_values(form_request) if form is not None else None
-            if form is None or headers is None:
-                # The body is kept on the request: FastAPI's handler parses it again.
-                return await full(form_request)
-            return await self._answer(plan, form_request, {plan.form_argument: form, **headers})
 
-        return handle_lean
+class LeanRoute(APIRoute):
+    """A route without a body (GET /me) that skips FastAPI's dependency solving."""
 
-    async def _answer(self, plan: _Plan, request: Request, arguments: dict[str, Any]) -> Response:
-        if plan.request_argument is not None:
-            arguments[plan.request_argument] = request
-        if plan.runtime_argument is not None:
-            arguments[plan.runtime_argument] = runtime_of(request)
-        # What FastAPI hands an endpoint that asks for the response: headers to add.
-        sub_response = Response()
-        del sub_response.headers["content-length"]
-        sub_response.status_code = None  # type: ignore[assignment]
-        if plan.response_argument is not None:
-            arguments[plan.response_argument] = sub_response
-        async with _unit_of_work(request) as db:
-            if plan.db_argument is not None:
-                arguments[plan.db_argument] = db
-            call = functools.partial(plan.endpoint, **arguments)
-            if plan.is_coroutine:
-                raw = await call()
-            else:
-                # The endpoint and its session's end in one worker thread.
-                raw = await in_thread(db, call)
-        content = await serialize_response(
-            field=self.response_field,
-            response_content=raw,
-            include=self.response_model_include,
-            exclude=self.response_model_exclude,
-            by_alias=self.response_model_by_alias,
-            exclude_unset=self.response_model_exclude_unset,
-            exclude_defaults=self.response_model_exclude_defaults,
-            exclude_none=self.response_model_exclude_none,
-            dump_json=self.response_field is not None,
-        )
-        status = sub_response.status_code or self.status_code or 200
-        response: Response = (
-            Response(content=content, media_type="application/json", status_code=status)
-            if self.response_field is not None
-            else JSONResponse(content, status_code=status)
-        )
-        if not is_body_allowed_for_status_code(response.status_code):
-            response.body = b""
-        response.headers.raw.extend(sub_response.headers.raw)
-        return response
+    def get_route_handler(self) -> Handler:
+        return _lean(self, super().get_route_handler(), forms=False)

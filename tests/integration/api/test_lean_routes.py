@@ -1,11 +1,14 @@
 """/token, /revoke and /introspect answer a well-formed form without FastAPI's dependency
 solving (backend/api/lean.py), and anything else through FastAPI as before: both paths
 give the same answers. The other path is taken here by adding a field the form model
-does not know, which FastAPI ignores and the lean path leaves to it."""
+does not know, which FastAPI ignores and the lean path leaves to it. GET /me solves its
+guard itself: its refusals are those of another route with the same guard through
+FastAPI (GET /me/sessions)."""
 
 import base64
 import hashlib
 import uuid
+from collections.abc import Callable
 
 import fastapi.routing
 import httpx
@@ -13,11 +16,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from backend.db.models import ServiceAccount, ServiceAccountRole, User
+from backend.db.models import ServiceAccount, ServiceAccountRole, User, UserStatus
 from backend.domain.scopes import Scope
 from tests.conftest import builtin_role
 from tests.factories import DEFAULT_PASSWORD, RoleFactory, TenantFactory, UserFactory
 
+IssueToken = Callable[..., str]
 # Answer headers that differ between any two requests.
 VARYING = {"x-request-id", "content-length"}
 FALLBACK = {"unknown_field": "makes FastAPI answer"}
@@ -180,3 +184,38 @@ def _service_account(db: Session, user: User, role_id: uuid.UUID) -> dict[str, s
     db.commit()
     raw = base64.b64encode(f"sa_{user.tenant_id.hex}_{account_id.hex}:{secret}".encode())
     return {"Authorization": "Basic " + raw.decode()}
+
+
+def test_me_solves_its_guard_itself(
+    client: TestClient, user: User, issue_token: IssueToken, solves: list[str]
+) -> None:
+    token = issue_token(user, ["me"])
+    answer = client.get("/me", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["email"] == "ann@acme.test"
+    assert client.get("/me/sessions", headers={"Authorization": f"Bearer {token}"}).is_success
+    assert solves == ["/me/sessions"]
+
+
+@pytest.mark.parametrize(
+    "credential",
+    ["none", "not-bearer", "garbage", "no-me-scope", "disabled", "bad-api-key"],
+)
+def test_me_refuses_as_the_guard_does_through_fastapi(
+    client: TestClient, user: User, db: Session, issue_token: IssueToken, credential: str
+) -> None:
+    headers = {
+        "none": {},
+        "not-bearer": {"Authorization": "Basic YTpi"},
+        "garbage": {"Authorization": "Bearer not.a.token"},
+        "no-me-scope": {"Authorization": f"Bearer {issue_token(user, ['audit:read'])}"},
+        "disabled": {"Authorization": f"Bearer {issue_token(user, ['me'])}"},
+        "bad-api-key": {"X-API-Key": "ak_nothing"},
+    }[credential]
+    if credential == "disabled":
+        user.status = UserStatus.DISABLED
+        db.commit()
+    lean = client.get("/me", headers=headers)
+    full = client.get("/me/sessions", headers=headers)
+    assert lean.status_code in (401, 403), lean.text
+    same_answer(lean, full)
