@@ -27,7 +27,12 @@ def _apply(
     args: argparse.Namespace,
 ) -> Plan:
     return client_apply.apply(
-        db, operator, declared, prune=args.prune, own_audience=runtime.settings.jwt_audience
+        db,
+        runtime.effects,
+        operator,
+        declared,
+        prune=args.prune,
+        own_audience=runtime.settings.jwt_audience,
     )
 
 

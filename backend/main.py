@@ -23,6 +23,7 @@ from backend.api.routes import (
     introspection,
     invitation_page,
     invitations,
+    logout,
     me,
     recovery,
     recovery_pages,
@@ -108,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(invitations.router)
     app.include_router(invitation_page.router)
     app.include_router(sign_in.router)
+    app.include_router(logout.router)
     app.include_router(userinfo.router)
     app.include_router(audit.router)
     app.include_router(lifecycle_routes.router)

@@ -17,6 +17,7 @@ from sqlalchemy.pool import NullPool
 from backend.db.models import Role, Tenant, User
 from backend.main import create_app
 from backend.security.passwords import PasswordService
+from backend.security.principal_cache import CLIENTS
 from backend.security.tokens import AccessTokenCodec
 from backend.services.effects import Effects
 from backend.settings import PROJECT_ROOT, Environment, Settings
@@ -145,9 +146,17 @@ def effects(app_client: TestClient) -> Effects:
 @pytest.fixture
 def client(app_client: TestClient) -> TestClient:
     """The HTTP surface of a running app (lifespan entered once per worker)."""
-    app_client.headers.clear()
-    app_client.cookies.clear()
-    return app_client
+    return fresh(app_client)
+
+
+def fresh(app: TestClient) -> TestClient:
+    """A long-lived app as a new test needs it: no headers or cookies of the last test,
+    and nothing kept of clients, which tests register (and empty_all deletes) directly in
+    the database, where no change of a client is heard."""
+    app.headers.clear()
+    app.cookies.clear()
+    app.app.state.runtime.principal_cache.drop(CLIENTS)  # type: ignore[attr-defined]
+    return app
 
 
 def builtin_role(db: Session, tenant: Tenant, name: str) -> Role:

@@ -5,6 +5,10 @@ Only origins some client registered in `allowed_origins` get CORS headers; every
 origin gets none, so its pages cannot read the answers. No credentials mode: these
 endpoints take tokens in the body or the Authorization header, never cookies. A pure ASGI
 middleware: requests without an `Origin`, and every other path, pass untouched.
+
+The allowed origins come from the principal cache, which every change of a client
+forgets (services.clients): a request with an Origin costs a read of PostgreSQL (and a
+worker thread) only when the cache does not hold them.
 """
 
 import anyio
@@ -41,7 +45,10 @@ class ClientCorsMiddleware:
             await self.app(scope, receive, send)
             return
         runtime: Runtime = scope["app"].state.runtime
-        allowed = await anyio.to_thread.run_sync(_allowed, runtime, origin)
+        origins = runtime.principal_cache.origins()
+        if origins is None:
+            origins = await anyio.to_thread.run_sync(_load_origins, runtime)
+        allowed = origin in origins
         if scope["method"] == "OPTIONS" and "access-control-request-method" in headers:
             await _preflight(origin if allowed else None)(scope, receive, send)
             return
@@ -58,9 +65,14 @@ class ClientCorsMiddleware:
         await self.app(scope, receive, send_with_cors)
 
 
-def _allowed(runtime: Runtime, origin: str) -> bool:
+def _load_origins(runtime: Runtime) -> frozenset[str]:
+    """Read the clients' origins and keep them, unless a client changed meanwhile."""
+    cache = runtime.principal_cache
+    since = cache.generation
     with runtime.database.sessions() as db:
-        return clients.origin_allowed(db, origin)
+        origins = clients.allowed_origins(db)
+    cache.keep_origins(origins, since=since)
+    return origins
 
 
 def _preflight(origin: str | None) -> Response:

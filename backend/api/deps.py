@@ -11,6 +11,7 @@ from fastapi.security import APIKeyHeader, OAuth2PasswordBearer, SecurityScopes
 from sqlalchemy.orm import Session
 
 from backend.db.session import finish
+from backend.domain.assurance import ACR_MFA, MFA
 from backend.domain.errors import (
     InsufficientScopeError,
     InsufficientUserAuthenticationError,
@@ -18,7 +19,6 @@ from backend.domain.errors import (
 )
 from backend.domain.scopes import SCOPE_DESCRIPTIONS, Scope
 from backend.runtime import Runtime
-from backend.security.tokens import ACR_MFA, MFA_METHOD
 from backend.services import api_keys, factors
 from backend.services.effects import Effects
 from backend.services.guard import authenticated_principal, remembered_principal
@@ -172,7 +172,7 @@ async def stepped_up_principal(
     if user_id is None:
         return principal
     # The token's `amr`, on the principal: the guard decoded it once already.
-    if MFA_METHOD in principal.amr:
+    if MFA in principal.amr:
         return principal
     step = await run_in_threadpool(
         factors.login_step, db, principal.tenant_id, user_id, datetime.now(UTC)

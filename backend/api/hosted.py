@@ -24,6 +24,7 @@ from backend.domain.errors import DomainError
 
 CSRF_COOKIE = "tessera_csrf"
 CSRF_FIELD = "csrf_token"
+ERROR_TEMPLATE = "sign_in_error.html"
 _templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 # No script, no frame, no asset from anywhere; forms post only back here. The rest of
 # the security headers (no referrer: page URLs carry one-time tokens) come from
@@ -74,6 +75,12 @@ def page(
         path="/",
     )
     return response
+
+
+def error_page(request: Request, key: bytes, reason: str) -> HTMLResponse:
+    """A sign-in error the browser must not be redirected with (an untrusted client or
+    redirect URI): shown here, with no form."""
+    return page(request, key, ERROR_TEMPLATE, {"reason": reason}, status=400)
 
 
 def check_csrf(request: Request, key: bytes, presented: str | None) -> None:

@@ -27,7 +27,19 @@ EMAIL = "email"
 OFFLINE_ACCESS = "offline_access"
 OIDC_SCOPES = frozenset({OPENID, PROFILE, EMAIL, OFFLINE_ACCESS})
 # The claims every id_token carries (security/id_tokens.py); email and name by scope.
-ID_TOKEN_CLAIMS = ("iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "tid")
+ID_TOKEN_CLAIMS = (
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "iat",
+    "auth_time",
+    "nonce",
+    "at_hash",
+    "tid",
+    "amr",
+    "acr",
+)
 # RFC 7636 §4.1: 43 to 128 characters of the unreserved set.
 _VERIFIER = re.compile(r"[A-Za-z0-9._~-]{43,128}")
 # BASE64URL of a SHA-256 digest, no padding: exactly 43 characters.
@@ -35,6 +47,9 @@ _CHALLENGE = re.compile(r"[A-Za-z0-9_-]{43}")
 S256 = "S256"
 CODE_LIFETIME_SECONDS = 60
 MAX_STATE_LENGTH = 500
+# The longest `max_age` taken (ten years): a longer one means the same, and the bound
+# keeps the date arithmetic in range.
+MAX_AGE_CEILING = 10 * 365 * 24 * 3600
 
 
 class Prompt(StrEnum):
@@ -87,6 +102,16 @@ def check_challenge(challenge: str | None, method: str | None) -> str:
             "invalid_request", "code_challenge must be BASE64URL(SHA-256(verifier)), 43 characters"
         )
     return challenge
+
+
+def parse_max_age(raw: str | None) -> int | None:
+    """OpenID Connect `max_age` (Core §3.1.2.1): seconds, a non-negative integer in
+    ASCII digits; larger than MAX_AGE_CEILING counts as the ceiling."""
+    if raw is None or raw == "":
+        return None
+    if not (raw.isascii() and raw.isdigit()):
+        raise AuthorizeError("invalid_request", "max_age must be a number of seconds")
+    return min(int(raw), MAX_AGE_CEILING)
 
 
 def verifier_matches(verifier: str | None, challenge: str) -> bool:

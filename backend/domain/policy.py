@@ -1,5 +1,6 @@
 """Policies that hold everywhere: passwords (NIST SP 800-63B), no escalation, lockout."""
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -171,6 +172,12 @@ class TenantPolicy:
     def enrolment_overdue(self, joined: datetime, now: datetime) -> bool:
         """Whether a user without a factor who joined at `joined` is past the grace."""
         return self.mfa == MFA_REQUIRED and now >= joined + timedelta(days=self.mfa_grace_days)
+
+    def grace_days_left(self, joined: datetime, now: datetime) -> int:
+        """Whole days, rounded up, until a user who joined at `joined` must have enrolled
+        a factor under `required`; 0 once overdue."""
+        left = joined + timedelta(days=self.mfa_grace_days) - now
+        return max(0, math.ceil(left / timedelta(days=1)))
 
 
 def _bounded_int(value: object, default: int, low: int, high: int) -> int:

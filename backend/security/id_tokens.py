@@ -7,10 +7,12 @@ only a shared secret, and OpenID Connect is not offered (`available` is False).
 
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import jwt
 
+from backend.domain.assurance import acr_for
 from backend.domain.code_flow import half_hash
 from backend.domain.errors import DomainError
 from backend.security.keys import KeyRing
@@ -49,10 +51,12 @@ class IdTokenSigner:
         access_token: str,
         nonce: str | None,
         claims: dict[str, Any],
+        amr: Sequence[str],
         now: int | None = None,
     ) -> str:
-        """An id_token for `client_id` (its `aud`), with the standard claims, `tid`, and
-        the user's `claims` (email, name) the scopes asked for."""
+        """An id_token for `client_id` (its `aud`), with the standard claims, `tid`, how
+        the sign-in authenticated (`amr`, and the `acr` it makes, as the access token
+        has them), and the user's `claims` (email, name) the scopes asked for."""
         issued_at = int(time.time()) if now is None else now
         payload: dict[str, Any] = {
             **claims,
@@ -64,6 +68,8 @@ class IdTokenSigner:
             "auth_time": auth_time,
             "at_hash": half_hash(access_token, self._keys.algorithm),
             "tid": str(tenant_id),
+            "amr": list(amr),
+            "acr": acr_for(amr),
         }
         if nonce is not None:
             payload["nonce"] = nonce

@@ -22,6 +22,11 @@ that takes a scope away from an account bumps its token version in the same tran
 loss is seen by the next grant in every process at once, before any message arrives; a
 gain (a role that now includes more) is seen once the tenant's entries are dropped, as
 a profile's is.
+
+It also keeps one piece of platform-level reference data the same way: the origins that
+registered clients allow (CORS asks on every cross-origin request). A change of any
+client forgets it like a tenant's entries, under the `CLIENTS` key, so the same channel,
+generation and expiry rules hold for it.
 """
 
 import logging
@@ -46,6 +51,10 @@ CHANNEL_PREFIX = "tessera:callers"
 MESSAGE_SUBJECTS = 200
 # A ping on the subscription this often; without a pong within twice that, reconnect.
 HEARTBEAT_SECONDS = 5.0
+# The key clients' cached data is forgotten under: clients belong to no tenant, and no
+# tenant has this id (theirs are random). Being a UUID, a message naming it is one that
+# processes of the previous release parse too (and drop nothing for).
+CLIENTS = uuid.UUID(int=0)
 
 Value = TypeVar("Value")
 
@@ -92,7 +101,8 @@ class _Entries(Generic[Value]):
 
 class PrincipalCache:
     """Per-process standing (by subject), rendered /me bodies (by subject and scopes) and
-    service accounts' scopes (by account, token version and platform)."""
+    service accounts' scopes (by account, token version and platform), and the origins
+    clients allow."""
 
     def __init__(
         self,
@@ -113,6 +123,8 @@ class PrincipalCache:
         self._standing: _Entries[SubjectStanding] = _Entries(standing_limit)
         self._profiles: _Entries[bytes] = _Entries(profile_limit)
         self._account_scopes: _Entries[frozenset[str]] = _Entries(account_scopes_limit)
+        # Every client's allowed origins together, with its monotonic expiry.
+        self._origins: tuple[frozenset[str], float] | None = None
         self._generation = 0
         self._live = False
         self._stopping = threading.Event()
@@ -183,6 +195,24 @@ class PrincipalCache:
             if self._live and since == self._generation:
                 self._account_scopes.put(tenant_id, key, scopes, now + self._ttl)
 
+    def origins(self) -> frozenset[str] | None:
+        """The origins some client allows, if remembered."""
+        kept = self._origins
+        if not self._live or kept is None or kept[1] <= time.monotonic():
+            return None
+        return kept[0]
+
+    def keep_origins(self, origins: frozenset[str], *, since: int) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if self._live and since == self._generation:
+                self._origins = (origins, now + self._ttl)
+
+    def forget_clients(self) -> None:
+        """forget() what is kept of clients, in every process. Call it after the change
+        of a client has committed: services.clients does."""
+        self.forget(CLIENTS)
+
     def forget(self, tenant_id: uuid.UUID, subject_ids: list[uuid.UUID] | None = None) -> None:
         """Drop, in every process, the subjects' standing (all of the tenant's with None)
         and every profile and account's scopes of the tenant. An empty list drops the
@@ -208,6 +238,8 @@ class PrincipalCache:
             self._standing.drop(tenant_id, subject_ids)
             self._profiles.drop(tenant_id)
             self._account_scopes.drop(tenant_id)
+            if tenant_id == CLIENTS:
+                self._origins = None
 
     def listen(self, *, wait: float = 0.0) -> None:
         """Subscribe in a background thread; entries are served once subscribed.
@@ -284,6 +316,7 @@ class PrincipalCache:
             self._standing.clear()
             self._profiles.clear()
             self._account_scopes.clear()
+            self._origins = None
             self._live = live
 
 

@@ -10,6 +10,7 @@ from functools import lru_cache
 
 import jwt
 
+from backend.domain.assurance import acr_for
 from backend.domain.errors import InvalidTokenError
 from backend.domain.subjects import SubjectKind
 from backend.security.keys import Jwk, KeyRing
@@ -22,14 +23,6 @@ LEEWAY_SECONDS = 5
 # Verified tokens a process remembers (each well under 1 KiB): a client sends the same
 # access token with every request for its lifetime, so repeats are the common case.
 VERIFIED_TOKENS = 4096
-# `acr` (OpenID Connect Core §2): a password alone, or a password and a second factor.
-ACR_PASSWORD = "urn:tessera:acr:pwd"  # noqa: S105 (an acr value)
-ACR_MFA = "urn:tessera:acr:mfa"
-MFA_METHOD = "mfa"
-
-
-def acr_for(amr: Sequence[str]) -> str:
-    return ACR_MFA if MFA_METHOD in amr else ACR_PASSWORD
 
 
 @dataclass(frozen=True, slots=True)

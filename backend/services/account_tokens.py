@@ -11,13 +11,13 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from backend.db.models import AccountToken, AccountTokenPurpose, Tenant, User, UserStatus
-from backend.db.tenant_context import enter_tenant
 from backend.domain.errors import InvalidRequestError
-from backend.security.opaque import new_secret, parse_secret
+from backend.security.opaque import new_secret
+from backend.services import presented_secrets
 
 _KINDS = {AccountTokenPurpose.PASSWORD_RESET: "pr", AccountTokenPurpose.EMAIL_VERIFICATION: "ev"}
 INVALID = "the link is invalid, expired or already used"
@@ -76,38 +76,26 @@ def pending(
 ) -> Redeemed:
     """The token and its user, if it can still be used (InvalidRequestError otherwise).
 
-    Unauthenticated: the token names its tenant, which the transaction is bound to first,
-    so the lookup runs under row-level security. With `lock`, two requests racing with
-    one token serialise: the second sees it used.
+    Unauthenticated: the token names its tenant (services.presented_secrets). With `lock`, two
+    requests racing with one token serialise: the second sees it used.
     """
-    secret = parse_secret(_KINDS[purpose], presented)
-    if secret is None:
-        raise InvalidRequestError(INVALID)
-    enter_tenant(db, secret.tenant_id)
-    query = (
-        select(AccountToken, User)
-        .join(User, (User.tenant_id == AccountToken.tenant_id) & (User.id == AccountToken.user_id))
-        .where(
-            AccountToken.tenant_id == secret.tenant_id,
-            AccountToken.token_hash == secret.digest,
-            AccountToken.purpose == purpose,
-        )
+    found = presented_secrets.unspent(
+        db,
+        AccountToken,
+        _KINDS[purpose],
+        presented,
+        now,
+        lock=lock,
+        where=AccountToken.purpose == purpose,
     )
-    row = db.execute(query.with_for_update(of=AccountToken) if lock else query).one_or_none()
-    if row is None:
+    if found is None:
         raise InvalidRequestError(INVALID)
-    token, user = row
+    token, user = found
     stale = (
         token.password_fingerprint is not None
         and token.password_fingerprint != password_fingerprint(user.password_hash)
     )
-    if (
-        token.used_at is not None
-        or token.expires_at <= now
-        or user.status is not UserStatus.ACTIVE
-        or token.email != user.email
-        or stale
-    ):
+    if user.status is not UserStatus.ACTIVE or token.email != user.email or stale:
         raise InvalidRequestError(INVALID)
     return Redeemed(token=token, user=user)
 

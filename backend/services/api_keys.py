@@ -14,15 +14,14 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from backend.db.models import ApiKey, Tenant, User
-from backend.db.tenant_context import enter_tenant
 from backend.domain.errors import InvalidRequestError, InvalidTokenError, NotFoundError
 from backend.domain.moments import require_expiry
 from backend.domain.policy import require_within
 from backend.domain.scopes import Scope, format_scopes
 from backend.domain.standing import may_act
 from backend.domain.subjects import SubjectKind
-from backend.security.opaque import new_secret, parse_secret
-from backend.services import audit, authorization, concurrency, roles
+from backend.security.opaque import new_secret
+from backend.services import audit, authorization, concurrency, presented_secrets, roles
 from backend.services.principals import Principal
 
 KIND = "ak"
@@ -100,10 +99,9 @@ def revoke(db: Session, actor: Principal, key_id: uuid.UUID) -> None:
 
 def authenticate(db: Session, presented: str, *, platform_tenant_slug: str) -> Principal:
     """The principal behind an `X-API-Key`, or InvalidTokenError saying why not."""
-    secret = parse_secret(KIND, presented)
+    secret = presented_secrets.bind(db, KIND, presented)
     if secret is None:
         raise InvalidTokenError("API key is invalid")
-    enter_tenant(db, secret.tenant_id)
     row = db.execute(
         select(ApiKey, User.status, Tenant.status, Tenant.slug)
         .join(User, (User.tenant_id == ApiKey.tenant_id) & (User.id == ApiKey.created_by))

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from backend.domain.assurance import PASSWORD
 from backend.domain.code_flow import OIDC_SCOPES
 from backend.domain.errors import InvalidGrantError, InvalidScopeError, LoginFailedError
 from backend.domain.policy import TenantPolicy
@@ -24,8 +25,6 @@ from backend.services.sessions import RefreshPolicy
 
 # One message for every credential failure, so it cannot tell which part was wrong.
 BAD_CREDENTIALS = "invalid username or password"
-# RFC 8176: what a password login proved.
-PASSWORD_METHOD = "pwd"  # noqa: S105 (an amr value)
 ENROL_FIRST = (
     "this tenant requires a second factor: log in with scope `me` and enrol one "
     "(POST /me/factors/totp)"
@@ -162,7 +161,7 @@ def password_grant(
         issued_at,
         now=now,
         user_agent=login.user_agent,
-        amr=(PASSWORD_METHOD,),
+        amr=(PASSWORD,),
         new_hash=verified.new_hash,
         audience=audience,
     )
@@ -220,7 +219,7 @@ def mfa_grant(
         issued_at,
         now=now,
         user_agent=found.challenge.user_agent,
-        amr=(PASSWORD_METHOD, *proved),
+        amr=(PASSWORD, *proved),
         new_hash=None,
         audience=audience,
     )
@@ -254,7 +253,7 @@ def _log_in(
         resource=audience.stored,
     )
     data: dict[str, object] = {"scope": scope}
-    if amr != (PASSWORD_METHOD,):
+    if amr != (PASSWORD,):
         data["amr"] = list(amr)
     event = audit.event_params(
         tenant_id=tenant_id,
@@ -267,7 +266,7 @@ def _log_in(
     token_version: int = db.execute(
         _LOGIN_WRITES, {**session, **event, "new_hash": new_hash}
     ).scalar_one()
-    return _grant(
+    return issue(
         issuers,
         tenant_id,
         user_id,
@@ -315,7 +314,7 @@ def refresh_grant(
         subject.lapses,
         issued_at,
     )
-    return _grant(
+    return issue(
         issuers,
         subject.tenant_id,
         subject.user_id,
@@ -359,7 +358,7 @@ def _login_failed(
     return LoginFailedError(description)
 
 
-def _grant(
+def issue(
     issuers: Issuers,
     tenant_id: uuid.UUID,
     user_id: uuid.UUID,
@@ -372,8 +371,9 @@ def _grant(
     oidc: frozenset[str] = frozenset(),
     amr: tuple[str, ...] = (),
 ) -> TokenGrant:
-    """An access token for `audience` that ends, at the latest, when one of its scopes
-    lapses."""
+    """The access token of every grant that signs a user in: for `audience`, ending at
+    the latest when one of its scopes lapses, with the login's methods `amr` and the
+    `acr` they make (the session keeps `amr`, so each refresh carries it on)."""
     scope = " ".join(filter(None, [format_scopes(granted.scopes), *sorted(oidc)]))
     issued = issuers.codec.issue(
         user_id=user_id,

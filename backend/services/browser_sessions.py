@@ -11,6 +11,7 @@ The cookie is an opaque secret naming the tenant (security/opaque.py), so the lo
 binds the tenant first and stays under row-level security.
 """
 
+import dataclasses
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,10 +20,9 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from backend.db.models import LoginSession
-from backend.db.tenant_context import enter_tenant
 from backend.domain.standing import may_act
-from backend.security.opaque import new_secret, parse_secret
-from backend.services import audit, auth, subjects
+from backend.security.opaque import new_secret
+from backend.services import audit, auth, presented_secrets, subjects
 from backend.services.sessions import RefreshPolicy
 
 KIND = "bs"
@@ -37,6 +37,9 @@ class BrowserSession:
     tenant_slug: str
     # When the password was typed (OpenID Connect auth_time).
     auth_time: datetime
+    # How that sign-in authenticated (RFC 8176, space-separated), raised by a step-up:
+    # every code the session sends carries it.
+    amr: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,10 +51,16 @@ class SignedIn:
 
 
 def start(
-    db: Session, policy: RefreshPolicy, verified: auth.VerifiedLogin, *, user_agent: str
+    db: Session,
+    policy: RefreshPolicy,
+    verified: auth.VerifiedLogin,
+    *,
+    amr: str,
+    user_agent: str,
 ) -> SignedIn:
-    """Record a hosted sign-in that passed auth.verify_login (and any step after it): the
-    user's row as a login updates it, the browser session, and `auth.login_succeeded`."""
+    """Record a hosted sign-in that passed auth.verify_login (and any step after it,
+    which `amr` names): the user's row as a login updates it, the browser session, and
+    `auth.login_succeeded`."""
     tenant_id, user_id, now = verified.tenant_id, verified.user_id, verified.now
     secret = new_secret(KIND, tenant_id)
     session_id = uuid.uuid4()
@@ -61,7 +70,7 @@ def start(
         actor=f"user:{user_id}",
         action="auth.login_succeeded",
         target=f"user:{user_id}",
-        data={"via": "hosted_page", "session": str(session_id)},
+        data={"via": "hosted_page", "session": str(session_id), "amr": amr.split()},
     )
     db.execute(
         _SIGN_IN_WRITES,
@@ -74,11 +83,12 @@ def start(
             "user_agent": user_agent[:300],
             "secret_hash": secret.digest,
             "new_hash": verified.new_hash,
+            "amr": amr,
         },
     )
     slug = verified.subject.tenant_slug
     return SignedIn(
-        BrowserSession(session_id, tenant_id, user_id, slug, now), secret.value, expires_at
+        BrowserSession(session_id, tenant_id, user_id, slug, now, amr), secret.value, expires_at
     )
 
 
@@ -89,19 +99,18 @@ _SIGN_IN_WRITES = text(
     "password_hash = coalesce(CAST(:new_hash AS varchar), password_hash) "
     "WHERE tenant_id = :tenant_id AND id = :user_id RETURNING id) "
     "INSERT INTO refresh_families (tenant_id, id, user_id, created_at, last_used_at, "
-    "expires_at, user_agent, browser_secret_hash) "
-    "SELECT :tenant_id, :family_id, id, :now, :now, :expires_at, :user_agent, :secret_hash "
-    "FROM login"
+    "expires_at, user_agent, browser_secret_hash, amr) "
+    "SELECT :tenant_id, :family_id, id, :now, :now, :expires_at, :user_agent, :secret_hash, "
+    ":amr FROM login"
 )
 
 
 def current(db: Session, cookie: str | None, now: datetime) -> BrowserSession | None:
     """The live browser session the cookie names, binding its tenant; None when there is
     none, it ended or expired, or its user may not act now (disabled, tenant suspended)."""
-    secret = parse_secret(KIND, cookie or "")
+    secret = presented_secrets.bind(db, KIND, cookie or "")
     if secret is None:
         return None
-    enter_tenant(db, secret.tenant_id)
     found = db.scalar(
         select(LoginSession).where(
             LoginSession.tenant_id == secret.tenant_id,
@@ -117,5 +126,32 @@ def current(db: Session, cookie: str | None, now: datetime) -> BrowserSession | 
         return None
     found.last_used_at = now
     return BrowserSession(
-        found.id, found.tenant_id, found.user_id, subject.tenant_slug, found.created_at
+        found.id, found.tenant_id, found.user_id, subject.tenant_slug, found.created_at, found.amr
     )
+
+
+def step_up(db: Session, session: BrowserSession, amr: str) -> BrowserSession | None:
+    """Raise a live browser session to the methods `amr` of the step it just passed (a
+    second factor the request's `acr_values` asked for); audited `session.stepped_up`.
+    None when the session ended meanwhile."""
+    found = db.scalar(
+        select(LoginSession)
+        .where(
+            LoginSession.tenant_id == session.tenant_id,
+            LoginSession.id == session.id,
+            LoginSession.revoked_at.is_(None),
+        )
+        .with_for_update()
+    )
+    if found is None:
+        return None
+    found.amr = amr
+    audit.record(
+        db,
+        tenant_id=session.tenant_id,
+        actor=f"user:{session.user_id}",
+        action="session.stepped_up",
+        target=f"session:{session.id}",
+        data={"amr": amr.split()},
+    )
+    return dataclasses.replace(session, amr=amr)

@@ -15,6 +15,7 @@ from backend.domain.client_manifest import DeclaredClient
 from backend.domain.manifest import ManifestError
 from backend.services import audit, clients
 from backend.services.declared import Plan
+from backend.services.effects import Effects
 
 
 def plan(db: Session, declared: list[DeclaredClient], *, prune: bool, own_audience: str) -> Plan:
@@ -52,6 +53,7 @@ def plan(db: Session, declared: list[DeclaredClient], *, prune: bool, own_audien
 
 def apply(
     db: Session,
+    effects: Effects,
     operator: audit.Acting,
     declared: list[DeclaredClient],
     *,
@@ -66,17 +68,17 @@ def apply(
     named = {entry.spec.client_id for entry in declared}
     if prune:
         for client in list(db.scalars(select(Client).where(Client.client_id.not_in(named)))):
-            clients.delete(db, operator, client.id)
+            clients.delete(db, effects, operator, client.id)
     for entry in declared:
         spec = entry.spec
         found = clients.by_client_id(db, spec.client_id)
         if found is None:
-            created = clients.create(db, operator, spec, own_audience=own_audience)
+            created = clients.create(db, effects, operator, spec, own_audience=own_audience)
             if created.secret is not None:
                 result.notes.append(
                     f"client {spec.client_id} secret (shown only now): {created.secret}"
                 )
             continue
         changes = {name: getattr(spec, name) for name in clients.MUTABLE_FIELDS}
-        clients.update(db, operator, found.id, changes, own_audience=own_audience)
+        clients.update(db, effects, operator, found.id, changes, own_audience=own_audience)
     return result

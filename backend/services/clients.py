@@ -6,6 +6,10 @@ operator (tenants.enter_as_operator), and each change is audited in the operator
 
 A confidential client's secret is made here, returned once, and stored only as its
 SHA-256: 256 random bits need no slow hash.
+
+Every change of a client forgets, once committed, what API processes keep of clients
+(the origins CORS allows: security.principal_cache), in this process at once and in the
+others through Redis, so the next request reads the change.
 """
 
 import hmac
@@ -14,10 +18,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from backend.db.models import Api, Client
+from backend.db.session import after_commit
 from backend.domain.clients import (
     ClientMetadataError,
     ClientSpec,
@@ -32,6 +37,7 @@ from backend.domain.clients import (
 from backend.domain.errors import FormClientError, NotFoundError, UnauthorizedClientError
 from backend.security.opaque import new_secret, parse_secret
 from backend.services import audit, concurrency
+from backend.services.effects import Effects
 from backend.services.paging import Page, page_of
 
 # Not service accounts' "cs": the two kinds of secret never pass for one another.
@@ -86,7 +92,7 @@ def checked(spec: ClientSpec, resources: Iterable[str]) -> ClientSpec:
 
 
 def create(
-    db: Session, operator: audit.Acting, spec: ClientSpec, *, own_audience: str
+    db: Session, effects: Effects, operator: audit.Acting, spec: ClientSpec, *, own_audience: str
 ) -> CreatedClient:
     """Register a client; a taken client_id is ConflictError (409). Needs
     enter_as_operator first. A confidential client gets a secret, returned once."""
@@ -105,6 +111,7 @@ def create(
     audit.record_by(
         db, operator, "client.created", f"client:{client.id}", {"after": snapshot(client)}
     )
+    _forget_after_commit(db, effects)
     return CreatedClient(client=client, secret=secret)
 
 
@@ -132,6 +139,7 @@ def by_client_id(db: Session, client_id: str) -> Client | None:
 
 def update(
     db: Session,
+    effects: Effects,
     operator: audit.Acting,
     id: uuid.UUID,
     changes: dict[str, Any],
@@ -156,16 +164,18 @@ def update(
             "after": {k: after[k] for k in sorted(changed)},
         }
         audit.record_by(db, operator, "client.updated", f"client:{client.id}", data)
+        _forget_after_commit(db, effects)
     return client
 
 
-def delete(db: Session, operator: audit.Acting, id: uuid.UUID) -> None:
+def delete(db: Session, effects: Effects, operator: audit.Acting, id: uuid.UUID) -> None:
     """Remove a client: /authorize and /token refuse its client_id from now on."""
     client = get(db, id, for_update=True)
     data = {"before": snapshot(client)}
     db.delete(client)
     db.flush()
     audit.record_by(db, operator, "client.deleted", f"client:{client.id}", data)
+    _forget_after_commit(db, effects)
 
 
 def authenticate_secret(client: Client, presented: str) -> bool:
@@ -222,6 +232,10 @@ def _assign(client: Client, spec: ClientSpec) -> None:
         setattr(client, name, getattr(spec, name))
 
 
-def origin_allowed(db: Session, origin: str) -> bool:
-    """Whether some client lists `origin` among its allowed_origins (CORS)."""
-    return bool(db.scalar(select(exists().where(Client.allowed_origins.any_() == origin))))
+def allowed_origins(db: Session) -> frozenset[str]:
+    """Every origin some client lists among its allowed_origins (CORS)."""
+    return frozenset(db.scalars(select(func.unnest(Client.allowed_origins)).distinct()))
+
+
+def _forget_after_commit(db: Session, effects: Effects) -> None:
+    after_commit(db, effects.principal_cache.forget_clients)

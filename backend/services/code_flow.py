@@ -8,6 +8,7 @@ concurrent exchanges one wins; a code that comes back after its use ends the ses
 the first exchange started and cuts the user's access tokens off (RFC 6749 §4.1.2).
 """
 
+import dataclasses
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 from backend.db.models import AuthorizationCode, Client, LoginSession, User
 from backend.db.tenant_context import enter_tenant
 from backend.domain import code_flow as rules
+from backend.domain.assurance import required_acr
 from backend.domain.clients import GrantType
 from backend.domain.code_flow import AuthorizeError, Prompt, RedirectionError, RequestedScopes
 from backend.domain.errors import (
@@ -30,8 +32,17 @@ from backend.domain.errors import (
 from backend.domain.scopes import format_scopes, parse_scopes
 from backend.domain.standing import may_act
 from backend.domain.token_lifetime import carried
-from backend.security.opaque import new_secret, parse_secret
-from backend.services import audiences, audit, auth, clients, cutoff, sessions, subjects
+from backend.security.opaque import new_secret
+from backend.services import (
+    audiences,
+    audit,
+    auth,
+    clients,
+    cutoff,
+    presented_secrets,
+    sessions,
+    subjects,
+)
 from backend.services.effects import Effects
 
 KIND = "ac"
@@ -60,6 +71,8 @@ class AuthorizeParams:
     login_hint: str | None = None
     tenant: str | None = None
     resource: str | None = None
+    acr_values: str | None = None
+    max_age: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +87,10 @@ class AuthorizationRequest:
     nonce: str | None
     prompt: Prompt | None
     resource: str | None
+    # The class of authentication the sign-in must reach (`acr_values`); None: any.
+    acr: str | None = None
+    # OpenID Connect `max_age`: a browser session whose sign-in is older asks again.
+    max_age: int | None = None
 
     def error_redirect(self, error: AuthorizeError) -> str:
         """The client's redirect URI with the error and its state (RFC 6749 §4.1.2.1)."""
@@ -137,6 +154,8 @@ def check_request(
     except ValueError:
         raise AuthorizeError("invalid_request", "prompt must be login or none") from None
     return AuthorizationRequest(
+        acr=required_acr(params.acr_values),
+        max_age=rules.parse_max_age(params.max_age),
         client=client,
         redirect_uri=redirect_uri,
         state=params.state,
@@ -155,9 +174,11 @@ def issue_code(
     tenant_id: uuid.UUID,
     user_id: uuid.UUID,
     auth_time: datetime,
+    amr: str,
     now: datetime,
 ) -> str:
-    """A code for the signed-in user, and the redirect that carries it with the state."""
+    """A code for the signed-in user, who authenticated with the methods `amr`, and the
+    redirect that carries it with the state."""
     secret = new_secret(KIND, tenant_id)
     names = [*request.scopes.api, *sorted(request.scopes.oidc)]
     db.add(
@@ -172,6 +193,7 @@ def issue_code(
             resource=request.resource,
             nonce=request.nonce,
             auth_time=auth_time,
+            amr=amr,
             created_at=now,
             expires_at=now + timedelta(seconds=rules.CODE_LIFETIME_SECONDS),
         )
@@ -197,10 +219,9 @@ def code_grant(
     """RFC 6749 §4.1.3: exchange a code for an access token, a refresh token when
     `offline_access` was asked by a client allowed refresh, and an id_token when `openid`
     was. Every mismatch is invalid_grant with one message, so it tells nothing."""
-    secret = parse_secret(KIND, exchange.code)
+    secret = presented_secrets.bind(db, KIND, exchange.code)
     if secret is None:
         raise InvalidGrantError("the code is invalid, expired or used")
-    enter_tenant(db, secret.tenant_id)
     code = db.scalar(
         update(AuthorizationCode)
         .where(
@@ -236,6 +257,7 @@ def code_grant(
     issued_at = int(now.timestamp())
     granted = carried(audience.grant(wanted, held), subject.lapses, issued_at)
     scope = " ".join(filter(None, [format_scopes(granted.scopes), *sorted(requested.oidc)]))
+    amr = tuple(code.amr.split())
     refresh_token = None
     if rules.OFFLINE_ACCESS in requested.oidc and (
         GrantType.REFRESH_TOKEN.value in exchange.client.grant_types
@@ -247,17 +269,22 @@ def code_grant(
             scope=scope,
             user_agent=exchange.user_agent,
             now=now,
+            amr=code.amr,
             resource=audience.stored,
         )
         db.execute(_START_FOR_CODE, {**params, "code_id": code.id})
-    issued = issuers.codec.issue(
-        user_id=code.user_id,
-        tenant_id=code.tenant_id,
-        scope=scope,
-        token_version=subject.token_version,
-        now=issued_at,
-        not_after=granted.not_after,
-        audience=audience.identifier,
+    # The password and mfa grants' own issuing: the same claims, `amr` and `acr`.
+    issued = auth.issue(
+        issuers,
+        code.tenant_id,
+        code.user_id,
+        subject.token_version,
+        granted,
+        issued_at,
+        refresh_token,
+        audience,
+        oidc=requested.oidc,
+        amr=amr,
     )
     id_token = None
     if rules.OPENID in requested.oidc:
@@ -266,9 +293,10 @@ def code_grant(
             tenant_id=code.tenant_id,
             client_id=exchange.client.client_id,
             auth_time=int(code.auth_time.timestamp()),
-            access_token=issued.token,
+            access_token=issued.access_token,
             nonce=code.nonce,
             claims=user_claims(db, code.tenant_id, code.user_id, requested.oidc),
+            amr=amr,
             now=issued_at,
         )
     audit.record(
@@ -279,13 +307,7 @@ def code_grant(
         target=f"client:{exchange.client.id}",
         data={"scope": scope},
     )
-    return auth.TokenGrant(
-        access_token=issued.token,
-        expires_in=issued.expires_in,
-        scope=scope,
-        refresh_token=refresh_token,
-        id_token=id_token,
-    )
+    return dataclasses.replace(issued, id_token=id_token)
 
 
 class _SpentCodeError(InvalidGrantError):

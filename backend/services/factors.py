@@ -20,8 +20,9 @@ from sqlalchemy import Exists, delete, exists, select
 from sqlalchemy.orm import Session
 
 from backend.db.models import Factor, FactorKind, MfaChallenge, Tenant, User
+from backend.domain.assurance import MFA, OTP
 from backend.domain.errors import ConflictError, NotFoundError, SecondFactorFailedError
-from backend.domain.policy import MFA_OFF, TenantPolicy
+from backend.domain.policy import MFA_OFF, MFA_REQUIRED, TenantPolicy
 from backend.mail.messages import Mail, MailKind
 from backend.security import totp
 from backend.security.sealing import Sealer, UnsealError
@@ -30,9 +31,6 @@ from backend.services.effects import Effects
 from backend.services.principals import Principal
 
 WRONG_FACTOR = "the second factor is wrong, already used, or cannot be checked now"
-# RFC 8176 method references a second factor adds to the password's `pwd`.
-OTP = "otp"
-MFA = "mfa"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,11 +47,22 @@ class LoginStep(StrEnum):
     DONE = "done"
     # The user's second factor (mfa_required, or the hosted page's second step).
     SECOND_FACTOR = "second_factor"
-    # Policy `required`, no factor and the grace is over: tokens for `me` only, to enrol.
+    # Policy `required`, no factor and the grace is over: tokens for `me` only, to enrol
+    # (the hosted sign-in enrols one before the session starts).
     ENROL_FIRST = "enrol_first"
+    # Policy `required`, no factor, within the grace: the hosted sign-in offers enrolment
+    # (with a "later"); for the password grant, as DONE.
+    ENROL_OFFERED = "enrol_offered"
 
 
-def login_step(db: Session, tenant_id: uuid.UUID, user_id: uuid.UUID, now: datetime) -> LoginStep:
+@dataclass(frozen=True, slots=True)
+class Next:
+    step: LoginStep
+    # Under `required` without a factor: whole days left to enrol (0 once overdue).
+    grace_days_left: int
+
+
+def next_step(db: Session, tenant_id: uuid.UUID, user_id: uuid.UUID, now: datetime) -> Next:
     """The step after the password, in one query: the policy, the factor, the join date."""
     policy_json, joined, enrolled = db.execute(
         select(Tenant.policy, User.created_at, _has_factor(tenant_id, user_id))
@@ -61,11 +70,19 @@ def login_step(db: Session, tenant_id: uuid.UUID, user_id: uuid.UUID, now: datet
         .where(Tenant.id == tenant_id, User.id == user_id)
     ).one()
     policy = TenantPolicy.from_json(policy_json)
+    left = policy.grace_days_left(joined, now)
     if policy.mfa == MFA_OFF:
-        return LoginStep.DONE
+        return Next(LoginStep.DONE, left)
     if enrolled:
-        return LoginStep.SECOND_FACTOR
-    return LoginStep.ENROL_FIRST if policy.enrolment_overdue(joined, now) else LoginStep.DONE
+        return Next(LoginStep.SECOND_FACTOR, left)
+    if policy.enrolment_overdue(joined, now):
+        return Next(LoginStep.ENROL_FIRST, left)
+    return Next(LoginStep.ENROL_OFFERED if policy.mfa == MFA_REQUIRED else LoginStep.DONE, left)
+
+
+def login_step(db: Session, tenant_id: uuid.UUID, user_id: uuid.UUID, now: datetime) -> LoginStep:
+    """next_step's step alone."""
+    return next_step(db, tenant_id, user_id, now).step
 
 
 def _has_factor(tenant_id: uuid.UUID, user_id: uuid.UUID) -> Exists:
@@ -130,10 +147,39 @@ def start_totp(db: Session, sealer: Sealer, actor: Principal, label: str) -> Tot
         )
     )
     db.flush()
+    audit.record_by(db, actor, "factor.enrolment_started", f"user:{user_id}", {"kind": "totp"})
+    return _enrolment(db, tenant_id, user_id, factor_id, secret)
+
+
+def pending_totp(db: Session, sealer: Sealer, actor: Principal) -> TotpEnrolment | None:
+    """The TOTP enrolment begun and not yet confirmed, shown again (the hosted page after
+    a wrong code); None when there is none."""
+    tenant_id, user_id = actor.tenant_id, actor.require_user()
+    factor = db.scalar(
+        select(Factor).where(
+            Factor.tenant_id == tenant_id,
+            Factor.user_id == user_id,
+            Factor.kind == FactorKind.TOTP,
+            Factor.confirmed_at.is_(None),
+        )
+    )
+    if factor is None or factor.secret is None:
+        return None
+    try:
+        secret = sealer.open(factor.secret, factor.id.bytes).decode()
+    except UnsealError:
+        return None
+    return _enrolment(db, tenant_id, user_id, factor.id, secret)
+
+
+def _enrolment(
+    db: Session, tenant_id: uuid.UUID, user_id: uuid.UUID, factor_id: uuid.UUID, secret: str
+) -> TotpEnrolment:
+    """What an authenticator app scans: the otpauth:// URI, named by the user's email
+    and the tenant, and its QR code."""
     user = db.get_one(User, (tenant_id, user_id))
     issuer = db.get_one(Tenant, tenant_id).name
     uri = totp.provisioning_uri(secret, user.email, issuer)
-    audit.record_by(db, actor, "factor.enrolment_started", f"user:{user_id}", {"kind": "totp"})
     return TotpEnrolment(factor_id=factor_id, uri=uri, qr_svg=totp.qr_svg(uri))
 
 

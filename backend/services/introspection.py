@@ -22,14 +22,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.db.models import Api, LoginSession, RefreshToken
-from backend.db.tenant_context import enter_tenant, enter_tenant_as
+from backend.db.tenant_context import enter_tenant_as
 from backend.domain.errors import ForbiddenError, InvalidTokenError
 from backend.domain.scopes import Scope
 from backend.domain.subjects import SubjectKind
 from backend.security.opaque import parse_secret
 from backend.security.principal_cache import PrincipalCache
 from backend.security.tokens import AccessTokenCodec
-from backend.services import guard, service_accounts, sessions
+from backend.services import guard, presented_secrets, service_accounts, sessions
 
 INACTIVE: dict[str, Any] = {"active": False}
 # RFC 7662 §2.2 token_type: an access token's is its RFC 6749 §7.1 type.
@@ -121,10 +121,9 @@ def _access_token(
 def _refresh_token(
     db: Session, introspector: Introspector, caller: Caller, token: str
 ) -> dict[str, Any]:
-    secret = parse_secret(sessions.KIND, token)
+    secret = presented_secrets.bind(db, sessions.KIND, token)
     if secret is None or not caller.may_see(secret.tenant_id):
         return INACTIVE
-    enter_tenant(db, secret.tenant_id)
     found = db.execute(
         select(RefreshToken, LoginSession)
         .join(

@@ -10,16 +10,14 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.db.models import Invitation, Tenant, User, UserStatus
-from backend.db.tenant_context import enter_tenant
 from backend.domain.errors import InvalidRequestError
 from backend.mail.messages import Mail, MailKind
-from backend.security.opaque import OpaqueSecret, new_secret, parse_secret
+from backend.security.opaque import new_secret
 from backend.security.passwords import PasswordService
-from backend.services import audit, credentials, mail
+from backend.services import audit, credentials, mail, presented_secrets
 from backend.services.effects import Effects
 
 KIND = "iv"
@@ -72,13 +70,10 @@ def accept(db: Session, passwords: PasswordService, token: str, password: str) -
     Unauthenticated: the token alone names the tenant, which the transaction is then
     bound to, so the lookup runs under row-level security. Returns the user's id.
     """
-    secret = parse_secret(KIND, token)
-    if secret is None:
-        raise InvalidRequestError(INVALID)
     now = datetime.now(UTC)
     # Two requests racing with one token: the second waits, then sees it used.
-    invitation, user = _pending(db, secret, now, lock=True)
-    credentials.check_new_password(db, secret.tenant_id, password)
+    invitation, user = _pending(db, token, now, lock=True)
+    credentials.check_new_password(db, user.tenant_id, password)
     user.password_hash = passwords.hash(password)
     invitation.accepted_at = now
     # The invitation came by mail: the address is the user's.
@@ -87,7 +82,7 @@ def accept(db: Session, passwords: PasswordService, token: str, password: str) -
     db.flush()
     audit.record(
         db,
-        tenant_id=secret.tenant_id,
+        tenant_id=user.tenant_id,
         actor=f"user:{user.id}",
         action="invitation.accepted",
         target=f"user:{user.id}",
@@ -99,35 +94,17 @@ def accept(db: Session, passwords: PasswordService, token: str, password: str) -
 def tenant_name(db: Session, token: str) -> str | None:
     """The name of the tenant a usable invitation token invites to, for the hosted page
     to show; None for any token that `accept` would refuse (it tells nothing more)."""
-    secret = parse_secret(KIND, token)
-    if secret is None:
-        return None
     try:
-        _pending(db, secret, datetime.now(UTC), lock=False)
+        _, user = _pending(db, token, datetime.now(UTC), lock=False)
     except InvalidRequestError:
         return None
-    tenant = db.get(Tenant, secret.tenant_id)
+    tenant = db.get(Tenant, user.tenant_id)
     return tenant.name if tenant is not None else None
 
 
-def _pending(
-    db: Session, secret: OpaqueSecret, now: datetime, *, lock: bool
-) -> tuple[Invitation, User]:
+def _pending(db: Session, token: str, now: datetime, *, lock: bool) -> tuple[Invitation, User]:
     """The invitation and its user, if the invitation can still be accepted."""
-    enter_tenant(db, secret.tenant_id)
-    query = (
-        select(Invitation, User)
-        .join(User, (User.tenant_id == Invitation.tenant_id) & (User.id == Invitation.user_id))
-        .where(Invitation.tenant_id == secret.tenant_id, Invitation.token_hash == secret.digest)
-    )
-    row = db.execute(query.with_for_update(of=Invitation) if lock else query).one_or_none()
-    if row is None:
+    found = presented_secrets.unspent(db, Invitation, KIND, token, now, lock=lock)
+    if found is None or found[1].status is not UserStatus.ACTIVE:
         raise InvalidRequestError(INVALID)
-    invitation, user = row
-    if (
-        invitation.accepted_at is not None
-        or invitation.expires_at <= now
-        or user.status is not UserStatus.ACTIVE
-    ):
-        raise InvalidRequestError(INVALID)
-    return invitation, user
+    return found

@@ -11,14 +11,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.db.models import MfaChallenge, User
-from backend.db.tenant_context import enter_tenant
 from backend.domain.errors import InvalidGrantError, MfaRequiredError
-from backend.security.opaque import new_secret, parse_secret
-from backend.services import audit
+from backend.security.opaque import new_secret
+from backend.services import audit, presented_secrets
 
 KIND = "mf"
 TTL = timedelta(minutes=5)
@@ -41,9 +39,11 @@ def challenge(
     resource: str | None,
     user_agent: str,
     now: datetime,
+    session_id: uuid.UUID | None = None,
 ) -> MfaRequiredError:
-    """Record a challenge for a login whose password was right; the error to raise
-    carries its `mfa_token` (and keeps the challenge, though the request fails)."""
+    """Record a challenge for a login whose password was right, or for the browser
+    session `session_id` to step up; the error to raise carries its `mfa_token` (and
+    keeps the challenge, though the request fails)."""
     secret = new_secret(KIND, tenant_id)
     db.add(
         MfaChallenge(
@@ -55,6 +55,7 @@ def challenge(
             resource=resource,
             user_agent=user_agent[:300],
             expires_at=now + TTL,
+            session_id=session_id,
         )
     )
     audit.record(
@@ -72,22 +73,7 @@ def challenge(
 def pending(db: Session, presented: str, now: datetime) -> Pending:
     """The challenge `presented` names, locked, with its user; InvalidGrantError if it
     cannot complete a login any more."""
-    secret = parse_secret(KIND, presented)
-    if secret is None:
+    found = presented_secrets.unspent(db, MfaChallenge, KIND, presented, now, lock=True)
+    if found is None:
         raise InvalidGrantError(INVALID)
-    enter_tenant(db, secret.tenant_id)
-    row = db.execute(
-        select(MfaChallenge, User)
-        .join(User, (User.tenant_id == MfaChallenge.tenant_id) & (User.id == MfaChallenge.user_id))
-        .where(
-            MfaChallenge.tenant_id == secret.tenant_id,
-            MfaChallenge.token_hash == secret.digest,
-        )
-        .with_for_update(of=MfaChallenge)
-    ).one_or_none()
-    if row is None:
-        raise InvalidGrantError(INVALID)
-    found, user = row
-    if found.used_at is not None or found.expires_at <= now:
-        raise InvalidGrantError(INVALID)
-    return Pending(challenge=found, user=user)
+    return Pending(challenge=found[0], user=found[1])

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    CTE,
     Boolean,
     ColumnElement,
     Integer,
@@ -201,30 +202,33 @@ def disable_users(
     ids = _without_owners_who_must_stay(db, tenant_id, ids)
     if not ids:
         return []
-    disabled = (
-        update(User)
-        .where(User.tenant_id == tenant_id, User.id == any_id(ids))
-        .where(User.status == UserStatus.ACTIVE)
-        .values(
-            status=UserStatus.DISABLED,
-            disabled_at=func.now(),
-            disabled_reason=reason,
-        )
-        .returning(User.id)
-        .cte("disabled")
-    )
+    disabled = _disabling(tenant_id, ids, reason, func.now())
     data = {"reason": reason, "before": {"status": "active"}, "after": {"status": "disabled"}}
     audited = insert(AuditEvent).from_select(
         _AUDIT_INTO,
         select(
             *_audit_columns(tenant_id, actor, "user.disabled"),
-            func.concat("user:", disabled.c.id),
+            func.concat("user:", disabled.c.user_id),
             literal(data, JSONB()),
         ),
     )
-    changed = list(db.scalars(select(disabled.c.id).add_cte(audited.cte("audited"))))
+    changed = list(db.scalars(select(disabled.c.user_id).add_cte(audited.cte("audited"))))
     cutoff.users(db, effects, tenant_id, changed, reason=cutoff.Reason.DISABLED)
     return changed
+
+
+def _disabling(
+    tenant_id: uuid.UUID, ids: list[uuid.UUID], reason: str, at: datetime | ColumnElement[datetime]
+) -> CTE:
+    """The UPDATE that disables those of `ids` still active, as a CTE of their `user_id`."""
+    return (
+        update(User)
+        .where(User.tenant_id == tenant_id, User.id == any_id(ids))
+        .where(User.status == UserStatus.ACTIVE)
+        .values(status=UserStatus.DISABLED, disabled_at=at, disabled_reason=reason)
+        .returning(User.id.label("user_id"))
+        .cte("disabled")
+    )
 
 
 def offboard_users(
@@ -245,18 +249,7 @@ def offboard_users(
     if not ids:
         return 0
     now = datetime.now(UTC)
-    disabled = (
-        update(User)
-        .where(User.tenant_id == tenant_id, User.id == any_id(ids))
-        .where(User.status == UserStatus.ACTIVE)
-        .values(
-            status=UserStatus.DISABLED,
-            disabled_at=now,
-            disabled_reason=reason,
-        )
-        .returning(User.id.label("user_id"))
-        .cte("disabled")
-    )
+    disabled = _disabling(tenant_id, ids, reason, now)
     families = (
         update(LoginSession)
         .where(LoginSession.tenant_id == tenant_id, LoginSession.user_id == any_id(ids))

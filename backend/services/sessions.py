@@ -20,10 +20,9 @@ from sqlalchemy import CursorResult, select, text, update
 from sqlalchemy.orm import Session
 
 from backend.db.models import LoginSession, RefreshToken
-from backend.db.tenant_context import enter_tenant
 from backend.domain.errors import InvalidGrantError, NotFoundError, RefreshTokenReuseError
 from backend.security.opaque import derived_secret, new_secret, parse_secret
-from backend.services import audit, subjects
+from backend.services import audit, presented_secrets, subjects
 from backend.settings import Settings
 
 KIND = "rt"
@@ -202,10 +201,9 @@ def revoke_session(db: Session, session: LoginSession, *, reason: str, now: date
 
 def revoke_presented(db: Session, presented: str, *, reason: str, now: datetime) -> None:
     """RFC 7009: end the session of a presented refresh token; unknown tokens are ignored."""
-    secret = parse_secret(KIND, presented)
+    secret = presented_secrets.bind(db, KIND, presented)
     if secret is None:
         return
-    enter_tenant(db, secret.tenant_id)
     session = db.scalar(
         select(LoginSession)
         .join(

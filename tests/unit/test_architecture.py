@@ -67,6 +67,32 @@ def test_only_the_cutoff_service_writes_token_versions() -> None:
     assert elsewhere == [], f"token_version written outside services/cutoff.py: {elsewhere}"
 
 
+PRESENTED = BACKEND / "services" / "presented_secrets.py"
+
+
+def secret_bindings(path: Path) -> list[str]:
+    """Where the module binds the tenant a presented secret names itself: a call of
+    `enter_tenant` whose tenant argument is read off a parsed secret."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    return [
+        f"{path.relative_to(PROJECT_ROOT)}:{node.lineno}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and _called(node) == "enter_tenant"
+        and any("secret" in ast.unparse(arg) for arg in node.args[1:])
+    ]
+
+
+def test_presented_secrets_bind_their_tenant_in_one_place() -> None:
+    """A presented secret's tenant is bound before its lookup in services/presented_secrets.py
+    alone, so every lookup of one runs under row-level security the same way."""
+    assert secret_bindings(PRESENTED), "the check no longer sees presented_secrets' own binding"
+    elsewhere = [
+        w for p in sorted(BACKEND.rglob("*.py")) if p != PRESENTED for w in secret_bindings(p)
+    ]
+    assert elsewhere == [], f"a presented secret's tenant bound elsewhere: {elsewhere}"
+
+
 def module_name(path: Path) -> str:
     parts = path.relative_to(PROJECT_ROOT).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)

@@ -4,7 +4,7 @@ import uuid
 
 from fastapi import APIRouter, Response
 
-from backend.api.deps import AppRuntime, ClientsRead, ClientsWrite, DbSession
+from backend.api.deps import AppEffects, AppRuntime, ClientsRead, ClientsWrite, DbSession
 from backend.api.pagination import Cursor, Keyset, Limit
 from backend.api.schemas.clients import (
     ClientCreate,
@@ -34,6 +34,7 @@ def create_client(
     principal: ClientsWrite,
     db: DbSession,
     runtime: AppRuntime,
+    effects: AppEffects,
 ) -> ClientCreated:
     """Register a client. A confidential one gets a secret, in this answer only
     (`Cache-Control: no-store`). A taken client_id is 409; a URI, origin, grant or
@@ -49,7 +50,9 @@ def create_client(
         grant_types=[g.value for g in body.grant_types],
         resources=body.resources,
     )
-    created = clients.create(db, principal, spec, own_audience=runtime.settings.jwt_audience)
+    created = clients.create(
+        db, effects, principal, spec, own_audience=runtime.settings.jwt_audience
+    )
     db.refresh(created.client)
     return ClientCreated.of(created)
 
@@ -75,19 +78,28 @@ def get_client(id: uuid.UUID, principal: ClientsRead, db: DbSession) -> ClientOu
 
 @router.patch("/{id}", response_model=ClientOut, responses={**GUARDED_RESPONSES, **NOT_FOUND})
 def update_client(
-    id: uuid.UUID, body: ClientUpdate, principal: ClientsWrite, db: DbSession, runtime: AppRuntime
+    id: uuid.UUID,
+    body: ClientUpdate,
+    principal: ClientsWrite,
+    db: DbSession,
+    runtime: AppRuntime,
+    effects: AppEffects,
 ) -> ClientOut:
     """Change the fields sent; lists are replaced whole. client_id and type never change."""
     tenants.enter_as_operator(db, principal)
     changes = body.model_dump(exclude_unset=True, exclude_none=True, mode="json")
-    client = clients.update(db, principal, id, changes, own_audience=runtime.settings.jwt_audience)
+    client = clients.update(
+        db, effects, principal, id, changes, own_audience=runtime.settings.jwt_audience
+    )
     db.refresh(client)
     return ClientOut.of(client)
 
 
 @router.delete("/{id}", status_code=204, responses={**GUARDED_RESPONSES, **NOT_FOUND})
-def delete_client(id: uuid.UUID, principal: ClientsWrite, db: DbSession) -> Response:
+def delete_client(
+    id: uuid.UUID, principal: ClientsWrite, db: DbSession, effects: AppEffects
+) -> Response:
     """Delete a client: its client_id is refused from now on."""
     tenants.enter_as_operator(db, principal)
-    clients.delete(db, principal, id)
+    clients.delete(db, effects, principal, id)
     return Response(status_code=204)

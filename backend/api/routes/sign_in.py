@@ -1,71 +1,62 @@
-"""The hosted sign-in: GET/POST /authorize (RFC 6749 §4.1, PKCE, OpenID Connect) and
-RP-initiated logout at /logout.
+"""The hosted sign-in: GET/POST /authorize (RFC 6749 §4.1, PKCE, OpenID Connect).
 
 Server-rendered pages that work without JavaScript (api/hosted.py: CSRF on every form,
 a CSP that forbids framing and every asset from elsewhere). An untrusted client or
 redirect URI gets an error page, never a redirect; every other refusal goes back to the
 registered redirect URI with the client's `state` (RFC 6749 §4.1.2.1).
 
-Signing in is a sequence of steps: the password (`auth.verify_login`, the same checks,
-lockout and timing as the password grant), then for a user with a second factor the
-factor (`/authorize/second-factor`, the same check as the mfa grant), then `_signed_in`,
-which starts the browser session and sends the code.
+Signing in is a sequence of steps. The first is the password (`auth.verify_login`, the
+same checks, lockout and timing as the password grant) or a live browser session. What
+follows is `factors.next_step`'s to say, with the request's `acr_values`: the user's
+second factor (`/authorize/second-factor`, the same check as the mfa grant); enrolling
+one where the tenant requires it (`/authorize/enrol`); or nothing. Then `_signed_in`
+starts the browser session and sends the code, which carries the methods (`amr`) of the
+steps passed. A session asked for more than it proved is stepped up, not replaced.
 """
 
+import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
+from backend.api import sign_in_pages as pages
 from backend.api.deps import AppRuntime, DbSession
-from backend.api.hosted import CsrfError, check_csrf, page
+from backend.api.hosted import CsrfError, check_csrf
 from backend.api.routes.auth import limit_token_requests
-from backend.api.schemas.sign_in import (
-    AuthorizeQuery,
-    LogoutForm,
-    LogoutQuery,
-    SecondFactorForm,
-    SignInForm,
+from backend.api.schemas.sign_in import AuthorizeQuery, EnrolForm, SecondFactorForm, SignInForm
+from backend.domain.assurance import MFA, OTP, PASSWORD, satisfies
+from backend.domain.code_flow import AuthorizeError, Prompt
+from backend.domain.errors import (
+    InvalidGrantError,
+    NotFoundError,
+    RateLimitedError,
+    SecondFactorFailedError,
 )
-from backend.domain import code_flow as rules
-from backend.domain.code_flow import AuthorizeError, Prompt, RedirectionError
-from backend.domain.errors import InvalidGrantError, RateLimitedError
 from backend.domain.standing import may_act
+from backend.domain.subjects import SubjectKind
 from backend.runtime import Runtime
-from backend.security.id_tokens import IdTokenHintError
 from backend.services import (
     auth,
     browser_sessions,
-    clients,
     code_flow,
     factors,
     mfa_challenges,
-    sessions,
     subjects,
-    tenants,
 )
-from backend.services.code_flow import AuthorizationRequest, AuthorizeParams
+from backend.services.code_flow import AuthorizationRequest
+from backend.services.factors import LoginStep
+from backend.services.principals import Principal
 
 router = APIRouter(include_in_schema=False)
-SIGN_IN = "sign_in.html"
-SECOND_FACTOR = "sign_in_factor.html"
-ERROR = "sign_in_error.html"
-SIGNED_OUT = "signed_out.html"
-# The request's parameters the sign-in form carries back in hidden fields.
-_CARRIED = (
-    "response_type",
-    "client_id",
-    "redirect_uri",
-    "scope",
-    "state",
-    "code_challenge",
-    "code_challenge_method",
-    "nonce",
-    "prompt",
-    "resource",
-)
+# OpenID Connect's error when the sign-in cannot reach the `acr_values` asked (OpenID
+# Connect Core Unmet Authentication Requirements 1.0).
+UNMET = "unmet_authentication_requirements"
+ENROLLED_METHODS = f"{PASSWORD} {OTP} {MFA}"
+SESSION_GONE = "your session has ended: sign in again"
 
 
 @router.get("/authorize", response_class=HTMLResponse)
@@ -75,10 +66,11 @@ def authorize(
     runtime: AppRuntime,
     query: Annotated[AuthorizeQuery, Query()],
 ) -> Response:
-    """Check the request; with a live browser session (and no prompt=login) send the
-    code at once, with prompt=none and none send login_required, else show the form."""
-    params = _params(query)
-    accepted = _accept(request, db, runtime, params)
+    """Check the request; with a live browser session (and no prompt=login, nor a
+    max_age it is older than) go on from it, with prompt=none and none send
+    login_required, else show the form."""
+    params = pages.params_of(query)
+    accepted = pages.accept(request, db, runtime, params)
     if isinstance(accepted, Response):
         return accepted
     now = datetime.now(UTC)
@@ -87,20 +79,47 @@ def authorize(
         session is not None
         and accepted.prompt is not Prompt.LOGIN
         and (not query.tenant or query.tenant == session.tenant_slug)
-    ):
-        location = code_flow.issue_code(
-            db,
-            accepted,
-            tenant_id=session.tenant_id,
-            user_id=session.user_id,
-            auth_time=session.auth_time,
-            now=now,
+        and (
+            accepted.max_age is None
+            or (now - session.auth_time).total_seconds() <= accepted.max_age
         )
-        return RedirectResponse(location, status_code=303)
+    ):
+        return _from_session(request, db, runtime, query, accepted, session, now)
     if accepted.prompt is Prompt.NONE:
         error = AuthorizeError("login_required", "the user is not signed in")
         return RedirectResponse(accepted.error_redirect(error), status_code=303)
-    return _form(request, db, runtime, query, email=query.login_hint or "")
+    return pages.password_page(request, db, runtime, query, email=query.login_hint or "")
+
+
+def _from_session(
+    request: Request,
+    db: Session,
+    runtime: Runtime,
+    query: AuthorizeQuery,
+    accepted: AuthorizationRequest,
+    session: browser_sessions.BrowserSession,
+    now: datetime,
+) -> Response:
+    """A code at once from the browser session, unless the request asks a class of
+    authentication the session did not reach (`acr_values`), or the tenant now requires
+    a factor the user has not enrolled: then the step that gets there, on this session."""
+    upcoming = factors.next_step(db, session.tenant_id, session.user_id, now)
+    if satisfies(session.amr.split(), accepted.acr) and upcoming.step is not LoginStep.ENROL_FIRST:
+        return _send_code(db, accepted, session)
+    if accepted.prompt is Prompt.NONE:
+        error = AuthorizeError("interaction_required", "the sign-in needs the user's second factor")
+        return RedirectResponse(accepted.error_redirect(error), status_code=303)
+    return _further(
+        request,
+        db,
+        runtime,
+        query,
+        accepted,
+        session.tenant_id,
+        session.user_id,
+        upcoming,
+        session=session,
+    )
 
 
 @router.post("/authorize", response_class=HTMLResponse)
@@ -111,7 +130,7 @@ def sign_in(
     form: Annotated[SignInForm, Form()],
 ) -> Response:
     """The form came back: check it as GET did, then the password as /token does."""
-    accepted = _accept(request, db, runtime, _params(form))
+    accepted = pages.accept(request, db, runtime, pages.params_of(form))
     if isinstance(accepted, Response):
         return accepted
     key = runtime.settings.signing_secret()
@@ -132,28 +151,75 @@ def sign_in(
             ),
         )
     except CsrfError as exc:
-        return _form(request, db, runtime, form, email=form.email, error=str(exc), status=403)
+        return pages.password_page(
+            request, db, runtime, form, email=form.email, error=str(exc), status=403
+        )
     except RateLimitedError as exc:
-        return _form(request, db, runtime, form, email=form.email, error=str(exc), status=429)
+        return pages.password_page(
+            request, db, runtime, form, email=form.email, error=str(exc), status=429
+        )
     except InvalidGrantError as exc:
         # A failed login's audit event and counted failure are kept: the page is an
         # ordinary answer, so the unit of work commits them.
-        return _form(
+        return pages.password_page(
             request, db, runtime, form, email=form.email, error=exc.description, status=400
         )
-    step = factors.login_step(db, verified.tenant_id, verified.user_id, verified.now)
-    if step is factors.LoginStep.SECOND_FACTOR:
+    upcoming = factors.next_step(db, verified.tenant_id, verified.user_id, verified.now)
+    return _further(
+        request,
+        db,
+        runtime,
+        form,
+        accepted,
+        verified.tenant_id,
+        verified.user_id,
+        upcoming,
+        verified=verified,
+    )
+
+
+def _further(
+    request: Request,
+    db: Session,
+    runtime: Runtime,
+    query: AuthorizeQuery,
+    accepted: AuthorizationRequest,
+    tenant_id: uuid.UUID,
+    user_id: uuid.UUID,
+    upcoming: factors.Next,
+    *,
+    verified: auth.VerifiedLogin | None = None,
+    session: browser_sessions.BrowserSession | None = None,
+) -> Response:
+    """After the password (`verified`) or a browser session that does not reach what
+    the request asks (`session`, which the steps raise): the user's factor, enrolling
+    one, or, for a password that is enough, the sign-in."""
+    enrol = upcoming.step in (LoginStep.ENROL_FIRST, LoginStep.ENROL_OFFERED)
+    if upcoming.step is LoginStep.SECOND_FACTOR or enrol:
         challenge = mfa_challenges.challenge(
             db,
-            tenant_id=verified.tenant_id,
-            user_id=verified.user_id,
+            tenant_id=tenant_id,
+            user_id=user_id,
             scope="",
-            resource=form.resource,
+            resource=query.resource,
             user_agent=request.headers.get("user-agent", ""),
-            now=verified.now,
+            now=datetime.now(UTC),
+            session_id=session.id if session is not None else None,
         )
-        return _factor_form(request, db, runtime, form, challenge.mfa_token)
-    return _signed_in(request, db, runtime, accepted, verified)
+        if not enrol:
+            return pages.factor_page(request, db, runtime, query, challenge.mfa_token)
+        enrolment = factors.start_totp(
+            db, runtime.factor_sealer, _as_user(tenant_id, user_id), "authenticator app"
+        )
+        return pages.enrol_page(
+            request, db, runtime, query, accepted, challenge.mfa_token, enrolment, upcoming
+        )
+    if verified is None or not satisfies((PASSWORD,), accepted.acr):
+        error = AuthorizeError(
+            UNMET, "this sign-in needs a second factor the user has not enrolled"
+        )
+        return RedirectResponse(accepted.error_redirect(error), status_code=303)
+    return _signed_in(request, db, runtime, accepted, verified, PASSWORD)
 
 
 @router.post("/authorize/second-factor", response_class=HTMLResponse)
@@ -163,26 +229,22 @@ def second_factor(
     runtime: AppRuntime,
     form: Annotated[SecondFactorForm, Form()],
 ) -> Response:
-    """The password was right and the user has a factor: check it as the mfa grant
-    does (the lockout counts a wrong one), then sign in. A used or expired challenge
-    goes back to the password."""
-    accepted = _accept(request, db, runtime, _params(form))
+    """The password was right (or a session asked to step up) and the user has a
+    factor: check it as the mfa grant does (the lockout counts a wrong one), then sign
+    in. A used or expired challenge goes back to the password."""
+    accepted = pages.accept(request, db, runtime, pages.params_of(form))
     if isinstance(accepted, Response):
         return accepted
-    key = runtime.settings.signing_secret()
     now = datetime.now(UTC)
+
+    def again(error: str, status: int) -> Response:
+        return pages.factor_page(request, db, runtime, form, form.mfa_token, error, status)
+
+    found = _challenge_of(request, db, runtime, form, again, now)
+    if isinstance(found, Response):
+        return found
     try:
-        check_csrf(request, key, form.csrf_token)
-        limit_token_requests(request, runtime)
-        found = mfa_challenges.pending(db, form.mfa_token, now)
-    except CsrfError as exc:
-        return _factor_form(request, db, runtime, form, form.mfa_token, str(exc), status=403)
-    except RateLimitedError as exc:
-        return _factor_form(request, db, runtime, form, form.mfa_token, str(exc), status=429)
-    except InvalidGrantError as exc:
-        return _form(request, db, runtime, form, email="", error=exc.description, status=400)
-    try:
-        factors.verify(
+        proved = factors.verify(
             db,
             runtime.factor_sealer,
             runtime.effects,
@@ -193,28 +255,145 @@ def second_factor(
         )
     except InvalidGrantError as exc:
         # Kept: the unit of work commits the counted failure with this answer.
-        return _factor_form(request, db, runtime, form, form.mfa_token, exc.description, status=400)
-    found.challenge.used_at = now
-    subject = subjects.load(db, found.user.tenant_id, found.user.id, now)
-    refusal = None if subject is None else may_act(subject.user_status, subject.tenant_status)
-    if subject is None or refusal is not None:
-        return _form(request, db, runtime, form, email="", error=mfa_challenges.INVALID)
-    verified = auth.VerifiedLogin(found.user.tenant_id, found.user.id, subject, None, now)
-    return _signed_in(request, db, runtime, accepted, verified)
+        return pages.factor_page(
+            request, db, runtime, form, form.mfa_token, exc.description, status=400
+        )
+    return _passed(request, db, runtime, form, accepted, found, " ".join((PASSWORD, *proved)), now)
 
 
-def _factor_form(
+@router.post("/authorize/enrol", response_class=HTMLResponse)
+def enrol(
+    request: Request,
+    db: DbSession,
+    runtime: AppRuntime,
+    form: Annotated[EnrolForm, Form()],
+) -> Response:
+    """The tenant requires a second factor and the user has none: the first code of the
+    authenticator app the page showed confirms it, and the recovery codes are shown
+    once; within the grace, `later` signs in with the password alone."""
+    accepted = pages.accept(request, db, runtime, pages.params_of(form))
+    if isinstance(accepted, Response):
+        return accepted
+    now = datetime.now(UTC)
+
+    def again(error: str, status: int) -> Response:
+        return pages.password_page(request, db, runtime, form, email="", error=error, status=status)
+
+    # Locked: of two confirmations of one enrolment, the second waits, then finds the
+    # challenge used and goes back to the password.
+    found = _challenge_of(request, db, runtime, form, again, now)
+    if isinstance(found, Response):
+        return found
+    user = _as_user(found.user.tenant_id, found.user.id)
+    upcoming = factors.next_step(db, user.tenant_id, found.user.id, now)
+    if form.later:
+        # Never for a session's step-up: it came here because the session falls short.
+        if (
+            upcoming.step is LoginStep.ENROL_OFFERED
+            and found.challenge.session_id is None
+            and satisfies((PASSWORD,), accepted.acr)
+        ):
+            return _passed(request, db, runtime, form, accepted, found, PASSWORD, now)
+        return _enrol_again(
+            request, db, runtime, form, accepted, user, upcoming, "enrol a second factor to go on"
+        )
+    try:
+        codes = factors.confirm_totp(db, runtime.factor_sealer, user, form.code)
+    except SecondFactorFailedError as exc:
+        return _enrol_again(request, db, runtime, form, accepted, user, upcoming, str(exc))
+    except NotFoundError:
+        return pages.password_page(
+            request, db, runtime, form, email="", error=mfa_challenges.INVALID, status=400
+        )
+    return _passed(request, db, runtime, form, accepted, found, ENROLLED_METHODS, now, codes)
+
+
+def _challenge_of(
     request: Request,
     db: Session,
     runtime: Runtime,
-    query: AuthorizeQuery,
-    mfa_token: str,
-    error: str | None = None,
-    status: int = 200,
+    form: SecondFactorForm | EnrolForm,
+    again: Callable[[str, int], Response],
+    now: datetime,
+) -> mfa_challenges.Pending | Response:
+    """The challenge a step's form carries, locked, after its CSRF token and the rate
+    limit; `again` shows the step once more with a refusal, and a challenge that cannot
+    complete a sign-in any more goes back to the password."""
+    try:
+        check_csrf(request, runtime.settings.signing_secret(), form.csrf_token)
+        limit_token_requests(request, runtime)
+        return mfa_challenges.pending(db, form.mfa_token, now)
+    except CsrfError as exc:
+        return again(str(exc), 403)
+    except RateLimitedError as exc:
+        return again(str(exc), 429)
+    except InvalidGrantError as exc:
+        return pages.password_page(
+            request, db, runtime, form, email="", error=exc.description, status=400
+        )
+
+
+def _passed(
+    request: Request,
+    db: Session,
+    runtime: Runtime,
+    form: AuthorizeQuery,
+    accepted: AuthorizationRequest,
+    found: mfa_challenges.Pending,
+    amr: str,
+    now: datetime,
+    recovery_codes: list[str] | None = None,
 ) -> Response:
-    """The second-factor step, carrying the challenge the password step left."""
-    fields = {"mfa_token": mfa_token}
-    return _hosted(request, db, runtime, query, SECOND_FACTOR, fields, error, status)
+    """A challenge's step passed with the methods `amr`: the challenge is used, and the
+    user, if they may still act, is signed in (a new session after a password, or the
+    session the challenge steps up); the code is sent, or the new recovery codes shown
+    first, with a button to go on."""
+    found.challenge.used_at = now
+    tenant_id, user_id = found.user.tenant_id, found.user.id
+    subject = subjects.load(db, tenant_id, user_id, now)
+    refusal = None if subject is None else may_act(subject.user_status, subject.tenant_status)
+    if subject is None or refusal is not None:
+        return pages.password_page(
+            request, db, runtime, form, email="", error=mfa_challenges.INVALID
+        )
+    signed: browser_sessions.SignedIn | None = None
+    if found.challenge.session_id is None:
+        verified = auth.VerifiedLogin(tenant_id, user_id, subject, None, now)
+        signed = _start(request, db, runtime, verified, amr)
+        session: browser_sessions.BrowserSession | None = signed.session
+    else:
+        current = browser_sessions.current(db, request.cookies.get(browser_sessions.COOKIE), now)
+        same = current is not None and current.id == found.challenge.session_id
+        session = browser_sessions.step_up(db, current, amr) if current and same else None
+    if session is None:
+        return pages.password_page(
+            request, db, runtime, form, email="", error=SESSION_GONE, status=400
+        )
+    response: Response
+    if recovery_codes is None:
+        response = _send_code(db, accepted, session)
+    else:
+        fields = {"recovery_codes": recovery_codes, "continue_fields": pages.continue_fields(form)}
+        response = pages.step_page(
+            request, db, runtime, form, pages.RECOVERY_CODES, fields, None, 200
+        )
+    return pages.with_cookie(request, response, signed) if signed is not None else response
+
+
+def _send_code(
+    db: Session, accepted: AuthorizationRequest, session: browser_sessions.BrowserSession
+) -> Response:
+    """The redirect with a code for the session's user, carrying how it authenticated."""
+    location = code_flow.issue_code(
+        db,
+        accepted,
+        tenant_id=session.tenant_id,
+        user_id=session.user_id,
+        auth_time=session.auth_time,
+        amr=session.amr,
+        now=datetime.now(UTC),
+    )
+    return RedirectResponse(location, status_code=303)
 
 
 def _signed_in(
@@ -223,209 +402,53 @@ def _signed_in(
     runtime: Runtime,
     accepted: AuthorizationRequest,
     verified: auth.VerifiedLogin,
+    amr: str,
 ) -> Response:
     """Every step passed: start the browser session, set its cookie, send the code."""
-    signed = browser_sessions.start(
+    signed = _start(request, db, runtime, verified, amr)
+    return pages.with_cookie(request, _send_code(db, accepted, signed.session), signed)
+
+
+def _start(
+    request: Request, db: Session, runtime: Runtime, verified: auth.VerifiedLogin, amr: str
+) -> browser_sessions.SignedIn:
+    return browser_sessions.start(
         db,
         runtime.issuers.refresh,
         verified,
+        amr=amr,
         user_agent=request.headers.get("user-agent", ""),
     )
-    location = code_flow.issue_code(
-        db,
-        accepted,
-        tenant_id=verified.tenant_id,
-        user_id=verified.user_id,
-        auth_time=verified.now,
-        now=verified.now,
+
+
+def _as_user(tenant_id: uuid.UUID, user_id: uuid.UUID) -> Principal:
+    """The user the sign-in is for, as the factors service names whoever enrols (no
+    token yet: the scopes are none)."""
+    return Principal(
+        kind=SubjectKind.USER,
+        subject_id=user_id,
+        tenant_id=tenant_id,
+        scopes=frozenset(),
+        platform=False,
     )
-    response = RedirectResponse(location, status_code=303)
-    response.set_cookie(
-        browser_sessions.COOKIE,
-        signed.cookie,
-        expires=signed.expires_at,
-        path="/",
-        # No Domain attribute: host-only. Lax: sent on the top-level navigation that
-        # brings the browser back to /authorize from the application.
-        httponly=True,
-        samesite="lax",
-        secure=request.url.scheme == "https",
+
+
+def _enrol_again(
+    request: Request,
+    db: Session,
+    runtime: Runtime,
+    form: EnrolForm,
+    accepted: AuthorizationRequest,
+    user: Principal,
+    upcoming: factors.Next,
+    error: str,
+) -> Response:
+    """The enrolment page once more, for the same factor, with why it did not go on."""
+    enrolment = factors.pending_totp(db, runtime.factor_sealer, user)
+    if enrolment is None:
+        return pages.password_page(
+            request, db, runtime, form, email="", error=mfa_challenges.INVALID, status=400
+        )
+    return pages.enrol_page(
+        request, db, runtime, form, accepted, form.mfa_token, enrolment, upcoming, error, 400
     )
-    return response
-
-
-@router.get("/logout", response_class=HTMLResponse)
-def logout(
-    request: Request, db: DbSession, runtime: AppRuntime, query: Annotated[LogoutQuery, Query()]
-) -> Response:
-    """RP-initiated logout. With an id_token_hint of the signed-in user, at once; without
-    one, after the person confirms (a form, so another site cannot sign them out)."""
-    target = _logout_target(request, db, runtime, query)
-    if isinstance(target, Response):
-        return target
-    now = datetime.now(UTC)
-    session = browser_sessions.current(db, request.cookies.get(browser_sessions.COOKIE), now)
-    hinted = _hinted_user(runtime, query)
-    if session is not None and (hinted is None or hinted != str(session.user_id)):
-        key = runtime.settings.signing_secret()
-        context = {"confirm": True, **_q(query)}
-        return page(request, key, SIGNED_OUT, context, redirects_to=target)
-    return _signed_out(request, db, runtime, session, target, query.state, now)
-
-
-@router.post("/logout", response_class=HTMLResponse)
-def confirm_logout(
-    request: Request, db: DbSession, runtime: AppRuntime, form: Annotated[LogoutForm, Form()]
-) -> Response:
-    target = _logout_target(request, db, runtime, form)
-    if isinstance(target, Response):
-        return target
-    key = runtime.settings.signing_secret()
-    try:
-        check_csrf(request, key, form.csrf_token)
-    except CsrfError as exc:
-        context = {"confirm": True, "error": str(exc), **_q(form)}
-        return page(request, key, SIGNED_OUT, context, status=403, redirects_to=target)
-    now = datetime.now(UTC)
-    session = browser_sessions.current(db, request.cookies.get(browser_sessions.COOKIE), now)
-    return _signed_out(request, db, runtime, session, target, form.state, now)
-
-
-def _signed_out(
-    request: Request,
-    db: Session,
-    runtime: Runtime,
-    session: browser_sessions.BrowserSession | None,
-    target: str | None,
-    state: str | None,
-    now: datetime,
-) -> Response:
-    if session is not None:
-        # The person ends their own session, as DELETE /me/sessions/{id} does.
-        sessions.end_session(db, session.tenant_id, session.user_id, session.id, now)
-    response: Response
-    if target is not None:
-        response = RedirectResponse(rules.redirect_with(target, {"state": state}), 303)
-    else:
-        key = runtime.settings.signing_secret()
-        response = page(request, key, SIGNED_OUT, {"confirm": False})
-    response.delete_cookie(browser_sessions.COOKIE, path="/", httponly=True, samesite="lax")
-    return response
-
-
-def _logout_target(
-    request: Request, db: Session, runtime: Runtime, query: LogoutQuery
-) -> str | Response | None:
-    """Where to send the browser after logout: a post_logout_redirect_uri the client
-    (named by client_id or the hint's aud) registered, or nowhere (a page)."""
-    # The confirmation form sends absent fields back empty.
-    uri = query.post_logout_redirect_uri or None
-    if uri is None:
-        return None
-    client_id = query.client_id
-    if client_id is None and query.id_token_hint:
-        try:
-            aud = runtime.issuers.id_tokens.read_hint(query.id_token_hint)["aud"]
-        except IdTokenHintError as exc:
-            return _error_page(request, runtime, str(exc))
-        client_id = aud if isinstance(aud, str) else None
-    client = clients.by_client_id(db, client_id) if client_id else None
-    if client is None or uri not in client.post_logout_redirect_uris:
-        return _error_page(
-            request, runtime, "post_logout_redirect_uri is not one the client registered"
-        )
-    return uri
-
-
-def _hinted_user(runtime: Runtime, query: LogoutQuery) -> str | None:
-    if not query.id_token_hint:
-        return None
-    try:
-        return str(runtime.issuers.id_tokens.read_hint(query.id_token_hint)["sub"])
-    except IdTokenHintError:
-        return None
-
-
-def _accept(
-    request: Request, db: Session, runtime: Runtime, params: AuthorizeParams
-) -> AuthorizationRequest | Response:
-    """The accepted request, or the answer that refuses it: an error page for an
-    untrusted client or redirect URI, a redirect with the error for anything else."""
-    try:
-        client, redirect_uri = code_flow.registered_target(db, params)
-    except RedirectionError as exc:
-        return _error_page(request, runtime, str(exc))
-    try:
-        return code_flow.check_request(
-            db,
-            client,
-            redirect_uri,
-            params,
-            own_audience=runtime.settings.jwt_audience,
-            oidc=runtime.issuers.id_tokens.available,
-        )
-    except AuthorizeError as exc:
-        refused = rules.redirect_with(
-            redirect_uri,
-            {"error": exc.code, "error_description": exc.description, "state": params.state},
-        )
-        return RedirectResponse(refused, status_code=303)
-
-
-def _form(
-    request: Request,
-    db: Session,
-    runtime: Runtime,
-    query: AuthorizeQuery,
-    *,
-    email: str,
-    error: str | None = None,
-    status: int = 200,
-) -> Response:
-    """The sign-in form, with the tenant's name when the request names a tenant."""
-    return _hosted(request, db, runtime, query, SIGN_IN, {"email": email}, error, status)
-
-
-def _hosted(
-    request: Request,
-    db: Session,
-    runtime: Runtime,
-    query: AuthorizeQuery,
-    template: str,
-    fields: dict[str, str],
-    error: str | None,
-    status: int,
-) -> Response:
-    """A step of the sign-in: the request's parameters carried, the tenant named."""
-    tenant = tenants.enter_by_slug(db, query.tenant) if query.tenant else None
-    context: dict[str, Any] = {
-        "carried": {name: getattr(query, name) for name in _CARRIED if getattr(query, name)},
-        "tenant": query.tenant or "",
-        "tenant_name": tenant.name if tenant is not None else None,
-        "error": error,
-        **fields,
-    }
-    key = runtime.settings.signing_secret()
-    # Checked to be registered (`_accept`) before any step is shown; every step's form
-    # may end in a redirect there, which form-action must allow.
-    target = query.redirect_uri
-    return page(request, key, template, context, status=status, redirects_to=target)
-
-
-def _error_page(request: Request, runtime: Runtime, reason: str) -> Response:
-    """An error the browser must not be redirected with: shown here, with no form."""
-    key = runtime.settings.signing_secret()
-    return page(request, key, ERROR, {"reason": reason}, status=400)
-
-
-def _params(query: AuthorizeQuery) -> AuthorizeParams:
-    return AuthorizeParams(**{name: getattr(query, name) for name in AuthorizeParams.__slots__})
-
-
-def _q(query: LogoutQuery) -> dict[str, Any]:
-    return {
-        "id_token_hint": query.id_token_hint or "",
-        "post_logout_redirect_uri": query.post_logout_redirect_uri or "",
-        "client_id": query.client_id or "",
-        "state": query.state or "",
-    }

@@ -6,6 +6,7 @@ from backend.api.deps import AppRuntime, DbSession
 from backend.api.schemas.auth import GRANT_TYPES
 from backend.api.schemas.errors import ErrorBody
 from backend.api.schemas.wellknown import AuthorizationServerMetadata, Jwks, OpenIdConfiguration
+from backend.domain.assurance import ACR_VALUES
 from backend.domain.code_flow import ID_TOKEN_CLAIMS, OIDC_SCOPES, S256, Prompt
 from backend.domain.errors import NotFoundError
 from backend.services import apis
@@ -88,4 +89,5 @@ def openid_configuration(
         claims_supported=[*ID_TOKEN_CLAIMS, "email", "email_verified", "name"],
         response_modes_supported=["query"],
         prompt_values_supported=[p.value for p in Prompt],
+        acr_values_supported=list(ACR_VALUES),
     )

@@ -32,6 +32,10 @@ class AuthorizeQuery(BaseModel):
     login_hint: _Short = None
     tenant: _Short = None
     resource: _Uri = None
+    # OpenID Connect Core §3.1.2.1: the authentication class asked for (space-separated)
+    # and the oldest sign-in, in seconds, a browser session may answer with.
+    acr_values: _Short = None
+    max_age: _Short = None
 
 
 class SignInForm(AuthorizeQuery):
@@ -65,4 +69,15 @@ class SecondFactorForm(AuthorizeQuery):
     mfa_token: Annotated[Text, Field(max_length=200)] = ""
     otp: Annotated[Text, Field(max_length=6)] = ""
     recovery_code: Annotated[Text, Field(max_length=40)] = ""
+    csrf_token: Annotated[Text | None, Field(alias=CSRF_FIELD, max_length=200)] = None
+
+
+class EnrolForm(AuthorizeQuery):
+    """The hosted sign-in's enrolment step (the tenant's `mfa: required`): the request's
+    parameters again, the challenge the password step made, and the first code of the
+    new factor, or `later` while the grace lasts."""
+
+    mfa_token: Annotated[Text, Field(max_length=200)] = ""
+    code: Annotated[Text, Field(max_length=6)] = ""
+    later: Annotated[Text, Field(max_length=10)] = ""
     csrf_token: Annotated[Text | None, Field(alias=CSRF_FIELD, max_length=200)] = None

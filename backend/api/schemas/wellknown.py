@@ -57,6 +57,8 @@ class OpenIdConfiguration(AuthorizationServerMetadata):
     claims_supported: list[str]
     response_modes_supported: list[str]
     prompt_values_supported: list[str]
+    # The classes `acr_values` may ask for and id_tokens carry, weakest first.
+    acr_values_supported: list[str]
 
 
 class UserInfo(BaseModel):

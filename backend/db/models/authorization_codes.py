@@ -36,6 +36,9 @@ class AuthorizationCode(Base):
     nonce: Mapped[str | None] = mapped_column(String(500))
     # When the person last typed their password (OpenID Connect auth_time).
     auth_time: Mapped[datetime]
+    # How the sign-in authenticated (RFC 8176, space-separated): the exchange's session
+    # and tokens carry it as `amr`.
+    amr: Mapped[str] = mapped_column(String(64), default="pwd", server_default="pwd")
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]

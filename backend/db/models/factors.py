@@ -88,3 +88,6 @@ class MfaChallenge(CreatedAtMixin, Base):
     user_agent: Mapped[str] = mapped_column(String(300), default="", server_default="")
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
+    # The browser session this factor steps up (the hosted sign-in asked for more than
+    # the session has, OpenID Connect `acr_values`); None after a password.
+    session_id: Mapped[uuid.UUID | None]

@@ -26,3 +26,9 @@ class Invitation(Base):
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     expires_at: Mapped[datetime]
     accepted_at: Mapped[datetime | None]
+
+    @property
+    def used_at(self) -> datetime | None:
+        """When it was used up: accepted. Read by services.presented_secrets, which checks every
+        single-use row alike."""
+        return self.accepted_at

@@ -14,11 +14,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from backend.db.models import AuditEvent, Client, User
 from backend.domain.scopes import Scope
 from backend.services import clients as client_service
-from backend.services.effects import Effects
-from backend.settings import Settings
 from tests.conftest import bearer, builtin_role
 from tests.factories import DEFAULT_PASSWORD, TenantFactory, UserFactory
-from tests.support.platform import create_operator
 
 IssueToken = Callable[..., str]
 SPA = {
@@ -31,11 +28,6 @@ SPA = {
     "grant_types": ["authorization_code", "refresh_token"],
     "resources": ["tessera-api"],
 }
-
-
-@pytest.fixture
-def operator(db: Session, effects: Effects, settings: Settings) -> User:
-    return create_operator(db, effects, settings, "violet otters juggle lanterns")
 
 
 @pytest.fixture

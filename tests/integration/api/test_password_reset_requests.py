@@ -3,13 +3,10 @@ lookup, so a known and an unknown email cost the API the same work (issue 19 ite
 
 import base64
 import json
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
 import redis
 from fastapi.testclient import TestClient
-from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from backend.db.models import User
@@ -22,20 +19,6 @@ def user(db: Session) -> User:
     created: User = UserFactory(tenant=TenantFactory(slug="acme"), email="kai@acme.test")
     db.commit()
     return created
-
-
-@pytest.fixture
-def statements(client: TestClient) -> Iterator[list[str]]:
-    """Every SQL statement the app's own engine runs meanwhile."""
-    engine = client.app.state.runtime.database.engine  # type: ignore[attr-defined]
-    seen: list[str] = []
-
-    def record(*args: Any) -> None:
-        seen.append(str(args[2]))
-
-    event.listen(engine, "before_cursor_execute", record)
-    yield seen
-    event.remove(engine, "before_cursor_execute", record)
 
 
 def queued(settings: Settings) -> list[bytes]:

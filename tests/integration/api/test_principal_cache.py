@@ -10,14 +10,14 @@ import base64
 import dataclasses
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, event, text
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend.db.models import Api, ApiScope, Grant, Role, RoleScope, Tenant, User, UserStatus
@@ -27,7 +27,6 @@ from backend.domain.api_manifest import ApiSpec
 from backend.domain.scopes import TENANT_SCOPES, Scope
 from backend.domain.standing import SubjectStanding
 from backend.domain.subjects import SubjectKind
-from backend.runtime import Runtime
 from backend.security.principal_cache import PrincipalCache
 from backend.services import api_apply, apis, principals, role_admin, tenants, user_admin
 from backend.services.effects import Effects
@@ -35,26 +34,9 @@ from backend.settings import Settings
 from tests.conftest import bearer, builtin_role
 from tests.factories import RoleFactory, TenantFactory, UserFactory
 from tests.support.platform import create_operator
+from tests.support.principal_cache import app_cache, eventually
 
 IssueToken = Callable[..., str]
-# Long enough for a message to cross Redis on a loaded machine; a bound, not a timing.
-DELIVERY_DEADLINE_S = 10.0
-
-
-def app_cache(client: TestClient) -> PrincipalCache:
-    cache: PrincipalCache = client.app.state.runtime.principal_cache  # type: ignore[attr-defined]
-    deadline = time.monotonic() + DELIVERY_DEADLINE_S
-    while not cache.live:
-        assert time.monotonic() < deadline, "the app never subscribed to the cache channel"
-        time.sleep(0.01)
-    return cache
-
-
-def eventually(check: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + DELIVERY_DEADLINE_S
-    while not check():
-        assert time.monotonic() < deadline, f"never happened: {what}"
-        time.sleep(0.02)
 
 
 @pytest.fixture
@@ -65,29 +47,6 @@ def member(db: Session) -> User:
     )
     db.commit()
     return user
-
-
-@pytest.fixture
-def statements(client: TestClient) -> Iterator[list[str]]:
-    """Every SQL statement the app sends while the test runs."""
-    engine: Engine = client.app.state.runtime.database.engine  # type: ignore[attr-defined]
-    seen: list[str] = []
-
-    def record(*args: object) -> None:
-        seen.append(str(args[2]))
-
-    event.listen(engine, "before_cursor_execute", record)
-    yield seen
-    event.remove(engine, "before_cursor_execute", record)
-
-
-@pytest.fixture
-def elsewhere(settings: Settings) -> Iterator[Effects]:
-    """The effects of another process (a worker, another API process): its cache is not
-    the app's, only Redis links them."""
-    runtime = Runtime.from_settings(settings)
-    yield runtime.effects
-    runtime.close()
 
 
 def test_a_known_principal_costs_no_database_statement(
@@ -186,8 +145,10 @@ def test_a_cache_cut_off_from_redis_serves_nothing(settings: Settings) -> None:
             user_status="active", token_version=1, tenant_status="active", tenant_slug="acme"
         )
         down.keep_standing(tenant, subject, state, since=down.generation)
+        down.keep_origins(frozenset({"https://app.acme.test"}), since=down.generation)
         assert not down.live
         assert down.standing(tenant, subject) is None
+        assert down.origins() is None
     finally:
         down.close()
 

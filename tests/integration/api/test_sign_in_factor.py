@@ -1,7 +1,7 @@
 """The hosted sign-in's second step: a user with a TOTP factor types a code after the
 password, checked as the mfa grant checks it (issue 19 item 4)."""
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import httpx
@@ -12,8 +12,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.db.models import LoginSession, User
-from backend.main import create_app
-from backend.settings import Settings
 from tests.conftest import builtin_role
 from tests.factories import DEFAULT_PASSWORD, TenantFactory, UserFactory
 from tests.support.factors import Enrolled, enrol_totp
@@ -28,22 +26,6 @@ from tests.support.sign_in import (
 )
 
 IssueToken = Callable[..., str]
-
-
-@pytest.fixture(scope="module")
-def oidc_app(settings: Settings) -> Iterator[TestClient]:
-    signed = settings.model_copy(
-        update={"jwt_algorithm": "EdDSA", "jwt_issuer": "http://testserver"}
-    )
-    with TestClient(create_app(signed), follow_redirects=False) as app:
-        yield app
-
-
-@pytest.fixture
-def web(oidc_app: TestClient) -> TestClient:
-    oidc_app.cookies.clear()
-    oidc_app.headers.clear()
-    return oidc_app
 
 
 @pytest.fixture
