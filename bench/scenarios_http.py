@@ -352,14 +352,14 @@ def _form_script(body: str) -> str:
 def _client_credentials_ceiling(stack: Stack, basic: str) -> Step:
     """pgbench at GUARD_CONNECTIONS clients running what a client-credentials grant sends
     PostgreSQL once the process remembers the account's scopes
-    (service_accounts.authenticate): bind the tenant, read the account and the tenant by
-    their keys, commit, as the application role."""
+    (service_accounts.authenticate): bind the tenant, read the account with its tenant's
+    status and slug, commit, as the application role."""
     client_id = base64.b64decode(basic).decode().split(":", 1)[0]
     tenant, account = (uuid.UUID(hex=part) for part in client_id.split("_")[1:3])
     sql = f"""BEGIN;
 SELECT set_config('app.tenant_id', '{tenant}', true);
-SELECT * FROM service_accounts WHERE tenant_id = '{tenant}' AND id = '{account}';
-SELECT * FROM tenants WHERE id = '{tenant}';
+SELECT a.*, t.status, t.slug FROM service_accounts a JOIN tenants t ON t.id = a.tenant_id
+WHERE a.tenant_id = '{tenant}' AND a.id = '{account}';
 COMMIT;
 """  # noqa: S608 (ids the bench made, no input)
 
