@@ -21,19 +21,17 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend.db.models import Api, ApiScope, Grant, Role, RoleScope, Tenant, User, UserStatus
-from backend.db.session import unit_of_work
-from backend.db.tenant_context import enter_platform
 from backend.domain.api_manifest import ApiSpec
 from backend.domain.scopes import TENANT_SCOPES, Scope
 from backend.domain.standing import SubjectStanding
 from backend.domain.subjects import SubjectKind
 from backend.security.principal_cache import PrincipalCache
-from backend.services import api_apply, apis, principals, role_admin, tenants, user_admin
+from backend.services import principals, role_admin, user_admin
 from backend.services.effects import Effects
 from backend.settings import Settings
 from tests.conftest import bearer, builtin_role
 from tests.factories import RoleFactory, TenantFactory, UserFactory
-from tests.support.platform import create_operator
+from tests.support.platform import apply_apis, create_operator
 from tests.support.principal_cache import app_cache, eventually
 
 IssueToken = Callable[..., str]
@@ -410,12 +408,5 @@ def test_the_next_grant_sees_a_product_scope_cascaded_off_by_apis_apply(
         scopes={"projects:read": ""},
         scope_lines={"projects:read": 1},
     )
-    with unit_of_work(sessions) as app_db:
-        platform = tenants.enter_by_slug(app_db, settings.platform_tenant_slug)
-        assert platform is not None
-        enter_platform(app_db)
-        operator = apis.Operator(tenant_id=platform.id, actor="system:test")
-        api_apply.apply(
-            app_db, effects, operator, settings.jwt_audience, [spec], prune=False, cascade=True
-        )
+    apply_apis(sessions, effects, settings, [spec], cascade=True)
     assert robot.grant(client, resource=PROJECTS) == {"projects:read"}
