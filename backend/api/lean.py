@@ -31,14 +31,17 @@ from dataclasses import dataclass
 from inspect import iscoroutinefunction
 from typing import Any, get_origin
 
+from fastapi._body_limit import get_body_limit_error
 from fastapi._compat import ModelField
 from fastapi.dependencies.models import Dependant, _get_oauth_scopes
-from fastapi.routing import APIRoute, serialize_response
+from fastapi.routing import _FASTAPI_SCOPE_KEY, APIRoute, _resolve_form_limits, serialize_response
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer, SecurityScopes
 from fastapi.utils import is_body_allowed_for_status_code
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
+from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -228,7 +231,7 @@ def _lean(route: APIRoute, full: Handler, *, forms: bool) -> Handler:
             request = FormRequest(request.scope, request.receive)
             if request.headers.get("content-type", "").encode() != URLENCODED:
                 return await full(request)
-            form = plan.form_model(await request.form())
+            form = plan.form_model(await _read_form(route, request))
             if form is None:
                 # The body is kept on the request: FastAPI's handler parses it again.
                 return await full(request)
@@ -239,6 +242,20 @@ def _lean(route: APIRoute, full: Handler, *, forms: bool) -> Handler:
         return await _answer(route, plan, request, {**arguments, **headers})
 
     return handle_lean
+
+
+async def _read_form(route: APIRoute, request: Request) -> FormData:
+    """The form as FastAPI reads it: with the route's form limits, a body it cannot read
+    answered as FastAPI answers it (the limit's error, or 400)."""
+    limits = _resolve_form_limits(request.scope.get(_FASTAPI_SCOPE_KEY, {}), route.form_limits)
+    try:
+        return await request.form(**limits)
+    except HTTPException:
+        raise
+    except Exception as exc:
+        if MAX_BODY_SIZE_SCOPE_KEY in request.scope and (error := get_body_limit_error(exc)):
+            raise error from exc
+        raise HTTPException(status_code=400, detail="There was an error parsing the body") from exc
 
 
 async def _answer(
