@@ -43,6 +43,7 @@ from backend.api.routes import roles as role_routes
 from backend.api.routes import scopes as scope_routes
 from backend.api.routes import standings as standing_routes
 from backend.api.routes import tenants as tenant_routes
+from backend.api.routing import skip_unfitting_routers
 from backend.heap import settled_heap
 from backend.observability.logging import configure_logging
 from backend.runtime import Runtime
@@ -121,4 +122,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(grant_routes.router)
     app.include_router(api_routes.router)
     app.include_router(standing_routes.router)
+    skip_unfitting_routers(app)
     return app

@@ -7,6 +7,7 @@ an EdDSA server for scenarios 1, 8 and 10, then a server with OWASP's minimum ar
 for 3 and 2.
 """
 
+import base64
 import os
 import sys
 import time
@@ -112,9 +113,9 @@ def run(stack: Stack, rows: list[Row], raw: dict[str, Any]) -> None:
             )
             rows += found
         if wanted("4"):
-            say("4 refresh")
+            say("4 refresh, beside client credentials, code exchanges and introspection")
             found, raw["4_refresh"] = scenarios_http.refresh(
-                srv, stack, made.small_tenant, token_files, per_file
+                srv, stack, made.small_tenant, token_files, per_file, grants(stack, made, me)
             )
             rows += found
         if wanted("6"):
@@ -158,6 +159,25 @@ def run(stack: Stack, rows: list[Row], raw: dict[str, Any]) -> None:
             codec = AccessTokenCodec(stack.settings("HS256", OWASP_MINIMUM))
             me = token_for(stack, codec, made.small_tenant, made.small_owner, "me")
             login_scenarios(srv, stack, made, me, OWASP_MINIMUM, "owasp", rows, raw)
+
+
+def grants(stack: Stack, made: data.Dataset, introspected: str) -> scenarios_http.Grants:
+    """Scenario 4's accounts and codes, in the small tenant."""
+    files = [
+        stack.scratch / f"codes-{i}.txt"
+        for i in range(len(scenarios_http.refresh_files(stack.scratch)))
+    ]
+    data.mint_codes(stack.owner, made.small_tenant, files, scenarios_http.CODES_PER_RUN)
+    return scenarios_http.Grants(
+        client_basic=basic(*data.add_service_account(stack.owner, made.small_tenant)),
+        introspector_basic=basic(*data.add_introspector(stack.owner, made.small_tenant)),
+        introspected=introspected,
+        code_files=files,
+    )
+
+
+def basic(client_id: str, secret: str) -> str:
+    return base64.b64encode(f"{client_id}:{secret}".encode()).decode()
 
 
 def login_scenarios(

@@ -7,11 +7,14 @@ PostgreSQL (sha256 of a seed, base64url), so the bench can export the plain toke
 it needs without ever making them one by one in Python.
 """
 
+import base64
+import hashlib
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, text
@@ -19,8 +22,9 @@ from sqlalchemy.orm import Session
 
 from backend.db.models.service_accounts import ServiceAccount
 from backend.domain.roles import BUILTIN_ROLES, MEMBER
+from backend.security.opaque import new_secret
 from backend.security.passwords import PasswordService
-from backend.services import tenants
+from backend.services import code_flow, tenants
 from backend.services.service_accounts import client_id_of
 
 PASSWORD = "bench correct horse battery"  # noqa: S105 (the bench's own users)
@@ -113,8 +117,11 @@ def set_passwords(owner: Engine, passwords: PasswordService, tenant_id: uuid.UUI
         )
 
 
-def add_service_account(owner: Engine, tenant_id: uuid.UUID) -> tuple[str, str]:
-    """A service account holding the member role; its client id and secret.
+def add_service_account(
+    owner: Engine, tenant_id: uuid.UUID, role: str = MEMBER.name
+) -> tuple[str, str]:
+    """A service account holding `role` (the member role by default); its client id and
+    secret.
 
     Written as the owner: the grant reads only the secret's sha256, so the secret can be
     any text (the real one's shape is not needed to authenticate).
@@ -124,7 +131,7 @@ def add_service_account(owner: Engine, tenant_id: uuid.UUID) -> tuple[str, str]:
         db.execute(
             text(
                 "INSERT INTO service_accounts (tenant_id, id, name, secret_hash, secret_prefix) "
-                "VALUES (:t, :a, 'bench', sha256(convert_to(:s, 'UTF8')), left(:s, 16))"
+                "VALUES (:t, :a, 'bench-' || :a, sha256(convert_to(:s, 'UTF8')), left(:s, 16))"
             ),
             {"t": tenant_id, "a": account_id, "s": secret},
         )
@@ -133,9 +140,90 @@ def add_service_account(owner: Engine, tenant_id: uuid.UUID) -> tuple[str, str]:
                 "INSERT INTO service_account_roles (tenant_id, service_account_id, role_id) "
                 "SELECT :t, :a, id FROM roles WHERE tenant_id = :t AND name = :member"
             ),
-            {"t": tenant_id, "a": account_id, "member": MEMBER.name},
+            {"t": tenant_id, "a": account_id, "member": role},
         )
     return client_id_of(ServiceAccount(tenant_id=tenant_id, id=account_id)), secret
+
+
+def add_introspector(owner: Engine, tenant_id: uuid.UUID) -> tuple[str, str]:
+    """A service account whose role gives `tokens:introspect`; its client id and secret."""
+    role_id = uuid.uuid4()
+    with owner.begin() as db:
+        db.execute(
+            text(
+                "INSERT INTO roles (tenant_id, id, name, description, builtin) "
+                "VALUES (:t, :r, 'bench-introspector', '', false)"
+            ),
+            {"t": tenant_id, "r": role_id},
+        )
+        db.execute(
+            text(
+                "INSERT INTO role_scopes (tenant_id, role_id, scope) "
+                "VALUES (:t, :r, 'tokens:introspect')"
+            ),
+            {"t": tenant_id, "r": role_id},
+        )
+    return add_service_account(owner, tenant_id, role="bench-introspector")
+
+
+# The bench's registered public client of the code flow, and the PKCE pair its codes carry.
+CODE_CLIENT = "bench-spa"
+CODE_REDIRECT = "http://127.0.0.1:5173/callback"
+CODE_VERIFIER = "bench-verifier-" + "v" * 40
+CODE_SCOPE = "me"
+
+
+def mint_codes(owner: Engine, tenant_id: uuid.UUID, files: list[Path], per_file: int) -> None:
+    """Register CODE_CLIENT and write `per_file` authorization codes to each file, as
+    /authorize issues them (code_flow.issue_code: the code's sha256 stored, its PKCE
+    challenge, redirect URI and scope), for the tenant's users in turn.
+
+    Written as the owner, in bulk; each code is valid for an hour instead of a minute
+    (rules.CODE_LIFETIME_SECONDS), so that codes minted before the runs are still good.
+    """
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(CODE_VERIFIER.encode()).digest())
+    with owner.begin() as db:
+        client_id = db.scalar(
+            text(
+                "INSERT INTO clients (id, client_id, name, type, redirect_uris, grant_types) "
+                "VALUES (gen_random_uuid(), :c, 'Bench SPA', 'public', ARRAY[:r], "
+                "ARRAY['authorization_code']) RETURNING id"
+            ),
+            {"c": CODE_CLIENT, "r": CODE_REDIRECT},
+        )
+        users = list(
+            db.scalars(text("SELECT id FROM users WHERE tenant_id = :t"), {"t": tenant_id})
+        )
+        now = datetime.now(UTC)
+        n = 0
+        for path in files:
+            rows, lines = [], []
+            for _ in range(per_file):
+                secret = new_secret(code_flow.KIND, tenant_id)
+                lines.append(secret.value)
+                rows.append({"h": secret.digest, "u": users[n % len(users)]})
+                n += 1
+            db.execute(
+                text(
+                    "INSERT INTO authorization_codes (tenant_id, id, code_hash, client_id, "
+                    "user_id, redirect_uri, code_challenge, scope, auth_time, created_at, "
+                    "expires_at) VALUES (:t, gen_random_uuid(), :h, :c, :u, :r, :ch, :s, "
+                    ":now, :now, :now + interval '1 hour')"
+                ),
+                [
+                    {
+                        **row,
+                        "t": tenant_id,
+                        "c": client_id,
+                        "r": CODE_REDIRECT,
+                        "ch": challenge.rstrip(b"=").decode(),
+                        "s": CODE_SCOPE,
+                        "now": now,
+                    }
+                    for row in rows
+                ],
+            )
+            path.write_text("\n".join(lines) + "\n")
 
 
 def export_refresh_tokens(

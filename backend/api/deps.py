@@ -161,10 +161,8 @@ async def current_principal(
 
 
 async def stepped_up_principal(
-    request: Request,
     db: DbSession,
     principal: Annotated[Principal, Security(current_principal)],
-    token: Annotated[str | None, Depends(oauth2_scheme)],
 ) -> Principal:
     """The guard's `step_up` option, for routes that change credentials, roles or keys:
     a user who has a second factor must have used it for this token (`amr` holds `mfa`),
@@ -173,7 +171,8 @@ async def stepped_up_principal(
     user_id = principal.user_id
     if user_id is None:
         return principal
-    if token and MFA in runtime_of(request).tokens.decode(token).amr:
+    # The token's `amr`, on the principal: the guard decoded it once already.
+    if MFA in principal.amr:
         return principal
     step = await run_in_threadpool(
         factors.login_step, db, principal.tenant_id, user_id, datetime.now(UTC)

@@ -180,9 +180,12 @@ class OAuthRoute(APIRoute):
         handle = super().get_route_handler()
 
         async def handle_oauth(request: Request) -> Response:
+            if not isinstance(request, FormRequest):
+                # Their urlencoded forms parsed in one pass (see api/forms.py). A lean
+                # route (api/lean.py) passes the FormRequest whose body it has read.
+                request = FormRequest(request.scope, request.receive)
             try:
-                # Their urlencoded forms parsed in one pass (see api/forms.py).
-                return await handle(FormRequest(request.scope, request.receive))
+                return await handle(request)
             except RequestValidationError as exc:
                 raise InvalidRequestError(describe_invalid(exc.errors())) from exc
 

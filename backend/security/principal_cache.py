@@ -1,4 +1,5 @@
-"""The principal cache: each API process remembers its subjects' standing and /me answers.
+"""The principal cache: each API process remembers its subjects' standing, /me answers
+and the scopes its service accounts' roles expand to.
 
 The guard runs on every request. Asking PostgreSQL or Redis each time would make a
 round trip the largest cost of the hot path, so each process keeps what it read in its
@@ -14,6 +15,13 @@ subscriber stayed connected, or a change made outside the application).
 
 A fill that races a change cannot keep a stale entry: a fill names the generation it
 started its read in, and is dropped if any invalidation arrived since.
+
+A service account's scopes are kept by (account, token version, platform). Every change
+that takes a scope away from an account bumps its token version in the same transaction
+(services.cutoff), and the grant reads the version from the database each time, so a
+loss is seen by the next grant in every process at once, before any message arrives; a
+gain (a role that now includes more) is seen once the tenant's entries are dropped, as
+a profile's is.
 
 It also keeps one piece of platform-level reference data the same way: the origins that
 registered clients allow (CORS asks on every cross-origin request). A change of any
@@ -97,16 +105,19 @@ class _Entries(Generic[Value]):
 
 class PrincipalCache:
     """Per-process standing (by subject), rendered /me bodies (by subject and scopes) and
-    the origins clients allow."""
+    service accounts' scopes (by account, token version and platform), and the origins
+    clients allow."""
 
     def __init__(
         self,
         client: redis.Redis,
         *,
         ttl: float = 30.0,
-        # A standing takes ~300 bytes, a /me body ~1.5 KiB: ~30 MB and ~15 MB at most.
+        # A standing takes ~300 bytes, a /me body ~1.5 KiB, an account's scopes ~1 KiB:
+        # ~30 MB, ~15 MB and ~10 MB at most.
         standing_limit: int = 100_000,
         profile_limit: int = 10_000,
+        account_scopes_limit: int = 10_000,
         reconnect_seconds: float = 1.0,
     ) -> None:
         self._redis = client
@@ -115,6 +126,7 @@ class PrincipalCache:
         self._lock = threading.Lock()
         self._standing: _Entries[SubjectStanding] = _Entries(standing_limit)
         self._profiles: _Entries[bytes] = _Entries(profile_limit)
+        self._account_scopes: _Entries[frozenset[str]] = _Entries(account_scopes_limit)
         # Every client's allowed origins together, with its monotonic expiry.
         self._origins: tuple[frozenset[str], float] | None = None
         self._generation = 0
@@ -173,6 +185,20 @@ class PrincipalCache:
             if self._live and since == self._generation:
                 self._profiles.put(tenant_id, key, body, now + lifetime)
 
+    def account_scopes(self, tenant_id: uuid.UUID, key: Hashable) -> frozenset[str] | None:
+        """A service account's scopes; `key` holds its token version (see the module)."""
+        if not self._live:
+            return None
+        return self._account_scopes.get(tenant_id, key, time.monotonic())
+
+    def keep_account_scopes(
+        self, tenant_id: uuid.UUID, key: Hashable, scopes: frozenset[str], *, since: int
+    ) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if self._live and since == self._generation:
+                self._account_scopes.put(tenant_id, key, scopes, now + self._ttl)
+
     def origins(self) -> frozenset[str] | None:
         """The origins some client allows, if remembered."""
         kept = self._origins
@@ -193,7 +219,8 @@ class PrincipalCache:
 
     def forget(self, tenant_id: uuid.UUID, subject_ids: list[uuid.UUID] | None = None) -> None:
         """Drop, in every process, the subjects' standing (all of the tenant's with None)
-        and every profile of the tenant. An empty list drops the tenant's profiles only.
+        and every profile and account's scopes of the tenant. An empty list drops the
+        tenant's profiles and accounts' scopes only.
 
         Call it after the change has committed: services.cutoff does, for every change
         of standing.
@@ -214,6 +241,7 @@ class PrincipalCache:
             self._generation += 1
             self._standing.drop(tenant_id, subject_ids)
             self._profiles.drop(tenant_id)
+            self._account_scopes.drop(tenant_id)
             if tenant_id == CLIENTS:
                 self._origins = None
 
@@ -291,6 +319,7 @@ class PrincipalCache:
             self._generation += 1
             self._standing.clear()
             self._profiles.clear()
+            self._account_scopes.clear()
             self._origins = None
             self._live = live
 

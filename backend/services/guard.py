@@ -69,4 +69,5 @@ def _admit(claims: AccessClaims, standing: SubjectStanding, platform_tenant_slug
         tenant_id=claims.tenant_id,
         scopes=claims.scopes,
         platform=standing.tenant_slug == platform_tenant_slug,
+        amr=claims.amr,
     )

@@ -29,7 +29,7 @@ from backend.domain.subjects import SubjectKind
 from backend.security.opaque import parse_secret
 from backend.security.principal_cache import PrincipalCache
 from backend.security.tokens import AccessTokenCodec
-from backend.services import guard, presented_secrets, roles, service_accounts, sessions
+from backend.services import guard, presented_secrets, service_accounts, sessions
 
 INACTIVE: dict[str, Any] = {"active": False}
 # RFC 7662 §2.2 token_type: an access token's is its RFC 6749 §7.1 type.
@@ -63,11 +63,9 @@ def authenticate(
     found = service_accounts.authenticate(
         db, client_id, client_secret, introspector.platform_tenant_slug
     )
-    account = found.account
-    held = roles.service_account_scopes(db, account.tenant_id, account.id, platform=found.platform)
-    if Scope.TOKENS_INTROSPECT not in held:
+    if Scope.TOKENS_INTROSPECT not in service_accounts.held_scopes(db, introspector.cache, found):
         raise ForbiddenError([Scope.TOKENS_INTROSPECT])
-    return Caller(tenant_id=account.tenant_id, platform=found.platform)
+    return Caller(tenant_id=found.account.tenant_id, platform=found.platform)
 
 
 def introspect(

@@ -22,6 +22,9 @@ class Principal:
     # one where platform scopes count: decided once, by the guard, from the standing.
     platform: bool
     api_key_id: uuid.UUID | None = None
+    # How the user signed in for the access token (its `amr` claim, RFC 8176): `mfa`
+    # once a second factor was used. Empty for an API key, which proves no factor.
+    amr: frozenset[str] = frozenset()
 
     @property
     def user_id(self) -> uuid.UUID | None:

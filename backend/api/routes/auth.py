@@ -7,8 +7,8 @@ from fastapi import APIRouter, Form, Header, Request, Response
 from sqlalchemy.orm import Session
 
 from backend.api.deps import AppRuntime, DbSession, in_thread
-from backend.api.errors import OAuthRoute
 from backend.api.headers import NO_STORE
+from backend.api.lean import LeanOAuthRoute
 from backend.api.schemas.auth import (
     MFA_GRANT,
     TOKEN_TYPE_HINTS,
@@ -42,7 +42,7 @@ from backend.services import (
     sessions,
 )
 
-router = APIRouter(tags=["auth"], route_class=OAuthRoute)
+router = APIRouter(tags=["auth"], route_class=LeanOAuthRoute)
 
 
 def limit_token_requests(request: Request, runtime: AppRuntime) -> None:
@@ -163,6 +163,7 @@ async def issue_token(
             grant = service_accounts.client_credentials_grant(
                 db,
                 runtime.issuers,
+                runtime.principal_cache,
                 *credentials,
                 requested,
                 _audience(db, runtime, form, requested, None),

@@ -5,8 +5,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Header, Response
 
 from backend.api.deps import AppRuntime, DbSession
-from backend.api.errors import OAuthRoute
 from backend.api.headers import NO_STORE
+from backend.api.lean import LeanOAuthRoute
 from backend.api.schemas.auth import (
     TOKEN_TYPE_HINTS,
     IntrospectionRequest,
@@ -18,7 +18,7 @@ from backend.domain.errors import InvalidClientError, InvalidRequestError
 from backend.security.basic_auth import parse_basic
 from backend.services import introspection
 
-router = APIRouter(tags=["auth"], route_class=OAuthRoute)
+router = APIRouter(tags=["auth"], route_class=LeanOAuthRoute)
 
 
 @router.post(

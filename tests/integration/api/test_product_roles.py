@@ -15,18 +15,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend.db.models import Api, ApiScope, Grant, Role, RoleScope, Tenant, User
-from backend.db.session import unit_of_work
-from backend.db.tenant_context import enter_platform
 from backend.domain.api_manifest import ApiSpec
 from backend.domain.scopes import TENANT_SCOPES
 from backend.security.tokens import AccessTokenCodec
-from backend.services import api_apply, apis, tenants
 from backend.services.effects import Effects
 from backend.settings import Settings
 from tests.conftest import bearer, builtin_role
 from tests.factories import DEFAULT_PASSWORD, RoleFactory, TenantFactory, UserFactory
 from tests.support.concurrency import JOIN_TIMEOUT_S
-from tests.support.platform import create_operator
+from tests.support.platform import apply_apis, create_operator
 
 IssueToken = Callable[..., str]
 PROJECTS = "https://api.example.com/projects"
@@ -231,14 +228,7 @@ def test_a_cascade_and_a_role_taking_the_scope_on_never_leave_it_carried(
     )
 
     def cascade() -> str:
-        with unit_of_work(sessions) as app_db:
-            platform = tenants.enter_by_slug(app_db, settings.platform_tenant_slug)
-            assert platform is not None
-            enter_platform(app_db)
-            operator = apis.Operator(tenant_id=platform.id, actor="system:test")
-            api_apply.apply(
-                app_db, effects, operator, settings.jwt_audience, [spec], prune=False, cascade=True
-            )
+        apply_apis(sessions, effects, settings, [spec], cascade=True)
         return "applied"
 
     for attempt in range(4):
