@@ -75,7 +75,11 @@ class DevStack:
     projects_url: str
 
     def output(self) -> str:
-        return self.log.read_text(errors="replace")[-4000:]
+        return self.log.read_text(errors="replace")
+
+    def tail(self) -> str:
+        """The end of the output, for a failure's message."""
+        return self.output()[-4000:]
 
     def stop(self) -> int:
         """SIGTERM, as Ctrl-C would: a clean stop. Returns the exit code."""
@@ -127,14 +131,14 @@ def _wait_until_serving(stack: DevStack, url: str | None = None) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while time.monotonic() < deadline:
         if stack.process.poll() is not None:
-            pytest.fail(f"make run exited with {stack.process.returncode}:\n{stack.output()}")
+            pytest.fail(f"make run exited with {stack.process.returncode}:\n{stack.tail()}")
         try:
             if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
-    pytest.fail(f"{url} did not serve within {STARTUP_TIMEOUT_S:.0f}s:\n{stack.output()}")
+    pytest.fail(f"{url} did not serve within {STARTUP_TIMEOUT_S:.0f}s:\n{stack.tail()}")
 
 
 def test_make_run_starts_the_projects_example_too(dev_stack: DevStack) -> None:
@@ -147,7 +151,7 @@ def test_make_run_starts_the_projects_example_too(dev_stack: DevStack) -> None:
     assert refused.headers["WWW-Authenticate"].startswith("Bearer")
     token_url = httpx.get(f"{dev_stack.projects_url}/openapi.json", timeout=10).json()[
         "components"
-    ]["securitySchemes"]["Tessera"]["flows"]["password"]["tokenUrl"]
+    ]["securitySchemes"]["Tessera"]["flows"]["authorizationCode"]["tokenUrl"]
     assert token_url.startswith(dev_stack.url)
     # It follows the standings feed with the account make run made for it: its snapshot
     # is in Tessera's request counts, and the credentials' file is gone once handed on.
@@ -180,7 +184,7 @@ def test_make_run_starts_the_projects_example_too(dev_stack: DevStack) -> None:
         timeout=10,
     )
     assert created.status_code == 201, created.text
-    assert dev_stack.stop() == 0, dev_stack.output()
+    assert dev_stack.stop() == 0, dev_stack.tail()
 
 
 def test_the_readme_create_tenant_works_in_a_second_shell(dev_stack: DevStack) -> None:
@@ -216,7 +220,7 @@ def test_the_readme_create_tenant_works_in_a_second_shell(dev_stack: DevStack) -
 
     published = dev_stack.var_dir / "devstack.env"
     assert published.stat().st_mode & 0o777 == 0o600
-    assert dev_stack.stop() == 0, dev_stack.output()
+    assert dev_stack.stop() == 0, dev_stack.tail()
     assert not published.exists()
 
 
