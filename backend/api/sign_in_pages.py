@@ -4,18 +4,21 @@ allows its form's redirect to the client; and the request's acceptance, which re
 untrusted client with a page and anything else with a redirect to it."""
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from backend.api.hosted import error_page, page
-from backend.api.schemas.sign_in import AuthorizeQuery
+from backend.api.hosted import CsrfError, check_csrf, error_page, page
+from backend.api.routes.auth import limit_token_requests
+from backend.api.schemas.sign_in import AuthorizeQuery, PasskeySignInForm, SignInForm
 from backend.domain import code_flow as rules
 from backend.domain.assurance import PASSWORD, satisfies
 from backend.domain.code_flow import AuthorizeError, RedirectionError
+from backend.domain.errors import InvalidGrantError, RateLimitedError
 from backend.runtime import Runtime
 from backend.security.passkeys import Options
 from backend.services import (
@@ -160,6 +163,35 @@ def password_page(
     )
     fields = {"email": email, "passkey_options": _json(passkey)}
     return step_page(request, db, runtime, query, SIGN_IN, fields, error, status)
+
+
+Checked = TypeVar("Checked")
+
+
+def first_step(
+    request: Request,
+    db: Session,
+    runtime: Runtime,
+    form: SignInForm | PasskeySignInForm,
+    check: Callable[[], Checked],
+    *,
+    email: str = "",
+) -> Checked | Response:
+    """The sign-in form's first step, however it proves who signs in: its CSRF token, the
+    address's /token budget, then `check`. A refusal is the sign-in form again with its
+    reason; a failed login's audit event and counted failure are kept, since the page is
+    an ordinary answer and the unit of work commits them."""
+    try:
+        check_csrf(request, runtime.settings.signing_secret(), form.csrf_token)
+        limit_token_requests(request, runtime)
+        return check()
+    except CsrfError as exc:
+        error, status = str(exc), 403
+    except RateLimitedError as exc:
+        error, status = str(exc), 429
+    except InvalidGrantError as exc:
+        error, status = exc.description, 400
+    return password_page(request, db, runtime, form, email=email, error=error, status=status)
 
 
 def _json(options: Options | None) -> str | None:

@@ -16,10 +16,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from backend.api import sign_in_pages as pages
 from backend.api.deps import AppRuntime, DbSession
-from backend.api.hosted import CsrfError, check_csrf
-from backend.api.routes.auth import limit_token_requests
 from backend.api.schemas.sign_in import PasskeySignInForm
-from backend.domain.errors import InvalidGrantError, RateLimitedError
 from backend.services import passkey_sign_in
 
 router = APIRouter(include_in_schema=False)
@@ -40,22 +37,18 @@ def passkey_sign_in_step(
     accepted = pages.accept(request, db, runtime, pages.params_of(form))
     if isinstance(accepted, Response):
         return accepted
-    now = datetime.now(UTC)
-    try:
-        check_csrf(request, runtime.settings.signing_secret(), form.csrf_token)
-        limit_token_requests(request, runtime)
-        login = passkey_sign_in.sign_in(
-            db, runtime.relying_party, form.tenant or "", form.webauthn_assertion, now
-        )
-    except CsrfError as exc:
-        return pages.password_page(request, db, runtime, form, email="", error=str(exc), status=403)
-    except RateLimitedError as exc:
-        return pages.password_page(request, db, runtime, form, email="", error=str(exc), status=429)
-    except InvalidGrantError as exc:
-        # Kept: the failed login's event and counted failure commit with this answer.
-        return pages.password_page(
-            request, db, runtime, form, email="", error=exc.description, status=400
-        )
+    tenant, assertion = form.tenant or "", form.webauthn_assertion
+    login = pages.first_step(
+        request,
+        db,
+        runtime,
+        form,
+        lambda: passkey_sign_in.sign_in(
+            db, runtime.relying_party, tenant, assertion, datetime.now(UTC)
+        ),
+    )
+    if isinstance(login, Response):
+        return login
     return pages.signed_in(request, db, runtime, accepted, login.verified, login.amr)
 
 

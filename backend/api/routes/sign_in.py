@@ -141,13 +141,11 @@ def sign_in(
     accepted = pages.accept(request, db, runtime, pages.params_of(form))
     if isinstance(accepted, Response):
         return accepted
-    key = runtime.settings.signing_secret()
-    try:
-        check_csrf(request, key, form.csrf_token)
-        limit_token_requests(request, runtime)
+
+    def check() -> auth.VerifiedLogin:
         if not form.tenant:
             raise InvalidGrantError("name your organisation")
-        verified = auth.verify_login(
+        return auth.verify_login(
             db,
             runtime.passwords,
             auth.PasswordLogin(
@@ -158,20 +156,10 @@ def sign_in(
                 user_agent=request.headers.get("user-agent", ""),
             ),
         )
-    except CsrfError as exc:
-        return pages.password_page(
-            request, db, runtime, form, email=form.email, error=str(exc), status=403
-        )
-    except RateLimitedError as exc:
-        return pages.password_page(
-            request, db, runtime, form, email=form.email, error=str(exc), status=429
-        )
-    except InvalidGrantError as exc:
-        # A failed login's audit event and counted failure are kept: the page is an
-        # ordinary answer, so the unit of work commits them.
-        return pages.password_page(
-            request, db, runtime, form, email=form.email, error=exc.description, status=400
-        )
+
+    verified = pages.first_step(request, db, runtime, form, check, email=form.email)
+    if isinstance(verified, Response):
+        return verified
     upcoming = factors.next_step(db, verified.tenant_id, verified.user_id, verified.now)
     return _further(
         request,
