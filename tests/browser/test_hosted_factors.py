@@ -101,18 +101,21 @@ def test_a_user_enrols_on_the_page_sees_the_codes_once_and_goes_on(
     # A wrong code: the page again, at /authorize/enrol, with the same factor; its form
     # still posts where it should.
     page.get_by_label("Then type the code the app shows").fill("000000")
+    # Each of Tessera's pages is checked before it is left: the next page records afresh.
+    assert csp_violations(page) == []
     page.get_by_role("button", name="Turn it on").click()
     page.get_by_role("alert").wait_for()
     assert page.locator("#otpauth-uri").inner_text() == uri
     page.get_by_label("Then type the code the app shows").fill(pyotp.TOTP(secret_of(uri)).now())
+    assert csp_violations(page) == []
     page.get_by_role("button", name="Turn it on").click()
     page.get_by_role("heading", name="Your second factor is on").wait_for()
     codes = page.locator("#recovery-codes li").all_inner_texts()
     assert len(codes) == 10
     assert all(re.fullmatch(r"[a-z0-9]{4}(-[a-z0-9]{4}){3}", c) for c in codes)
+    assert csp_violations(page) == []
     page.get_by_role("button", name=re.compile("continue")).click()
     page.wait_for_url(f"{CALLBACK}*")
-    assert csp_violations(page) == []
     assert len(callbacks) == 1
     assert amr_of(tessera, callbacks[0], pkce) == ["pwd", "otp", "mfa"]
 
@@ -156,13 +159,14 @@ def test_acr_values_steps_a_password_session_up_on_the_factor_page(
     page.get_by_role("heading", name="Confirm it is you at Acme Corp").wait_for()
     assert page.get_by_label("Password").count() == 0
     page.get_by_label("Code from your authenticator app").fill("000000")
+    assert csp_violations(page) == []
     page.get_by_role("button", name="Continue").click()
     page.get_by_role("alert").wait_for()
     page.screenshot(path=artifacts / "hosted-step-up.png")
     page.get_by_label("Code from your authenticator app").fill(
         pyotp.TOTP(secret).at((step + 2) * 30)
     )
+    assert csp_violations(page) == []
     page.get_by_role("button", name="Continue").click()
     page.wait_for_url(f"{CALLBACK}*")
-    assert csp_violations(page) == []
     assert amr_of(tessera, callbacks[-1], stepped) == ["pwd", "otp", "mfa"]

@@ -226,7 +226,9 @@ def test_garbage_credentials_are_refused_with_a_reason(
     start(client, token)
     refused = confirm(client, token, credential)
     assert refused.status_code in (400, 422), refused.text
-    assert refused.json()
+    body = refused.json()
+    assert body["error"] == ("invalid_grant" if refused.status_code == 400 else "invalid_request")
+    assert body["error_description"]
 
 
 def test_a_broken_attestation_for_the_right_challenge_is_refused_and_uses_it_up(
