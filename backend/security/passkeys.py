@@ -15,6 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from webauthn import (
     generate_authentication_options,
     generate_registration_options,
@@ -48,6 +50,11 @@ _MALFORMED = (
     OverflowError,
     RecursionError,
     binascii.Error,
+    # From the attestation formats' certificate checks (a packed or tpm statement's
+    # x5c), which the library leaves unwrapped.
+    UnsupportedAlgorithm,
+    InvalidSignature,
+    x509.ExtensionNotFound,
 )
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.db.models import Factor, FactorKind, Tenant, User
@@ -24,8 +24,11 @@ from backend.domain.policy import MFA_OFF
 from backend.security import passkeys as webauthn
 from backend.security import totp
 from backend.security.sealing import Sealer, UnsealError
-from backend.services import audit, credentials, factors, passkeys, recovery_codes
+from backend.services import audit, concurrency, credentials, factors, passkeys, recovery_codes
 from backend.services.principals import Principal
+
+# A passkey is registered once per tenant (db/models/factors.py).
+CREDENTIAL_INDEX = "ix_factors_tenant_id_credential_id"
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,12 +176,6 @@ def confirm_webauthn(
             db, actor, "factor.enrolment_failed", f"user:{user_id}", {"kind": "webauthn"}
         )
         raise SecondFactorFailedError(str(exc)) from exc
-    if db.scalar(
-        select(
-            exists().where(Factor.tenant_id == tenant_id, Factor.credential_id == new.credential_id)
-        )
-    ):
-        raise ConflictError("this passkey is registered already")
     factor = Factor(
         tenant_id=tenant_id,
         id=uuid.uuid4(),
@@ -193,7 +190,10 @@ def confirm_webauthn(
         backed_up=new.backed_up,
         label=taken.label,
     )
-    db.add(factor)
+    # The index decides, so that two confirms racing with one credential get a 409 each
+    # but the first, not an integrity error.
+    with concurrency.unique(db, CREDENTIAL_INDEX, "this passkey is registered already"):
+        db.add(factor)
     return Enrolled(factor_id=factor.id, recovery_codes=_confirm(db, actor, factor, now))
 
 

@@ -537,3 +537,21 @@ def test_a_new_challenge_clears_expired_ones(
     left = set(db.scalars(select(WebauthnChallenge.id)))
     assert expired not in left
     assert live in left
+
+
+def test_one_credential_registered_by_two_users_at_once_is_kept_once(
+    client: TestClient,
+    token: str,
+    ann_token: str,
+    db: Session,
+    authenticator: SoftAuthenticator,
+) -> None:
+    # The same credential id for Ada and for Ann, each on a challenge of their own: the
+    # tenant's index lets one in, and the other is a 409, never an integrity error.
+    posts = [
+        (bearer_token, authenticator.create(start(client, bearer_token)))
+        for bearer_token in (token, ann_token)
+    ]
+    results = all_at_once(2, lambda: confirm(client, *posts.pop()).status_code)
+    assert sorted(results) == [200, 409]
+    assert len(db.scalars(select(Factor)).all()) == 1
