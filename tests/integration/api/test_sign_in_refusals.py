@@ -15,7 +15,7 @@ from backend.main import create_app
 from backend.security.opaque import new_secret
 from backend.services import clients
 from backend.settings import Settings
-from tests.factories import DEFAULT_PASSWORD, ClientFactory
+from tests.factories import DEFAULT_PASSWORD, ClientFactory, UserFactory
 from tests.support import sign_in as flow
 
 WRONG = "not the password at all"
@@ -170,3 +170,29 @@ def test_every_failure_on_the_page_costs_one_argon2_verification(
     assert "invalid username or password" in answer.text
     assert len(argon2_verifications) == 1
     assert argon2_verifications[0].startswith("$argon2id$")
+
+
+def test_a_confirmed_logout_finds_the_client_by_the_hints_aud(
+    web: TestClient, user: User, db: Session
+) -> None:
+    # Ann's id_token as the hint while Ada is signed in: the person confirms, and the form
+    # sends the absent client_id back empty, which must not hide the hint's aud.
+    UserFactory(tenant=db.get_one(Tenant, user.tenant_id), email="ann@acme.test")
+    db.commit()
+    pkce = flow.Pkce.new()
+    params = flow.authorize_params(pkce, tenant="acme")
+    fields = flow.form_fields(web.get("/authorize", params=params))
+    ann = web.post(
+        "/authorize", data=fields | {"email": "ann@acme.test", "password": DEFAULT_PASSWORD}
+    )
+    code = flow.query_of(ann.headers["location"])["code"]
+    hint = flow.exchange(web, code, pkce).json()["id_token"]
+    web.cookies.clear()
+    flow.code_for(web, flow.Pkce.new())
+    confirm = web.get(
+        "/logout", params={"post_logout_redirect_uri": flow.LOGOUT_URI, "id_token_hint": hint}
+    )
+    assert confirm.status_code == 200, confirm.text
+    done = web.post("/logout", data=flow.form_fields(confirm))
+    assert done.status_code == 303, done.text
+    assert done.headers["location"] == flow.LOGOUT_URI
