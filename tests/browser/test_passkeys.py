@@ -22,7 +22,7 @@ from urllib.parse import urlencode
 import httpx
 import jwt
 import pytest
-from playwright.sync_api import Page, Route
+from playwright.sync_api import Page, Request, Route
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
@@ -111,6 +111,13 @@ def client_redirects(page: Page) -> list[str]:
     return arrived
 
 
+def back_at_the_client(request: Request) -> bool:
+    """The browser's request for the redirect URI: the code is in it. Taken from the
+    request rather than the route's answer, which Chromium at times bypasses for the
+    navigation a 303 after a script's form submission starts."""
+    return request.url.startswith(REDIRECT_URI)
+
+
 def password_token(tessera: LiveServer) -> httpx.Response:
     return httpx.post(
         f"{tessera.url}/token",
@@ -178,10 +185,9 @@ def test_enrol_then_sign_in_with_password_and_passkey(
     use_passkey.wait_for()
     page.screenshot(path=artifacts / "hosted-second-factor-passkey.png")
     assert csp_violations(page) == []
-    use_passkey.click()
-    page.wait_for_url(f"{REDIRECT_URI}*")
-    assert len(client_redirects) == 1
-    assert amr_of(tessera, client_redirects[0], pkce) == ["pwd", "hwk", "mfa"]
+    with page.expect_request(back_at_the_client) as sent:
+        use_passkey.click()
+    assert amr_of(tessera, sent.value.url, pkce) == ["pwd", "hwk", "mfa"]
 
 
 def test_a_passkey_alone_where_the_tenant_allows_it_and_not_where_it_does_not(
@@ -208,9 +214,9 @@ def test_a_passkey_alone_where_the_tenant_allows_it_and_not_where_it_does_not(
     alone = page.get_by_role("button", name="Sign in with a passkey")
     alone.wait_for()
     assert csp_violations(page) == []
-    alone.click()
-    page.wait_for_url(f"{REDIRECT_URI}*")
-    assert amr_of(tessera, client_redirects[0], pkce) == ["hwk", "mfa"]
+    with page.expect_request(back_at_the_client) as sent:
+        alone.click()
+    assert amr_of(tessera, sent.value.url, pkce) == ["hwk", "mfa"]
 
 
 def test_the_mfa_grant_completes_with_a_passkey(
